@@ -1,0 +1,57 @@
+// Errors with a stable snake_case code. The HTTP layer maps codes to statuses through the one
+// table below; SDKs map them back to classes. Never branch on message text.
+
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  image_not_found: 404,
+  snapshot_not_found: 404,
+  instance_not_found: 404,
+  process_not_found: 404,
+  file_not_found: 404,
+  instance_not_ready: 409,
+  conflict: 409,
+  payload_too_large: 413,
+  exec_failed: 422,
+  resource_limit: 422,
+  timeout: 504,
+  runtime_error: 500,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class FaasError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | null;
+  /** Overrides the table's status where one code has two (resource_limit: 422 or 429). */
+  readonly status: number;
+  readonly retryAfterSeconds?: number;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> | null = null,
+    opts: { status?: number; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = 'FaasError';
+    this.code = code;
+    this.details = details;
+    this.status = opts.status ?? ERROR_STATUS[code];
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+}
+
+export const notFound = (kind: 'image' | 'snapshot' | 'instance' | 'process' | 'file', id: string | number) =>
+  new FaasError(`${kind}_not_found` as ErrorCode, `${kind} ${id} does not exist`, { id });
+
+export const invalid = (message: string, details: Record<string, unknown> | null = null) =>
+  new FaasError('invalid_request', message, details);
+
+export const conflict = (message: string, details: Record<string, unknown> | null = null) =>
+  new FaasError('conflict', message, details);
+
+export const tooBusy = (message: string, retryAfterSeconds = 1) =>
+  new FaasError('resource_limit', message, null, { status: 429, retryAfterSeconds });

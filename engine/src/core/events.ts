@@ -1,0 +1,50 @@
+// Everything the engine does that a client may want to react to. Events are appended to a bounded
+// log (so SSE clients can resume with Last-Event-ID) and fanned out in-process; state waits
+// (instances.wait) listen here instead of polling.
+import { EventEmitter } from 'node:events';
+
+export type EventType =
+  | 'instance.pending'
+  | 'instance.ready'
+  | 'instance.paused'
+  | 'instance.resumed'
+  | 'instance.stopped'
+  | 'instance.error'
+  | 'instance.deleted'
+  | 'snapshot.created'
+  | 'snapshot.deleted'
+  | 'branch.created'
+  | 'execution.complete'
+  | 'image.imported';
+
+export interface FaasEvent {
+  id: string;
+  seq: number;
+  type: EventType;
+  resourceId: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface EventLog {
+  append(type: EventType, resourceId: string, data: Record<string, unknown>): FaasEvent;
+  since(seq: number, limit: number): FaasEvent[];
+}
+
+export class EventBus extends EventEmitter {
+  constructor(private readonly log: EventLog) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  publish(type: EventType, resourceId: string, data: Record<string, unknown> = {}): FaasEvent {
+    const event = this.log.append(type, resourceId, data);
+    this.emit('event', event);
+    this.emit(`resource:${resourceId}`, event);
+    return event;
+  }
+
+  since(seq: number, limit = 1000): FaasEvent[] {
+    return this.log.since(seq, limit);
+  }
+}

@@ -1,0 +1,42 @@
+// The seams between the engine's services and the outside world. Services depend on these
+// interfaces; the composition root (engine.ts) picks the implementations. A second backend
+// (another runtime, PostgreSQL, object storage) is a second implementation of the same contract.
+
+/** Lifecycle of one sandbox: create|boot → running ⇄ paused → checkpoint* → destroy. */
+export interface SandboxRuntime {
+  /** Cold boot from a bundle (used once per snapshot created from an image). */
+  boot(id: string, bundleDir: string): Promise<void>;
+  /** Restore a checkpoint image into a new sandbox; returns when the sandbox runs. */
+  restore(id: string, bundleDir: string, imageDir: string): Promise<void>;
+  /** Checkpoint; with leaveRunning the sandbox continues, otherwise it exits. */
+  checkpoint(id: string, imageDir: string, leaveRunning: boolean): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** Kill and forget the sandbox. Idempotent: an unknown id is not an error. */
+  destroy(id: string): Promise<void>;
+  /** Number of processes inside the sandbox. */
+  processCount(id: string): Promise<number>;
+  /** Sandboxes the runtime knows, with their status and host pid. */
+  list(): Promise<{ id: string; status: string; pid: number }[]>;
+}
+
+export interface NetworkSlot {
+  /** Network namespace name (under /var/run/netns). */
+  netns: string;
+  /** Path the OCI spec points at. */
+  path: string;
+  /** The instance's address inside its namespace. */
+  ip: string;
+  /** The host side of the veth pair. */
+  hostIp: string;
+  hostIf: string;
+}
+
+export interface NetworkManager {
+  /** A fresh, configured namespace (gVisor strips addresses on use, so slots are never reused). */
+  acquire(): Promise<NetworkSlot>;
+  release(netns: string): Promise<void>;
+  /** Namespaces this engine owns that exist on the host now. */
+  existing(): Promise<string[]>;
+  close(): Promise<void>;
+}

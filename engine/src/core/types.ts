@@ -1,0 +1,99 @@
+// Domain records as the engine stores and serves them. Field names match spec/openapi.yaml.
+
+export type Metadata = Record<string, string>;
+
+export interface Resources {
+  vcpus: number;
+  memory: number; // MB
+  diskSize: number; // MB, the writable layer
+}
+
+export interface Image {
+  id: string;
+  name: string;
+  source: 'debootstrap' | 'tar';
+  size: number;
+  digest: string;
+  metadata: Metadata;
+  createdAt: string;
+  /** Host directory of the root filesystem; immutable once a snapshot references it. */
+  rootfs: string;
+}
+
+export type SnapshotState = 'creating' | 'ready';
+
+export interface Snapshot {
+  id: string;
+  state: SnapshotState;
+  parentId: string | null;
+  imageId: string;
+  instanceId: string | null;
+  name: string | null;
+  digest: string;
+  checksum: string;
+  size: number;
+  resources: Resources;
+  environment: Record<string, string>;
+  metadata: Metadata;
+  createdAt: string;
+  expiresAt: string | null;
+  /** The OCI spec every restore of this snapshot must reproduce (runsc compares it). */
+  spec: string;
+  /** Directory holding the checkpoint image files. */
+  imageDir: string;
+}
+
+export const INSTANCE_STATES = ['pending', 'ready', 'paused', 'stopping', 'stopped', 'error'] as const;
+export type InstanceState = (typeof INSTANCE_STATES)[number];
+
+export interface Instance {
+  id: string;
+  snapshotId: string;
+  parentInstanceId: string | null;
+  state: InstanceState;
+  error: string | null;
+  resources: Resources;
+  ip: string | null;
+  netns: string | null;
+  metadata: Metadata;
+  ttl: number | null;
+  ttlAction: 'stop' | 'pause';
+  autoStop: boolean;
+  createdAt: string;
+  readyAt: string | null;
+  stoppedAt: string | null;
+}
+
+export interface ExecRequest {
+  command?: string;
+  argv?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  user?: string;
+  stdin?: string;
+  timeout?: number; // ms
+}
+
+export interface ExecutionResult {
+  exitCode: number;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  duration: number; // ms
+  timedOut: boolean;
+  truncated: boolean;
+  snapshotId?: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface ListQuery {
+  limit: number;
+  cursor?: string;
+  metadata?: Metadata;
+}
+
+export const nowIso = () => new Date().toISOString();

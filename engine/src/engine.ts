@@ -1,0 +1,134 @@
+// Composition root: builds the stores, drivers and services by hand and wires them together.
+// Tests build the same graph with another state directory.
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { EventBus } from './core/events.js';
+import { buildApp } from './http/app.js';
+import { loadContract, type Contract } from './http/spec.js';
+import { NetnsManager } from './network/netns.js';
+import { AgentClient } from './runtime/agent-client.js';
+import { Cgroups } from './runtime/cgroups.js';
+import { RunscRuntime } from './runtime/runsc/runsc.js';
+import { ExecService } from './services/exec.js';
+import { ImageService } from './services/images.js';
+import { InstanceService } from './services/instances.js';
+import type { Logger } from './services/logger.js';
+import { Reconciler } from './services/reconciler.js';
+import { Sandboxes } from './services/sandboxes.js';
+import { SnapshotService } from './services/snapshots.js';
+import { SnapshotFiles } from './store/snapshot-files.js';
+import { openDb, type Db } from './store/sqlite/db.js';
+import { SqliteEventLog } from './store/sqlite/event-log.js';
+import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
+
+export const VERSION = '0.1.0';
+
+export interface Services {
+  images: ImageService;
+  snapshots: SnapshotService;
+  instances: InstanceService;
+  exec: ExecService;
+  events: EventBus;
+  idempotency: IdempotencyRepo;
+}
+
+export interface Engine {
+  config: Config;
+  app: FastifyInstance;
+  services: Services;
+  apiKey: string;
+  contract: Contract;
+  reconcileReport: Awaited<ReturnType<Reconciler['reconcile']>>;
+  /** Stops serving. With stopInstances, every live instance is stopped first. */
+  shutdown(opts?: { stopInstances?: boolean }): Promise<void>;
+}
+
+export async function createEngine(config: Config, log: Logger = silentLogger): Promise<Engine> {
+  const dirs = {
+    runsc: join(config.stateDir, 'runsc'),
+    filestore: join(config.stateDir, 'filestore'),
+    logs: join(config.stateDir, 'logs'),
+    bundles: join(config.stateDir, 'bundles'),
+    snapshots: join(config.stateDir, 'snapshots'),
+    images: join(config.stateDir, 'images'),
+    agents: join(config.stateDir, 'agents'),
+  };
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  if (!existsSync(config.runsc)) throw new Error(`runsc not found at ${config.runsc}: run scripts/install.sh`);
+  const agentDir = installAgent(config.agentBinary, dirs.agents);
+
+  const db: Db = openDb(join(config.stateDir, 'faas.db'));
+  const apiKey = loadOrCreateKey(config);
+  const contract = loadContract(config.specPath);
+  const repos = { images: new ImageRepo(db), snapshots: new SnapshotRepo(db), instances: new InstanceRepo(db), idempotency: new IdempotencyRepo(db) };
+  const events = new EventBus(new SqliteEventLog(db));
+  const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs });
+  const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool });
+  const agents = new AgentClient();
+  const cgroups = new Cgroups(`faas-${config.netTag}`);
+  const files = new SnapshotFiles(dirs.snapshots);
+  const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs });
+  const images = new ImageService(repos.images, events, dirs.images);
+  const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir);
+  const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances });
+  const exec = new ExecService(instances, snapshots, agents, events);
+  const services: Services = { images, snapshots, instances, exec, events, idempotency: repos.idempotency };
+
+  if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
+  const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, bundlesDir: dirs.bundles, log });
+  await network.init();
+  const reconcileReport = await reconciler.reconcile();
+  reconciler.watch();
+
+  const app = buildApp({ services, contract, apiKey, version: VERSION, logger: false });
+  await app.ready();
+
+  return {
+    config, app, services, apiKey, contract, reconcileReport,
+    async shutdown(opts = {}) {
+      reconciler.stop();
+      await app.close();
+      if (opts.stopInstances) {
+        await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
+      }
+      await network.close();
+      await agents.close();
+      db.close();
+    },
+  };
+}
+
+/** Copies faas-agent to a content-addressed directory: snapshots mount it, so it never changes. */
+function installAgent(binary: string, agentsDir: string): string {
+  if (!existsSync(binary)) throw new Error(`faas-agent not found at ${binary}: run scripts/install.sh`);
+  const digest = createHash('sha256').update(readFileSync(binary)).digest('hex').slice(0, 16);
+  const dir = join(agentsDir, digest);
+  if (!existsSync(join(dir, 'faas-agent'))) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(agentsDir, `.tmp-${digest}-${process.pid}`);
+    copyFileSync(binary, tmp);
+    chmodSync(tmp, 0o755);
+    renameSync(tmp, join(dir, 'faas-agent'));
+  }
+  return dir;
+}
+
+/** The API key lives with the endpoint in credentials.json (0600), where SDKs and the CLI look. */
+function loadOrCreateKey(config: Config): string {
+  const path = join(config.stateDir, 'credentials.json');
+  let key: string | undefined;
+  try {
+    key = JSON.parse(readFileSync(path, 'utf8')).apiKey;
+  } catch {
+    /* first start */
+  }
+  key ??= `faas_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(path, JSON.stringify({ endpoint: `http://${config.host}:${config.port}`, apiKey: key }, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return key;
+}
+
+const silentLogger: Logger = { info() {}, warn() {}, error() {} };

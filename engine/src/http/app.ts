@@ -1,0 +1,85 @@
+// buildApp(deps): the HTTP API, separate from listening so tests can drive it too.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { FaasError } from '../core/errors.js';
+import type { Services } from '../engine.js';
+import { makeAuth } from './auth.js';
+import { sendError } from './errors.js';
+import { registerIdempotency } from './idempotency.js';
+import type { Contract } from './spec.js';
+import { registerExecRoutes } from './routes/exec.js';
+import { registerImageRoutes } from './routes/images.js';
+import { registerInstanceRoutes } from './routes/instances.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
+import { registerSystemRoutes } from './routes/system.js';
+
+export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+export interface Router {
+  /** Registers the handler of one operation of the contract. */
+  op(operationId: string, handler: Handler): void;
+}
+
+export interface AppDeps {
+  services: Services;
+  contract: Contract;
+  apiKey: string;
+  version: string;
+  logger?: boolean | object;
+}
+
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    genReqId: () => `req_${randomBytes(8).toString('hex')}`,
+    bodyLimit: 16 * 1024 * 1024,
+    requestTimeout: 0, // long waits, branches and streams are legitimate
+    keepAliveTimeout: 65_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false } },
+    querystringParser: parseQuery,
+  });
+
+  const auth = makeAuth(deps.apiKey);
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    auth(req);
+  });
+  // Bodies that are streams (tar, raw file bytes) reach handlers unread.
+  app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
+  registerIdempotency(app, deps.services.idempotency);
+  app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(new FaasError('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json`), req, reply),
+  );
+
+  const router: Router = {
+    op(operationId, handler) {
+      const op = deps.contract.operations.get(operationId);
+      if (!op) throw new Error(`operation ${operationId} is not in spec/openapi.yaml`);
+      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, handler });
+    },
+  };
+  registerSystemRoutes(app, router, deps);
+  registerImageRoutes(router, deps.services);
+  registerSnapshotRoutes(router, deps.services);
+  registerInstanceRoutes(router, deps.services);
+  registerExecRoutes(router, deps.services);
+  return app;
+}
+
+/** `metadata[k]=v` (deepObject) becomes `{ metadata: { k: v } }`; everything else stays flat. */
+export function parseQuery(qs: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of new URLSearchParams(qs)) {
+    const m = /^(\w+)\[([^\]]+)\]$/.exec(k);
+    if (m) {
+      const obj = (out[m[1]] ??= {}) as Record<string, string>;
+      obj[m[2]] = v;
+    } else if (k in out) {
+      out[k] = ([] as unknown[]).concat(out[k], v);
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+// Idempotency-Key: a repeat of a mutating request with the same key, method and path returns the
+// first response without doing the work again; the same key with another body is `conflict`, and
+// so is a repeat while the first is still running. Streaming bodies are not replayable and skip it.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { conflict } from '../core/errors.js';
+import type { IdempotencyRepo } from '../store/sqlite/repos.js';
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const TTL_MS = 24 * 3600 * 1000;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotency?: { key: string; path: string; bodyHash: string };
+  }
+}
+
+export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo): void {
+  const inFlight = new Set<string>();
+  let lastExpiry = 0;
+
+  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
+    const key = req.headers['idempotency-key'];
+    if (typeof key !== 'string' || !MUTATING.has(req.method) || !isReplayable(req)) return;
+    const path = req.url;
+    const bodyHash = createHash('sha256').update(JSON.stringify(req.body ?? null)).digest('hex');
+    if (Date.now() - lastExpiry > 60_000) {
+      lastExpiry = Date.now();
+      repo.expire(new Date(Date.now() - TTL_MS).toISOString());
+    }
+    const stored = repo.get(key, req.method, path);
+    if (stored) {
+      if (stored.bodyHash !== bodyHash) throw conflict('this Idempotency-Key was used with a different request body', { key });
+      reply.header('idempotent-replayed', 'true');
+      return reply.code(stored.status).type('application/json').send(stored.response);
+    }
+    const slot = `${key} ${req.method} ${path}`;
+    if (inFlight.has(slot)) throw conflict('a request with this Idempotency-Key is still in progress; retry later', { key });
+    inFlight.add(slot);
+    req.idempotency = { key, path, bodyHash };
+    reply.raw.once('close', () => inFlight.delete(slot));
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    const idem = req.idempotency;
+    if (idem && reply.statusCode < 500 && typeof payload === 'string' && !reply.getHeader('idempotent-replayed')) {
+      repo.put(idem.key, req.method, idem.path, { bodyHash: idem.bodyHash, status: reply.statusCode, response: payload });
+    }
+    return payload;
+  });
+}
+
+function isReplayable(req: FastifyRequest): boolean {
+  const type = String(req.headers['content-type'] ?? '');
+  return !type || type.startsWith('application/json');
+}

@@ -1,0 +1,45 @@
+import type { InstanceState, Metadata } from '../../core/types.js';
+import type { Services } from '../../engine.js';
+import type { StartInput } from '../../services/instances.js';
+import type { Router } from '../app.js';
+import { body, bool, listQuery, params, query } from './common.js';
+import { publicInstance, publicSnapshot } from './views.js';
+
+export function registerInstanceRoutes(r: Router, s: Services): void {
+  const i = s.instances;
+  r.op('startInstance', async (req, reply) => {
+    const inst = await i.start(body<StartInput>(req), bool(query(req).wait, true));
+    return reply.code(201).send(publicInstance(inst));
+  });
+  r.op('listInstances', async (req) => {
+    const q = query(req);
+    const page = i.list({ ...listQuery(q), state: q.state, snapshotId: q.snapshotId, parentId: q.parentId });
+    return { ...page, data: page.data.map(publicInstance) };
+  });
+  r.op('getInstance', async (req) => publicInstance(i.get(params(req).id)));
+  r.op('stopInstance', async (req) => publicInstance(await i.stop(params(req).id)));
+  r.op('pauseInstance', async (req) => publicInstance(await i.pause(params(req).id)));
+  r.op('resumeInstance', async (req) => publicInstance(await i.resume(params(req).id)));
+  r.op('restartInstance', async (req) => publicInstance(await i.restart(params(req).id)));
+  r.op('deleteInstance', async (req, reply) => {
+    await i.delete(params(req).id);
+    return reply.code(204).send();
+  });
+  r.op('waitInstance', async (req) => {
+    const q = query(req);
+    return publicInstance(await i.waitFor(params(req).id, (q.state ?? 'ready') as InstanceState, Number(q.timeout ?? 30_000)));
+  });
+  r.op('getInstanceMetrics', async (req) => i.metrics(params(req).id));
+  r.op('setInstanceMetadata', async (req) => publicInstance(i.setMetadata(params(req).id, body<Metadata>(req))));
+  r.op('snapshotInstance', async (req, reply) => {
+    const snap = await i.snapshot(params(req).id, body<{ name?: string; metadata?: Metadata }>(req));
+    return reply.code(201).send(publicSnapshot(snap));
+  });
+  r.op('branchInstance', async (req, reply) => {
+    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata }>(req);
+    const timings = {};
+    const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata }, timings);
+    reply.header('server-timing', Object.entries(timings).map(([k, v]) => `${k};dur=${v}`).join(', '));
+    return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
+  });
+}

@@ -1,0 +1,25 @@
+import type { ExecRequest, Metadata } from '../../core/types.js';
+import type { Services } from '../../engine.js';
+import type { CreateSnapshotInput } from '../../services/snapshots.js';
+import type { Router } from '../app.js';
+import { body, bool, listQuery, params, query } from './common.js';
+import { publicSnapshot } from './views.js';
+
+export function registerSnapshotRoutes(r: Router, s: Services): void {
+  r.op('createSnapshot', async (req, reply) => reply.code(201).send(publicSnapshot(await s.snapshots.createFromImage(body<CreateSnapshotInput>(req)))));
+  r.op('listSnapshots', async (req) => {
+    const q = query(req);
+    const page = s.snapshots.list({ ...listQuery(q), digest: q.digest, imageId: q.imageId, parentId: q.parentId });
+    return { ...page, data: page.data.map(publicSnapshot) };
+  });
+  r.op('getSnapshot', async (req) => publicSnapshot(s.snapshots.get(params(req).id)));
+  r.op('deleteSnapshot', async (req, reply) => {
+    s.snapshots.delete(params(req).id, bool(query(req).force, false));
+    return reply.code(204).send();
+  });
+  r.op('setSnapshotMetadata', async (req) => publicSnapshot(s.snapshots.setMetadata(params(req).id, body<Metadata>(req))));
+  r.op('execSnapshot', async (req, reply) => {
+    const [snap, created] = await s.exec.step(params(req).id, body<ExecRequest>(req));
+    return reply.code(created ? 201 : 200).send(publicSnapshot(snap));
+  });
+}

@@ -1,0 +1,155 @@
+// One network namespace + veth pair per sandbox. Slot k of the engine's subnet is the /30
+// 10.x.(4k)/30: host side .1, instance .2. gVisor copies the namespace's interfaces into its own
+// stack and strips their addresses, so a namespace is used once and deleted with its instance.
+// Configured namespaces are kept ready in a small pool so a start or branch does not wait for them.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { FaasError } from '../core/errors.js';
+import type { NetworkManager, NetworkSlot } from '../core/interfaces.js';
+import { Firewall } from './firewall.js';
+
+export interface NetnsOptions {
+  /** Short tag that makes this engine's namespace and interface names unique on the host. */
+  tag: string;
+  /** An IPv4 /16 such as 10.200.0.0/16. */
+  subnet: string;
+  poolSize: number;
+}
+
+const NETNS_DIR = '/var/run/netns';
+
+export class NetnsManager implements NetworkManager {
+  private readonly base: [number, number];
+  private readonly inUse = new Set<number>();
+  private readonly ready: NetworkSlot[] = [];
+  private filling: Promise<void> | null = null;
+  private closed = false;
+  private readonly firewall: Firewall;
+
+  constructor(private readonly opts: NetnsOptions) {
+    const m = /^(\d+)\.(\d+)\.0\.0\/16$/.exec(opts.subnet);
+    if (!m) throw new Error(`FAAS_SUBNET must be an a.b.0.0/16 range, got ${opts.subnet}`);
+    this.base = [Number(m[1]), Number(m[2])];
+    if (!/^[a-z0-9]{1,6}$/.test(opts.tag)) throw new Error(`network tag must be 1-6 of [a-z0-9]: ${opts.tag}`);
+    this.firewall = new Firewall(opts.subnet);
+  }
+
+  async init(): Promise<void> {
+    await this.firewall.ensure();
+    this.refill();
+  }
+
+  private prefix() {
+    return `faas-${this.opts.tag}-`;
+  }
+
+  async existing(): Promise<string[]> {
+    try {
+      return readdirSync(NETNS_DIR).filter((n) => n.startsWith(this.prefix()));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Marks slots of namespaces that survive an engine restart as taken. */
+  adopt(netns: string): void {
+    const k = Number(netns.slice(this.prefix().length));
+    if (Number.isInteger(k)) this.inUse.add(k);
+  }
+
+  async acquire(): Promise<NetworkSlot> {
+    const slot = this.ready.shift() ?? (await this.create());
+    this.refill();
+    return slot;
+  }
+
+  async release(netns: string): Promise<void> {
+    const k = Number(netns.slice(this.prefix().length));
+    await ip(['netns', 'del', netns]).catch((e: FaasError) => {
+      if (!/No such file|not exist|Invalid/i.test(String(e.details?.log))) throw e;
+    });
+    this.inUse.delete(k);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.filling;
+    const spare = this.ready.splice(0);
+    await Promise.all(spare.map((s) => this.release(s.netns)));
+  }
+
+  private refill(): void {
+    if (this.filling || this.closed) return;
+    this.filling = (async () => {
+      while (!this.closed && this.ready.length < this.opts.poolSize) {
+        try {
+          this.ready.push(await this.create());
+        } catch {
+          break; // an acquire() will create one itself and report the error
+        }
+      }
+    })().finally(() => {
+      this.filling = null;
+    });
+  }
+
+  private nextSlot(): number {
+    for (let k = 0; k < 16384; k++) {
+      if (!this.inUse.has(k)) {
+        this.inUse.add(k);
+        return k;
+      }
+    }
+    throw new FaasError('resource_limit', 'no free network slots: stop some instances', null, { status: 429, retryAfterSeconds: 1 });
+  }
+
+  private async create(): Promise<NetworkSlot> {
+    const k = this.nextSlot();
+    const [a, b] = this.base;
+    const third = Math.floor((k * 4) / 256);
+    const fourth = (k * 4) % 256;
+    const hostIp = `${a}.${b}.${third}.${fourth + 1}`;
+    const guestIp = `${a}.${b}.${third}.${fourth + 2}`;
+    const netns = `${this.prefix()}${k}`;
+    const hostIf = `fv${this.opts.tag}${k.toString(36)}`;
+    try {
+      // A namespace left over from a crash with this name is replaced.
+      await ip(['netns', 'del', netns]).catch(() => undefined);
+      await ipBatch([], [
+        `netns add ${netns}`,
+        `link add ${hostIf} type veth peer name eth0 netns ${netns}`,
+        `addr add ${hostIp}/30 dev ${hostIf}`,
+        `link set ${hostIf} up`,
+      ]);
+      await ipBatch(['-n', netns], [
+        `addr add ${guestIp}/30 dev eth0`,
+        'link set eth0 up',
+        'link set lo up',
+        `route add default via ${hostIp}`,
+      ]);
+    } catch (err) {
+      await ip(['netns', 'del', netns]).catch(() => undefined);
+      this.inUse.delete(k);
+      throw err;
+    }
+    return { netns, path: `${NETNS_DIR}/${netns}`, ip: guestIp, hostIp, hostIf };
+  }
+}
+
+function ip(args: string[], input?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.on('error', (e) => reject(new FaasError('runtime_error', `ip: ${e.message}`, { log: e.message })));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new FaasError('runtime_error', `ip ${args.join(' ')}: ${err.trim()}`, { log: err })),
+    );
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // ip may exit before reading everything; its exit code says why
+      child.stdin.end(input);
+    }
+  });
+}
+
+const ipBatch = (pre: string[], lines: string[]) => ip([...pre, '-batch', '-'], lines.join('\n') + '\n');

@@ -1,0 +1,192 @@
+// Talks to faas-agent inside a sandbox (spec/agent-protocol.md) over HTTP/1.1 keep-alive
+// connections, one small pool per instance address, so an exec round trip costs no handshake.
+import { Pool, errors as undiciErrors } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Readable } from 'node:stream';
+import { FaasError, type ErrorCode } from '../core/errors.js';
+import type { ExecRequest, ExecutionResult } from '../core/types.js';
+
+export const AGENT_PORT = 7070;
+
+export interface AgentExecEvent {
+  type: 'start' | 'stdout' | 'stderr' | 'exit';
+  pid?: number;
+  data?: string;
+  exitCode?: number;
+  signal?: string | null;
+  durationMs?: number;
+  timedOut?: boolean;
+}
+
+const AGENT_CODES: Record<string, ErrorCode> = {
+  invalid_request: 'invalid_request',
+  not_found: 'file_not_found',
+  conflict: 'conflict',
+  payload_too_large: 'payload_too_large',
+};
+
+export class AgentClient {
+  private readonly pools = new Map<string, Pool>();
+
+  pool(ip: string): Pool {
+    let p = this.pools.get(ip);
+    if (!p) {
+      p = new Pool(`http://${ip}:${AGENT_PORT}`, {
+        connections: 16,
+        keepAliveTimeout: 60_000,
+        connect: { timeout: 2_000 },
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      this.pools.set(ip, p);
+    }
+    return p;
+  }
+
+  forget(ip: string | null): void {
+    if (!ip) return;
+    const p = this.pools.get(ip);
+    this.pools.delete(ip);
+    void p?.destroy().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
+  }
+
+  /**
+   * Tells a freshly booted or restored agent who it is, retrying while its listener is not yet
+   * reachable. This call is the readiness check: when it answers, the sandbox serves requests.
+   */
+  async identify(ip: string, instanceId: string, deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    let delay = 1;
+    for (;;) {
+      try {
+        await this.json(ip, 'PUT', '/v1/identity', { instanceId, hostname: instanceId.replace(/_/g, '-') }, 1_000);
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          throw new FaasError('runtime_error', `faas-agent in ${instanceId} did not answer within ${deadlineMs} ms`, {
+            cause: String((err as Error).message),
+          });
+        }
+        // Connection refused/reset while the restored stack comes up: back off from 1 ms, capped.
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 25);
+      }
+    }
+  }
+
+  async exec(ip: string, req: ExecRequest, signal?: AbortSignal): Promise<ExecutionResult> {
+    const r = (await this.json(ip, 'POST', '/v1/exec', toAgentSpec(req), undefined, signal)) as {
+      exitCode: number;
+      signal: string | null;
+      stdout: string;
+      stderr: string;
+      durationMs: number;
+      timedOut: boolean;
+      truncated: boolean;
+    };
+    return {
+      exitCode: r.exitCode,
+      signal: r.signal ?? null,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      duration: r.durationMs,
+      timedOut: r.timedOut,
+      truncated: r.truncated ?? false,
+    };
+  }
+
+  /** Streams NDJSON events of one exec. Aborting the signal disconnects, which kills the process. */
+  async *execStream(ip: string, req: ExecRequest, signal?: AbortSignal): AsyncGenerator<AgentExecEvent> {
+    const res = await this.raw(ip, { method: 'POST', path: '/v1/exec/stream', body: JSON.stringify(toAgentSpec(req)), signal });
+    yield* ndjson<AgentExecEvent>(res.body);
+  }
+
+  /** A raw request for routes the engine proxies (files, processes). Errors are mapped. */
+  async raw(
+    ip: string,
+    opts: { method: Dispatcher.HttpMethod; path: string; body?: string | Buffer | Readable | null; signal?: AbortSignal; headers?: Record<string, string> },
+  ): Promise<Dispatcher.ResponseData> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool(ip).request({
+        method: opts.method,
+        path: opts.path,
+        body: opts.body ?? null,
+        signal: opts.signal,
+        headers: { 'content-type': 'application/json', ...opts.headers },
+      });
+    } catch (err) {
+      throw unreachable(err);
+    }
+    if (res.statusCode >= 400) {
+      const text = await res.body.text().catch(() => '');
+      throw agentError(res.statusCode, text);
+    }
+    return res;
+  }
+
+  async json(ip: string, method: Dispatcher.HttpMethod, path: string, body?: unknown, timeoutMs?: number, signal?: AbortSignal): Promise<unknown> {
+    const s = timeoutMs ? AbortSignal.timeout(timeoutMs) : signal;
+    const res = await this.raw(ip, { method, path, body: body === undefined ? null : JSON.stringify(body), signal: s });
+    if (res.statusCode === 204) {
+      await res.body.dump();
+      return null;
+    }
+    return res.body.json();
+  }
+}
+
+export function toAgentSpec(req: ExecRequest): Record<string, unknown> {
+  const spec: Record<string, unknown> = {};
+  if (req.argv) spec.argv = req.argv;
+  else spec.command = req.command;
+  if (req.cwd !== undefined) spec.cwd = req.cwd;
+  if (req.env !== undefined) spec.env = req.env;
+  if (req.user !== undefined) spec.user = req.user;
+  if (req.stdin !== undefined) spec.stdin = req.stdin;
+  spec.timeoutMs = req.timeout ?? 300_000;
+  return spec;
+}
+
+export async function* ndjson<T>(body: AsyncIterable<Buffer | string>): AsyncGenerator<T> {
+  let buf = '';
+  for await (const chunk of body) {
+    buf += chunk.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) yield JSON.parse(line) as T;
+    }
+  }
+  if (buf.trim()) yield JSON.parse(buf) as T;
+}
+
+function agentError(status: number, text: string): FaasError {
+  let code = 'internal';
+  let message = text.slice(0, 500);
+  try {
+    const e = JSON.parse(text).error;
+    code = e.code;
+    message = e.message;
+  } catch {
+    /* not an envelope: keep the text */
+  }
+  const mapped = AGENT_CODES[code];
+  if (mapped) return new FaasError(mapped, message, null);
+  return new FaasError('runtime_error', `faas-agent answered ${status}: ${message}`, { status });
+}
+
+function unreachable(err: unknown): FaasError {
+  if (err instanceof undiciErrors.RequestAbortedError || (err as Error).name === 'AbortError') {
+    return new FaasError('timeout', 'the request to the instance was aborted or timed out', null);
+  }
+  if ((err as Error).name === 'TimeoutError') return new FaasError('timeout', 'the instance did not answer in time', null);
+  return new FaasError('runtime_error', `the instance's agent is unreachable: ${(err as Error).message}`, { cause: (err as Error).message });
+}

@@ -1,0 +1,54 @@
+// cgroup v1 (this machine's hybrid layout): runsc creates <controller>/<cgroupsPath> for each
+// sandbox from the spec. Limits are written here rather than in the spec because a restore must
+// reproduce its checkpoint's spec exactly, while resources differ per instance.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Resources } from '../core/types.js';
+
+const ROOT = '/sys/fs/cgroup';
+const CPU_PERIOD_US = 100_000;
+
+export class Cgroups {
+  constructor(private readonly parent: string) {}
+
+  pathOf(id: string): string {
+    return `/${this.parent}/${id}`;
+  }
+
+  apply(id: string, r: Resources): void {
+    const p = this.pathOf(id);
+    write('memory', p, 'memory.limit_in_bytes', String(r.memory * 1024 * 1024));
+    write('cpu', p, 'cpu.cfs_period_us', String(CPU_PERIOD_US));
+    write('cpu', p, 'cpu.cfs_quota_us', String(r.vcpus * CPU_PERIOD_US));
+  }
+
+  metrics(id: string): { cpuSeconds: number; memoryBytes: number; memoryLimit: number; memoryPeak: number } {
+    const p = this.pathOf(id);
+    return {
+      cpuSeconds: Number(read('cpuacct', p, 'cpuacct.usage')) / 1e9,
+      memoryBytes: Number(read('memory', p, 'memory.usage_in_bytes')),
+      memoryLimit: Number(read('memory', p, 'memory.limit_in_bytes')),
+      memoryPeak: Number(read('memory', p, 'memory.max_usage_in_bytes')),
+    };
+  }
+
+  exists(id: string): boolean {
+    return existsSync(join(ROOT, 'memory', this.pathOf(id)));
+  }
+}
+
+function write(ctl: string, path: string, file: string, value: string): void {
+  try {
+    writeFileSync(join(ROOT, ctl, path, file), value);
+  } catch {
+    /* controller missing on this host: the limit is best effort, metrics still report usage */
+  }
+}
+
+function read(ctl: string, path: string, file: string): string {
+  try {
+    return readFileSync(join(ROOT, ctl, path, file), 'utf8').trim();
+  } catch {
+    return '0';
+  }
+}

@@ -1,0 +1,123 @@
+// Drives gVisor's runsc CLI. Each call is one short-lived runsc process. Commands that leave a
+// sandbox behind (boot, restore) get files, never pipes, for stdio: the detached sandbox inherits
+// them and a pipe would keep the caller waiting until the sandbox dies.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { FaasError } from '../../core/errors.js';
+import type { SandboxRuntime } from '../../core/interfaces.js';
+
+export interface RunscOptions {
+  binary: string;
+  /** runsc --root: where runsc keeps sandbox state. */
+  root: string;
+  /** Where the overlay filestores of the writable layers live (outside every image). */
+  filestoreDir: string;
+  /** Scratch directory for per-call logs. */
+  logDir: string;
+  debug?: boolean;
+}
+
+export class RunscRuntime implements SandboxRuntime {
+  private readonly global: string[];
+
+  constructor(private readonly opts: RunscOptions) {
+    for (const d of [opts.root, opts.filestoreDir, opts.logDir]) mkdirSync(d, { recursive: true });
+    this.global = [
+      `--root=${opts.root}`,
+      '--platform=systrap',
+      '--network=sandbox',
+      `--overlay2=root:dir=${opts.filestoreDir}`,
+    ];
+  }
+
+  boot(id: string, bundleDir: string): Promise<void> {
+    return this.detached(id, 'run', ['run', '--detach', `--bundle=${bundleDir}`, id]);
+  }
+
+  restore(id: string, bundleDir: string, imageDir: string): Promise<void> {
+    return this.detached(id, 'restore', ['restore', '--detach', `--image-path=${imageDir}`, `--bundle=${bundleDir}`, id]);
+  }
+
+  async checkpoint(id: string, imageDir: string, leaveRunning: boolean): Promise<void> {
+    const args = ['checkpoint', `--image-path=${imageDir}`];
+    if (leaveRunning) args.push('--leave-running');
+    await this.call(args.concat(id), 'checkpoint', id);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.call(['pause', id], 'pause', id);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.call(['resume', id], 'resume', id);
+  }
+
+  async destroy(id: string): Promise<void> {
+    try {
+      await this.call(['delete', '--force', id], 'delete', id);
+    } catch (err) {
+      if (/does not exist|not found|no such/i.test(String((err as FaasError).details?.log ?? ''))) return;
+      throw err;
+    }
+  }
+
+  async list(): Promise<{ id: string; status: string; pid: number }[]> {
+    const out = await this.call(['list', '--format=json'], 'list', '');
+    const parsed = JSON.parse(out || '[]') as { id: string; status: string; pid: number }[] | null;
+    return (parsed ?? []).map((c) => ({ id: c.id, status: c.status, pid: c.pid }));
+  }
+
+  async processCount(id: string): Promise<number> {
+    const out = await this.call(['ps', '--format=json', id], 'ps', id);
+    const parsed = JSON.parse(out || '[]') as unknown[] | null;
+    return (parsed ?? []).length;
+  }
+
+  /** Run a runsc command whose process exits on its own; stdout is returned. */
+  private call(args: string[], op: string, id: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.opts.binary, [...this.global, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.stderr.on('data', (d: Buffer) => (err += d));
+      child.on('error', (e) => reject(runtimeError(op, id, e.message)));
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(runtimeError(op, id, err.trim() || `exit ${code}`))));
+    });
+  }
+
+  /** Run a runsc command that leaves a sandbox process behind; its stdio goes to a file. */
+  private detached(id: string, op: string, args: string[]): Promise<void> {
+    const logPath = join(this.opts.logDir, `${id}.${op}.log`);
+    const fd = openSync(logPath, 'w');
+    return new Promise<void>((resolve, reject) => {
+      const child = spawn(this.opts.binary, [...this.global, ...args], { stdio: ['ignore', fd, fd] });
+      child.on('error', (e) => reject(runtimeError(op, id, e.message)));
+      child.on('exit', (code) => {
+        if (code === 0) {
+          rmSync(logPath, { force: true });
+          return resolve();
+        }
+        let log = '';
+        try {
+          log = readFileSync(logPath, 'utf8').slice(-4000);
+        } catch {
+          /* the message below still says what failed */
+        }
+        reject(runtimeError(op, id, log.trim() || `exit ${code}`));
+      });
+    }).finally(() => closeSync(fd));
+  }
+}
+
+function runtimeError(op: string, id: string, log: string): FaasError {
+  const enospc = /no space left on device/i.test(log);
+  return new FaasError(
+    enospc ? 'resource_limit' : 'runtime_error',
+    enospc ? `runsc ${op} failed: the disk is full` : `runsc ${op} failed for ${id}: ${lastLine(log)}`,
+    { op, sandbox: id, log },
+  );
+}
+
+const lastLine = (s: string) => s.split('\n').filter(Boolean).pop()?.slice(0, 500) ?? '';

@@ -1,0 +1,131 @@
+// Running commands in instances through faas-agent: one-shot, streamed, batched, scripts, and the
+// snapshot "step" (restore, run, checkpoint, stop) whose result is cached by digest so the same
+// chain of steps never runs twice.
+import { FaasError } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import { assertCan } from '../core/instance-states.js';
+import type { ExecRequest, ExecutionResult, Instance, Snapshot } from '../core/types.js';
+import type { AgentClient, AgentExecEvent } from '../runtime/agent-client.js';
+import type { InstanceService } from './instances.js';
+import { digestOf, type SnapshotService } from './snapshots.js';
+
+export interface BatchInput {
+  commands: (string | ExecRequest)[];
+  stopOnError?: boolean;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface ScriptInput {
+  script: string;
+  interpreter?: string;
+  args?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  timeout?: number;
+}
+
+export class ExecService {
+  constructor(
+    private readonly instances: InstanceService,
+    private readonly snapshots: SnapshotService,
+    private readonly agents: AgentClient,
+    private readonly events: EventBus,
+  ) {}
+
+  async exec(id: string, req: ExecRequest & { snapshot?: boolean }): Promise<ExecutionResult> {
+    const inst = this.ready(id);
+    const { snapshot, ...spec } = req;
+    const result = await this.guard(inst, () => this.agents.exec(inst.ip!, spec));
+    this.events.publish('execution.complete', id, { exitCode: result.exitCode, duration: result.duration });
+    if (snapshot) result.snapshotId = (await this.instances.snapshot(id)).id;
+    return result;
+  }
+
+  async *stream(id: string, req: ExecRequest, signal: AbortSignal): AsyncGenerator<AgentExecEvent> {
+    const inst = this.ready(id);
+    let it: AsyncGenerator<AgentExecEvent>;
+    try {
+      it = this.agents.execStream(inst.ip!, req, signal);
+      for await (const ev of it) {
+        yield ev;
+        if (ev.type === 'exit') this.events.publish('execution.complete', id, { exitCode: ev.exitCode, duration: ev.durationMs });
+      }
+    } catch (err) {
+      throw this.explain(inst, err);
+    }
+  }
+
+  async batch(id: string, input: BatchInput): Promise<ExecutionResult[]> {
+    const results: ExecutionResult[] = [];
+    for (const c of input.commands) {
+      const req: ExecRequest = typeof c === 'string' ? { command: c } : c;
+      const r = await this.exec(id, { cwd: input.cwd, ...req, env: { ...input.env, ...req.env } });
+      results.push(r);
+      if (input.stopOnError && r.exitCode !== 0) break;
+    }
+    return results;
+  }
+
+  script(id: string, input: ScriptInput): Promise<ExecutionResult> {
+    const interpreter = input.interpreter ?? '/bin/bash';
+    // `<interp> -c <script> <argv0> <args…>` works for sh, bash and python3 alike, with no temp file.
+    return this.exec(id, {
+      argv: [interpreter, '-c', input.script, 'faas-script', ...(input.args ?? [])],
+      cwd: input.cwd, env: input.env, stdin: input.stdin, timeout: input.timeout,
+    });
+  }
+
+  /** A step on a snapshot: returns [snapshot, created]. Fails with exec_failed on a non-zero exit. */
+  async step(snapshotId: string, req: ExecRequest): Promise<[Snapshot, boolean]> {
+    const parent = this.snapshots.get(snapshotId);
+    const digest = digestOf([parent.digest, 'exec', canonical(req)]);
+    const cached = this.snapshots.byDigest(digest);
+    if (cached) return [cached, false];
+    const inst = await this.instances.start({ snapshotId, metadata: { 'faas.step': 'exec' } });
+    try {
+      const r = await this.agents.exec(inst.ip!, req);
+      if (r.exitCode !== 0) {
+        throw new FaasError('exec_failed', `the step exited with ${r.exitCode}`, { exitCode: r.exitCode, stdout: r.stdout.slice(-4096), stderr: r.stderr.slice(-4096) });
+      }
+      const snap = await this.instances.lock.run(inst.id, () =>
+        this.snapshots.checkpointInstance(inst, { digest, metadata: parent.metadata, name: null }),
+      );
+      return [snap, true];
+    } finally {
+      await this.instances.delete(inst.id).catch(() => undefined);
+    }
+  }
+
+  private ready(id: string): Instance {
+    const inst = this.instances.get(id);
+    assertCan(inst, 'exec');
+    return inst;
+  }
+
+  private async guard<T>(inst: Instance, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.explain(inst, err);
+    }
+  }
+
+  /** An unreachable agent usually means the instance stopped under us: say so. */
+  private explain(inst: Instance, err: unknown): unknown {
+    const now = this.instances.get(inst.id);
+    if (now.state !== 'ready' && err instanceof FaasError && err.code === 'runtime_error') {
+      return new FaasError('instance_not_ready', `instance ${inst.id} is ${now.state}`, { id: inst.id, state: now.state });
+    }
+    return err;
+  }
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

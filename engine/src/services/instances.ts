@@ -1,0 +1,285 @@
+// Instances: live sandboxes restored from snapshots. Every start is a restore (never a boot), and a
+// branch is a checkpoint of the running parent followed by parallel restores of that image.
+// Records are written before the sandbox exists (state `pending`) so that an engine killed in the
+// middle leaves something the reconciler can finish or roll back.
+import { FaasError, notFound } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import { newId } from '../core/ids.js';
+import { assertCan, isLive } from '../core/instance-states.js';
+import type { SandboxRuntime } from '../core/interfaces.js';
+import { nowIso, type Instance, type InstanceState, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
+import type { AgentClient } from '../runtime/agent-client.js';
+import type { Cgroups } from '../runtime/cgroups.js';
+import type { InstanceRepo } from '../store/sqlite/repos.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { Sandboxes, Timings } from './sandboxes.js';
+import { checkResources, type SnapshotService } from './snapshots.js';
+
+export interface StartInput {
+  snapshotId: string;
+  metadata?: Metadata;
+  ttl?: number | null;
+  ttlAction?: 'stop' | 'pause';
+  autoStop?: boolean;
+  resources?: Partial<Resources>;
+  parentInstanceId?: string | null;
+}
+
+export class InstanceService {
+  readonly lock = new KeyedLock();
+
+  constructor(
+    private readonly repo: InstanceRepo,
+    private readonly snapshots: SnapshotService,
+    private readonly sandboxes: Sandboxes,
+    private readonly runtime: SandboxRuntime,
+    readonly agents: AgentClient,
+    private readonly cgroups: Cgroups,
+    private readonly events: EventBus,
+    private readonly limits: { maxLiveInstances: number },
+  ) {}
+
+  get(id: string): Instance {
+    const i = this.repo.get(id);
+    if (!i) throw notFound('instance', id);
+    return i;
+  }
+
+  list(q: Parameters<InstanceRepo['list']>[0]): Page<Instance> {
+    return this.repo.list(q);
+  }
+
+  setMetadata(id: string, metadata: Metadata): Instance {
+    this.get(id);
+    this.repo.update(id, { metadata });
+    return this.get(id);
+  }
+
+  /** Creates the record and restores the sandbox. With wait=false the restore finishes in the background. */
+  async start(input: StartInput, wait = true, timings?: Timings): Promise<Instance> {
+    const snap = this.snapshots.get(input.snapshotId);
+    const inst = this.newRecord(snap, input);
+    const work = this.lock.run(inst.id, () => this.bringUp(inst, snap, timings));
+    if (!wait) {
+      work.catch(() => undefined); // recorded on the instance as state `error`
+      return inst;
+    }
+    await work;
+    return this.get(inst.id);
+  }
+
+  async stop(id: string): Promise<Instance> {
+    return this.lock.run(id, async () => {
+      const inst = this.get(id);
+      assertCan(inst, 'stop');
+      if (inst.state === 'stopped') return inst;
+      await this.takeDown(inst, 'stopped');
+      return this.get(id);
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.lock.run(id, async () => {
+      const inst = this.get(id);
+      if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
+      this.repo.delete(id);
+      this.events.publish('instance.deleted', id);
+    });
+  }
+
+  async pause(id: string): Promise<Instance> {
+    return this.lock.run(id, async () => {
+      assertCan(this.get(id), 'pause');
+      await this.runtime.pause(id);
+      this.setState(id, 'paused', 'instance.paused');
+      return this.get(id);
+    });
+  }
+
+  async resume(id: string): Promise<Instance> {
+    return this.lock.run(id, async () => {
+      assertCan(this.get(id), 'resume');
+      await this.runtime.resume(id);
+      this.setState(id, 'ready', 'instance.resumed');
+      return this.get(id);
+    });
+  }
+
+  /** Stops the sandbox and restores it again from the instance's snapshot, under the same id. */
+  async restart(id: string): Promise<Instance> {
+    return this.lock.run(id, async () => {
+      const inst = this.get(id);
+      assertCan(inst, 'restart');
+      const snap = this.snapshots.get(inst.snapshotId);
+      if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
+      this.repo.update(id, { state: 'pending', error: null, stoppedAt: null, readyAt: null });
+      this.events.publish('instance.pending', id);
+      await this.bringUp(this.get(id), snap);
+      return this.get(id);
+    });
+  }
+
+  /** Resolves when the instance reaches `state`; rejects if it reaches a state it cannot leave for it. */
+  waitFor(id: string, state: InstanceState, timeoutMs: number): Promise<Instance> {
+    const current = this.get(id);
+    if (current.state === state) return Promise.resolve(current);
+    return new Promise((resolve, reject) => {
+      const channel = `resource:${id}`;
+      const done = (fn: () => void) => {
+        clearTimeout(timer);
+        this.events.off(channel, check);
+        fn();
+      };
+      const check = () => {
+        const now = this.repo.get(id);
+        if (!now) return done(() => reject(notFound('instance', id)));
+        if (now.state === state) return done(() => resolve(now));
+        const terminal = now.state === 'stopped' || now.state === 'error';
+        if (terminal && state !== 'stopped' && state !== 'error') {
+          done(() => reject(new FaasError('instance_not_ready', `instance ${id} is ${now.state}${now.error ? `: ${now.error}` : ''}`, { id, state: now.state })));
+        }
+      };
+      const timer = setTimeout(
+        () => done(() => reject(new FaasError('timeout', `instance ${id} did not become ${state} within ${timeoutMs} ms`, { id, state: this.repo.get(id)?.state }))),
+        timeoutMs,
+      );
+      this.events.on(channel, check);
+      check();
+    });
+  }
+
+  async metrics(id: string) {
+    const inst = this.get(id);
+    assertCan(inst, 'metrics');
+    const m = this.cgroups.metrics(id);
+    const processes = await this.runtime.processCount(id).catch(() => 0);
+    return {
+      instanceId: id,
+      timestamp: nowIso(),
+      cpu: { usageSeconds: m.cpuSeconds, vcpus: inst.resources.vcpus },
+      memory: { usageBytes: m.memoryBytes, limitBytes: m.memoryLimit, peakBytes: m.memoryPeak },
+      processes: { count: processes },
+    };
+  }
+
+  async snapshot(id: string, opts: { name?: string; metadata?: Metadata } = {}, timings?: Timings): Promise<Snapshot> {
+    return this.lock.run(id, async () => {
+      const inst = this.get(id);
+      assertCan(inst, 'snapshot');
+      return this.snapshots.checkpointInstance(inst, { ...opts, timings });
+    });
+  }
+
+  /** Live branch: checkpoint the running parent once, restore `count` children from that image. */
+  async branch(id: string, count: number, opts: { wait?: boolean; metadata?: Metadata } = {}, timings?: Timings): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
+    const parent = this.get(id);
+    assertCan(parent, 'branch');
+    this.ensureCapacity(count);
+    const snapshot = await this.snapshot(id, { metadata: opts.metadata }, timings);
+    const t0 = performance.now();
+    const children = await Promise.allSettled(
+      Array.from({ length: count }, (_, i) =>
+        this.start(
+          { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources: parent.resources },
+          opts.wait !== false,
+          i === 0 ? timings : undefined,
+        ),
+      ),
+    );
+    if (timings) timings.restoreAll = Math.round((performance.now() - t0) * 10) / 10;
+    const failed = children.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    const instances = children.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
+    this.events.publish('branch.created', snapshot.id, { parentInstanceId: id, instances: instances.map((i) => i.id), failed: count - instances.length });
+    if (failed) {
+      // All or nothing: a caller asked for N live copies; stop the ones that did come up.
+      await Promise.all(instances.map((i) => this.stop(i.id).catch(() => undefined)));
+      throw failed.reason;
+    }
+    return { snapshot, instances };
+  }
+
+  /** Completes a start the engine was killed in the middle of (called by the reconciler). */
+  async finishPending(id: string): Promise<void> {
+    await this.lock.run(id, async () => {
+      const inst = this.get(id);
+      if (inst.state !== 'pending') return;
+      let snap: Snapshot;
+      try {
+        snap = this.snapshots.get(inst.snapshotId);
+      } catch (err) {
+        this.repo.update(id, { state: 'error', error: `cannot finish the start: ${(err as Error).message}` });
+        throw err;
+      }
+      await this.bringUp(inst, snap);
+    });
+  }
+
+  /** Marks live instances whose sandbox has gone as `error`. Called by the watcher. */
+  markDead(id: string, reason: string): void {
+    const inst = this.repo.get(id);
+    if (!inst || !isLive(inst.state) || inst.state === 'pending' || inst.state === 'stopping') return;
+    this.agents.forget(inst.ip);
+    this.repo.update(id, { state: 'error', error: reason });
+    this.events.publish('instance.error', id, { reason });
+  }
+
+  private ensureCapacity(extra: number): void {
+    const live = this.repo.live().length;
+    if (live + extra > this.limits.maxLiveInstances) {
+      throw new FaasError('resource_limit', `at most ${this.limits.maxLiveInstances} live instances; ${live} are running`, { live, requested: extra, max: this.limits.maxLiveInstances }, { status: 429, retryAfterSeconds: 1 });
+    }
+  }
+
+  private newRecord(snap: Snapshot, input: StartInput): Instance {
+    const resources = checkResources({ ...snap.resources, ...input.resources });
+    if (!input.parentInstanceId) this.ensureCapacity(1);
+    const inst: Instance = {
+      id: newId('inst'),
+      snapshotId: snap.id,
+      parentInstanceId: input.parentInstanceId ?? null,
+      state: 'pending',
+      error: null,
+      resources,
+      ip: null,
+      netns: null,
+      metadata: input.metadata ?? {},
+      ttl: input.ttl ?? null,
+      ttlAction: input.ttlAction ?? 'stop',
+      autoStop: input.autoStop ?? false,
+      createdAt: nowIso(),
+      readyAt: null,
+      stoppedAt: null,
+    };
+    this.repo.insert(inst);
+    this.events.publish('instance.pending', inst.id, { snapshotId: snap.id });
+    return inst;
+  }
+
+  private async bringUp(inst: Instance, snap: Snapshot, timings: Timings = {}): Promise<void> {
+    try {
+      const t0 = performance.now();
+      await this.snapshots.verify(snap);
+      timings.verify = Math.round((performance.now() - t0) * 10) / 10;
+      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, timings);
+      this.repo.update(inst.id, { state: 'ready', ip: slot.ip, netns: slot.netns, readyAt: nowIso() });
+      this.events.publish('instance.ready', inst.id, { ip: slot.ip });
+    } catch (err) {
+      const reason = (err as Error).message;
+      this.repo.update(inst.id, { state: 'error', error: reason });
+      this.events.publish('instance.error', inst.id, { reason });
+      throw err;
+    }
+  }
+
+  private async takeDown(inst: Instance, final: 'stopped'): Promise<void> {
+    this.repo.update(inst.id, { state: 'stopping' });
+    await this.sandboxes.destroy(inst.id, inst.netns, inst.ip);
+    this.repo.update(inst.id, { state: final, stoppedAt: nowIso(), netns: null });
+    this.events.publish('instance.stopped', inst.id);
+  }
+
+  private setState(id: string, state: InstanceState, event: Parameters<EventBus['publish']>[0]): void {
+    this.repo.update(id, { state });
+    this.events.publish(event, id);
+  }
+}

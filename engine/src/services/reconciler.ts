@@ -1,0 +1,125 @@
+// Makes the records and the host agree, on every engine start and then continuously:
+//  - snapshots left `creating` by a crash are rolled back (files and row); stray image dirs removed;
+//  - sandboxes with no live record (orphans, unfinished snapshot boots) are destroyed;
+//  - instances left `pending` are finished: their half-made sandbox is replaced by a fresh restore;
+//  - instances left `stopping` are stopped; live records whose sandbox vanished become `error`;
+//  - network namespaces and bundles that nothing uses are deleted.
+// While running, a watcher notices sandboxes that die on their own (OOM, crash).
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SandboxRuntime } from '../core/interfaces.js';
+import { nowIso } from '../core/types.js';
+import type { NetnsManager } from '../network/netns.js';
+import type { SnapshotFiles } from '../store/snapshot-files.js';
+import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
+import type { InstanceService } from './instances.js';
+import type { Logger } from './logger.js';
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly d: {
+      runtime: SandboxRuntime;
+      network: NetnsManager;
+      snapshots: SnapshotRepo;
+      instances: InstanceRepo;
+      files: SnapshotFiles;
+      service: InstanceService;
+      bundlesDir: string;
+      log: Logger;
+    },
+  ) {}
+
+  async reconcile(): Promise<{ finished: string[]; orphans: string[]; rolledBack: string[] }> {
+    const { d } = this;
+    const report = { finished: [] as string[], orphans: [] as string[], rolledBack: [] as string[] };
+
+    for (const s of d.snapshots.inState('creating')) {
+      d.files.remove(s.id);
+      d.snapshots.delete(s.id);
+      report.rolledBack.push(s.id);
+    }
+    const known = new Set(d.snapshots.all().map((s) => s.id));
+    const disk = d.files.scan();
+    for (const id of disk.temps) d.files.remove(id);
+    for (const id of disk.ids) if (!known.has(id)) d.files.remove(id);
+
+    const sandboxes = new Map((await d.runtime.list()).map((s) => [s.id, s]));
+    const live = new Map(d.instances.live().map((i) => [i.id, i]));
+    for (const id of sandboxes.keys()) {
+      const inst = live.get(id);
+      if (!inst || inst.state === 'pending' || inst.state === 'stopping') {
+        await d.runtime.destroy(id).catch((e) => d.log.warn({ err: String(e), id }, 'could not destroy sandbox'));
+        if (!inst) report.orphans.push(id);
+      }
+    }
+    const keepNetns = new Set<string>();
+    const toFinish: string[] = [];
+    for (const inst of live.values()) {
+      const sb = sandboxes.get(inst.id);
+      if (inst.state === 'stopping') {
+        d.instances.update(inst.id, { state: 'stopped', stoppedAt: nowIso(), netns: null });
+      } else if (inst.state === 'pending') {
+        toFinish.push(inst.id);
+      } else if (!sb || sb.status === 'stopped') {
+        d.instances.update(inst.id, { state: 'error', error: 'the sandbox exited while the engine was down' });
+      } else if (inst.netns) {
+        keepNetns.add(inst.netns);
+        d.network.adopt(inst.netns);
+      }
+    }
+    for (const ns of await d.network.existing()) {
+      if (!keepNetns.has(ns)) await d.network.release(ns).catch(() => undefined);
+    }
+    const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && sandboxes.has(i.id)).map((i) => i.id));
+    for (const b of safeReaddir(d.bundlesDir)) if (!keepBundles.has(b)) rmSync(join(d.bundlesDir, b), { recursive: true, force: true });
+    // Finish interrupted starts (e.g. children of a branch the engine died in) with a fresh restore.
+    for (const id of toFinish) {
+      try {
+        await d.service.finishPending(id);
+        report.finished.push(id);
+      } catch (err) {
+        d.log.warn({ id, err: String(err) }, 'could not finish an interrupted start');
+      }
+    }
+    return report;
+  }
+
+  /** Watches for sandboxes that exit on their own while the engine runs. */
+  watch(intervalMs = 2000): void {
+    const tick = async () => {
+      const candidates = this.d.instances.live().filter((i) => i.state === 'ready' || i.state === 'paused');
+      if (candidates.length) {
+        const listedAt = nowIso();
+        try {
+          const running = new Map((await this.d.runtime.list()).map((s) => [s.id, s.status]));
+          for (const i of candidates) {
+            const status = running.get(i.id);
+            if ((!status || status === 'stopped') && (i.readyAt ?? '') < listedAt) {
+              this.d.service.markDead(i.id, 'the sandbox exited unexpectedly (crashed or killed, e.g. out of memory)');
+            }
+          }
+        } catch (err) {
+          this.d.log.warn({ err: String(err) }, 'watcher: runsc list failed');
+        }
+      }
+      if (this.timer) this.timer = setTimeout(tick, intervalMs);
+    };
+    this.timer = setTimeout(tick, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,68 @@
+// Puts sandboxes up and takes them down: network slot, bundle, runsc, cgroup limits, and the
+// agent's readiness. Every path that fails part way undoes what it did, so a failed start leaves
+// no sandbox, namespace or bundle behind.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NetworkManager, NetworkSlot, SandboxRuntime } from '../core/interfaces.js';
+import type { Resources } from '../core/types.js';
+import type { AgentClient } from '../runtime/agent-client.js';
+import type { Cgroups } from '../runtime/cgroups.js';
+import { writeBundle } from '../runtime/runsc/bundle.js';
+
+export interface SandboxDeps {
+  runtime: SandboxRuntime;
+  network: NetworkManager;
+  agents: AgentClient;
+  cgroups: Cgroups;
+  bundlesDir: string;
+  readyTimeoutMs: number;
+}
+
+export interface Timings {
+  [step: string]: number;
+}
+
+export class Sandboxes {
+  constructor(private readonly d: SandboxDeps) {}
+
+  /** Cold boot (only when a snapshot is made from an image). */
+  boot(id: string, template: string, resources: Resources, timings: Timings = {}): Promise<NetworkSlot> {
+    return this.up(id, template, resources, timings, (bundle) => this.d.runtime.boot(id, bundle));
+  }
+
+  /** Restore a checkpoint image as a new live sandbox. */
+  restore(id: string, template: string, imageDir: string, resources: Resources, timings: Timings = {}): Promise<NetworkSlot> {
+    return this.up(id, template, resources, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir));
+  }
+
+  async destroy(id: string, netns: string | null, ip: string | null): Promise<void> {
+    this.d.agents.forget(ip);
+    await this.d.runtime.destroy(id);
+    if (netns) await this.d.network.release(netns);
+    rmSync(join(this.d.bundlesDir, id), { recursive: true, force: true });
+  }
+
+  private async up(id: string, template: string, resources: Resources, timings: Timings, start: (bundle: string) => Promise<void>): Promise<NetworkSlot> {
+    let t = performance.now();
+    const lap = (name: string) => {
+      const now = performance.now();
+      timings[name] = Math.round((now - t) * 10) / 10;
+      t = now;
+    };
+    const slot = await this.d.network.acquire();
+    lap('network');
+    const bundle = join(this.d.bundlesDir, id);
+    try {
+      writeBundle(bundle, template, { netnsPath: slot.path, cgroupsPath: this.d.cgroups.pathOf(id), hostname: id.replace(/_/g, '-') });
+      await start(bundle);
+      lap('runsc');
+      this.d.cgroups.apply(id, resources);
+      await this.d.agents.identify(slot.ip, id, this.d.readyTimeoutMs);
+      lap('agent');
+      return slot;
+    } catch (err) {
+      await this.destroy(id, slot.netns, slot.ip).catch(() => undefined);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,174 @@
+// Snapshots: immutable, bootable states. Made either from an image (boot once, wait for the agent,
+// checkpoint) or from a running instance (checkpoint --leave-running). Every snapshot row is
+// written in state `creating` before any file exists and flipped to `ready` only after its image
+// is complete and checksummed, so the reconciler can roll back anything interrupted.
+import { createHash } from 'node:crypto';
+import { availableParallelism, totalmem } from 'node:os';
+import { conflict, FaasError, notFound } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import { newId } from '../core/ids.js';
+import type { SandboxRuntime } from '../core/interfaces.js';
+import { nowIso, type Image, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
+import { makeTemplate } from '../runtime/runsc/bundle.js';
+import type { SnapshotFiles } from '../store/snapshot-files.js';
+import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
+import type { ImageService } from './images.js';
+import type { Sandboxes, Timings } from './sandboxes.js';
+
+export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024 };
+
+export interface CreateSnapshotInput {
+  imageId?: string;
+  name?: string;
+  vcpus?: number;
+  memory?: number;
+  diskSize?: number;
+  environment?: Record<string, string>;
+  metadata?: Metadata;
+}
+
+export class SnapshotService {
+  constructor(
+    private readonly repo: SnapshotRepo,
+    private readonly instances: InstanceRepo,
+    private readonly files: SnapshotFiles,
+    private readonly images: ImageService,
+    private readonly sandboxes: Sandboxes,
+    private readonly runtime: SandboxRuntime,
+    private readonly events: EventBus,
+    private readonly agentDir: () => string,
+  ) {}
+
+  get(id: string): Snapshot {
+    const s = this.repo.get(id);
+    if (!s || s.state !== 'ready') throw notFound('snapshot', id);
+    return s;
+  }
+
+  list(q: Parameters<SnapshotRepo['list']>[0]): Page<Snapshot> {
+    return this.repo.list(q);
+  }
+
+  setMetadata(id: string, metadata: Metadata): Snapshot {
+    this.get(id);
+    this.repo.setMetadata(id, metadata);
+    return this.get(id);
+  }
+
+  async createFromImage(input: CreateSnapshotInput): Promise<Snapshot> {
+    const image: Image = input.imageId ? this.images.get(input.imageId) : this.images.default();
+    const resources = checkResources({
+      vcpus: input.vcpus ?? DEFAULT_RESOURCES.vcpus,
+      memory: input.memory ?? DEFAULT_RESOURCES.memory,
+      diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
+    });
+    const environment = input.environment ?? {};
+    const spec = makeTemplate({ rootfs: image.rootfs, agentDir: this.agentDir(), environment });
+    const snap = this.newRecord({
+      parentId: null, imageId: image.id, instanceId: null, name: input.name ?? null, resources, environment,
+      metadata: input.metadata ?? {}, spec,
+      digest: digestOf([image.digest, spec, JSON.stringify(resources)]),
+    });
+    const sandboxId = `boot-${snap.id}`;
+    let slot: { netns: string; ip: string } | null = null;
+    try {
+      slot = await this.sandboxes.boot(sandboxId, spec, resources);
+      await this.runtime.checkpoint(sandboxId, this.files.tempDirOf(snap.id), false);
+      return this.commit(snap);
+    } catch (err) {
+      this.rollback(snap.id);
+      throw err;
+    } finally {
+      await this.sandboxes.destroy(sandboxId, slot?.netns ?? null, slot?.ip ?? null).catch(() => undefined);
+    }
+  }
+
+  /** Checkpoints a running sandbox; it keeps running. `digest` names how the state was made. */
+  async checkpointInstance(
+    inst: { id: string; snapshotId: string },
+    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings },
+  ): Promise<Snapshot> {
+    const parent = this.repo.get(inst.snapshotId);
+    if (!parent) throw notFound('snapshot', inst.snapshotId);
+    const snap = this.newRecord({
+      parentId: parent.id, imageId: parent.imageId, instanceId: inst.id, name: opts.name ?? null, resources: parent.resources,
+      environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec,
+      digest: opts.digest ?? digestOf([parent.digest, 'checkpoint', inst.id, newId('op')]),
+    });
+    const t0 = performance.now();
+    try {
+      await this.runtime.checkpoint(inst.id, this.files.tempDirOf(snap.id), true);
+      const t1 = performance.now();
+      const done = await this.commit(snap);
+      if (opts.timings) {
+        opts.timings.checkpoint = Math.round((t1 - t0) * 10) / 10;
+        opts.timings.checksum = Math.round((performance.now() - t1) * 10) / 10;
+      }
+      return done;
+    } catch (err) {
+      this.rollback(snap.id);
+      throw err;
+    }
+  }
+
+  byDigest(digest: string): Snapshot | undefined {
+    return this.repo.byDigest(digest);
+  }
+
+  /** Verifies a snapshot's image before a restore trusts it. */
+  verify(s: Snapshot): Promise<void> {
+    return this.files.verify(s.id, s.imageDir, s.checksum);
+  }
+
+  delete(id: string, force: boolean): void {
+    const s = this.get(id);
+    const liveInstances = this.instances.liveOfSnapshot(id);
+    const children = this.repo.children(id);
+    if (!force && (liveInstances.length || children.length)) {
+      throw conflict(`snapshot ${id} has dependents; stop them first or pass force=true`, { instances: liveInstances, snapshots: children });
+    }
+    // Each checkpoint image is self-contained, so children and running instances keep working;
+    // only a later restart of those instances needs this snapshot and will report it missing.
+    this.repo.delete(s.id);
+    this.files.remove(s.id);
+    this.events.publish('snapshot.deleted', s.id, { forced: force });
+  }
+
+  private newRecord(f: Omit<Snapshot, 'id' | 'state' | 'checksum' | 'size' | 'createdAt' | 'expiresAt' | 'imageDir'>): Snapshot {
+    const id = newId('snap');
+    const snap: Snapshot = { ...f, id, state: 'creating', checksum: '', size: 0, createdAt: nowIso(), expiresAt: null, imageDir: this.files.tempDirOf(id) };
+    this.repo.insert(snap);
+    return snap;
+  }
+
+  private async commit(snap: Snapshot): Promise<Snapshot> {
+    const { checksum, size, dir } = await this.files.commit(snap.id);
+    this.repo.markReady(snap.id, checksum, size, dir);
+    const ready = this.get(snap.id);
+    this.events.publish('snapshot.created', snap.id, { parentId: snap.parentId, instanceId: snap.instanceId, size });
+    return ready;
+  }
+
+  private rollback(id: string): void {
+    this.files.remove(id);
+    this.repo.delete(id);
+  }
+}
+
+export function digestOf(parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return `sha256:${h.digest('hex')}`;
+}
+
+export function checkResources(r: Resources): Resources {
+  const cores = availableParallelism();
+  const memMb = Math.floor(totalmem() / 1024 / 1024);
+  if (r.vcpus > cores) {
+    throw new FaasError('resource_limit', `vcpus ${r.vcpus} is more than this machine has (${cores})`, { requested: r.vcpus, available: cores });
+  }
+  if (r.memory > memMb) {
+    throw new FaasError('resource_limit', `memory ${r.memory} MB is more than this machine has (${memMb} MB)`, { requested: r.memory, available: memMb });
+  }
+  return r;
+}

@@ -1,0 +1,31 @@
+// Ordered, append-only. Never edit a migration that has shipped; add the next one.
+export const MIGRATIONS: string[] = [
+  // 1: the domain records
+  `CREATE TABLE images (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, rootfs TEXT NOT NULL,
+     size INTEGER NOT NULL, digest TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',
+     created_at TEXT NOT NULL);
+   CREATE TABLE snapshots (
+     id TEXT PRIMARY KEY, state TEXT NOT NULL, parent_id TEXT, image_id TEXT NOT NULL REFERENCES images(id),
+     instance_id TEXT, name TEXT, digest TEXT NOT NULL, checksum TEXT NOT NULL DEFAULT '',
+     size INTEGER NOT NULL DEFAULT 0, resources TEXT NOT NULL, environment TEXT NOT NULL,
+     metadata TEXT NOT NULL DEFAULT '{}', spec TEXT NOT NULL, image_dir TEXT NOT NULL,
+     created_at TEXT NOT NULL, expires_at TEXT);
+   CREATE INDEX snapshots_parent ON snapshots(parent_id);
+   CREATE INDEX snapshots_digest ON snapshots(digest);
+   CREATE TABLE instances (
+     id TEXT PRIMARY KEY, snapshot_id TEXT NOT NULL, parent_instance_id TEXT, state TEXT NOT NULL,
+     error TEXT, resources TEXT NOT NULL, ip TEXT, netns TEXT, metadata TEXT NOT NULL DEFAULT '{}',
+     ttl INTEGER, ttl_action TEXT NOT NULL DEFAULT 'stop', auto_stop INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL, ready_at TEXT, stopped_at TEXT);
+   CREATE INDEX instances_snapshot ON instances(snapshot_id);
+   CREATE INDEX instances_state ON instances(state);`,
+  // 2: idempotent replays and the event log
+  `CREATE TABLE idempotency (
+     key TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, body_hash TEXT NOT NULL,
+     status INTEGER NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
+     PRIMARY KEY (key, method, path));
+   CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
+     resource_id TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);`,
+];

@@ -1,0 +1,207 @@
+// Row <-> record mapping for the domain tables. No business rules here: services decide, repos store.
+import type { Db } from './db.js';
+import { metadataWhere, pageQuery, type Where } from './paging.js';
+import type { Image, Instance, InstanceState, Metadata, Page, Snapshot } from '../../core/types.js';
+
+type Row = Record<string, unknown> & { id: string; created_at: string };
+
+const j = (v: unknown) => JSON.stringify(v);
+const p = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+
+function toImage(r: Row): Image {
+  return {
+    id: r.id,
+    name: String(r.name),
+    source: r.source as Image['source'],
+    size: Number(r.size),
+    digest: String(r.digest),
+    metadata: p(r.metadata),
+    createdAt: r.created_at,
+    rootfs: String(r.rootfs),
+  };
+}
+
+function toSnapshot(r: Row): Snapshot {
+  return {
+    id: r.id,
+    state: r.state as Snapshot['state'],
+    parentId: (r.parent_id as string) ?? null,
+    imageId: String(r.image_id),
+    instanceId: (r.instance_id as string) ?? null,
+    name: (r.name as string) ?? null,
+    digest: String(r.digest),
+    checksum: String(r.checksum),
+    size: Number(r.size),
+    resources: p(r.resources),
+    environment: p(r.environment),
+    metadata: p(r.metadata),
+    createdAt: r.created_at,
+    expiresAt: (r.expires_at as string) ?? null,
+    spec: String(r.spec),
+    imageDir: String(r.image_dir),
+  };
+}
+
+function toInstance(r: Row): Instance {
+  return {
+    id: r.id,
+    snapshotId: String(r.snapshot_id),
+    parentInstanceId: (r.parent_instance_id as string) ?? null,
+    state: r.state as InstanceState,
+    error: (r.error as string) ?? null,
+    resources: p(r.resources),
+    ip: (r.ip as string) ?? null,
+    netns: (r.netns as string) ?? null,
+    metadata: p(r.metadata),
+    ttl: (r.ttl as number) ?? null,
+    ttlAction: r.ttl_action as Instance['ttlAction'],
+    autoStop: Boolean(r.auto_stop),
+    createdAt: r.created_at,
+    readyAt: (r.ready_at as string) ?? null,
+    stoppedAt: (r.stopped_at as string) ?? null,
+  };
+}
+
+export class ImageRepo {
+  constructor(private readonly db: Db) {}
+  insert(i: Image): void {
+    this.db
+      .prepare('INSERT INTO images (id,name,source,rootfs,size,digest,metadata,created_at) VALUES (?,?,?,?,?,?,?,?)')
+      .run(i.id, i.name, i.source, i.rootfs, i.size, i.digest, j(i.metadata), i.createdAt);
+  }
+  get(id: string): Image | undefined {
+    const r = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
+    return r && toImage(r);
+  }
+  byName(name: string): Image | undefined {
+    const r = this.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY created_at DESC LIMIT 1').get(name) as Row | undefined;
+    return r && toImage(r);
+  }
+  all(): Image[] {
+    return (this.db.prepare('SELECT * FROM images').all() as Row[]).map(toImage);
+  }
+  list(q: { limit: number; cursor?: string; metadata?: Metadata; name?: string }): Page<Image> {
+    const where: Where = { clauses: [], params: [] };
+    if (q.name) where.clauses.push('name = ?'), where.params.push(q.name);
+    metadataWhere(where, q.metadata);
+    return pageQuery(this.db, 'images', where, q.limit, q.cursor, toImage);
+  }
+  setMetadata(id: string, m: Metadata): void {
+    this.db.prepare('UPDATE images SET metadata = ? WHERE id = ?').run(j(m), id);
+  }
+}
+
+export class SnapshotRepo {
+  constructor(private readonly db: Db) {}
+  insert(s: Snapshot): void {
+    this.db
+      .prepare(
+        `INSERT INTO snapshots (id,state,parent_id,image_id,instance_id,name,digest,checksum,size,resources,environment,metadata,spec,image_dir,created_at,expires_at)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      )
+      .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, j(s.resources), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt);
+  }
+  markReady(id: string, checksum: string, size: number, imageDir: string): void {
+    this.db.prepare("UPDATE snapshots SET state = 'ready', checksum = ?, size = ?, image_dir = ? WHERE id = ?").run(checksum, size, imageDir, id);
+  }
+  get(id: string): Snapshot | undefined {
+    const r = this.db.prepare('SELECT * FROM snapshots WHERE id = ?').get(id) as Row | undefined;
+    return r && toSnapshot(r);
+  }
+  byDigest(digest: string): Snapshot | undefined {
+    const r = this.db.prepare("SELECT * FROM snapshots WHERE digest = ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1").get(digest) as Row | undefined;
+    return r && toSnapshot(r);
+  }
+  inState(state: Snapshot['state']): Snapshot[] {
+    return (this.db.prepare('SELECT * FROM snapshots WHERE state = ?').all(state) as Row[]).map(toSnapshot);
+  }
+  all(): Snapshot[] {
+    return (this.db.prepare('SELECT * FROM snapshots').all() as Row[]).map(toSnapshot);
+  }
+  children(id: string): string[] {
+    return (this.db.prepare('SELECT id FROM snapshots WHERE parent_id = ?').all(id) as Row[]).map((r) => r.id);
+  }
+  list(q: { limit: number; cursor?: string; metadata?: Metadata; digest?: string; imageId?: string; parentId?: string }): Page<Snapshot> {
+    const where: Where = { clauses: ["state = 'ready'"], params: [] };
+    for (const [col, v] of [['digest', q.digest], ['image_id', q.imageId], ['parent_id', q.parentId]] as const) {
+      if (v) where.clauses.push(`${col} = ?`), where.params.push(v);
+    }
+    metadataWhere(where, q.metadata);
+    return pageQuery(this.db, 'snapshots', where, q.limit, q.cursor, toSnapshot);
+  }
+  setMetadata(id: string, m: Metadata): void {
+    this.db.prepare('UPDATE snapshots SET metadata = ? WHERE id = ?').run(j(m), id);
+  }
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM snapshots WHERE id = ?').run(id);
+  }
+}
+
+export class InstanceRepo {
+  constructor(private readonly db: Db) {}
+  insert(i: Instance): void {
+    this.db
+      .prepare(
+        `INSERT INTO instances (id,snapshot_id,parent_instance_id,state,error,resources,ip,netns,metadata,ttl,ttl_action,auto_stop,created_at,ready_at,stopped_at)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      )
+      .run(i.id, i.snapshotId, i.parentInstanceId, i.state, i.error, j(i.resources), i.ip, i.netns, j(i.metadata), i.ttl, i.ttlAction, i.autoStop ? 1 : 0, i.createdAt, i.readyAt, i.stoppedAt);
+  }
+  update(id: string, fields: Partial<Pick<Instance, 'state' | 'error' | 'ip' | 'netns' | 'readyAt' | 'stoppedAt' | 'metadata' | 'snapshotId'>>): void {
+    const cols: Record<string, string> = {
+      state: 'state', error: 'error', ip: 'ip', netns: 'netns', readyAt: 'ready_at', stoppedAt: 'stopped_at', metadata: 'metadata', snapshotId: 'snapshot_id',
+    };
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [k, v] of Object.entries(fields)) {
+      sets.push(`${cols[k]} = ?`);
+      params.push(k === 'metadata' ? j(v) : v);
+    }
+    if (sets.length) this.db.prepare(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...params, id);
+  }
+  get(id: string): Instance | undefined {
+    const r = this.db.prepare('SELECT * FROM instances WHERE id = ?').get(id) as Row | undefined;
+    return r && toInstance(r);
+  }
+  live(): Instance[] {
+    return (this.db.prepare("SELECT * FROM instances WHERE state IN ('pending','ready','paused','stopping')").all() as Row[]).map(toInstance);
+  }
+  liveOfSnapshot(snapshotId: string): string[] {
+    return (this.db.prepare("SELECT id FROM instances WHERE snapshot_id = ? AND state IN ('pending','ready','paused','stopping')").all(snapshotId) as Row[]).map((r) => r.id);
+  }
+  list(q: { limit: number; cursor?: string; metadata?: Metadata; state?: string; snapshotId?: string; parentId?: string }): Page<Instance> {
+    const where: Where = { clauses: [], params: [] };
+    for (const [col, v] of [['state', q.state], ['snapshot_id', q.snapshotId], ['parent_instance_id', q.parentId]] as const) {
+      if (v) where.clauses.push(`${col} = ?`), where.params.push(v);
+    }
+    metadataWhere(where, q.metadata);
+    return pageQuery(this.db, 'instances', where, q.limit, q.cursor, toInstance);
+  }
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM instances WHERE id = ?').run(id);
+  }
+}
+
+export interface StoredResponse {
+  bodyHash: string;
+  status: number;
+  response: string;
+}
+
+export class IdempotencyRepo {
+  constructor(private readonly db: Db) {}
+  get(key: string, method: string, path: string): StoredResponse | undefined {
+    const r = this.db.prepare('SELECT body_hash, status, response FROM idempotency WHERE key = ? AND method = ? AND path = ?').get(key, method, path) as
+      | { body_hash: string; status: number; response: string }
+      | undefined;
+    return r && { bodyHash: r.body_hash, status: r.status, response: r.response };
+  }
+  put(key: string, method: string, path: string, s: StoredResponse): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO idempotency (key,method,path,body_hash,status,response,created_at) VALUES (?,?,?,?,?,?,?)')
+      .run(key, method, path, s.bodyHash, s.status, s.response, new Date().toISOString());
+  }
+  expire(before: string): void {
+    this.db.prepare('DELETE FROM idempotency WHERE created_at < ?').run(before);
+  }
+}

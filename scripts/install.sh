@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything faas needs on a fresh Debian 12 machine (run as root), idempotently:
+# Debian packages, runsc (built from the Go module proxy at a pinned version, cached outside the
+# repo), faas-agent, npm and pip dependencies, and the default image. Re-running reuses caches.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/versions.env
+CACHE=${FAAS_CACHE_DIR:-/var/cache/faas}
+export PATH=/usr/local/go/bin:$PATH
+step() { printf '\n==> %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "faas install must run as root (gVisor checkpoint/restore and network namespaces need it)" >&2; exit 1; }
+
+step "Debian packages"
+need=()
+for p in debootstrap iptables iproute2 build-essential python3 ca-certificates curl tar; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+echo "ok"
+
+step "runsc ${RUNSC_MODULE_VERSION} (built from the Go module proxy, cached in $CACHE)"
+runsc_dir="$CACHE/runsc/$RUNSC_MODULE_VERSION"
+if [ ! -x "$runsc_dir/runsc" ]; then
+  command -v go >/dev/null || { echo "Go is required to build runsc (go >= 1.26.3)" >&2; exit 1; }
+  mkdir -p "$runsc_dir.tmp"
+  CGO_ENABLED=0 GOBIN="$runsc_dir.tmp" go install -trimpath \
+    -ldflags "-X gvisor.dev/gvisor/runsc/version.version=${RUNSC_LABEL}" \
+    "gvisor.dev/gvisor/runsc@${RUNSC_MODULE_VERSION}"
+  rm -rf "$runsc_dir"; mv "$runsc_dir.tmp" "$runsc_dir"
+fi
+mkdir -p "$CACHE/bin"
+ln -sfn "$runsc_dir/runsc" "$CACHE/bin/runsc"
+"$CACHE/bin/runsc" --version | head -n1
+
+step "faas-agent"
+agent/build.sh
+
+step "npm dependencies and build"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run build --workspaces --if-present --silent
+
+step "Python SDK"
+py=${PYTHON:-python3}
+"$py" -m pip install -q --disable-pip-version-check -e "sdk/python[dev]" 2>&1 | grep -v -i "warning" || true
+
+step "default image"
+scripts/build-default-image.sh
+latest=$(ls -d "$CACHE"/images/debian-bookworm-r* | sort -V | tail -n1)
+ln -sfn "$latest" "$CACHE/images/default"
+echo "ready: runsc, faas-agent, engine, SDKs, default image"
