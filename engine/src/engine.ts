@@ -81,6 +81,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, bundlesDir: dirs.bundles, log });
   await network.init();
   const reconcileReport = await reconciler.reconcile();
+  network.startPool();
   reconciler.watch();
 
   const app = buildApp({ services, contract, apiKey, version: VERSION, logger: false });

@@ -36,7 +36,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestTimeout: 0, // long waits, branches and streams are legitimate
     keepAliveTimeout: 65_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false } },
-    querystringParser: parseQuery,
+    routerOptions: { querystringParser: parseQuery },
   });
 
   const auth = makeAuth(deps.apiKey);

@@ -36,6 +36,10 @@ export class NetnsManager implements NetworkManager {
 
   async init(): Promise<void> {
     await this.firewall.ensure();
+  }
+
+  /** Starts keeping configured namespaces ready; call after adopt() has claimed surviving slots. */
+  startPool(): void {
     this.refill();
   }
 

@@ -4,16 +4,20 @@ import type { Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
 import { body, listQuery, params, query } from './common.js';
+import { publicImage } from './views.js';
 
 export function registerImageRoutes(r: Router, s: Services): void {
-  r.op('listImages', async (req) => s.images.list({ ...listQuery(query(req)), name: query(req).name }));
-  r.op('getImage', async (req) => s.images.get(params(req).id));
-  r.op('setImageMetadata', async (req) => s.images.setMetadata(params(req).id, body<Metadata>(req)));
+  r.op('listImages', async (req) => {
+    const page = s.images.list({ ...listQuery(query(req)), name: query(req).name });
+    return { ...page, data: page.data.map(publicImage) };
+  });
+  r.op('getImage', async (req) => publicImage(s.images.get(params(req).id)));
+  r.op('setImageMetadata', async (req) => publicImage(s.images.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('importImage', async (req, reply) => {
     const q = query(req);
     if (!q.name) throw invalid('query parameter name is required');
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw invalid('send the root filesystem as an application/x-tar body');
     const img = await s.images.import(q.name, req.body as Readable, q.metadata ?? {});
-    return reply.code(201).send(img);
+    return reply.code(201).send(publicImage(img));
   });
 }

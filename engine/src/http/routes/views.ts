@@ -1,6 +1,6 @@
 // What the API shows of a record: internal fields (host paths, specs, netns names) stay inside.
 import { AGENT_PORT } from '../../runtime/agent-client.js';
-import type { Instance, Snapshot } from '../../core/types.js';
+import type { Image, Instance, Snapshot } from '../../core/types.js';
 
 export function publicSnapshot(s: Snapshot) {
   const { spec: _spec, imageDir: _dir, state: _state, ...rest } = s;
@@ -10,4 +10,9 @@ export function publicSnapshot(s: Snapshot) {
 export function publicInstance(i: Instance) {
   const { netns: _netns, ip, ...rest } = i;
   return { ...rest, network: { ip }, endpoints: { agent: ip ? `http://${ip}:${AGENT_PORT}` : null } };
+}
+
+export function publicImage(i: Image) {
+  const { rootfs: _rootfs, ...rest } = i;
+  return rest;
 }
