@@ -1,0 +1,146 @@
+// The engine killed with SIGKILL in the middle of a branch (and of a snapshot boot), then started
+// again on the same state directory: records and host are reconciled, nothing is lost, no orphan
+// sandbox or namespace is left behind, interrupted work is finished or rolled back.
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { purge } from './harness.js';
+
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+class EngineProcess {
+  proc: ChildProcess | null = null;
+  key = '';
+  constructor(readonly stateDir: string, readonly port: number, readonly tag: string) {}
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    this.proc = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, FAAS_STATE_DIR: this.stateDir, FAAS_PORT: String(this.port), FAAS_SUBNET: '10.210.0.0/16', FAAS_NET_TAG: this.tag, FAAS_NETNS_POOL: '1' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let i = 0; i < 300; i++) {
+      try {
+        if ((await fetch(`${this.url}/v1/health`)).ok) break;
+      } catch {
+        /* not listening yet */
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.key = JSON.parse(readFileSync(join(this.stateDir, 'credentials.json'), 'utf8')).apiKey;
+  }
+  kill9(): void {
+    this.proc?.kill('SIGKILL');
+  }
+  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(this.url + path, {
+      method,
+      headers: { authorization: `Bearer ${this.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+  sandboxes(): string[] {
+    const out = execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
+    return ((JSON.parse(out || '[]') ?? []) as { id: string; status: string }[]).filter((s) => s.status !== 'stopped').map((s) => s.id);
+  }
+  namespaces(): string[] {
+    return readdirSync('/var/run/netns').filter((n) => n.startsWith(`faas-${this.tag}-`));
+  }
+}
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+describe('engine killed mid-operation', () => {
+  const stateDir = mkdtempSync('/tmp/faas-crash-');
+  let engine: EngineProcess;
+
+  after(async () => {
+    try {
+      const live = await engine.api('GET', '/v1/instances?limit=200');
+      for (const i of live.body?.data ?? []) await engine.api('POST', `/v1/instances/${i.id}/stop`);
+    } finally {
+      engine?.proc?.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      for (const id of engine.sandboxes()) execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
+      for (const ns of engine.namespaces()) execFileSync('ip', ['netns', 'del', ns]);
+      purge(stateDir);
+    }
+  });
+
+  it('finishes or rolls back a branch interrupted by SIGKILL, and loses nothing', async () => {
+    engine = new EngineProcess(stateDir, await freePort(), `k${process.pid.toString(36).slice(-3)}`);
+    await engine.start();
+    const snap = (await engine.api('POST', '/v1/snapshots', {})).body;
+    const parent = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
+    await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: 'echo precious > /root/data' });
+
+    // Fire a branch of 6 and kill the engine as soon as the first child's restore has begun.
+    const bundles = join(stateDir, 'bundles');
+    const branching = engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: 6 }).catch(() => null);
+    await until(() => existsSync(bundles) && readdirSync(bundles).some((b) => b.startsWith('inst_') && b !== parent.id), 10_000);
+    engine.kill9();
+    assert.equal(await branching, null, 'the client saw the connection drop');
+
+    await engine.start();
+    const kids = (await engine.api('GET', `/v1/instances?parentId=${parent.id}&limit=200`)).body.data;
+    const snaps = (await engine.api('GET', `/v1/snapshots?parentId=${snap.id}&limit=200`)).body.data;
+    // The branch snapshot was committed before the restores began, so the branch is finished.
+    assert.equal(snaps.length, 1, 'the branch snapshot survived (it was complete before the kill)');
+    assert.equal(kids.length, 6, 'every child record exists');
+    for (const k of kids) {
+      const got = (await engine.api('GET', `/v1/instances/${k.id}/wait?state=ready&timeout=30000`)).body;
+      assert.equal(got.state, 'ready', `child ${k.id} was finished by the reconciler`);
+      const r = (await engine.api('POST', `/v1/instances/${k.id}/exec`, { command: 'cat /root/data' })).body;
+      assert.equal(r.stdout, 'precious\n');
+    }
+    const p = (await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: 'cat /root/data' })).body;
+    assert.equal(p.stdout, 'precious\n', 'the parent survived the engine and was adopted');
+
+    const live = new Set([parent.id, ...kids.map((k: any) => k.id)]);
+    assert.deepEqual(new Set(engine.sandboxes()), live, 'no orphan sandboxes, none missing');
+    const withNs = (await engine.api('GET', '/v1/instances?state=ready&limit=200')).body.data.length;
+    assert.ok(engine.namespaces().length <= withNs + 1, 'no orphan namespaces beyond the one-slot pool');
+
+    const again = await engine.api('POST', '/v1/instances', { snapshotId: snap.id });
+    assert.equal(again.status, 201, 'the original snapshot still restores');
+    await engine.api('POST', `/v1/instances/${again.body.id}/stop`);
+    for (const k of kids) await engine.api('POST', `/v1/instances/${k.id}/stop`);
+  });
+
+  it('rolls back a snapshot whose boot was interrupted by SIGKILL', async () => {
+    const before = (await engine.api('GET', '/v1/snapshots?limit=200')).body.data.map((s: any) => s.id);
+    const bundles = join(stateDir, 'bundles');
+    const creating = engine.api('POST', '/v1/snapshots', {}).catch(() => null);
+    await until(() => readdirSync(bundles).some((b) => b.startsWith('boot-')), 10_000);
+    engine.kill9();
+    await creating;
+    await engine.start();
+    const afterList = (await engine.api('GET', '/v1/snapshots?limit=200')).body.data.map((s: any) => s.id);
+    assert.deepEqual(new Set(afterList), new Set(before), 'no half-made snapshot appears, none is lost');
+    assert.ok(!engine.sandboxes().some((s) => s.startsWith('boot-')), 'the boot sandbox is gone');
+    const onDisk = readdirSync(join(stateDir, 'snapshots'));
+    assert.deepEqual(new Set(onDisk), new Set(before), 'no stray image directories');
+  });
+});
