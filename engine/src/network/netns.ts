@@ -36,6 +36,18 @@ export class NetnsManager implements NetworkManager {
 
   async init(): Promise<void> {
     await this.firewall.ensure();
+    // Another engine (or a crashed one's sandboxes) may use addresses in this subnet: never
+    // hand out a slot whose host address is already on an interface.
+    for (const addr of await hostAddresses()) {
+      const k = this.slotOf(addr);
+      if (k !== null) this.inUse.add(k);
+    }
+  }
+
+  private slotOf(addr: string): number | null {
+    const [a, b, c, d] = addr.split('.').map(Number);
+    if (a !== this.base[0] || b !== this.base[1]) return null;
+    return Math.floor((c * 256 + d) / 4);
   }
 
   /** Starts keeping configured namespaces ready; call after adopt() has claimed surviving slots. */
@@ -153,6 +165,23 @@ function ip(args: string[], input?: string): Promise<void> {
       child.stdin.on('error', () => undefined); // ip may exit before reading everything; its exit code says why
       child.stdin.end(input);
     }
+  });
+}
+
+function hostAddresses(): Promise<string[]> {
+  return new Promise((resolve) => {
+    const child = spawn('ip', ['-j', '-4', 'addr', 'show'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.on('error', () => resolve([]));
+    child.on('close', () => {
+      try {
+        const links = JSON.parse(out) as { addr_info?: { local?: string }[] }[];
+        resolve(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean));
+      } catch {
+        resolve([]);
+      }
+    });
   });
 }
 

@@ -1,0 +1,187 @@
+// Shared helpers for the benchmarks: an engine in a child process on its own state directory,
+// timing statistics, and the bare-runsc floor (the same fork done with the runsc CLI by hand).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, readdirSync, realpathSync, openSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+export const RUNSC = process.env.FAAS_RUNSC ?? '/var/cache/faas/bin/runsc';
+
+export const now = () => performance.now();
+
+export function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
+  return { n: s.length, p50: q(0.5), p95: q(0.95), min: s[0], max: s[s.length - 1] };
+}
+
+export const fmt = (ms) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+
+export async function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+/** Starts `node engine/dist/src/main.js` on a fresh state directory; returns a tiny client. */
+export async function startEngine(extraEnv = {}) {
+  const stateDir = mkdtempSync('/tmp/faas-bench-');
+  const port = await freePort();
+  const tag = `b${process.pid.toString(36).slice(-3)}`;
+  const proc = spawn(process.execPath, [join(REPO, 'engine/dist/src/main.js')], {
+    env: { ...process.env, FAAS_STATE_DIR: stateDir, FAAS_PORT: String(port), FAAS_SUBNET: '10.240.0.0/16', FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '128', ...extraEnv },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 400; i++) {
+    try {
+      if ((await fetch(`${url}/v1/health`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const key = JSON.parse(readFileSync(join(stateDir, 'credentials.json'), 'utf8')).apiKey;
+  const api = async (method, path, body) => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    const parsed = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+    if (res.status >= 400) throw new Error(`${method} ${path} → ${res.status} ${text.slice(0, 300)}`);
+    return { body: parsed, headers: res.headers };
+  };
+  return {
+    url, key, stateDir, tag, api, proc,
+    async close() {
+      const live = await api('GET', '/v1/instances?limit=200');
+      await Promise.all(live.body.data.filter((i) => i.state !== 'stopped').map((i) => api('POST', `/v1/instances/${i.id}/stop`).catch(() => {})));
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+      try { execFileSync('umount', ['-l', join(stateDir, 'runsc', 'null-netns')], { stdio: 'ignore' }); } catch {}
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor: the same live fork done by hand with the runsc CLI, as the architecture measured it.
+// Network namespaces are prepared before the clock starts (the engine keeps a pool too).
+
+export class BareRunsc {
+  constructor() {
+    this.dir = mkdtempSync('/tmp/faas-bare-');
+    this.root = join(this.dir, 'root');
+    this.slot = 0;
+    mkdirSync(this.root);
+    mkdirSync(join(this.dir, 'fs'));
+    this.global = [`--root=${this.root}`, '--platform=systrap', '--network=sandbox', `--overlay2=root:dir=${join(this.dir, 'fs')}`];
+    this.rootfs = join(realpathSync('/var/cache/faas/images/default'), 'rootfs');
+    this.agentDir = join(this.dir, 'agent');
+    mkdirSync(this.agentDir);
+    execFileSync('cp', [join(REPO, 'agent/bin/faas-agent'), join(this.agentDir, 'faas-agent')]);
+    this.ids = [];
+    this.netns = [];
+  }
+
+  netnsUp() {
+    const k = this.slot++;
+    const ns = `fbare-${process.pid % 1000}-${k}`;
+    const host = `10.241.${Math.floor((k * 4) / 256)}.${(k * 4) % 256 + 1}`;
+    const guest = `10.241.${Math.floor((k * 4) / 256)}.${(k * 4) % 256 + 2}`;
+    const hostIf = `fbh${process.pid % 1000}x${k}`;
+    execFileSync('ip', ['-batch', '-'], { input: `netns add ${ns}\nlink add ${hostIf} type veth peer name eth0 netns ${ns}\naddr add ${host}/30 dev ${hostIf}\nlink set ${hostIf} up\n` });
+    execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `addr add ${guest}/30 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via ${host}\n` });
+    this.netns.push(ns);
+    return { ns, ip: guest };
+  }
+
+  bundle(id, ns) {
+    const b = join(this.dir, 'bundles', id);
+    mkdirSync(b, { recursive: true });
+    const spec = {
+      ociVersion: '1.0.2',
+      process: { user: { uid: 0, gid: 0 }, args: ['/.faas/faas-agent'], env: ['PATH=/usr/bin:/bin'], cwd: '/root' },
+      root: { path: this.rootfs, readonly: false },
+      hostname: id,
+      mounts: [
+        { destination: '/proc', type: 'proc', source: 'proc' },
+        { destination: '/dev', type: 'tmpfs', source: 'tmpfs' },
+        { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro'] },
+        { destination: '/tmp', type: 'tmpfs', source: 'tmpfs' },
+        { destination: '/.faas', type: 'bind', source: this.agentDir, options: ['rbind', 'ro'] },
+      ],
+      linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: `/var/run/netns/${ns}` }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
+    };
+    writeFileSync(join(b, 'config.json'), JSON.stringify(spec));
+    return b;
+  }
+
+  runsc(args, detached = false) {
+    return new Promise((resolve, reject) => {
+      const fd = openSync('/dev/null', 'w');
+      const p = spawn(RUNSC, [...this.global, ...args], { stdio: ['ignore', fd, detached ? fd : 'pipe'] });
+      let err = '';
+      p.stderr?.on('data', (d) => (err += d));
+      p.on('exit', (code) => {
+        closeSync(fd);
+        code === 0 ? resolve() : reject(new Error(`runsc ${args[0]}: ${err || code}`));
+      });
+    });
+  }
+
+  async waitAgent(ip) {
+    for (;;) {
+      try {
+        const r = await fetch(`http://${ip}:7070/v1/health`, { signal: AbortSignal.timeout(1000) });
+        if (r.ok) return;
+      } catch {}
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  async boot() {
+    const { ns, ip } = this.netnsUp();
+    const id = `parent${this.ids.length}`;
+    await this.runsc(['run', '--detach', `--bundle=${this.bundle(id, ns)}`, id], true);
+    this.ids.push(id);
+    await this.waitAgent(ip);
+    return id;
+  }
+
+  /** checkpoint --leave-running, then restore N new sandboxes until each agent answers. */
+  async fork(parent, n, precreated = false) {
+    const img = join(this.dir, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const kids = Array.from({ length: n }, (_, i) => ({ id: `c${this.ids.length + i}-${Date.now() % 100000}`, ...this.netnsUp() }));
+    if (precreated) await Promise.all(kids.map((k) => this.runsc(['create', `--bundle=${this.bundle(k.id, k.ns)}`, k.id], true)));
+    const t0 = now();
+    await this.runsc(['checkpoint', '--leave-running', `--image-path=${img}`, parent]);
+    const t1 = now();
+    await Promise.all(
+      kids.map(async (k) => {
+        const bundle = precreated ? join(this.dir, 'bundles', k.id) : this.bundle(k.id, k.ns);
+        await this.runsc(['restore', '--detach', `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
+        await this.waitAgent(k.ip);
+      }),
+    );
+    const t2 = now();
+    this.ids.push(...kids.map((k) => k.id));
+    for (const k of kids) await this.runsc(['delete', '--force', k.id]).catch(() => {});
+    for (const k of kids) execFileSync('ip', ['netns', 'del', k.ns]);
+    this.netns = this.netns.filter((ns) => !kids.some((k) => k.ns === ns));
+    rmSync(img, { recursive: true, force: true });
+    return { total: t2 - t0, checkpoint: t1 - t0, restore: t2 - t1 };
+  }
+
+  async close() {
+    for (const id of this.ids) await this.runsc(['delete', '--force', id]).catch(() => {});
+    for (const ns of this.netns) { try { execFileSync('ip', ['netns', 'del', ns]); } catch {} }
+    try { execFileSync('umount', ['-l', join(this.root, 'null-netns')], { stdio: 'ignore' }); } catch {}
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

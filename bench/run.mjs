@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// faas benchmark: p50/p95 over repeated runs, with the bare runsc CLI doing the same fork in the
+// same run as the floor. Usage: node bench/run.mjs [--quick] [--json out.json]
+// Not a test: numbers on a shared 2-core machine are noisy; read them side by side.
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { BareRunsc, fmt, now, startEngine, stats } from './lib.mjs';
+
+const quick = process.argv.includes('--quick');
+const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
+const REPS = quick ? 5 : 12;
+const Ns = (process.env.BENCH_N ?? (quick ? '1,4,8' : '1,4,8,32')).split(',').map(Number);
+const results = { machine: machine(), date: new Date().toISOString(), reps: REPS, rows: [] };
+
+function machine() {
+  const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
+  const runsc = execFileSync('/var/cache/faas/bin/runsc', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  return { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel, runsc, node: process.version };
+}
+
+function row(name, samples, floor) {
+  const s = stats(samples);
+  const r = { name, ...s };
+  if (floor) {
+    const f = stats(floor);
+    r.floorP50 = f.p50;
+    r.floorP95 = f.p95;
+    r.ratio = s.p50 / f.p50;
+  }
+  results.rows.push(r);
+  const extra = floor ? `   bare runsc p50 ${fmt(r.floorP50)} p95 ${fmt(r.floorP95)}   ratio ${r.ratio.toFixed(2)}×` : '';
+  console.log(`${name.padEnd(42)} p50 ${fmt(s.p50).padStart(6)} ms  p95 ${fmt(s.p95).padStart(6)} ms  (n=${s.n})${extra}`);
+}
+
+const engine = await startEngine(process.env.BENCH_ENGINE_ENV ? JSON.parse(process.env.BENCH_ENGINE_ENV) : {});
+const bare = new BareRunsc();
+try {
+  console.log(`faas bench — ${results.machine.cores} cores, ${results.machine.cpu}, kernel ${results.machine.kernel}, ${results.machine.runsc}`);
+  const snap = (await engine.api('POST', '/v1/snapshots', {})).body;
+
+  // Start from snapshot (a restore, not a boot), until the instance is ready.
+  {
+    const t = [];
+    for (let i = 0; i < REPS; i++) {
+      const t0 = now();
+      const inst = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
+      t.push(now() - t0);
+      await engine.api('POST', `/v1/instances/${inst.id}/stop`);
+    }
+    row('start from snapshot (cold restore)', t);
+  }
+
+  const parent = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
+  await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: 'nohup sh -c "while :; do sleep 1; done" >/dev/null 2>&1 &' });
+
+  // Exec round trip of `true`, client to engine to agent and back.
+  {
+    const t = [];
+    for (let i = 0; i < (quick ? 50 : 200); i++) {
+      const t0 = now();
+      await engine.api('POST', `/v1/instances/${parent.id}/exec`, { argv: ['true'] });
+      t.push(now() - t0);
+    }
+    row('exec round trip (true)', t);
+  }
+
+  // Snapshot of a running instance (checkpoint --leave-running + checksum + commit).
+  {
+    const t = [];
+    for (let i = 0; i < REPS; i++) {
+      const t0 = now();
+      await engine.api('POST', `/v1/instances/${parent.id}/snapshot`, {});
+      t.push(now() - t0);
+    }
+    row('snapshot of a running instance', t);
+  }
+
+  // Live branch until every child answers an exec, against the bare CLI floor.
+  const bareParent = await bare.boot();
+  const profile = {};
+  for (const n of Ns) {
+    const t = [];
+    const floor = [];
+    const reps = n >= 32 ? Math.max(3, Math.floor(REPS / 4)) : REPS;
+    for (let i = 0; i < reps; i++) {
+      const t0 = now();
+      const res = await engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: n });
+      await Promise.all(res.body.instances.map((c) => engine.api('POST', `/v1/instances/${c.id}/exec`, { argv: ['true'] })));
+      t.push(now() - t0);
+      if (n === 1) collectProfile(profile, res.headers.get('server-timing'));
+      await Promise.all(res.body.instances.map((c) => engine.api('DELETE', `/v1/instances/${c.id}`)));
+      await engine.api('DELETE', `/v1/snapshots/${res.body.snapshot.id}?force=true`);
+      floor.push((await bare.fork(bareParent, n)).total);
+    }
+    row(`live branch N=${n} (every child answers)`, t, floor);
+  }
+  console.log('\nwhere a N=1 branch goes (engine server-timing, p50 ms):');
+  for (const [k, v] of Object.entries(profile)) console.log(`  ${k.padEnd(12)} ${fmt(stats(v).p50)}`);
+  results.profile = Object.fromEntries(Object.entries(profile).map(([k, v]) => [k, stats(v).p50]));
+
+  // Memory per idle instance: the sandbox cgroup's charge (memory + writable layer + sentry).
+  {
+    const kids = (await engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: 8 })).body.instances;
+    await new Promise((r) => setTimeout(r, 2000));
+    const per = kids.map((k) => Number(readFileSync(`/sys/fs/cgroup/memory/faas-${engine.tag}/${k.id}/memory.usage_in_bytes`, 'utf8')) / 2 ** 20);
+    row('idle instance memory (MB, cgroup charge)', per);
+    for (const k of kids) await engine.api('DELETE', `/v1/instances/${k.id}`);
+  }
+} finally {
+  await bare.close();
+  await engine.close();
+}
+
+if (jsonOut) {
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(jsonOut, JSON.stringify(results, null, 2));
+}
+
+function collectProfile(acc, header) {
+  for (const part of (header ?? '').split(',')) {
+    const m = /\s*(\w+);dur=([\d.]+)/.exec(part);
+    if (m) (acc[m[1]] ??= []).push(Number(m[2]));
+  }
+}
