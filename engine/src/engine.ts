@@ -19,6 +19,7 @@ import type { Logger } from './services/logger.js';
 import { Reconciler } from './services/reconciler.js';
 import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
+import { WarmPool } from './services/warm-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
 import { openDb, type Db } from './store/sqlite/db.js';
 import { SqliteEventLog } from './store/sqlite/event-log.js';
@@ -70,7 +71,8 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const agents = new AgentClient();
   const cgroups = new Cgroups(`faas-${config.netTag}`);
   const files = new SnapshotFiles(dirs.snapshots);
-  const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs });
+  const warm = new WarmPool({ size: config.warmPool, maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
+  const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs, warm });
   const images = new ImageService(repos.images, events, dirs.images);
   const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir);
   const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances });
@@ -95,6 +97,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       if (opts.stopInstances) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
       }
+      await warm.close();
       await network.close();
       await agents.close();
       db.close();

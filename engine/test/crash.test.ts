@@ -3,7 +3,7 @@
 // sandbox or namespace is left behind, interrupted work is finished or rolled back.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -30,7 +30,7 @@ class EngineProcess {
   }
   async start(): Promise<void> {
     this.proc = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, FAAS_STATE_DIR: this.stateDir, FAAS_PORT: String(this.port), FAAS_SUBNET: '10.210.0.0/16', FAAS_NET_TAG: this.tag, FAAS_NETNS_POOL: '1' },
+      env: { ...process.env, FAAS_STATE_DIR: this.stateDir, FAAS_PORT: String(this.port), FAAS_SUBNET: '10.210.0.0/16', FAAS_NET_TAG: this.tag, FAAS_NETNS_POOL: '1', FAAS_WARM_POOL: '1' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     for (let i = 0; i < 300; i++) {
@@ -57,10 +57,22 @@ class EngineProcess {
   }
   sandboxes(): string[] {
     const out = execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
-    return ((JSON.parse(out || '[]') ?? []) as { id: string; status: string }[]).filter((s) => s.status !== 'stopped').map((s) => s.id);
+    return ((JSON.parse(out || '[]') ?? []) as { id: string; status: string }[]).filter((s) => s.status === 'running' || s.status === 'paused').map((s) => s.id);
+  }
+  allSandboxes(): string[] {
+    const out = execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
+    return ((JSON.parse(out || '[]') ?? []) as { id: string }[]).map((s) => s.id);
   }
   namespaces(): string[] {
     return readdirSync('/var/run/netns').filter((n) => n.startsWith(`faas-${this.tag}-`));
+  }
+}
+
+function restoreRunning(stateDir: string): boolean {
+  try {
+    return execFileSync('pgrep', ['-f', `root=${join(stateDir, 'runsc')} .* restore `], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false; // pgrep exits 1 when nothing matches
   }
 }
 
@@ -83,7 +95,7 @@ describe('engine killed mid-operation', () => {
     } finally {
       engine?.proc?.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 300));
-      for (const id of engine.sandboxes()) execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
+      for (const id of engine.allSandboxes()) execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
       for (const ns of engine.namespaces()) execFileSync('ip', ['netns', 'del', ns]);
       purge(stateDir);
     }
@@ -96,10 +108,9 @@ describe('engine killed mid-operation', () => {
     const parent = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
     await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: 'echo precious > /root/data' });
 
-    // Fire a branch of 6 and kill the engine as soon as the first child's restore has begun.
-    const bundles = join(stateDir, 'bundles');
+    // Fire a branch of 6 and kill the engine as soon as a child's `runsc restore` is running.
     const branching = engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: 6 }).catch(() => null);
-    await until(() => existsSync(bundles) && readdirSync(bundles).some((b) => b.startsWith('inst_') && b !== parent.id), 10_000);
+    await until(() => restoreRunning(stateDir), 10_000);
     engine.kill9();
     assert.equal(await branching, null, 'the client saw the connection drop');
 
@@ -121,7 +132,7 @@ describe('engine killed mid-operation', () => {
     const live = new Set([parent.id, ...kids.map((k: any) => k.id)]);
     assert.deepEqual(new Set(engine.sandboxes()), live, 'no orphan sandboxes, none missing');
     const withNs = (await engine.api('GET', '/v1/instances?state=ready&limit=200')).body.data.length;
-    assert.ok(engine.namespaces().length <= withNs + 1, 'no orphan namespaces beyond the one-slot pool');
+    assert.ok(engine.namespaces().length <= withNs + 2, 'no orphan namespaces beyond the one-slot netns pool and the one warm sandbox');
 
     const again = await engine.api('POST', '/v1/instances', { snapshotId: snap.id });
     assert.equal(again.status, 201, 'the original snapshot still restores');

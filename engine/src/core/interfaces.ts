@@ -6,7 +6,9 @@
 export interface SandboxRuntime {
   /** Cold boot from a bundle (used once per snapshot created from an image). */
   boot(id: string, bundleDir: string): Promise<void>;
-  /** Restore a checkpoint image into a new sandbox; returns when the sandbox runs. */
+  /** Create a sandbox without starting anything in it (a later restore fills it). */
+  create(id: string, bundleDir: string): Promise<void>;
+  /** Restore a checkpoint image into a new (or created) sandbox; returns when the sandbox runs. */
   restore(id: string, bundleDir: string, imageDir: string): Promise<void>;
   /** Checkpoint; with leaveRunning the sandbox continues, otherwise it exits. */
   checkpoint(id: string, imageDir: string, leaveRunning: boolean): Promise<void>;

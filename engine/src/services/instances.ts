@@ -13,6 +13,7 @@ import type { Cgroups } from '../runtime/cgroups.js';
 import type { InstanceRepo } from '../store/sqlite/repos.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
+import type { WarmSandbox } from './warm-pool.js';
 import { checkResources, type SnapshotService } from './snapshots.js';
 
 export interface StartInput {
@@ -58,8 +59,15 @@ export class InstanceService {
   /** Creates the record and restores the sandbox. With wait=false the restore finishes in the background. */
   async start(input: StartInput, wait = true, timings?: Timings): Promise<Instance> {
     const snap = this.snapshots.get(input.snapshotId);
-    const inst = this.newRecord(snap, input);
-    const work = this.lock.run(inst.id, () => this.bringUp(inst, snap, timings));
+    const warm = this.sandboxes.takeWarm(snap.spec);
+    let inst: Instance;
+    try {
+      inst = this.newRecord(snap, input, warm?.id);
+    } catch (err) {
+      if (warm) await this.sandboxes.destroy(warm.id, warm.slot.netns, warm.slot.ip).catch(() => undefined);
+      throw err;
+    }
+    const work = this.lock.run(inst.id, () => this.bringUp(inst, snap, timings, warm));
     if (!wait) {
       work.catch(() => undefined); // recorded on the instance as state `error`
       return inst;
@@ -230,11 +238,11 @@ export class InstanceService {
     }
   }
 
-  private newRecord(snap: Snapshot, input: StartInput): Instance {
+  private newRecord(snap: Snapshot, input: StartInput, id = newId('inst')): Instance {
     const resources = checkResources({ ...snap.resources, ...input.resources });
     if (!input.parentInstanceId) this.ensureCapacity(1);
     const inst: Instance = {
-      id: newId('inst'),
+      id,
       snapshotId: snap.id,
       parentInstanceId: input.parentInstanceId ?? null,
       state: 'pending',
@@ -255,12 +263,12 @@ export class InstanceService {
     return inst;
   }
 
-  private async bringUp(inst: Instance, snap: Snapshot, timings: Timings = {}): Promise<void> {
+  private async bringUp(inst: Instance, snap: Snapshot, timings: Timings = {}, warm?: WarmSandbox): Promise<void> {
     try {
       const t0 = performance.now();
       await this.snapshots.verify(snap);
       timings.verify = Math.round((performance.now() - t0) * 10) / 10;
-      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, timings);
+      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, timings, warm);
       this.repo.update(inst.id, { state: 'ready', ip: slot.ip, netns: slot.netns, readyAt: nowIso() });
       this.events.publish('instance.ready', inst.id, { ip: slot.ip });
     } catch (err) {

@@ -8,6 +8,7 @@ import type { Resources } from '../core/types.js';
 import type { AgentClient } from '../runtime/agent-client.js';
 import type { Cgroups } from '../runtime/cgroups.js';
 import { writeBundle } from '../runtime/runsc/bundle.js';
+import type { WarmPool, WarmSandbox } from './warm-pool.js';
 
 export interface SandboxDeps {
   runtime: SandboxRuntime;
@@ -16,6 +17,7 @@ export interface SandboxDeps {
   cgroups: Cgroups;
   bundlesDir: string;
   readyTimeoutMs: number;
+  warm: WarmPool;
 }
 
 export interface Timings {
@@ -30,9 +32,23 @@ export class Sandboxes {
     return this.up(id, template, resources, timings, (bundle) => this.d.runtime.boot(id, bundle));
   }
 
-  /** Restore a checkpoint image as a new live sandbox. */
-  restore(id: string, template: string, imageDir: string, resources: Resources, timings: Timings = {}): Promise<NetworkSlot> {
-    return this.up(id, template, resources, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir));
+  /** A pre-created sandbox for this template, if the pool has one; its id becomes the instance's. */
+  takeWarm(template: string): WarmSandbox | undefined {
+    return this.d.warm.take(template);
+  }
+
+  /** Restore a checkpoint image as a new live sandbox (into `warm` when given). */
+  async restore(id: string, template: string, imageDir: string, resources: Resources, timings: Timings = {}, warm?: WarmSandbox): Promise<NetworkSlot> {
+    this.d.warm.begin();
+    try {
+      if (warm && warm.id === id) {
+        timings.warm = 1;
+        return await this.up(id, template, resources, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir), warm.slot);
+      }
+      return await this.up(id, template, resources, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir));
+    } finally {
+      this.d.warm.end();
+    }
   }
 
   async destroy(id: string, netns: string | null, ip: string | null): Promise<void> {
@@ -42,18 +58,25 @@ export class Sandboxes {
     rmSync(join(this.d.bundlesDir, id), { recursive: true, force: true });
   }
 
-  private async up(id: string, template: string, resources: Resources, timings: Timings, start: (bundle: string) => Promise<void>): Promise<NetworkSlot> {
+  private async up(
+    id: string,
+    template: string,
+    resources: Resources,
+    timings: Timings,
+    start: (bundle: string) => Promise<void>,
+    precreated?: NetworkSlot,
+  ): Promise<NetworkSlot> {
     let t = performance.now();
     const lap = (name: string) => {
       const now = performance.now();
       timings[name] = Math.round((now - t) * 10) / 10;
       t = now;
     };
-    const slot = await this.d.network.acquire();
+    const slot = precreated ?? (await this.d.network.acquire());
     lap('network');
     const bundle = join(this.d.bundlesDir, id);
     try {
-      writeBundle(bundle, template, { netnsPath: slot.path, cgroupsPath: this.d.cgroups.pathOf(id), hostname: id.replace(/_/g, '-') });
+      if (!precreated) writeBundle(bundle, template, { netnsPath: slot.path, cgroupsPath: this.d.cgroups.pathOf(id), hostname: id.replace(/_/g, '-') });
       await start(bundle);
       lap('runsc');
       this.d.cgroups.apply(id, resources);

@@ -35,6 +35,10 @@ export class RunscRuntime implements SandboxRuntime {
     return this.detached(id, 'run', ['run', '--detach', `--bundle=${bundleDir}`, id]);
   }
 
+  create(id: string, bundleDir: string): Promise<void> {
+    return this.detached(id, 'create', ['create', `--bundle=${bundleDir}`, id]);
+  }
+
   restore(id: string, bundleDir: string, imageDir: string): Promise<void> {
     return this.detached(id, 'restore', ['restore', '--detach', `--image-path=${imageDir}`, `--bundle=${bundleDir}`, id]);
   }
