@@ -28,4 +28,6 @@ export const MIGRATIONS: string[] = [
    CREATE TABLE events (
      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, type TEXT NOT NULL,
      resource_id TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);`,
+  // 3: warm pools of paused clones per snapshot (AutoScaling minInstances)
+  `ALTER TABLE snapshots ADD COLUMN pool_min INTEGER NOT NULL DEFAULT 0;`,
 ];
