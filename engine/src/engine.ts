@@ -20,6 +20,7 @@ import { Reconciler } from './services/reconciler.js';
 import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
 import { WarmPool } from './services/warm-pool.js';
+import { ClonePool } from './services/clone-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
 import { openDb, type Db } from './store/sqlite/db.js';
 import { SqliteEventLog } from './store/sqlite/event-log.js';
@@ -34,6 +35,7 @@ export interface Services {
   exec: ExecService;
   events: EventBus;
   idempotency: IdempotencyRepo;
+  clones: ClonePool;
 }
 
 export interface Engine {
@@ -77,13 +79,16 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir);
   const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances });
   const exec = new ExecService(instances, snapshots, agents, events);
-  const services: Services = { images, snapshots, instances, exec, events, idempotency: repos.idempotency };
+  const clones = new ClonePool({ repo: repos.snapshots, snapshots, sandboxes, runtime, warm, events, log });
+  instances.clones = clones;
+  const services: Services = { images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
   const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, bundlesDir: dirs.bundles, log });
   await network.init();
   const reconcileReport = await reconciler.reconcile();
   network.startPool();
+  clones.start();
   reconciler.watch();
 
   const app = buildApp({ services, contract, apiKey, version: VERSION, logger: false });
@@ -97,6 +102,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       if (opts.stopInstances) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
       }
+      await clones.close();
       await warm.close();
       await network.close();
       await agents.close();

@@ -14,6 +14,7 @@ import type { InstanceRepo } from '../store/sqlite/repos.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 import type { WarmSandbox } from './warm-pool.js';
+import type { Clone } from './clone-pool.js';
 import { checkResources, type SnapshotService } from './snapshots.js';
 
 export interface StartInput {
@@ -28,6 +29,8 @@ export interface StartInput {
 
 export class InstanceService {
   readonly lock = new KeyedLock();
+  /** Set by the composition root: paused clones to resume instead of restoring. */
+  clones: { take(snapshotId: string): Clone | undefined } | null = null;
 
   constructor(
     private readonly repo: InstanceRepo,
@@ -59,6 +62,8 @@ export class InstanceService {
   /** Creates the record and restores the sandbox. With wait=false the restore finishes in the background. */
   async start(input: StartInput, wait = true, timings?: Timings): Promise<Instance> {
     const snap = this.snapshots.get(input.snapshotId);
+    const clone = input.parentInstanceId ? undefined : this.clones?.take(snap.id);
+    if (clone) return this.startFromClone(snap, input, clone, timings);
     const warm = this.sandboxes.takeWarm(snap.spec);
     let inst: Instance;
     try {
@@ -204,6 +209,33 @@ export class InstanceService {
       throw failed.reason;
     }
     return { snapshot, instances };
+  }
+
+  /** Resumes a paused clone restored ahead of time: the start costs a resume, not a restore. */
+  private async startFromClone(snap: Snapshot, input: StartInput, clone: Clone, timings: Timings = {}): Promise<Instance> {
+    let inst: Instance;
+    try {
+      inst = this.newRecord(snap, input, clone.id);
+    } catch (err) {
+      await this.sandboxes.destroy(clone.id, clone.slot.netns, clone.slot.ip).catch(() => undefined);
+      throw err;
+    }
+    await this.lock.run(inst.id, async () => {
+      try {
+        const t0 = performance.now();
+        await this.runtime.resume(inst.id);
+        this.cgroups.apply(inst.id, inst.resources);
+        timings.resume = Math.round((performance.now() - t0) * 10) / 10;
+        this.repo.update(inst.id, { state: 'ready', ip: clone.slot.ip, netns: clone.slot.netns, readyAt: nowIso() });
+        this.events.publish('instance.ready', inst.id, { ip: clone.slot.ip, pooled: true });
+      } catch (err) {
+        await this.sandboxes.destroy(inst.id, clone.slot.netns, clone.slot.ip).catch(() => undefined);
+        this.repo.update(inst.id, { state: 'error', error: (err as Error).message });
+        this.events.publish('instance.error', inst.id, { reason: (err as Error).message });
+        throw err;
+      }
+    });
+    return this.get(inst.id);
   }
 
   /** Completes a start the engine was killed in the middle of (called by the reconciler). */

@@ -7,6 +7,7 @@
 // Refills run one at a time and only while no restore is in flight, so the pool never competes
 // with the work it exists to speed up.
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { newId } from '../core/ids.js';
@@ -33,7 +34,8 @@ export interface WarmPoolOptions {
   maxTemplates: number;
 }
 
-export class WarmPool {
+/** Emits `idle` whenever the last in-flight restore finishes (background work waits for it). */
+export class WarmPool extends EventEmitter {
   private readonly pools = new Map<string, Pool>();
   private busy = 0;
   private refilling: Promise<void> | null = null;
@@ -42,7 +44,13 @@ export class WarmPool {
   constructor(
     private readonly opts: WarmPoolOptions,
     private readonly d: { runtime: SandboxRuntime; network: NetworkManager; cgroups: Cgroups; bundlesDir: string },
-  ) {}
+  ) {
+    super();
+  }
+
+  idle(): boolean {
+    return this.busy === 0;
+  }
 
   /** A ready sandbox for this template, if one is warm; marks the template as in use either way. */
   take(template: string): WarmSandbox | undefined {
@@ -65,7 +73,10 @@ export class WarmPool {
 
   end(): void {
     this.busy = Math.max(0, this.busy - 1);
-    if (this.busy === 0) this.refill();
+    if (this.busy === 0) {
+      this.refill();
+      this.emit('idle');
+    }
   }
 
   async close(): Promise<void> {

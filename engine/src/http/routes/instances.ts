@@ -8,7 +8,9 @@ import { publicInstance, publicSnapshot } from './views.js';
 export function registerInstanceRoutes(r: Router, s: Services): void {
   const i = s.instances;
   r.op('startInstance', async (req, reply) => {
-    const inst = await i.start(body<StartInput>(req), bool(query(req).wait, true));
+    const timings = {};
+    const inst = await i.start(body<StartInput>(req), bool(query(req).wait, true), timings);
+    reply.header('server-timing', serverTiming(timings));
     return reply.code(201).send(publicInstance(inst));
   });
   r.op('listInstances', async (req) => {
@@ -39,7 +41,9 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     const b = body<{ count?: number; wait?: boolean; metadata?: Metadata }>(req);
     const timings = {};
     const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata }, timings);
-    reply.header('server-timing', Object.entries(timings).map(([k, v]) => `${k};dur=${v}`).join(', '));
+    reply.header('server-timing', serverTiming(timings));
     return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
   });
 }
+
+const serverTiming = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k};dur=${v}`).join(', ');

@@ -132,6 +132,15 @@ export class SnapshotRepo {
   setMetadata(id: string, m: Metadata): void {
     this.db.prepare('UPDATE snapshots SET metadata = ? WHERE id = ?').run(j(m), id);
   }
+  poolMin(id: string): number {
+    return Number((this.db.prepare('SELECT pool_min FROM snapshots WHERE id = ?').get(id) as { pool_min: number } | undefined)?.pool_min ?? 0);
+  }
+  setPoolMin(id: string, min: number): void {
+    this.db.prepare('UPDATE snapshots SET pool_min = ? WHERE id = ?').run(min, id);
+  }
+  pooled(): { id: string; min: number }[] {
+    return (this.db.prepare("SELECT id, pool_min FROM snapshots WHERE pool_min > 0 AND state = 'ready' ORDER BY created_at").all() as { id: string; pool_min: number }[]).map((r) => ({ id: r.id, min: r.pool_min }));
+  }
   delete(id: string): void {
     this.db.prepare('DELETE FROM snapshots WHERE id = ?').run(id);
   }

@@ -1,0 +1,64 @@
+// Pools that take start-up off the critical path: pre-created sandboxes (always on) and paused
+// clones of chosen snapshots (minInstances), which turn a start into a resume.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startEngine, type TestEngine } from './harness.js';
+
+describe('pools', () => {
+  let t: TestEngine;
+  let snapId: string;
+
+  const waitPool = async (id: string, ready: number) => {
+    for (let i = 0; i < 300; i++) {
+      const p = await t.api('GET', `/v1/snapshots/${id}/pool`);
+      if (p.body.ready === ready) return p.body;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`pool of ${id} never reached ${ready}`);
+  };
+
+  before(async () => {
+    t = await startEngine({ env: { FAAS_WARM_POOL: '2' } });
+    const base = (await t.api('POST', '/v1/snapshots', {})).body.id;
+    snapId = (await t.api('POST', `/v1/snapshots/${base}/exec`, { command: 'echo pooled > /root/state' })).body.id;
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('restores into pre-created sandboxes once a template is warm', async () => {
+    const first = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+    await t.api('POST', `/v1/instances/${first.body.id}/stop`);
+    let warmHit = false;
+    for (let i = 0; i < 20 && !warmHit; i++) {
+      await new Promise((r) => setTimeout(r, 200)); // let the background refill run
+      const res = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+      warmHit = /warm;dur=/.test(res.headers.get('server-timing') ?? '');
+      assert.equal((await t.api('POST', `/v1/instances/${res.body.id}/exec`, { command: 'cat /root/state; hostname' })).body.stdout, `pooled\n${res.body.id.replace('_', '-')}\n`);
+      await t.api('POST', `/v1/instances/${res.body.id}/stop`);
+    }
+    assert.ok(warmHit, 'a start used a pre-created sandbox');
+  });
+
+  it('keeps paused clones of a snapshot and starts instances by resuming them', async () => {
+    const set = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 2 });
+    assert.equal(set.status, 200);
+    assert.equal(set.body.minInstances, 2);
+    await waitPool(snapId, 2);
+    const res = await t.api('POST', '/v1/instances', { snapshotId: snapId, metadata: { from: 'pool' } });
+    assert.equal(res.status, 201);
+    assert.match(res.headers.get('server-timing') ?? '', /resume;dur=/, 'the start was a resume of a pooled clone');
+    assert.equal(res.body.state, 'ready');
+    assert.deepEqual(res.body.metadata, { from: 'pool' });
+    const r = await t.api('POST', `/v1/instances/${res.body.id}/exec`, { command: 'cat /root/state; hostname' });
+    assert.equal(r.body.stdout, `pooled\n${res.body.id.replace('_', '-')}\n`, 'state of the snapshot and its own identity');
+    await waitPool(snapId, 2); // refilled in the background
+    await t.api('POST', `/v1/instances/${res.body.id}/stop`);
+
+    const drained = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 0 });
+    assert.equal(drained.body.ready, 0);
+    const bad = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 99 });
+    assert.equal(bad.status, 400);
+    assert.equal((await t.api('GET', '/v1/snapshots/snap_nope/pool')).status, 404);
+  });
+});
