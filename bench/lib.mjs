@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, readdirSyn
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTemplate, writeBundle } from '../engine/dist/src/runtime/runsc/bundle.js';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const RUNSC = process.env.FAAS_RUNSC ?? '/var/cache/faas/bin/runsc';
@@ -101,24 +102,11 @@ export class BareRunsc {
     return { ns, ip: guest };
   }
 
+  /** The very OCI spec the engine uses (same mounts, capabilities, cgroups), so the floor is the same fork. */
   bundle(id, ns) {
     const b = join(this.dir, 'bundles', id);
-    mkdirSync(b, { recursive: true });
-    const spec = {
-      ociVersion: '1.0.2',
-      process: { user: { uid: 0, gid: 0 }, args: ['/.faas/faas-agent'], env: ['PATH=/usr/bin:/bin'], cwd: '/root' },
-      root: { path: this.rootfs, readonly: false },
-      hostname: id,
-      mounts: [
-        { destination: '/proc', type: 'proc', source: 'proc' },
-        { destination: '/dev', type: 'tmpfs', source: 'tmpfs' },
-        { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['ro'] },
-        { destination: '/tmp', type: 'tmpfs', source: 'tmpfs' },
-        { destination: '/.faas', type: 'bind', source: this.agentDir, options: ['rbind', 'ro'] },
-      ],
-      linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: `/var/run/netns/${ns}` }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
-    };
-    writeFileSync(join(b, 'config.json'), JSON.stringify(spec));
+    const template = makeTemplate({ rootfs: this.rootfs, agentDir: this.agentDir, environment: {} });
+    writeBundle(b, template, { netnsPath: `/var/run/netns/${ns}`, cgroupsPath: `/faas-bare-${process.pid}/${id}`, hostname: id });
     return b;
   }
 
@@ -145,12 +133,14 @@ export class BareRunsc {
     }
   }
 
-  async boot() {
+  /** Boots a parent and starts `command` in it through its agent (the same workload as the engine's parent). */
+  async boot(command) {
     const { ns, ip } = this.netnsUp();
     const id = `parent${this.ids.length}`;
     await this.runsc(['run', '--detach', `--bundle=${this.bundle(id, ns)}`, id], true);
     this.ids.push(id);
     await this.waitAgent(ip);
+    if (command) await fetch(`http://${ip}:7070/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) });
     return id;
   }
 

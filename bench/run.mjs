@@ -19,18 +19,17 @@ function machine() {
   return { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel, runsc, node: process.version };
 }
 
-function row(name, samples, floor) {
+function row(name, samples, floors = {}, unit = 'ms') {
   const s = stats(samples);
-  const r = { name, ...s };
-  if (floor) {
-    const f = stats(floor);
-    r.floorP50 = f.p50;
-    r.floorP95 = f.p95;
-    r.ratio = s.p50 / f.p50;
+  const r = { name, unit, ...s, floors: {} };
+  let extra = '';
+  for (const [label, f] of Object.entries(floors)) {
+    const fs = stats(f);
+    r.floors[label] = { p50: fs.p50, p95: fs.p95, ratio: s.p50 / fs.p50 };
+    extra += `   | ${label} p50 ${fmt(fs.p50)} p95 ${fmt(fs.p95)} → ${(s.p50 / fs.p50).toFixed(2)}×`;
   }
   results.rows.push(r);
-  const extra = floor ? `   bare runsc p50 ${fmt(r.floorP50)} p95 ${fmt(r.floorP95)}   ratio ${r.ratio.toFixed(2)}×` : '';
-  console.log(`${name.padEnd(42)} p50 ${fmt(s.p50).padStart(6)} ms  p95 ${fmt(s.p95).padStart(6)} ms  (n=${s.n})${extra}`);
+  console.log(`${name.padEnd(44)} p50 ${fmt(s.p50).padStart(6)} ${unit}  p95 ${fmt(s.p95).padStart(6)} ${unit}  (n=${s.n})${extra}`);
 }
 
 const engine = await startEngine(process.env.BENCH_ENGINE_ENV ? JSON.parse(process.env.BENCH_ENGINE_ENV) : {});
@@ -52,7 +51,8 @@ try {
   }
 
   const parent = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
-  await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: 'nohup sh -c "while :; do sleep 1; done" >/dev/null 2>&1 &' });
+  const WORKLOAD = 'nohup sh -c "while :; do sleep 1; done" >/dev/null 2>&1 &';
+  await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: WORKLOAD });
 
   // Exec round trip of `true`, client to engine to agent and back.
   {
@@ -77,11 +77,12 @@ try {
   }
 
   // Live branch until every child answers an exec, against the bare CLI floor.
-  const bareParent = await bare.boot();
+  const bareParent = await bare.boot(WORKLOAD);
   const profile = {};
   for (const n of Ns) {
     const t = [];
     const floor = [];
+    const floorPre = [];
     const reps = n >= 32 ? Math.max(3, Math.floor(REPS / 4)) : REPS;
     for (let i = 0; i < reps; i++) {
       const t0 = now();
@@ -92,8 +93,9 @@ try {
       await Promise.all(res.body.instances.map((c) => engine.api('DELETE', `/v1/instances/${c.id}`)));
       await engine.api('DELETE', `/v1/snapshots/${res.body.snapshot.id}?force=true`);
       floor.push((await bare.fork(bareParent, n)).total);
+      floorPre.push((await bare.fork(bareParent, n, true)).total);
     }
-    row(`live branch N=${n} (every child answers)`, t, floor);
+    row(`live branch N=${n} (every child answers)`, t, { 'bare runsc, new ids': floor, 'bare runsc, pre-created': floorPre });
   }
   console.log('\nwhere a N=1 branch goes (engine server-timing, p50 ms):');
   for (const [k, v] of Object.entries(profile)) console.log(`  ${k.padEnd(12)} ${fmt(stats(v).p50)}`);
@@ -104,8 +106,25 @@ try {
     const kids = (await engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: 8 })).body.instances;
     await new Promise((r) => setTimeout(r, 2000));
     const per = kids.map((k) => Number(readFileSync(`/sys/fs/cgroup/memory/faas-${engine.tag}/${k.id}/memory.usage_in_bytes`, 'utf8')) / 2 ** 20);
-    row('idle instance memory (MB, cgroup charge)', per);
+    row('idle instance memory (cgroup charge)', per, {}, 'MB');
     for (const k of kids) await engine.api('DELETE', `/v1/instances/${k.id}`);
+  }
+  // Snapshot of a running instance carrying filesystem changes (the writable layer travels in the image).
+  if (!quick) {
+    for (const mb of [0, 100, 1024]) {
+      const big = (await engine.api('POST', '/v1/snapshots', { memory: 4096 })).body;
+      const inst = (await engine.api('POST', '/v1/instances', { snapshotId: big.id })).body;
+      if (mb) await engine.api('POST', `/v1/instances/${inst.id}/exec`, { command: `head -c ${mb}M /dev/urandom > /root/blob`, timeout: 600000 });
+      const t = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = now();
+        const s = (await engine.api('POST', `/v1/instances/${inst.id}/snapshot`, {})).body;
+        t.push(now() - t0);
+        await engine.api('DELETE', `/v1/snapshots/${s.id}?force=true`);
+      }
+      row(`snapshot with ${mb} MB of file changes`, t);
+      await engine.api('DELETE', `/v1/instances/${inst.id}`);
+    }
   }
 } finally {
   await bare.close();

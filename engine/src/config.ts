@@ -33,7 +33,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subnet: env.FAAS_SUBNET ?? '10.200.0.0/16',
     netTag: env.FAAS_NET_TAG ?? createHash('sha256').update(stateDir).digest('hex').replace(/[^a-z0-9]/g, '').slice(0, 4),
     netnsPool: Number(env.FAAS_NETNS_POOL ?? 4),
-    warmPool: Number(env.FAAS_WARM_POOL ?? 4),
+    warmPool: Number(env.FAAS_WARM_POOL ?? 8),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,
