@@ -50,6 +50,21 @@ try {
     row('start from snapshot (cold restore)', t);
   }
 
+  // Start from a snapshot with a pool of paused clones (minInstances): a resume, not a restore.
+  {
+    await engine.api('PUT', `/v1/snapshots/${snap.id}/pool`, { minInstances: 2 });
+    const t = [];
+    for (let i = 0; i < REPS; i++) {
+      for (let k = 0; k < 200 && (await engine.api('GET', `/v1/snapshots/${snap.id}/pool`)).body.ready < 2; k++) await new Promise((r) => setTimeout(r, 50));
+      const t0 = now();
+      const inst = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
+      t.push(now() - t0);
+      await engine.api('POST', `/v1/instances/${inst.id}/stop`);
+    }
+    row('start from a warm-pooled snapshot (resume)', t);
+    await engine.api('PUT', `/v1/snapshots/${snap.id}/pool`, { minInstances: 0 });
+  }
+
   const parent = (await engine.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
   const WORKLOAD = 'nohup sh -c "while :; do sleep 1; done" >/dev/null 2>&1 &';
   await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: WORKLOAD });

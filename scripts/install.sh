@@ -45,9 +45,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build --workspaces --if-present --silent
 
-step "Python SDK"
-py=${PYTHON:-python3}
-"$py" -m pip install -q --disable-pip-version-check -e "sdk/python[dev]" 2>&1 | grep -v -i "warning" || true
+if [ -f sdk/python/pyproject.toml ]; then
+  step "Python SDK (editable, with test dependencies)"
+  py=${PYTHON:-python3}
+  "$py" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e "sdk/python[dev]"
+fi
 
 step "default image"
 scripts/build-default-image.sh

@@ -18,7 +18,7 @@ export interface TestEngine {
   key: string;
   engine: Engine;
   config: Config;
-  api<T = any>(method: string, path: string, body?: unknown, opts?: { headers?: Record<string, string>; raw?: BodyInit }): Promise<ApiResponse<T>>;
+  api<T = any>(method: string, path: string, body?: unknown, opts?: { headers?: Record<string, string>; raw?: BodyInit | Buffer }): Promise<ApiResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -47,7 +47,7 @@ export async function startEngine(opts: { stateDir?: string; env?: Record<string
     url, key, engine, config,
     async api(method, path, body, o = {}) {
       const headers: Record<string, string> = { authorization: `Bearer ${key}`, ...o.headers };
-      let payload: BodyInit | undefined = o.raw;
+      let payload = o.raw as BodyInit | undefined;
       if (body !== undefined) {
         headers['content-type'] ??= 'application/json';
         payload = typeof body === 'string' ? body : JSON.stringify(body);
