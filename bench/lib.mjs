@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { makeTemplate, writeBundle } from '../engine/dist/src/runtime/runsc/bundle.js';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
-export const RUNSC = process.env.FAAS_RUNSC ?? '/var/cache/faas/bin/runsc';
+export const CACHE = process.env.FAAS_CACHE_DIR ?? '/var/cache/faas';
+export const RUNSC = process.env.FAAS_RUNSC ?? `${CACHE}/bin/runsc`;
 
 export const now = () => performance.now();
 
@@ -82,7 +83,7 @@ export class BareRunsc {
     mkdirSync(this.root);
     mkdirSync(join(this.dir, 'fs'));
     this.global = [`--root=${this.root}`, '--platform=systrap', '--network=sandbox', `--overlay2=root:dir=${join(this.dir, 'fs')}`];
-    this.rootfs = join(realpathSync('/var/cache/faas/images/default'), 'rootfs');
+    this.rootfs = join(realpathSync(process.env.FAAS_DEFAULT_IMAGE ?? `${CACHE}/images/default`), 'rootfs');
     this.agentDir = join(this.dir, 'agent');
     mkdirSync(this.agentDir);
     execFileSync('cp', [join(REPO, 'agent/bin/faas-agent'), join(this.agentDir, 'faas-agent')]);

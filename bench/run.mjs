@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { BareRunsc, fmt, now, startEngine, stats } from './lib.mjs';
+import { BareRunsc, RUNSC, fmt, now, startEngine, stats } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
 const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
@@ -15,7 +15,7 @@ const results = { machine: machine(), date: new Date().toISOString(), reps: REPS
 
 function machine() {
   const kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
-  const runsc = execFileSync('/var/cache/faas/bin/runsc', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  const runsc = execFileSync(RUNSC, ['--version'], { encoding: 'utf8' }).split('\n')[0];
   return { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel, runsc, node: process.version };
 }
 

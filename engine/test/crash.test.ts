@@ -8,7 +8,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config.js';
 import { purge } from './harness.js';
+
+const RUNSC = loadConfig().runsc;
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
@@ -56,11 +59,11 @@ class EngineProcess {
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
   sandboxes(): string[] {
-    const out = execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
+    const out = execFileSync(RUNSC, [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
     return ((JSON.parse(out || '[]') ?? []) as { id: string; status: string }[]).filter((s) => s.status === 'running' || s.status === 'paused').map((s) => s.id);
   }
   allSandboxes(): string[] {
-    const out = execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
+    const out = execFileSync(RUNSC, [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
     return ((JSON.parse(out || '[]') ?? []) as { id: string }[]).map((s) => s.id);
   }
   namespaces(): string[] {
@@ -95,7 +98,7 @@ describe('engine killed mid-operation', () => {
     } finally {
       engine?.proc?.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 300));
-      for (const id of engine.allSandboxes()) execFileSync('/var/cache/faas/bin/runsc', [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
+      for (const id of engine.allSandboxes()) execFileSync(RUNSC, [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
       for (const ns of engine.namespaces()) execFileSync('ip', ['netns', 'del', ns]);
       purge(stateDir);
     }

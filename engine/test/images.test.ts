@@ -4,11 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../src/config.js';
 import { startEngine, type TestEngine } from './harness.js';
 
 /** A minimal rootfs: dash and the two libraries it needs, copied from the default image. */
 function minimalRootfsTar(gzip: boolean): Buffer {
-  const src = join(realpathSync('/var/cache/faas/images/default'), 'rootfs');
+  const src = join(realpathSync(loadConfig().defaultImageDir), 'rootfs');
   const dir = mkdtempSync('/tmp/faas-minroot-');
   try {
     for (const d of ['bin', 'lib/x86_64-linux-gnu', 'lib64', 'etc', 'tmp', 'root']) execFileSync('mkdir', ['-p', join(dir, d)]);
