@@ -16,6 +16,8 @@ export interface Config {
   maxLiveInstances: number;
   readyTimeoutMs: number;
   specPath: string;
+  /** autoStop: seconds without exec/files/processes/terminal activity after which an instance stops. */
+  idleSeconds: number;
 }
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -37,5 +39,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,
+    idleSeconds: Number(env.FAAS_IDLE_SECONDS ?? 300),
   };
 }

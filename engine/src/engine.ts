@@ -20,6 +20,13 @@ import { Reconciler } from './services/reconciler.js';
 import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
 import { WarmPool } from './services/warm-pool.js';
+import { FileService } from './services/files.js';
+import { Lifetimes } from './services/lifetimes.js';
+import { diskRoot } from './services/limits.js';
+import { EngineMetrics } from './services/metrics.js';
+import { ProcessService } from './services/processes.js';
+import { eventStreams } from './http/routes/events.js';
+import { terminals } from './http/routes/terminal.js';
 import { ClonePool } from './services/clone-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
 import { openDb, type Db } from './store/sqlite/db.js';
@@ -36,6 +43,10 @@ export interface Services {
   events: EventBus;
   idempotency: IdempotencyRepo;
   clones: ClonePool;
+  files: FileService;
+  processes: ProcessService;
+  lifetimes: Lifetimes;
+  metrics: EngineMetrics;
 }
 
 export interface Engine {
@@ -81,7 +92,13 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const exec = new ExecService(instances, snapshots, agents, events);
   const clones = new ClonePool({ repo: repos.snapshots, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
-  const services: Services = { images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones };
+  diskRoot.path = dirs.filestore;
+  const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
+  const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }));
+  const services: Services = {
+    images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
+    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics,
+  };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
   const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, bundlesDir: dirs.bundles, log });
@@ -90,6 +107,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   network.startPool();
   clones.start();
   reconciler.watch();
+  lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
   const app = buildApp({ services, contract, apiKey, version: VERSION, logger: false });
   await app.ready();
@@ -98,6 +116,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
     config, app, services, apiKey, contract, reconcileReport,
     async shutdown(opts = {}) {
       reconciler.stop();
+      lifetimes.stop();
       await app.close();
       if (opts.stopInstances) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));

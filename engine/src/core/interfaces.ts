@@ -5,7 +5,7 @@
 /** Lifecycle of one sandbox: create|boot → running ⇄ paused → checkpoint* → destroy. */
 export interface SandboxRuntime {
   /** Cold boot from a bundle (used once per snapshot created from an image). */
-  boot(id: string, bundleDir: string): Promise<void>;
+  boot(id: string, bundleDir: string, opts?: { diskSizeMb?: number }): Promise<void>;
   /** Create a sandbox without starting anything in it (a later restore fills it). */
   create(id: string, bundleDir: string): Promise<void>;
   /** Restore a checkpoint image into a new (or created) sandbox; returns when the sandbox runs. */

@@ -12,6 +12,11 @@ import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerFileRoutes } from './routes/files.js';
+import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerProcessRoutes } from './routes/processes.js';
+import { registerTerminalRoutes } from './routes/terminal.js';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
@@ -44,6 +49,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.header('x-request-id', req.id);
     auth(req);
   });
+  // A request on an instance's exec/files/processes/terminal routes keeps it from being idle
+  // (autoStop) until its response is finished (so an open stream counts as activity).
+  app.addHook('onRequest', async (req, reply) => {
+    const release = deps.services.lifetimes.touchUrl(req.url);
+    if (release) reply.raw.once('close', release);
+  });
   // Bodies that are streams (tar, raw file bytes) reach handlers unread.
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
   registerIdempotency(app, deps.services.idempotency);
@@ -64,6 +75,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSnapshotRoutes(router, deps.services);
   registerInstanceRoutes(router, deps.services);
   registerExecRoutes(router, deps.services);
+  registerFileRoutes(router, deps.services);
+  registerProcessRoutes(router, deps.services);
+  registerEventRoutes(app, router, deps.services);
+  registerTerminalRoutes(app, router, deps.services, deps.apiKey);
+  registerMetricsRoutes(router, deps.services);
   return app;
 }
 

@@ -127,7 +127,7 @@ export class NetnsManager implements NetworkManager {
     const hostIp = `${a}.${b}.${third}.${fourth + 1}`;
     const guestIp = `${a}.${b}.${third}.${fourth + 2}`;
     const netns = `${this.prefix()}${k}`;
-    const hostIf = `fv${this.opts.tag}${k.toString(36)}`;
+    const hostIf = hostInterfaceName(this.opts.tag, k);
     try {
       // A namespace left over from a crash with this name is replaced.
       await ip(['netns', 'del', netns]).catch(() => undefined);
@@ -150,6 +150,15 @@ export class NetnsManager implements NetworkManager {
     }
     return { netns, path: `${NETNS_DIR}/${netns}`, ip: guestIp, hostIp, hostIf };
   }
+}
+
+/** Host side of slot k's veth; at most 15 characters, as Linux requires. */
+const hostInterfaceName = (tag: string, k: number) => `fv${tag}${k.toString(36)}`;
+
+/** The host interface of namespace `faas-<tag>-<k>`, or null for a name this engine did not make. */
+export function hostInterfaceOf(netns: string): string | null {
+  const m = /^faas-([a-z0-9]+)-(\d+)$/.exec(netns);
+  return m ? hostInterfaceName(m[1], Number(m[2])) : null;
 }
 
 function ip(args: string[], input?: string): Promise<void> {

@@ -10,6 +10,7 @@ import type { SandboxRuntime } from '../core/interfaces.js';
 import { nowIso, type Instance, type InstanceState, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
 import type { AgentClient } from '../runtime/agent-client.js';
 import type { Cgroups } from '../runtime/cgroups.js';
+import { diskUsedBytes, networkBytes } from '../runtime/usage.js';
 import type { InstanceRepo } from '../store/sqlite/repos.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
@@ -165,13 +166,19 @@ export class InstanceService {
     const inst = this.get(id);
     assertCan(inst, 'metrics');
     const m = this.cgroups.metrics(id);
-    const processes = await this.runtime.processCount(id).catch(() => 0);
+    const [processes, diskUsed] = await Promise.all([
+      this.runtime.processCount(id).catch(() => 0),
+      // A paused sandbox cannot answer; its disk figure is 0 until it is resumed.
+      inst.state === 'ready' ? diskUsedBytes(this.agents, inst.ip) : Promise.resolve(0),
+    ]);
     return {
       instanceId: id,
       timestamp: nowIso(),
       cpu: { usageSeconds: m.cpuSeconds, vcpus: inst.resources.vcpus },
       memory: { usageBytes: m.memoryBytes, limitBytes: m.memoryLimit, peakBytes: m.memoryPeak },
       processes: { count: processes },
+      disk: { usedBytes: diskUsed },
+      network: networkBytes(inst.netns),
     };
   }
 
@@ -271,6 +278,10 @@ export class InstanceService {
   }
 
   private newRecord(snap: Snapshot, input: StartInput, id = newId('inst')): Instance {
+    // The writable layer's size travels in the checkpoint (runsc.ts boot): it cannot differ.
+    if (input.resources?.diskSize !== undefined && input.resources.diskSize !== snap.resources.diskSize) {
+      throw new FaasError('invalid_request', `diskSize is fixed by the snapshot (${snap.resources.diskSize} MB)`, { field: '/resources/diskSize', snapshot: snap.resources.diskSize });
+    }
     const resources = checkResources({ ...snap.resources, ...input.resources });
     if (!input.parentInstanceId) this.ensureCapacity(1);
     const inst: Instance = {

@@ -29,7 +29,7 @@ export class Sandboxes {
 
   /** Cold boot (only when a snapshot is made from an image). */
   boot(id: string, template: string, resources: Resources, timings: Timings = {}): Promise<NetworkSlot> {
-    return this.up(id, template, resources, timings, (bundle) => this.d.runtime.boot(id, bundle));
+    return this.up(id, template, resources, timings, (bundle) => this.d.runtime.boot(id, bundle, { diskSizeMb: resources.diskSize }));
   }
 
   /** A pre-created sandbox for this template, if the pool has one; its id becomes the instance's. */

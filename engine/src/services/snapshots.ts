@@ -13,6 +13,7 @@ import { makeTemplate } from '../runtime/runsc/bundle.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { ImageService } from './images.js';
+import { checkDiskFree } from './limits.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 
 export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024 };
@@ -170,5 +171,6 @@ export function checkResources(r: Resources): Resources {
   if (r.memory > memMb) {
     throw new FaasError('resource_limit', `memory ${r.memory} MB is more than this machine has (${memMb} MB)`, { requested: r.memory, available: memMb });
   }
+  checkDiskFree(r.diskSize);
   return r;
 }

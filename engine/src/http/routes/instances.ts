@@ -34,7 +34,9 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('getInstanceMetrics', async (req) => i.metrics(params(req).id));
   r.op('setInstanceMetadata', async (req) => publicInstance(i.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('snapshotInstance', async (req, reply) => {
-    const snap = await i.snapshot(params(req).id, body<{ name?: string; metadata?: Metadata }>(req));
+    const { ttl, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number }>(req);
+    const snap = await i.snapshot(params(req).id, b);
+    if (ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, ttl);
     return reply.code(201).send(publicSnapshot(snap));
   });
   r.op('branchInstance', async (req, reply) => {

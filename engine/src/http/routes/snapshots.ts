@@ -6,7 +6,12 @@ import { body, bool, listQuery, params, query } from './common.js';
 import { publicSnapshot } from './views.js';
 
 export function registerSnapshotRoutes(r: Router, s: Services): void {
-  r.op('createSnapshot', async (req, reply) => reply.code(201).send(publicSnapshot(await s.snapshots.createFromImage(body<CreateSnapshotInput>(req)))));
+  r.op('createSnapshot', async (req, reply) => {
+    const b = body<CreateSnapshotInput & { ttl?: number }>(req);
+    const snap = await s.snapshots.createFromImage(b);
+    if (b.ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, b.ttl);
+    return reply.code(201).send(publicSnapshot(snap));
+  });
   r.op('listSnapshots', async (req) => {
     const q = query(req);
     const page = s.snapshots.list({ ...listQuery(q), digest: q.digest, imageId: q.imageId, parentId: q.parentId });

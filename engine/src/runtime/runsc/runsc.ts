@@ -31,8 +31,15 @@ export class RunscRuntime implements SandboxRuntime {
     ];
   }
 
-  boot(id: string, bundleDir: string): Promise<void> {
-    return this.detached(id, 'run', ['run', '--detach', `--bundle=${bundleDir}`, id]);
+  /**
+   * With diskSizeMb, the writable layer (the overlay's upper tmpfs) gets that size: writers in the
+   * sandbox see ENOSPC past it. The size is fixed here, at boot: a checkpoint carries the tmpfs
+   * with its limit, and restores keep it whatever their own --overlay2 says (measured), so every
+   * snapshot and instance derived from this boot has the same disk size.
+   */
+  boot(id: string, bundleDir: string, opts: { diskSizeMb?: number } = {}): Promise<void> {
+    const size = opts.diskSizeMb ? [`--overlay2=root:dir=${this.opts.filestoreDir},size=${opts.diskSizeMb}m`] : [];
+    return this.detached(id, 'run', [...size, 'run', '--detach', `--bundle=${bundleDir}`, id]);
   }
 
   create(id: string, bundleDir: string): Promise<void> {
@@ -91,7 +98,8 @@ export class RunscRuntime implements SandboxRuntime {
     });
   }
 
-  /** Run a runsc command that leaves a sandbox process behind; its stdio goes to a file. */
+  /** Run a runsc command that leaves a sandbox process behind; its stdio goes to a file. Flags before
+   *  the subcommand in `args` override the global ones (runsc's flag parsing keeps the last). */
   private detached(id: string, op: string, args: string[]): Promise<void> {
     const logPath = join(this.opts.logDir, `${id}.${op}.log`);
     const fd = openSync(logPath, 'w');

@@ -30,4 +30,8 @@ export const MIGRATIONS: string[] = [
      resource_id TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);`,
   // 3: warm pools of paused clones per snapshot (AutoScaling minInstances)
   `ALTER TABLE snapshots ADD COLUMN pool_min INTEGER NOT NULL DEFAULT 0;`,
+  // 4: lifetimes: an instance's ttl fires once (recorded so a restart or a resume does not re-fire
+  // it); snapshot expiry is looked up by deadline
+  `ALTER TABLE instances ADD COLUMN ttl_fired_at TEXT;
+   CREATE INDEX snapshots_expires ON snapshots(expires_at) WHERE expires_at IS NOT NULL;`,
 ];

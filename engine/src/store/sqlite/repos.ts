@@ -89,6 +89,9 @@ export class ImageRepo {
   setMetadata(id: string, m: Metadata): void {
     this.db.prepare('UPDATE images SET metadata = ? WHERE id = ?').run(j(m), id);
   }
+  count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM images').get() as { n: number }).n;
+  }
 }
 
 export class SnapshotRepo {
@@ -144,6 +147,19 @@ export class SnapshotRepo {
   delete(id: string): void {
     this.db.prepare('DELETE FROM snapshots WHERE id = ?').run(id);
   }
+  // Lifetimes (services/lifetimes.ts) and metrics.
+  setExpiresAt(id: string, at: string | null): void {
+    this.db.prepare('UPDATE snapshots SET expires_at = ? WHERE id = ?').run(at, id);
+  }
+  /** Ready snapshots with an expiry, soonest first. */
+  expiring(limit = 1000): { id: string; expiresAt: string }[] {
+    return (this.db.prepare("SELECT id, expires_at FROM snapshots WHERE expires_at IS NOT NULL AND state = 'ready' ORDER BY expires_at LIMIT ?").all(limit) as { id: string; expires_at: string }[])
+      .map((r) => ({ id: r.id, expiresAt: r.expires_at }));
+  }
+  totals(): { count: number; bytes: number } {
+    const r = this.db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(size),0) AS b FROM snapshots WHERE state = 'ready'").get() as { n: number; b: number };
+    return { count: r.n, bytes: r.b };
+  }
 }
 
 export class InstanceRepo {
@@ -188,6 +204,21 @@ export class InstanceRepo {
   }
   delete(id: string): void {
     this.db.prepare('DELETE FROM instances WHERE id = ?').run(id);
+  }
+  // Lifetimes (services/lifetimes.ts) and metrics.
+  /** Live instances that have a ttl not yet applied, or autoStop. */
+  withLifetimes(): (Instance & { ttlFiredAt: string | null })[] {
+    const rows = this.db
+      .prepare("SELECT * FROM instances WHERE state IN ('pending','ready','paused') AND ((ttl IS NOT NULL AND ttl_fired_at IS NULL) OR auto_stop = 1)")
+      .all() as Row[];
+    return rows.map((r) => ({ ...toInstance(r), ttlFiredAt: (r.ttl_fired_at as string) ?? null }));
+  }
+  markTtlFired(id: string, at: string): void {
+    this.db.prepare('UPDATE instances SET ttl_fired_at = ? WHERE id = ?').run(at, id);
+  }
+  countByState(): Record<string, number> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM instances GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 }
 

@@ -1,0 +1,29 @@
+// Engine-wide counts for GET /v1/metrics: what the engine holds and what the host has left.
+import { availableParallelism, freemem, totalmem } from 'node:os';
+import { INSTANCE_STATES, nowIso } from '../core/types.js';
+import type { ImageRepo, InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
+import { freeDiskBytes } from './limits.js';
+
+export class EngineMetrics {
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly repos: { images: ImageRepo; snapshots: SnapshotRepo; instances: InstanceRepo },
+    private readonly open: () => { eventStreams: number; terminals: number },
+  ) {}
+
+  sample() {
+    const byState = this.repos.instances.countByState();
+    const instances = Object.fromEntries(INSTANCE_STATES.map((s) => [s, byState[s] ?? 0]));
+    const open = this.open();
+    return {
+      timestamp: nowIso(),
+      uptimeMs: Date.now() - this.startedAt,
+      instances,
+      snapshots: this.repos.snapshots.totals(),
+      images: { count: this.repos.images.count() },
+      engine: { rssBytes: process.memoryUsage.rss(), openEventStreams: open.eventStreams, openTerminals: open.terminals },
+      host: { cpus: availableParallelism(), memoryBytes: totalmem(), freeMemoryBytes: freemem(), freeDiskBytes: freeDiskBytes() },
+    };
+  }
+}
