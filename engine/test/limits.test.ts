@@ -37,6 +37,25 @@ describe('limits', () => {
     await t.api('DELETE', `/v1/instances/${id}`);
   });
 
+  it('enforces maxProcesses per instance: forks beyond it fail, other instances are unaffected', async () => {
+    const snap = (await t.api('POST', '/v1/snapshots', {})).body;
+    assert.equal(snap.resources.maxProcesses, null);
+    const limited = await t.api('POST', '/v1/instances', { snapshotId: snap.id, resources: { maxProcesses: 40 } });
+    assert.equal(limited.status, 201, JSON.stringify(limited.body));
+    assert.equal(limited.body.resources.maxProcesses, 40);
+    const free = (await t.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
+    const script = 'ok=0; for i in $(seq 100); do if sleep 3 2>/dev/null & then ok=$((ok+1)); fi; done; echo $(jobs -p | wc -l); kill $(jobs -p) 2>/dev/null; true';
+    const capped = await t.api('POST', `/v1/instances/${limited.body.id}/exec`, { argv: ['bash', '-c', script] });
+    const n = Number(capped.body.stdout.trim());
+    assert.ok(n < 40, `at most 40 tasks for root in the limited instance, got ${n} background processes (stderr: ${capped.body.stderr.slice(-200)})`);
+    const uncapped = await t.api('POST', `/v1/instances/${free.id}/exec`, { argv: ['bash', '-c', script] });
+    assert.equal(Number(uncapped.body.stdout.trim()), 100, 'no limit where none was asked for');
+    const invalid = await t.api('POST', '/v1/instances', { snapshotId: snap.id, resources: { maxProcesses: 1 } });
+    assert.equal(invalid.status, 400);
+    await t.api('POST', `/v1/instances/${limited.body.id}/stop`);
+    await t.api('POST', `/v1/instances/${free.id}/stop`);
+  });
+
   it('refuses more disk, memory or CPUs than the machine has', async () => {
     for (const body of [{ diskSize: 1048576 }, { memory: 262144 }, { vcpus: 64 }]) {
       const r = await t.api('POST', '/v1/snapshots', body);

@@ -20,8 +20,9 @@ var (
 
 func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		InstanceID string `json:"instanceId"`
-		Hostname   string `json:"hostname"`
+		InstanceID   string `json:"instanceId"`
+		Hostname     string `json:"hostname"`
+		MaxProcesses int    `json:"maxProcesses"`
 	}
 	if err := readJSON(w, r, &req); err != nil {
 		writeError(w, err)
@@ -29,6 +30,10 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.InstanceID == "" {
 		writeError(w, errs.Invalid("instanceId is required"))
+		return
+	}
+	if req.MaxProcesses < 0 {
+		writeError(w, errs.Invalid("maxProcesses must be 0 (no limit) or positive"))
 		return
 	}
 	if len(req.Hostname) > 64 {
@@ -55,6 +60,7 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 	restores := s.restores
 	s.mu.Unlock()
 	process.SetInstanceID(id)
+	process.SetMaxProcesses(req.MaxProcesses)
 	// Nothing else random is owned by the agent: temp names use crypto/rand,
 	// which reads the (per-instance) kernel CSPRNG on every call.
 	writeJSON(w, 200, map[string]any{"instanceId": id, "previousInstanceId": prev, "restores": restores})

@@ -233,7 +233,8 @@ func Start(spec *Spec, opts StartOptions) (*Child, error) {
 		err  error
 	)
 	if serr == nil {
-		pid, done, err = fork(p.path, p.argv, p.env, p.cwd, p.cred)
+		path, env := viaTrampoline(p.path, p.env)
+		pid, done, err = fork(path, p.argv, env, p.cwd, p.cred)
 		if err != nil {
 			code := 126
 			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {

@@ -6,6 +6,8 @@ export interface Resources {
   vcpus: number;
   memory: number; // MB
   diskSize: number; // MB, the writable layer
+  /** RLIMIT_NPROC for commands the agent starts (null: none). */
+  maxProcesses: number | null;
 }
 
 export interface Image {

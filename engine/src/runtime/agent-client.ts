@@ -60,12 +60,12 @@ export class AgentClient {
    * Tells a freshly booted or restored agent who it is, retrying while its listener is not yet
    * reachable. This call is the readiness check: when it answers, the sandbox serves requests.
    */
-  async identify(ip: string, instanceId: string, deadlineMs: number): Promise<void> {
+  async identify(ip: string, instanceId: string, deadlineMs: number, maxProcesses: number | null = null): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     let delay = 1;
     for (;;) {
       try {
-        await this.json(ip, 'PUT', '/v1/identity', { instanceId, hostname: instanceId.replace(/_/g, '-') }, 1_000);
+        await this.json(ip, 'PUT', '/v1/identity', { instanceId, hostname: instanceId.replace(/_/g, '-'), maxProcesses: maxProcesses ?? 0 }, 1_000);
         return;
       } catch (err) {
         if (Date.now() > deadline) {

@@ -232,6 +232,9 @@ export class InstanceService {
         const t0 = performance.now();
         await this.runtime.resume(inst.id);
         this.cgroups.apply(inst.id, inst.resources);
+        if (inst.resources.maxProcesses !== snap.resources.maxProcesses) {
+          await this.agents.identify(clone.slot.ip, inst.id, 5_000, inst.resources.maxProcesses);
+        }
         timings.resume = Math.round((performance.now() - t0) * 10) / 10;
         this.repo.update(inst.id, { state: 'ready', ip: clone.slot.ip, netns: clone.slot.netns, readyAt: nowIso() });
         this.events.publish('instance.ready', inst.id, { ip: clone.slot.ip, pooled: true });

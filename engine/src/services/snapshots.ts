@@ -16,7 +16,7 @@ import type { ImageService } from './images.js';
 import { checkDiskFree } from './limits.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 
-export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024 };
+export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null };
 
 export interface CreateSnapshotInput {
   imageId?: string;
@@ -24,6 +24,7 @@ export interface CreateSnapshotInput {
   vcpus?: number;
   memory?: number;
   diskSize?: number;
+  maxProcesses?: number;
   environment?: Record<string, string>;
   metadata?: Metadata;
 }
@@ -62,6 +63,7 @@ export class SnapshotService {
       vcpus: input.vcpus ?? DEFAULT_RESOURCES.vcpus,
       memory: input.memory ?? DEFAULT_RESOURCES.memory,
       diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
+      maxProcesses: input.maxProcesses ?? DEFAULT_RESOURCES.maxProcesses,
     });
     const environment = input.environment ?? {};
     const spec = makeTemplate({ rootfs: image.rootfs, agentDir: this.agentDir(), environment });

@@ -1,12 +1,14 @@
 // Row <-> record mapping for the domain tables. No business rules here: services decide, repos store.
 import type { Db } from './db.js';
 import { metadataWhere, pageQuery, type Where } from './paging.js';
-import type { Image, Instance, InstanceState, Metadata, Page, Snapshot } from '../../core/types.js';
+import type { Image, Instance, InstanceState, Metadata, Page, Resources, Snapshot } from '../../core/types.js';
 
 type Row = Record<string, unknown> & { id: string; created_at: string };
 
 const j = (v: unknown) => JSON.stringify(v);
 const p = <T>(v: unknown): T => JSON.parse(String(v)) as T;
+// Rows written before a resource field existed read as its default.
+const withDefaults = (r: Resources): Resources => ({ ...r, maxProcesses: r.maxProcesses ?? null });
 
 function toImage(r: Row): Image {
   return {
@@ -32,7 +34,7 @@ function toSnapshot(r: Row): Snapshot {
     digest: String(r.digest),
     checksum: String(r.checksum),
     size: Number(r.size),
-    resources: p(r.resources),
+    resources: withDefaults(p(r.resources)),
     environment: p(r.environment),
     metadata: p(r.metadata),
     createdAt: r.created_at,
@@ -49,7 +51,7 @@ function toInstance(r: Row): Instance {
     parentInstanceId: (r.parent_instance_id as string) ?? null,
     state: r.state as InstanceState,
     error: (r.error as string) ?? null,
-    resources: p(r.resources),
+    resources: withDefaults(p(r.resources)),
     ip: (r.ip as string) ?? null,
     netns: (r.netns as string) ?? null,
     metadata: p(r.metadata),
