@@ -92,6 +92,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const exec = new ExecService(instances, snapshots, agents, events);
   const clones = new ClonePool({ repo: repos.snapshots, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
+  snapshots.stopInstance = (id) => instances.stop(id);
   diskRoot.path = dirs.filestore;
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }));

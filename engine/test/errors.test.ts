@@ -106,6 +106,33 @@ describe('bad input', () => {
     assert.equal(all.body.data.filter((s: any) => s.name === 'once').length, 1);
   });
 
+  it('snapshot names are unique; idempotency conflicts say why', async () => {
+    const named = await t.api('POST', `/v1/instances/${instId}/snapshot`, { name: 'unique-name' });
+    assert.equal(named.status, 201);
+    expectError(await t.api('POST', `/v1/instances/${instId}/snapshot`, { name: 'unique-name' }), 409, 'conflict');
+    expectError(await t.api('POST', '/v1/snapshots', { name: 'unique-name' }), 409, 'conflict');
+
+    const key = { 'idempotency-key': 'stream-key' };
+    const first = await fetch(`${t.url}/v1/instances/${instId}/exec/stream`, {
+      method: 'POST', headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json', ...key }, body: JSON.stringify({ command: 'echo once' }),
+    });
+    assert.match(await first.text(), /once/);
+    const again = await t.api('POST', `/v1/instances/${instId}/exec/stream`, { command: 'echo once' }, { headers: key });
+    expectError(again, 409, 'conflict');
+    assert.equal(again.body.error.details.reason, 'stream_not_replayable');
+
+    const slowKey = { 'idempotency-key': 'slow-key' };
+    const slow = t.api('POST', `/v1/instances/${instId}/exec`, { command: 'sleep 1' }, { headers: slowKey });
+    await new Promise((r) => setTimeout(r, 200));
+    const busy = await t.api('POST', `/v1/instances/${instId}/exec`, { command: 'sleep 1' }, { headers: slowKey });
+    expectError(busy, 409, 'conflict');
+    assert.equal(busy.body.error.details.reason, 'in_progress');
+    assert.equal(busy.headers.get('retry-after'), '1');
+    assert.equal((await slow).status, 200);
+    const replay = await t.api('POST', `/v1/instances/${instId}/exec`, { command: 'sleep 1' }, { headers: slowKey });
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+  });
+
   it('lost nothing: the records from before are intact after all the failures', async () => {
     const snap = await t.api('GET', `/v1/snapshots/${snapId}`);
     assert.deepEqual(snap.body.metadata, { keep: 'me' });

@@ -52,6 +52,9 @@ describe('images', () => {
     }
     const listed = await t.api('GET', '/v1/images?metadata[kind]=test');
     assert.equal(listed.body.data.length, 2);
+    const dup = await t.api('POST', '/v1/images/import?name=mini-plain', undefined, { headers: { 'content-type': 'application/x-tar' }, raw: minimalRootfsTar(false) });
+    assert.equal(dup.status, 409, 'image names are unique');
+    assert.equal(dup.body.error.code, 'conflict');
   });
 
   it('refuses an empty body, a body that is not a tar, and a missing name, storing nothing', async () => {

@@ -32,7 +32,7 @@ describe('lifecycle', () => {
     assert.equal(res.body.parentId, null);
     assert.match(res.body.checksum, /^sha256:[0-9a-f]{64}$/);
     assert.ok(res.body.size > 0);
-    assert.deepEqual(res.body.resources, { vcpus: 1, memory: 512, diskSize: 1024 });
+    assert.deepEqual(res.body.resources, { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null });
     snapId = res.body.id;
     const got = await t.api('GET', `/v1/snapshots/${snapId}`);
     assert.equal(got.body.checksum, res.body.checksum);
@@ -203,6 +203,27 @@ describe('lifecycle', () => {
     const inst = await t.api('POST', '/v1/instances', { snapshotId: s2.body.id });
     assert.equal((await t.api('POST', `/v1/instances/${inst.body.id}/exec`, { command: 'cat /root/chain' })).body.stdout, 'one\ntwo\n');
     await t.api('POST', `/v1/instances/${inst.body.id}/stop`);
+  });
+
+  it('serves a cached step only as a child of the very parent asked for', async () => {
+    // Two roots made from the same recipe share a digest; their steps must not be confused.
+    const a = (await t.api('POST', '/v1/snapshots', { metadata: { root: 'a' } })).body;
+    const b = (await t.api('POST', '/v1/snapshots', { metadata: { root: 'b' } })).body;
+    const stepA = await t.api('POST', `/v1/snapshots/${a.id}/exec`, { command: 'echo same > /root/s' });
+    const stepB = await t.api('POST', `/v1/snapshots/${b.id}/exec`, { command: 'echo same > /root/s' });
+    assert.equal(stepA.body.parentId, a.id);
+    assert.equal(stepB.status, 201);
+    assert.equal(stepB.body.parentId, b.id);
+    assert.equal(stepB.body.digest, stepA.body.digest, 'equal recipes, equal digests');
+
+    // Force-deleting a root deletes its subtree and stops the instances that depend on it.
+    const inst = (await t.api('POST', '/v1/instances', { snapshotId: stepA.body.id })).body;
+    assert.equal((await t.api('DELETE', `/v1/snapshots/${a.id}`)).status, 409);
+    assert.equal((await t.api('DELETE', `/v1/snapshots/${a.id}?force=true`)).status, 204);
+    assert.equal((await t.api('GET', `/v1/snapshots/${stepA.body.id}`)).status, 404, 'the child went with it');
+    assert.equal((await t.api('GET', `/v1/instances/${inst.id}`)).body.state, 'stopped');
+    assert.equal((await t.api('GET', `/v1/snapshots/${stepB.body.id}`)).status, 200, 'the other chain is untouched');
+    await t.api('DELETE', `/v1/snapshots/${b.id}?force=true`);
   });
 
   it('serves the contract and its rendered docs', async () => {

@@ -1,13 +1,17 @@
 // Idempotency-Key: a repeat of a mutating request with the same key, method and path returns the
-// first response without doing the work again; the same key with another body is `conflict`, and
-// so is a repeat while the first is still running. Streaming bodies are not replayable and skip it.
+// first response without doing the work again; the same key with another body is `conflict`
+// (details.reason `body_mismatch`), and so is a repeat while the first is still running
+// (`in_progress`, with Retry-After). A streamed response cannot be replayed: a repeat of a stream's
+// key is `conflict` (`stream_not_replayable`). Requests with streamed bodies (uploads) skip it.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { conflict } from '../core/errors.js';
+import { conflict, FaasError } from '../core/errors.js';
 import type { IdempotencyRepo } from '../store/sqlite/repos.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const TTL_MS = 24 * 3600 * 1000;
+const STREAMS = /\/exec\/stream$/;
+const STREAM_MARKER = 'stream';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,14 +34,23 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
     }
     const stored = repo.get(key, req.method, path);
     if (stored) {
-      if (stored.bodyHash !== bodyHash) throw conflict('this Idempotency-Key was used with a different request body', { key });
+      if (stored.response === STREAM_MARKER) {
+        throw conflict('a streamed response cannot be replayed; send a new Idempotency-Key', { key, reason: 'stream_not_replayable' });
+      }
+      if (stored.bodyHash !== bodyHash) throw conflict('this Idempotency-Key was used with a different request body', { key, reason: 'body_mismatch' });
       reply.header('idempotent-replayed', 'true');
       return reply.code(stored.status).type('application/json').send(stored.response);
     }
     const slot = `${key} ${req.method} ${path}`;
-    if (inFlight.has(slot)) throw conflict('a request with this Idempotency-Key is still in progress; retry later', { key });
+    if (inFlight.has(slot)) {
+      throw new FaasError('conflict', 'a request with this Idempotency-Key is still in progress; retry later', { key, reason: 'in_progress' }, { retryAfterSeconds: 1 });
+    }
     inFlight.add(slot);
     req.idempotency = { key, path, bodyHash };
+    if (STREAMS.test(path.split('?')[0])) {
+      // The handler hijacks the socket, so onSend never sees a body to store: record the refusal now.
+      repo.put(key, req.method, path, { bodyHash, status: 409, response: STREAM_MARKER });
+    }
     reply.raw.once('close', () => inFlight.delete(slot));
   });
 

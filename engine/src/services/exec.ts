@@ -81,7 +81,7 @@ export class ExecService {
   async step(snapshotId: string, req: ExecRequest): Promise<[Snapshot, boolean]> {
     const parent = this.snapshots.get(snapshotId);
     const digest = digestOf([parent.digest, 'exec', canonical(req)]);
-    const cached = this.snapshots.byDigest(digest);
+    const cached = this.snapshots.stepChild(parent.id, digest);
     if (cached) return [cached, false];
     const inst = await this.instances.start({ snapshotId, metadata: { 'faas.step': 'exec' } });
     try {

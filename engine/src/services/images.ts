@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { FaasError, invalid, notFound } from '../core/errors.js';
+import { conflict, FaasError, invalid, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { nowIso, type Image, type Metadata, type Page } from '../core/types.js';
@@ -65,6 +65,7 @@ export class ImageService {
   /** Unpacks a root-filesystem tar (plain or gzip) streamed in the request body. */
   async import(name: string, body: Readable, metadata: Metadata = {}): Promise<Image> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/.test(name)) throw invalid('name must be 1-64 of [a-zA-Z0-9._-]', { name });
+    if (this.repo.byName(name)) throw conflict(`an image named ${name} already exists; pick another name`, { name });
     const id = newId('img');
     const tmp = join(this.imagesDir, `.tmp-${id}`);
     const rootfs = join(tmp, 'rootfs');

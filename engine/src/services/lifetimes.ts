@@ -148,7 +148,7 @@ export class Lifetimes {
       }
       if (this.blocked.has(s.id)) continue;
       try {
-        this.d.snapshotService.delete(s.id, false);
+        await this.d.snapshotService.delete(s.id, false);
         this.d.log.info({ snapshot: s.id }, 'snapshot expired and was deleted');
       } catch (err) {
         // Live instances or child snapshots depend on it: keep it until they are gone.

@@ -65,6 +65,7 @@ export class SnapshotService {
       diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
       maxProcesses: input.maxProcesses ?? DEFAULT_RESOURCES.maxProcesses,
     });
+    this.assertNameFree(input.name);
     const environment = input.environment ?? {};
     const spec = makeTemplate({ rootfs: image.rootfs, agentDir: this.agentDir(), environment });
     const snap = this.newRecord({
@@ -93,6 +94,7 @@ export class SnapshotService {
   ): Promise<Snapshot> {
     const parent = this.repo.get(inst.snapshotId);
     if (!parent) throw notFound('snapshot', inst.snapshotId);
+    this.assertNameFree(opts.name);
     const snap = this.newRecord({
       parentId: parent.id, imageId: parent.imageId, instanceId: inst.id, name: opts.name ?? null, resources: parent.resources,
       environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec,
@@ -114,8 +116,9 @@ export class SnapshotService {
     }
   }
 
-  byDigest(digest: string): Snapshot | undefined {
-    return this.repo.byDigest(digest);
+  /** The step-cache lookup: a child of exactly this parent made by the same step. */
+  stepChild(parentId: string, digest: string): Snapshot | undefined {
+    return this.repo.byDigest(digest, parentId);
   }
 
   /** Verifies a snapshot's image before a restore trusts it. */
@@ -123,18 +126,34 @@ export class SnapshotService {
     return this.files.verify(s.id, s.imageDir, s.checksum);
   }
 
-  delete(id: string, force: boolean): void {
+  /**
+   * Deletes a snapshot. With dependents (live instances, child snapshots) that is a conflict unless
+   * `force`, which deletes the whole subtree: descendants first, each after stopping its live
+   * instances (their records stay, stopped).
+   */
+  async delete(id: string, force: boolean): Promise<void> {
     const s = this.get(id);
     const liveInstances = this.instances.liveOfSnapshot(id);
     const children = this.repo.children(id);
     if (!force && (liveInstances.length || children.length)) {
       throw conflict(`snapshot ${id} has dependents; stop them first or pass force=true`, { instances: liveInstances, snapshots: children });
     }
-    // Each checkpoint image is self-contained, so children and running instances keep working;
-    // only a later restart of those instances needs this snapshot and will report it missing.
-    this.repo.delete(s.id);
-    this.files.remove(s.id);
-    this.events.publish('snapshot.deleted', s.id, { forced: force });
+    const order = [s.id];
+    for (let i = 0; i < order.length; i++) order.push(...this.repo.children(order[i]));
+    for (const sid of order.reverse()) {
+      for (const iid of this.instances.liveOfSnapshot(sid)) await this.stopInstance?.(iid);
+      this.repo.delete(sid);
+      this.files.remove(sid);
+      this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id });
+    }
+  }
+
+  /** Set by the composition root (instances depend on snapshots, not the other way round). */
+  stopInstance: ((id: string) => Promise<unknown>) | null = null;
+
+  /** Names are unique among snapshots, so they can be used to find one. */
+  assertNameFree(name: string | null | undefined): void {
+    if (name && this.repo.byName(name)) throw conflict(`a snapshot named ${name} already exists`, { name });
   }
 
   private newRecord(f: Omit<Snapshot, 'id' | 'state' | 'checksum' | 'size' | 'createdAt' | 'expiresAt' | 'imageDir'>): Snapshot {

@@ -1,9 +1,11 @@
+import { once } from 'node:events';
 import type { ExecRequest } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { BatchInput, ScriptInput } from '../../services/exec.js';
 import type { Router } from '../app.js';
 import { toFaasError, envelope } from '../errors.js';
 import { body, params } from './common.js';
+import { openSse } from './sse.js';
 
 export function registerExecRoutes(r: Router, s: Services): void {
   r.op('exec', async (req) => s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req)));
@@ -16,32 +18,26 @@ export function registerExecRoutes(r: Router, s: Services): void {
     const events = s.exec.stream(params(req).id, body<ExecRequest>(req), abort.signal);
     // Pull the first event before committing to a 200, so "not found"/"not ready" keep their status.
     const first = await events.next();
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      'x-request-id': req.id,
-    });
-    req.raw.socket.on('close', () => abort.abort());
-    res.on('close', () => abort.abort());
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const sse = openSse(req, reply);
+    sse.res.on('close', () => abort.abort());
+    // A slow reader slows the stream down (backpressure reaches the agent) instead of filling memory.
+    const send = async (event: string, data: unknown) => {
+      if (!sse.send(event, data) && !abort.signal.aborted) await once(sse.res, 'drain', { signal: abort.signal }).catch(() => undefined);
+    };
     try {
       for (let it = first; !it.done; it = await events.next()) {
         const ev = it.value;
-        if (ev.type === 'start') send('start', { pid: ev.pid });
-        else if (ev.type === 'stdout' || ev.type === 'stderr') send(ev.type, { data: ev.data });
-        else if (ev.type === 'exit') send('exit', { exitCode: ev.exitCode, signal: ev.signal ?? null, duration: ev.durationMs, timedOut: ev.timedOut ?? false });
+        if (ev.type === 'start') await send('start', { pid: ev.pid });
+        else if (ev.type === 'stdout' || ev.type === 'stderr') await send(ev.type, { data: ev.data });
+        else if (ev.type === 'exit') await send('exit', { exitCode: ev.exitCode, signal: ev.signal ?? null, duration: ev.durationMs, timedOut: ev.timedOut ?? false });
       }
     } catch (err) {
       if (!abort.signal.aborted) {
         const fe = toFaasError(err);
-        send('error', envelope(fe.code, fe.message, fe.details, req.id));
+        await send('error', envelope(fe.code, fe.message, fe.details, req.id));
       }
     } finally {
-      res.end();
+      sse.end();
     }
   });
 }

@@ -19,7 +19,7 @@ export function registerSnapshotRoutes(r: Router, s: Services): void {
   });
   r.op('getSnapshot', async (req) => publicSnapshot(s.snapshots.get(params(req).id)));
   r.op('deleteSnapshot', async (req, reply) => {
-    s.snapshots.delete(params(req).id, bool(query(req).force, false));
+    await s.snapshots.delete(params(req).id, bool(query(req).force, false));
     return reply.code(204).send();
   });
   r.op('setSnapshotMetadata', async (req) => publicSnapshot(s.snapshots.setMetadata(params(req).id, body<Metadata>(req))));

@@ -113,8 +113,14 @@ export class SnapshotRepo {
     const r = this.db.prepare('SELECT * FROM snapshots WHERE id = ?').get(id) as Row | undefined;
     return r && toSnapshot(r);
   }
-  byDigest(digest: string): Snapshot | undefined {
-    const r = this.db.prepare("SELECT * FROM snapshots WHERE digest = ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1").get(digest) as Row | undefined;
+  byDigest(digest: string, parentId: string): Snapshot | undefined {
+    const r = this.db
+      .prepare("SELECT * FROM snapshots WHERE digest = ? AND parent_id = ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1")
+      .get(digest, parentId) as Row | undefined;
+    return r && toSnapshot(r);
+  }
+  byName(name: string): Snapshot | undefined {
+    const r = this.db.prepare('SELECT * FROM snapshots WHERE name = ? LIMIT 1').get(name) as Row | undefined;
     return r && toSnapshot(r);
   }
   inState(state: Snapshot['state']): Snapshot[] {
