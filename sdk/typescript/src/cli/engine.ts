@@ -1,0 +1,149 @@
+// faas engine start|stop|status|logs: run a local engine from this repository in the background.
+// start: `node <repo>/engine/dist/src/main.js`, detached, logs appended to $FAAS_STATE_DIR/engine.log,
+// then wait for /v1/health. stop: SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid (written by the
+// engine itself), then wait for it to exit.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, closeSync, statSync, createReadStream, watch } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readCredentials, stateDir } from '../core/config.js';
+import { networkError } from '../core/errors.js';
+import { sleep } from '../core/retry.js';
+import { int, type CommandGroup } from './command.js';
+import { EXIT } from './output.js';
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+/** The engine entry point: $FAAS_ENGINE_MAIN, else the one of the repository this CLI belongs to. */
+export function engineMain(): string {
+  return process.env.FAAS_ENGINE_MAIN ?? fileURLToPath(new URL('../../../../engine/dist/src/main.js', import.meta.url));
+}
+
+/** Where the local engine listens: FAAS_ENDPOINT, else FAAS_HOST/FAAS_PORT as the engine reads them. */
+export function localEndpoint(): string {
+  if (process.env.FAAS_ENDPOINT) return process.env.FAAS_ENDPOINT.replace(/\/+$/, '');
+  return `http://${process.env.FAAS_HOST ?? '127.0.0.1'}:${process.env.FAAS_PORT ?? readPort() ?? 7440}`;
+}
+
+function readPort(): string | undefined {
+  const endpoint = readCredentials()?.endpoint;
+  return endpoint ? new URL(endpoint).port || undefined : undefined;
+}
+
+const logPath = () => join(stateDir(), 'engine.log');
+const pidPath = () => join(stateDir(), 'engine.pid');
+
+export async function health(endpoint = localEndpoint()): Promise<{ status: string; version: string; uptimeMs: number } | undefined> {
+  try {
+    const response = await fetch(`${endpoint}/v1/health`, { signal: AbortSignal.timeout(2000) });
+    return response.ok ? ((await response.json()) as { status: string; version: string; uptimeMs: number }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidPath(), 'utf8').trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const engineCommands: CommandGroup = {
+  start: {
+    usage: '',
+    summary: 'Start a local engine in the background (state in $FAAS_STATE_DIR, default /var/lib/faas)',
+    async run(ctx) {
+      const endpoint = localEndpoint();
+      const running = await health(endpoint);
+      if (running) {
+        ctx.out.result({ running: true, alreadyRunning: true, endpoint, pid: readPid() ?? null, version: running.version }, () => `engine already running at ${endpoint}`);
+        return;
+      }
+      const main = engineMain();
+      if (!existsSync(main)) throw new Error(`engine not built at ${main}: run \`npm run build --workspaces\` at the repository root, or set FAAS_ENGINE_MAIN`);
+      mkdirSync(stateDir(), { recursive: true });
+      const log = openSync(logPath(), 'a');
+      const child = spawn(process.execPath, [main], { detached: true, stdio: ['ignore', log, log], env: process.env });
+      closeSync(log);
+      child.unref();
+      let exited = false;
+      child.once('exit', () => (exited = true));
+      const work = (async () => {
+        const deadline = Date.now() + START_TIMEOUT_MS;
+        while (Date.now() < deadline) {
+          const up = await health(endpoint);
+          if (up) return up;
+          if (exited) break;
+          await sleep(200);
+        }
+        throw networkError(`the engine did not come up at ${endpoint}; see ${logPath()} (\`faas engine logs\`)`);
+      })();
+      const up = await ctx.out.progress('starting engine', work);
+      ctx.out.result({ running: true, alreadyRunning: false, endpoint, pid: child.pid ?? null, version: up.version, log: logPath() }, () => `engine started at ${endpoint} (pid ${child.pid}, log ${logPath()})`);
+    },
+  },
+  stop: {
+    usage: '',
+    summary: 'Stop the local engine (SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid)',
+    async run(ctx) {
+      const pid = readPid();
+      if (!pid || !alive(pid)) {
+        ctx.out.result({ stopped: true, wasRunning: false }, () => `no engine running for ${stateDir()}`);
+        return;
+      }
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + STOP_TIMEOUT_MS;
+      while (alive(pid) && Date.now() < deadline) await sleep(100);
+      if (alive(pid)) throw new Error(`engine pid ${pid} did not exit within ${STOP_TIMEOUT_MS / 1000}s; see \`faas engine logs\``);
+      ctx.out.result({ stopped: true, wasRunning: true, pid }, () => `engine stopped (pid ${pid})`);
+    },
+  },
+  status: {
+    usage: '',
+    summary: 'Is the local engine up? (exit code 3 when not)',
+    async run(ctx) {
+      const endpoint = localEndpoint();
+      const up = await health(endpoint);
+      const pid = readPid();
+      const status = { running: up !== undefined, endpoint, pid: pid && alive(pid) ? pid : null, version: up?.version ?? null, uptimeMs: up?.uptimeMs ?? null, stateDir: stateDir() };
+      ctx.out.result(status, () =>
+        up ? `engine running at ${endpoint} (version ${up.version}, up ${Math.round(up.uptimeMs / 1000)}s)` : `engine not running at ${endpoint}; start it with \`faas engine start\``,
+      );
+      return up ? EXIT.ok : EXIT.unreachable;
+    },
+  },
+  logs: {
+    usage: '[--lines N] [--follow]',
+    summary: 'Print the end of the engine log',
+    options: { lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' } },
+    async run(ctx) {
+      const path = logPath();
+      if (!existsSync(path)) throw new Error(`no log at ${path}; was the engine started with \`faas engine start\`?`);
+      const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean).slice(-(int(ctx, 'lines') ?? 50));
+      if (ctx.out.json) return void ctx.out.result({ path, lines });
+      process.stdout.write(lines.map((l) => `${l}\n`).join(''));
+      if (ctx.values.follow !== true) return;
+      let offset = statSync(path).size;
+      await new Promise<void>(() => {
+        watch(path, () => {
+          const size = statSync(path).size;
+          if (size > offset) createReadStream(path, { start: offset, end: size - 1 }).pipe(process.stdout, { end: false });
+          offset = size;
+        });
+      });
+    },
+  },
+};

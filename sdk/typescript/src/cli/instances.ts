@@ -1,0 +1,114 @@
+// faas instance start|list|get|stop|pause|resume|restart|delete|metrics|snapshot|branch
+// (exec, shell and cp are in instance-io.ts)
+import type { Instance, InstanceMetrics, InstanceState } from '../resources/instances.js';
+import type { Snapshot } from '../resources/snapshots.js';
+import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
+import { bytes, table, UsageError } from './output.js';
+import { instanceIoCommands } from './instance-io.js';
+
+const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
+const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
+
+function lifecycle(verb: 'stop' | 'pause' | 'resume' | 'restart', summary: string): Command {
+  return {
+    usage: '<instance-id>',
+    summary,
+    async run(ctx) {
+      const instance = await ctx.client().instances[verb](arg(ctx, 0, 'instance-id'));
+      ctx.out.result(instance, (i: Instance) => `${i.id} ${i.state}`);
+    },
+  };
+}
+
+const STATES: InstanceState[] = ['pending', 'ready', 'paused', 'stopping', 'stopped', 'error'];
+
+function stateFilter(ctx: Context): InstanceState | undefined {
+  const state = str(ctx, 'state');
+  if (state !== undefined && !STATES.includes(state as InstanceState)) throw new UsageError(`--state must be one of ${STATES.join(', ')}`);
+  return state as InstanceState | undefined;
+}
+
+export const instanceCommands: CommandGroup = {
+  start: {
+    usage: '<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] [--metadata k=v]… [--no-wait]',
+    summary: 'Start an instance from a snapshot',
+    options: { ...metadataOption, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' } },
+    async run(ctx) {
+      const resources = { vcpus: int(ctx, 'vcpus'), memory: int(ctx, 'memory'), diskSize: int(ctx, 'disk') };
+      const hasResources = Object.values(resources).some((v) => v !== undefined);
+      const instance = await ctx.client().instances.start({
+        snapshotId: arg(ctx, 0, 'snapshot-id'),
+        ttl: int(ctx, 'ttl'),
+        metadata: pairs(ctx, 'metadata'),
+        resources: hasResources ? resources : undefined,
+        wait: ctx.values['no-wait'] === true ? false : undefined,
+      });
+      ctx.out.result(instance, (i: Instance) => i.id);
+    },
+  },
+  list: {
+    usage: '[--state S] [--snapshot <id>] [--parent <id>] [--metadata k=v]…',
+    summary: 'List instances',
+    options: { ...metadataOption, state: { type: 'string' }, snapshot: { type: 'string' }, parent: { type: 'string' } },
+    async run(ctx) {
+      const filter = { state: stateFilter(ctx), snapshotId: str(ctx, 'snapshot'), parentId: str(ctx, 'parent'), metadata: pairs(ctx, 'metadata') };
+      ctx.out.result(await ctx.client().instances.list(filter), showInstances);
+    },
+  },
+  get: {
+    usage: '<instance-id>',
+    summary: 'Show an instance',
+    async run(ctx) {
+      const instance = await ctx.client().instances.get(arg(ctx, 0, 'instance-id'));
+      ctx.out.result(instance, (i: Instance) => showInstances([i]));
+    },
+  },
+  stop: lifecycle('stop', 'Stop an instance (it can be restarted)'),
+  pause: lifecycle('pause', 'Freeze every process of an instance'),
+  resume: lifecycle('resume', 'Unfreeze a paused instance'),
+  restart: lifecycle('restart', 'Restore an instance again from its snapshot'),
+  delete: {
+    usage: '<instance-id>',
+    summary: 'Stop an instance and forget it',
+    async run(ctx) {
+      const id = arg(ctx, 0, 'instance-id');
+      await ctx.client().instances.delete(id);
+      ctx.out.result({ id, deleted: true }, () => `deleted ${id}`);
+    },
+  },
+  metrics: {
+    usage: '<instance-id>',
+    summary: 'Resource usage of an instance',
+    async run(ctx) {
+      const m = await ctx.client().instances.getMetrics(arg(ctx, 0, 'instance-id'));
+      ctx.out.result(m, (x: InstanceMetrics) =>
+        table(
+          ['CPU(s)', 'MEMORY', 'PEAK', 'LIMIT', 'PROCS', 'DISK', 'RX', 'TX'],
+          [[x.cpu.usageSeconds.toFixed(2), bytes(x.memory.usageBytes), bytes(x.memory.peakBytes), bytes(x.memory.limitBytes), x.processes.count, bytes(x.disk.usedBytes), bytes(x.network.rxBytes), bytes(x.network.txBytes)]],
+        ),
+      );
+    },
+  },
+  snapshot: {
+    usage: '<instance-id> [--name <n>] [--metadata k=v]…',
+    summary: 'Checkpoint a running instance into a snapshot',
+    options: { ...metadataOption, name: { type: 'string' } },
+    async run(ctx) {
+      const work = ctx.client().instances.snapshot(arg(ctx, 0, 'instance-id'), { name: str(ctx, 'name'), metadata: pairs(ctx, 'metadata') });
+      const snapshot = await ctx.out.progress('snapshotting', work);
+      ctx.out.result(snapshot, (s: Snapshot) => s.id);
+    },
+  },
+  branch: {
+    usage: '<instance-id> --count N [--metadata k=v]…',
+    summary: 'Live-branch a running instance into N copies',
+    options: { ...metadataOption, count: { type: 'string', short: 'n' } },
+    async run(ctx) {
+      const count = int(ctx, 'count') ?? 1;
+      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), { count, metadata: pairs(ctx, 'metadata') });
+      const result = await ctx.out.progress(`branching into ${count}`, work);
+      ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}`);
+    },
+  },
+  ...instanceIoCommands,
+};

@@ -1,0 +1,97 @@
+// FaaSClient: configuration, the transport and one object per API area. Resource methods are
+// thin; the HTTP details (auth, retries, errors) live in core/http.ts and core/retry.ts.
+import { resolveConfig, type ClientConfig } from './core/config.js';
+import { HttpTransport, type RequestOptions } from './core/http.js';
+import { idOf, type IdRef } from './core/ids.js';
+import type * as api from './generated/api.gen.js';
+import { ImageManager } from './resources/images.js';
+import { SnapshotManager } from './resources/snapshots.js';
+import { InstanceManager } from './resources/instances.js';
+import { ExecutionOperations, type Command, type ExecOptions, type ExecutionResult } from './resources/execution.js';
+import { FileOperations } from './resources/files.js';
+import { ProcessOperations } from './resources/processes.js';
+import { TerminalOperations } from './resources/terminal.js';
+import { EventManager } from './resources/events.js';
+import { ParallelOperations } from './resources/parallel.js';
+import { BranchManager } from './resources/branches.js';
+import type { Instance } from './resources/instances.js';
+
+export class FaaSClient {
+  /** @internal the transport; use `request()` for routes the SDK does not wrap. */
+  readonly http: HttpTransport;
+  readonly images: ImageManager;
+  readonly snapshots: SnapshotManager;
+  readonly instances: InstanceManager;
+  readonly branches: BranchManager;
+  readonly execution: ExecutionOperations;
+  readonly files: FileOperations;
+  readonly processes: ProcessOperations;
+  readonly terminals: TerminalOperations;
+  readonly events: EventManager;
+  readonly parallel: ParallelOperations;
+
+  /**
+   * With no arguments the client reads FAAS_API_KEY / FAAS_ENDPOINT, else the local engine's
+   * credentials.json ($FAAS_STATE_DIR or /var/lib/faas).
+   */
+  constructor(config: ClientConfig = {}) {
+    this.http = new HttpTransport(resolveConfig(config));
+    this.images = new ImageManager(this.http);
+    this.snapshots = new SnapshotManager(this);
+    this.instances = new InstanceManager(this);
+    this.branches = new BranchManager(this);
+    this.execution = new ExecutionOperations(this);
+    this.files = new FileOperations(this.http);
+    this.processes = new ProcessOperations(this.http);
+    this.terminals = new TerminalOperations(this.http);
+    this.events = new EventManager(this.http);
+    this.parallel = new ParallelOperations(this);
+  }
+
+  get endpoint(): string {
+    return this.http.endpoint;
+  }
+
+  /** Engine health (no auth needed). */
+  health(options?: RequestOptions): Promise<api.HealthResponse> {
+    return this.http.request({ ...options, method: 'GET', path: '/v1/health' });
+  }
+
+  /** Engine-wide counts and usage (`GET /v1/metrics`). */
+  metrics(options?: RequestOptions): Promise<api.EngineMetrics> {
+    return this.http.request({ ...options, method: 'GET', path: '/v1/metrics' });
+  }
+
+  /**
+   * Runs a command. With an instance (or its id) it runs there. With a snapshot id, or nothing
+   * (a fresh root snapshot of the default image), it runs in a throwaway instance that is deleted
+   * afterwards; the result's `snapshotId` is a snapshot taken after the command, so you can
+   * continue from that state (the seed's "automatic snapshot creation"; same as the Python SDK).
+   */
+  async exec(command: Command, target?: IdRef, options?: ExecOptions, requestOptions?: RequestOptions): Promise<ExecutionResult> {
+    const id = target === undefined ? undefined : idOf(target);
+    if (id !== undefined && !id.startsWith('snap_')) return this.execution.exec(id, command, options, requestOptions);
+    const snapshot = id ?? (await this.snapshots.create({}, requestOptions)).id;
+    const instance = await this.instances.start({ snapshotId: snapshot }, requestOptions);
+    try {
+      return await this.execution.exec(instance.id, command, { ...options, snapshot: true }, requestOptions);
+    } finally {
+      await instance.delete().catch(() => undefined);
+    }
+  }
+
+  /** A new running branch of `snapshotId` (a fresh default snapshot when omitted); see `branches`. */
+  branch(snapshotId?: IdRef, options?: RequestOptions): Promise<Instance> {
+    return this.branches.create(snapshotId, {}, options);
+  }
+
+  /** Escape hatch: any route, with the SDK's auth, errors and retries. Returns the parsed JSON. */
+  request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, options?: RequestOptions): Promise<T> {
+    return this.http.request<T>({ ...options, method, path, json: body });
+  }
+
+  /** Closes background connections (the event subscription). */
+  close(): void {
+    this.events.close();
+  }
+}

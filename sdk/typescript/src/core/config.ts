@@ -1,0 +1,83 @@
+// Where the client finds its endpoint and API key: explicit options first, then FAAS_API_KEY /
+// FAAS_ENDPOINT, then the credentials.json the engine writes into its state directory
+// ($FAAS_STATE_DIR, default /var/lib/faas), so a local engine needs no configuration at all.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FaaSError } from './errors.js';
+
+export const DEFAULT_ENDPOINT = 'http://127.0.0.1:7440';
+export const DEFAULT_STATE_DIR = '/var/lib/faas';
+/** Long enough for a snapshot create or a default 5-minute exec; per-call `timeout` overrides it. */
+export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** Called when the engine answers 401: return a fresh key (session token) and the call is retried once. */
+export type TokenProvider = () => string | Promise<string>;
+
+export interface ClientConfig {
+  /** Engine API key. Default: FAAS_API_KEY, else credentials.json of the local engine. */
+  apiKey?: string;
+  /** Base URL, e.g. `http://127.0.0.1:7440`. Default: FAAS_ENDPOINT, else credentials.json, else port 7440 on localhost. */
+  endpoint?: string;
+  /** Per-request timeout in milliseconds (default 10 minutes). */
+  timeout?: number;
+  /** Retries of a failed idempotent request (default 2). */
+  maxRetries?: number;
+  /** Session-token refresh hook, used once when the engine answers 401. */
+  tokenProvider?: TokenProvider;
+  /** Replaces global fetch (tests, proxies). */
+  fetch?: typeof fetch;
+}
+
+export interface ResolvedConfig {
+  apiKey: string;
+  endpoint: string;
+  timeout: number;
+  maxRetries: number;
+  tokenProvider?: TokenProvider;
+  fetch: typeof fetch;
+}
+
+export interface Credentials {
+  endpoint?: string;
+  apiKey?: string;
+}
+
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.FAAS_STATE_DIR || DEFAULT_STATE_DIR;
+}
+
+export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(stateDir(env), 'credentials.json');
+}
+
+/** Reads credentials.json; undefined when it is missing or unreadable (then other sources apply). */
+export function readCredentials(env: NodeJS.ProcessEnv = process.env): Credentials | undefined {
+  try {
+    return JSON.parse(readFileSync(credentialsPath(env), 'utf8')) as Credentials;
+  } catch {
+    return undefined;
+  }
+}
+
+export function resolveConfig(config: ClientConfig = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  // An empty value (FAAS_API_KEY=) counts as unset, as shells make it easy to export one.
+  const keyFromEnv = env.FAAS_API_KEY || undefined;
+  const endpointFromEnv = env.FAAS_ENDPOINT || undefined;
+  const file = !config.apiKey && !keyFromEnv ? readCredentials(env) : !config.endpoint && !endpointFromEnv ? readCredentials(env) : undefined;
+  const apiKey = config.apiKey || keyFromEnv || file?.apiKey;
+  if (!apiKey) {
+    throw new FaaSError(
+      `no API key: pass { apiKey }, set FAAS_API_KEY, or start a local engine (\`faas engine start\`), which writes ${credentialsPath(env)}`,
+      { code: 'missing_api_key' },
+    );
+  }
+  const endpoint = (config.endpoint || endpointFromEnv || file?.endpoint || DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  return {
+    apiKey,
+    endpoint,
+    timeout: config.timeout ?? DEFAULT_TIMEOUT_MS,
+    maxRetries: config.maxRetries ?? 2,
+    tokenProvider: config.tokenProvider,
+    fetch: config.fetch ?? globalThis.fetch.bind(globalThis),
+  };
+}

@@ -1,0 +1,105 @@
+// The SDK's error tree. Every engine error arrives as {error: {code, message, details, requestId}};
+// the class is chosen from `code` through the one table below (never from the message, which is
+// not stable). The names match tests/conformance/README.md so both SDKs raise the same classes.
+import type { ErrorCode } from '../generated/api.gen.js';
+
+export interface FaaSErrorInit {
+  code: string;
+  statusCode?: number;
+  details?: Record<string, unknown> | null;
+  requestId?: string;
+  /** Seconds the engine asked us to wait (Retry-After), when it sent one. */
+  retryAfter?: number;
+  cause?: unknown;
+}
+
+/** Base class of every error the SDK throws on purpose. Branch on `code` or on the subclass. */
+export class FaaSError extends Error {
+  /** Stable snake_case code from the engine (`instance_not_found`, …) or `network_error`. */
+  readonly code: string;
+  /** HTTP status of the response, when there was one. */
+  readonly statusCode?: number;
+  /** Machine-readable context for the code (e.g. `state`, `exitCode`, `field`), or null. */
+  readonly details: Record<string, unknown> | null;
+  /** The engine's request id (X-Request-Id); quote it in bug reports. */
+  readonly requestId?: string;
+  readonly retryAfter?: number;
+
+  constructor(message: string, init: FaaSErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = new.target.name;
+    this.code = init.code;
+    this.statusCode = init.statusCode;
+    this.details = init.details ?? null;
+    this.requestId = init.requestId;
+    this.retryAfter = init.retryAfter;
+  }
+}
+
+export class InvalidRequestError extends FaaSError {}
+export class UnauthorizedError extends FaaSError {}
+/** Base of every "does not exist" error; also raised alone for an unknown route (`not_found`). */
+export class NotFoundError extends FaaSError {}
+export class ImageNotFoundError extends NotFoundError {}
+export class SnapshotNotFoundError extends NotFoundError {}
+export class InstanceNotFoundError extends NotFoundError {}
+export class ProcessNotFoundError extends NotFoundError {}
+export class FileNotFoundError extends NotFoundError {}
+/** The instance is in a state that does not allow the call; `details.state` holds it. */
+export class InstanceNotReadyError extends FaaSError {}
+export class ConflictError extends FaaSError {}
+export class PayloadTooLargeError extends FaaSError {}
+/** A snapshot step exited non-zero; `details` = {exitCode, stdout, stderr}. */
+export class ExecFailedError extends FaaSError {}
+/** Too much asked of the host (422) or too many things at once (429, with `retryAfter`). */
+export class ResourceLimitError extends FaaSError {}
+/** An engine-side wait or operation hit its limit (504). Not the client's own request timeout. */
+export class TimeoutError extends FaaSError {}
+/** The sandbox runtime (gVisor runsc) failed; `details` carries its message. */
+export class RuntimeFailureError extends FaaSError {}
+export class InternalError extends FaaSError {}
+/** The client could not get an answer from the engine: connection refused/reset, or the client-side timeout. */
+export class NetworkError extends FaaSError {}
+
+export type ErrorClass = new (message: string, init: FaaSErrorInit) => FaaSError;
+
+/** THE table: engine code -> class. Typed against the spec's ErrorCode so a new code fails the build. */
+export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
+  invalid_request: InvalidRequestError,
+  unauthorized: UnauthorizedError,
+  image_not_found: ImageNotFoundError,
+  snapshot_not_found: SnapshotNotFoundError,
+  instance_not_found: InstanceNotFoundError,
+  process_not_found: ProcessNotFoundError,
+  file_not_found: FileNotFoundError,
+  not_found: NotFoundError,
+  instance_not_ready: InstanceNotReadyError,
+  conflict: ConflictError,
+  payload_too_large: PayloadTooLargeError,
+  exec_failed: ExecFailedError,
+  resource_limit: ResourceLimitError,
+  timeout: TimeoutError,
+  runtime_error: RuntimeFailureError,
+  internal: InternalError,
+};
+
+export interface ErrorBodyLike {
+  code?: unknown;
+  message?: unknown;
+  details?: unknown;
+  requestId?: unknown;
+}
+
+/** Builds the right subclass from an engine error body (HTTP response or an SSE `error` event). */
+export function errorFromBody(body: ErrorBodyLike | undefined, statusCode?: number, extra: Partial<FaaSErrorInit> = {}): FaaSError {
+  const code = typeof body?.code === 'string' ? body.code : statusCode ? `http_${statusCode}` : 'unknown';
+  const message = typeof body?.message === 'string' ? body.message : `engine answered HTTP ${statusCode ?? '?'}`;
+  const Class = (ERROR_CLASSES as Record<string, ErrorClass>)[code] ?? FaaSError;
+  const details = body?.details && typeof body.details === 'object' ? (body.details as Record<string, unknown>) : null;
+  const requestId = typeof body?.requestId === 'string' ? body.requestId : undefined;
+  return new Class(message, { code, statusCode, details, requestId, ...extra });
+}
+
+export function networkError(message: string, cause?: unknown): NetworkError {
+  return new NetworkError(message, { code: 'network_error', cause });
+}

@@ -1,0 +1,34 @@
+// Public surface of @faas/sdk.
+import './core/dispose.js';
+
+export { FaaSClient } from './client.js';
+export type { ClientConfig, TokenProvider, Credentials } from './core/config.js';
+export { credentialsPath, readCredentials, stateDir, DEFAULT_ENDPOINT } from './core/config.js';
+export type { RequestOptions, HttpTransport, RequestSpec, QueryValue, BodyInit } from './core/http.js';
+export * from './core/errors.js';
+export { AutoPager } from './core/pagination.js';
+export type { Page, FetchPage } from './core/pagination.js';
+export type { IdRef } from './core/ids.js';
+
+export { Snapshot, SnapshotPromise, SnapshotManager } from './resources/snapshots.js';
+export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions } from './resources/snapshots.js';
+export { Instance, InstanceManager } from './resources/instances.js';
+export { BranchManager } from './resources/branches.js';
+export type { InstanceData, InstanceState, InstanceMetrics, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult } from './resources/instances.js';
+export { ImageManager } from './resources/images.js';
+export type { Image, ImageListFilter, ImportImageOptions } from './resources/images.js';
+export { ExecutionOperations, ExecStream } from './resources/execution.js';
+export type { Command, ExecOptions, BatchOptions, ScriptOptions, ExecutionResult, ExecStreamEvent, ExecStreamOptions, ExecStreamResult, ExecStreamCallbacks } from './resources/execution.js';
+export { FileOperations, InstanceFiles } from './resources/files.js';
+export type { FileInfo, TransferResult, FileContent, WriteFileOptions } from './resources/files.js';
+export { ProcessOperations, ProcessHandle, InstanceProcesses } from './resources/processes.js';
+export type { ProcessInfo, ProcessStartOptions, ProcessOutputEvent, OutputOptions } from './resources/processes.js';
+export { Terminal, TerminalOperations } from './resources/terminal.js';
+export type { TerminalOptions } from './resources/terminal.js';
+export { EventManager, ANY_EVENT } from './resources/events.js';
+export type { FaaSEvent, EventHandler, ErrorHandler, EventStreamOptions } from './resources/events.js';
+export { ParallelOperations } from './resources/parallel.js';
+export type { Task, InstanceTask, MapOptions, RaceResult } from './resources/parallel.js';
+
+/** Types generated from spec/openapi.yaml, for code that wants the wire shapes. */
+export type * as api from './generated/api.gen.js';

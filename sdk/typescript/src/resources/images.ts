@@ -1,0 +1,51 @@
+// client.images: the root filesystems snapshots boot from.
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import type * as api from '../generated/api.gen.js';
+import type { HttpTransport, RequestOptions } from '../core/http.js';
+import { AutoPager } from '../core/pagination.js';
+import { seg } from '../core/ids.js';
+
+export type Image = api.Image;
+
+export interface ImageListFilter {
+  metadata?: Record<string, string>;
+  /** Page size used while iterating (1..200). */
+  pageSize?: number;
+}
+
+export interface ImportImageOptions extends RequestOptions {
+  /** Unique image name. */
+  name: string;
+}
+
+export class ImageManager {
+  constructor(private readonly http: HttpTransport) {}
+
+  list(filter: ImageListFilter = {}, options?: RequestOptions): AutoPager<Image> {
+    return new AutoPager<Image>(
+      (cursor) => this.http.request({ ...options, method: 'GET', path: '/v1/images', query: { limit: filter.pageSize, cursor, metadata: filter.metadata } }),
+      (raw) => raw,
+    );
+  }
+
+  get(id: string, options?: RequestOptions): Promise<Image> {
+    return this.http.request({ ...options, method: 'GET', path: `/v1/images/${seg(id)}` });
+  }
+
+  /**
+   * Imports a root filesystem from a tar archive (optionally gzip-compressed): a file path, which
+   * is re-read if the upload has to be retried, or a stream, which is sent once.
+   */
+  import(source: string | Readable | ReadableStream<Uint8Array>, options: ImportImageOptions): Promise<Image> {
+    const { name, ...requestOptions } = options;
+    const common = { ...requestOptions, method: 'POST' as const, path: '/v1/images/import', query: { name }, contentType: 'application/x-tar' };
+    // Streamed bodies skip the engine's idempotency store, so a key would not make a retry safe.
+    if (typeof source === 'string') return this.http.request({ ...common, idempotencyKey: null, body: () => createReadStream(source) });
+    return this.http.request({ ...common, idempotencyKey: null, oneShotBody: source instanceof Readable ? source : Readable.fromWeb(source as never) });
+  }
+
+  setMetadata(id: string, metadata: Record<string, string>, options?: RequestOptions): Promise<Image> {
+    return this.http.request({ ...options, method: 'PUT', path: `/v1/images/${seg(id)}/metadata`, json: metadata });
+  }
+}

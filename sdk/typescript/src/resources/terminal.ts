@@ -1,0 +1,126 @@
+// Interactive terminal over WebSocket (`GET /v1/instances/{id}/terminal`): binary frames carry
+// terminal bytes both ways, text frames carry JSON control (resize from us, exit from the engine).
+// Errors before the upgrade are the usual JSON envelope and are raised as the usual classes.
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { HttpTransport } from '../core/http.js';
+import { errorFromBody, networkError } from '../core/errors.js';
+import { seg, type IdRef } from '../core/ids.js';
+
+export interface TerminalOptions {
+  cols?: number;
+  rows?: number;
+  /** Shell command line to run instead of the login shell. */
+  command?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * An open terminal. Events: `data` (Buffer of output), `exit` (exit code), `close`.
+ * Iterating it yields output chunks until the program exits.
+ */
+export class Terminal extends EventEmitter implements AsyncIterable<Buffer> {
+  /** Resolves with the exit code when the program exits (null if the socket closed without one). */
+  readonly exited: Promise<number | null>;
+  private exitCode: number | null = null;
+
+  constructor(private readonly socket: WebSocket) {
+    super();
+    this.exited = new Promise((resolve) => {
+      socket.on('message', (data, isBinary) => {
+        if (isBinary) return void this.emit('data', toBuffer(data));
+        try {
+          const control = JSON.parse(toBuffer(data).toString('utf8'));
+          if (control?.type === 'exit') {
+            this.exitCode = control.exitCode;
+            this.emit('exit', control.exitCode);
+          }
+        } catch {
+          /* unknown control messages are ignored, as the engine does */
+        }
+      });
+      socket.on('close', () => {
+        this.emit('close');
+        resolve(this.exitCode);
+      });
+      socket.on('error', () => undefined); // surfaced as 'close'; an unhandled 'error' would crash the process
+    });
+  }
+
+  write(data: string | Uint8Array): void {
+    this.socket.send(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, { binary: true });
+  }
+
+  resize(cols: number, rows: number): void {
+    this.socket.send(JSON.stringify({ type: 'resize', cols, rows }));
+  }
+
+  /** Hangs up (SIGHUP to the terminal's process group). */
+  close(): void {
+    this.socket.close(1000);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    const queue: Buffer[] = [];
+    let wake: (() => void) | undefined;
+    let closed = false;
+    const onData = (chunk: Buffer) => {
+      queue.push(chunk);
+      wake?.();
+    };
+    const onClose = () => {
+      closed = true;
+      wake?.();
+    };
+    this.on('data', onData);
+    this.on('close', onClose);
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (closed) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      this.off('data', onData);
+      this.off('close', onClose);
+    }
+  }
+}
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data as ArrayBuffer);
+}
+
+export class TerminalOperations {
+  constructor(private readonly http: HttpTransport) {}
+
+  open(target: IdRef, options: TerminalOptions = {}): Promise<Terminal> {
+    const url = this.http.url(`/v1/instances/${seg(target)}/terminal`, { cols: options.cols, rows: options.rows, command: options.command }).replace(/^http/, 'ws');
+    const socket = new WebSocket(url, { headers: this.http.authHeaders() });
+    return new Promise((resolve, reject) => {
+      const onAbort = () => socket.terminate();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('open', () => {
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve(new Terminal(socket));
+      });
+      socket.once('unexpected-response', (_request, response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        response.on('end', () => {
+          let body: { error?: Record<string, unknown> } | undefined;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            body = undefined;
+          }
+          reject(errorFromBody({ requestId: response.headers['x-request-id'] as string | undefined, ...body?.error }, response.statusCode));
+        });
+      });
+      socket.once('error', (err) => reject(networkError(`terminal connection failed: ${err.message}`, err)));
+    });
+  }
+}

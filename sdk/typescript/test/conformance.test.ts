@@ -1,0 +1,176 @@
+// Runs every scenario of tests/conformance/scenarios/*.yaml (the format and vocabulary are in
+// tests/conformance/README.md) against the real engine, each as one test. The Python SDK runs the
+// same files; a behaviour difference between the SDKs is a failing scenario in one of them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import * as sdk from '../src/index.js';
+import { testClient } from './helpers/env.js';
+
+interface Step {
+  call: string;
+  args?: Record<string, unknown>;
+  save?: string;
+  expect?: unknown;
+  expectError?: { code?: string; class?: string; statusCode?: number; details?: unknown };
+}
+interface Scenario {
+  name: string;
+  description?: string;
+  steps: Step[];
+  cleanup?: Step[];
+}
+
+const scenarioDir = resolve(fileURLToPath(new URL('../../../../tests/conformance/scenarios', import.meta.url)));
+const client = testClient();
+/** For `raw` steps with `auth: bad`: the same engine, a key it refuses. */
+const badClient = new sdk.FaaSClient({ endpoint: client.endpoint, apiKey: 'faas_wrong_key', maxRetries: 0 });
+
+type Args = Record<string, any>;
+type Operation = (a: Args) => Promise<unknown>;
+
+const collect = async <T>(iterable: AsyncIterable<T>) => {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+};
+
+/** The vocabulary of the README, each mapped to the idiomatic SDK call. */
+const OPERATIONS: Record<string, Operation> = {
+  'images.list': () => client.images.list().toArray(),
+  'images.get': (a) => client.images.get(a.id),
+  'snapshots.create': (a) => client.snapshots.create(a).then((s) => s),
+  'snapshots.get': (a) => client.snapshots.get(a.id).then((s) => s),
+  'snapshots.delete': (a) => client.snapshots.delete(a.id, { force: a.force }).then(() => null),
+  'snapshots.list': ({ pageSize, ...filter }) => collect(client.snapshots.list({ ...filter, pageSize })),
+  'snapshots.setMetadata': (a) => client.snapshots.setMetadata(a.id, a.metadata).then((s) => s),
+  'snapshots.exec': (a) => client.snapshots.exec(a.id, a.command).then((s) => s),
+  'instances.start': (a) => client.instances.start(a as sdk.StartInstanceConfig),
+  'instances.get': (a) => client.instances.get(a.id),
+  'instances.stop': (a) => client.instances.stop(a.id),
+  'instances.pause': (a) => client.instances.pause(a.id),
+  'instances.resume': (a) => client.instances.resume(a.id),
+  'instances.restart': (a) => client.instances.restart(a.id),
+  'instances.delete': (a) => client.instances.delete(a.id).then(() => null),
+  'instances.list': ({ pageSize, ...filter }) => collect(client.instances.list({ ...filter, pageSize })),
+  'instances.waitUntilReady': (a) => client.instances.waitUntilReady(a.id, a.timeout),
+  'instances.getMetrics': (a) => client.instances.getMetrics(a.id),
+  'instances.snapshot': (a) => client.instances.snapshot(a.id, { name: a.name, metadata: a.metadata }),
+  'instances.branch': (a) => client.instances.branch(a.id, a.count),
+  exec: (a) => client.execution.exec(a.target, a.command),
+  execBatch: (a) => client.execution.execBatch(a.target, a.commands),
+  execScript: (a) => client.execution.execScript(a.target, a.script, { interpreter: a.interpreter, args: a.args }),
+  execWithSnapshot: (a) => client.execution.execWithSnapshot(a.target, a.command),
+  execStream: async (a) => {
+    const events: string[] = [];
+    const result = await client.execution.execStream(a.target, a.command, {
+      onStart: () => events.push('start'),
+      onStdout: () => events.push('stdout'),
+      onStderr: () => events.push('stderr'),
+      onExit: () => events.push('exit'),
+    });
+    return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode, events };
+  },
+  'files.write': (a) => client.files.write(a.target, a.path, a.content).then(() => null),
+  'files.read': (a) => client.files.readText(a.target, a.path),
+  'files.list': (a) => client.files.list(a.target, a.path),
+  'files.mkdir': (a) => client.files.mkdir(a.target, a.path, { parents: a.parents }).then(() => null),
+  'files.remove': (a) => client.files.remove(a.target, a.path, { recursive: a.recursive }).then(() => null),
+  raw: (a) => (a.auth === 'bad' ? badClient : client).request(a.method, a.path, a.body),
+};
+
+/** `$name.path[0].x` reads a saved value; any other value is taken literally (recursively). */
+function resolveValue(value: unknown, saved: Record<string, unknown>): unknown {
+  if (typeof value === 'string' && value.startsWith('$')) {
+    const [name, ...rest] = value.slice(1).split(/(?=[.[])/);
+    if (!(name in saved)) throw new Error(`unknown variable $${name}`);
+    let current: any = saved[name];
+    for (const part of rest) {
+      const key = part.startsWith('[') ? Number(part.slice(1, -1)) : part.slice(1);
+      current = current?.[key];
+    }
+    return current;
+  }
+  if (Array.isArray(value)) return value.map((v) => resolveValue(v, saved));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveValue(v, saved)]));
+  return value;
+}
+
+/** Results as plain JSON; a list becomes `{ items, length }` as the README says. */
+function normalize(result: unknown): unknown {
+  const plain = result === undefined ? null : JSON.parse(JSON.stringify(result));
+  return Array.isArray(plain) ? { items: plain, length: plain.length } : plain;
+}
+
+function match(actual: unknown, expected: unknown, path: string): void {
+  if (typeof expected === 'string' && expected.startsWith('~')) {
+    if (expected === '~any') return assert.ok(actual !== undefined && actual !== null, `${path}: expected a value`);
+    if (expected.startsWith('~re:')) return assert.match(String(actual), new RegExp(expected.slice(4)), path);
+    if (expected.startsWith('~len:')) return assert.equal((actual as { length?: number })?.length, Number(expected.slice(5)), `${path}: length`);
+  }
+  if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual), `${path}: expected a list, got ${JSON.stringify(actual)}`);
+    assert.equal(actual.length, expected.length, `${path}: list length`);
+    expected.forEach((e, i) => match(actual[i], e, `${path}[${i}]`));
+    return;
+  }
+  if (expected && typeof expected === 'object') {
+    assert.ok(actual && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
+    for (const [key, value] of Object.entries(expected)) match((actual as Record<string, unknown>)[key], value, `${path}.${key}`);
+    return;
+  }
+  assert.deepEqual(actual, expected, path);
+}
+
+async function runStep(step: Step, saved: Record<string, unknown>, index: number): Promise<void> {
+  const operation = OPERATIONS[step.call];
+  assert.ok(operation, `step ${index}: unknown call ${step.call}`);
+  const args = resolveValue(step.args ?? {}, saved) as Args;
+  const where = `step ${index} (${step.call})`;
+  if (step.expectError) {
+    const error: any = await operation(args).then(
+      (r) => assert.fail(`${where}: expected ${step.expectError!.code}, got ${JSON.stringify(normalize(r))}`),
+      (e) => e,
+    );
+    assert.ok(error instanceof sdk.FaaSError, `${where}: not a FaaSError: ${error}`);
+    const { code, class: className, statusCode, details } = resolveValue(step.expectError, saved) as NonNullable<Step['expectError']>;
+    if (code !== undefined) assert.equal(error.code, code, `${where}: code`);
+    if (className !== undefined) {
+      const Class = (sdk as Record<string, unknown>)[className];
+      assert.ok(typeof Class === 'function', `${where}: the SDK has no class ${className}`);
+      assert.ok(error instanceof (Class as Function), `${where}: expected ${className}, got ${error.constructor.name}`);
+    }
+    if (statusCode !== undefined) assert.equal(error.statusCode, statusCode, `${where}: statusCode`);
+    if (details !== undefined) match(error.details, details, `${where}: details`);
+    return;
+  }
+  const result = normalize(await operation(args));
+  // Expectations may name earlier results ($snap.id); resolved before this step's own save.
+  const expected = resolveValue(step.expect, saved);
+  if (step.save) saved[step.save] = result;
+  if (step.expect !== undefined) match(result, expected, where);
+}
+
+const files = existsSync(scenarioDir) ? readdirSync(scenarioDir).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
+if (files.length === 0) test('conformance scenarios', (t) => t.skip(`no scenarios in ${scenarioDir}`));
+
+for (const file of files) {
+  let scenario: Scenario;
+  try {
+    scenario = parse(readFileSync(join(scenarioDir, file), 'utf8')) as Scenario;
+  } catch (error) {
+    test(`conformance: ${file}`, () => assert.fail(`cannot parse ${file}: ${(error as Error).message}`));
+    continue;
+  }
+  test(`conformance: ${scenario.name} (${file})`, async () => {
+    const saved: Record<string, unknown> = {};
+    try {
+      for (const [i, step] of scenario.steps.entries()) await runStep(step, saved, i);
+    } finally {
+      for (const [i, step] of (scenario.cleanup ?? []).entries()) await runStep({ ...step, expect: undefined }, saved, i).catch(() => undefined);
+    }
+  });
+}

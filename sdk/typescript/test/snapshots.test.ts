@@ -1,0 +1,96 @@
+// Snapshots: create/get/list/delete, the chaining of the SDK specification, clone and upload steps.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Snapshot, SnapshotPromise } from '../src/index.js';
+import { InstanceTracker, routeExists, sharedSnapshotId, testClient } from './helpers/env.js';
+
+const client = testClient();
+const tracker = new InstanceTracker(client);
+const created: string[] = [];
+after(async () => {
+  await tracker.cleanup();
+  for (const id of created.reverse()) await client.snapshots.delete(id, { force: true }).catch(() => undefined);
+});
+
+test('create, get, setMetadata, list by metadata with pagination, delete', async () => {
+  const a = await client.snapshots.create({ metadata: { suite: 'snapshots' }, memory: 256 });
+  const b = await client.snapshots.create({ metadata: { suite: 'snapshots' } });
+  created.push(a.id, b.id);
+  assert.ok(a instanceof Snapshot);
+  assert.equal(a.resources.memory, 256);
+  assert.equal((await client.snapshots.get(a.id)).checksum, a.checksum);
+  const updated = await a.setMetadata({ suite: 'snapshots', tag: 'x' });
+  assert.equal(updated.metadata.tag, 'x');
+  const listed = await client.snapshots.list({ metadata: { suite: 'snapshots' }, pageSize: 1 }).toArray();
+  assert.deepEqual(listed.map((s) => s.id).sort(), [a.id, b.id].sort());
+  await b.delete();
+  await assert.rejects(client.snapshots.get(b.id), { code: 'snapshot_not_found' });
+});
+
+test('chaining exactly as in the SDK specification', async () => {
+  const instance = tracker.track(
+    await client.snapshots
+      .create()
+      .then((s) => s.exec('echo a > /root/steps'))
+      .then((s) => s.exec('echo b >> /root/steps'))
+      .then((s) => client.instances.start({ snapshotId: s.id })),
+  );
+  created.push(instance.snapshotId);
+  assert.equal((await instance.exec('cat /root/steps')).stdout, 'a\nb\n');
+});
+
+test('chain steps without awaits, step cache and parent links', async () => {
+  const base = await client.snapshots.get(sharedSnapshotId());
+  const chain = base.exec('echo one > /root/one').exec(['sh', '-c', 'echo two > /root/two']);
+  assert.ok(chain instanceof SnapshotPromise);
+  const last = await chain;
+  const first = await client.snapshots.get(last.parentId!);
+  created.push(last.id, first.id);
+  assert.equal(first.parentId, base.id);
+  // The same step on the same parent is the cached snapshot.
+  const again = await base.exec('echo one > /root/one');
+  assert.equal(again.id, first.id);
+  assert.equal(again.digest, first.digest);
+  const instance = tracker.track(await last.start());
+  assert.equal((await instance.exec('cat /root/one /root/two')).stdout, 'one\ntwo\n');
+  await instance.delete();
+});
+
+test('clone makes a new snapshot with the same state', async () => {
+  const source = await client.snapshots.exec(sharedSnapshotId(), 'echo cloned > /root/c');
+  created.push(source.id);
+  const copy = await client.snapshots.clone(source.id);
+  created.push(copy.id);
+  assert.notEqual(copy.id, source.id);
+  assert.equal(copy.parentId, source.id);
+  const instance = tracker.track(await copy.start());
+  assert.equal((await instance.exec('cat /root/c')).stdout, 'cloned\n');
+  assert.equal((await client.instances.list({ snapshotId: source.id, state: 'ready' })).length, 0, 'the temporary instance is gone');
+});
+
+test('upload as a chain step (needs the files routes)', async (t) => {
+  if (!(await routeExists(client, 'PUT', '/v1/instances/inst_probe/files/tar?path=/x'))) return t.skip('engine has no files routes yet');
+  const dir = mkdtempSync(join(tmpdir(), 'faas-upload-'));
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'a.txt'), 'A');
+  writeFileSync(join(dir, 'sub/b.txt'), 'B');
+  const snapshot = await client.snapshots.get(sharedSnapshotId()).upload(dir, '/app').exec('cat /app/a.txt /app/sub/b.txt > /app/joined');
+  created.push(snapshot.id, snapshot.parentId!);
+  const instance = tracker.track(await snapshot.start());
+  assert.equal((await instance.exec('cat /app/joined')).stdout, 'AB');
+});
+
+test('warm pool and engine metrics (newer routes)', async (t) => {
+  if (!(await routeExists(client, 'GET', '/v1/metrics'))) return t.skip('engine has no /v1/metrics route yet');
+  const metrics = await client.metrics();
+  assert.equal(typeof metrics.uptimeMs, 'number');
+  if (!(await routeExists(client, 'GET', `/v1/snapshots/${sharedSnapshotId()}/pool`))) return t.skip('engine has no pool route yet');
+  const snapshot = await client.snapshots.exec(sharedSnapshotId(), 'echo pooled > /root/p');
+  created.push(snapshot.id);
+  assert.equal((await client.snapshots.setPool(snapshot.id, 1)).minInstances, 1);
+  assert.equal((await client.snapshots.getPool(snapshot.id)).snapshotId, snapshot.id);
+  assert.equal((await client.snapshots.setPool(snapshot.id, 0)).minInstances, 0);
+});

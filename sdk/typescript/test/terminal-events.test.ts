@@ -1,0 +1,70 @@
+// Terminal (WebSocket) and engine events (SSE with Last-Event-ID resume). Skipped, and reported,
+// while the engine does not serve these routes.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { InstanceNotFoundError, type FaaSEvent } from '../src/index.js';
+import { InstanceTracker, routeExists, sharedSnapshotId, testClient } from './helpers/env.js';
+
+const client = testClient();
+const tracker = new InstanceTracker(client);
+after(() => {
+  client.close();
+  return tracker.cleanup();
+});
+
+test('terminal: run a command, read its output and exit code, resize', async (t) => {
+  if (!(await routeExists(client, 'GET', '/v1/instances/inst_probe/terminal'))) return t.skip('engine has no terminal route yet');
+  const instance = await tracker.start();
+  const terminal = await instance.terminal({ command: 'stty size; echo hi-from-tty', cols: 100, rows: 30 });
+  let output = '';
+  for await (const chunk of terminal) output += chunk.toString('utf8');
+  assert.match(output, /30 100/);
+  assert.match(output, /hi-from-tty/);
+  assert.equal(await terminal.exited, 0);
+
+  const shell = await instance.terminal();
+  shell.resize(120, 40);
+  shell.write('stty size; exit 5\n');
+  let shellOutput = '';
+  shell.on('data', (chunk: Buffer) => (shellOutput += chunk.toString('utf8')));
+  assert.equal(await shell.exited, 5);
+  assert.match(shellOutput, /40 120/);
+  await assert.rejects(client.terminals.open('inst_doesnotexist'), InstanceNotFoundError);
+});
+
+test('events: on/once/off deliver engine events; stream resumes with lastEventId', async (t) => {
+  if (!(await routeExists(client, 'GET', '/v1/events'))) return t.skip('engine has no events route yet');
+  const ready: FaaSEvent[] = [];
+  const onReady = (e: FaaSEvent) => ready.push(e);
+  const any: FaaSEvent[] = [];
+  client.events.on('instance.ready', onReady);
+  client.events.on('*', (e) => any.push(e));
+  const first = new Promise<FaaSEvent>((resolve) => client.events.once('instance.ready', resolve));
+  await client.events.connected();
+  const instance = await tracker.start();
+  const event = await first;
+  assert.equal(event.resourceId, instance.id);
+  for (let i = 0; i < 50 && !ready.some((e) => e.resourceId === instance.id); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(ready.some((e) => e.resourceId === instance.id));
+  assert.ok(any.length >= ready.length);
+  client.events.off('instance.ready', onReady);
+
+  // Resume: events after a known sequence number, filtered by resource.
+  const after = event.seq - 1;
+  const replayed: FaaSEvent[] = [];
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 5000);
+  try {
+    for await (const e of client.events.stream({ lastEventId: after, resourceId: instance.id, signal: controller.signal })) {
+      replayed.push(e);
+      if (e.seq >= event.seq) break;
+    }
+  } catch {
+    /* aborted by the timer */
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.ok(replayed.some((e) => e.seq === event.seq), 'the event after Last-Event-ID is replayed');
+  client.events.close();
+  void sharedSnapshotId;
+});
