@@ -1,0 +1,113 @@
+"""Snapshot and Instance: the data models plus methods bound to the client that fetched them.
+
+The methods are conveniences of the blocking client (``snapshot.exec("…")`` returns the next
+Snapshot, so steps chain). With :class:`AsyncFaaSClient` the same objects come back, but the
+chaining lives on the awaitable ``client.snapshots.create().exec(…)`` chain and everything else on
+the resources (``await client.instances.stop(inst)``), so a coroutine is never hidden behind an
+attribute that looks synchronous.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import PrivateAttr
+
+from .types import BranchResultData, ExecutionResult, InstanceData, SnapshotData
+
+if TYPE_CHECKING:
+    from ._client import FaaSClient
+    from .resources.execution import Command
+
+
+def _sync_client(bound: object, what: str) -> FaaSClient:
+    from ._client import FaaSClient
+
+    if not isinstance(bound, FaaSClient):
+        raise TypeError(
+            f"{what} is a method of objects from the blocking FaaSClient; with AsyncFaaSClient "
+            "await the resource method instead (e.g. `await client.instances.stop(inst)`)"
+        )
+    return bound
+
+
+class Snapshot(SnapshotData):
+    _client: Any = PrivateAttr(default=None)
+
+    def bind(self, client: object) -> Snapshot:
+        self._client = client
+        return self
+
+    def exec(self, command: Command, **options: Any) -> Snapshot:
+        """A build step: a new child snapshot with ``command`` run in it (cached by the engine)."""
+        return _sync_client(self._client, "Snapshot.exec").snapshots.exec(self.id, command, **options)
+
+    def upload(self, local_path: str, remote_path: str) -> Snapshot:
+        """A new child snapshot with ``local_path`` uploaded to ``remote_path``."""
+        return _sync_client(self._client, "Snapshot.upload").snapshots.upload(self.id, local_path, remote_path)
+
+    def start(self, **options: Any) -> Instance:
+        return _sync_client(self._client, "Snapshot.start").instances.start(self.id, **options)
+
+    def delete(self, *, force: bool = False) -> None:
+        _sync_client(self._client, "Snapshot.delete").snapshots.delete(self.id, force=force)
+
+
+class Instance(InstanceData):
+    """A running sandbox. ``with client.instances.start(snap) as inst:`` stops it on the way out,
+    also when the block raises."""
+
+    _client: Any = PrivateAttr(default=None)
+
+    def bind(self, client: object) -> Instance:
+        self._client = client
+        return self
+
+    def exec(self, command: Command, **options: Any) -> ExecutionResult:
+        return _sync_client(self._client, "Instance.exec").execution.run(command, self.id, **options)
+
+    def snapshot(self, **options: Any) -> Snapshot:
+        return _sync_client(self._client, "Instance.snapshot").instances.snapshot(self.id, **options)
+
+    def branch(self, count: int = 1, **options: Any) -> BranchResult:
+        return _sync_client(self._client, "Instance.branch").instances.branch(self.id, count, **options)
+
+    def upload(self, local_path: str, remote_path: str) -> None:
+        _sync_client(self._client, "Instance.upload").files.upload(self.id, local_path, remote_path)
+
+    def download(self, remote_path: str, local_path: str) -> None:
+        _sync_client(self._client, "Instance.download").files.download(self.id, remote_path, local_path)
+
+    def refresh(self) -> Instance:
+        return _sync_client(self._client, "Instance.refresh").instances.get(self.id)
+
+    def stop(self) -> Instance:
+        return _sync_client(self._client, "Instance.stop").instances.stop(self.id)
+
+    def pause(self) -> Instance:
+        return _sync_client(self._client, "Instance.pause").instances.pause(self.id)
+
+    def resume(self) -> Instance:
+        return _sync_client(self._client, "Instance.resume").instances.resume(self.id)
+
+    def delete(self) -> None:
+        _sync_client(self._client, "Instance.delete").instances.delete(self.id)
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class BranchResult(BranchResultData):
+    """The snapshot a live branch took and the instances started from it."""
+
+    snapshot: Snapshot
+    instances: list[Instance]
+
+    def bind(self, client: object) -> BranchResult:
+        self.snapshot.bind(client)
+        for instance in self.instances:
+            instance.bind(client)
+        return self

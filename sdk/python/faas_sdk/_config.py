@@ -1,0 +1,69 @@
+"""Where the client finds its engine: arguments, then environment, then the local credentials file.
+
+Order for each of api key and endpoint: the constructor argument; ``FAAS_API_KEY`` /
+``FAAS_ENDPOINT``; ``$FAAS_STATE_DIR/credentials.json``; ``/var/lib/faas/credentials.json`` (what a
+locally installed engine writes, ``{"endpoint", "apiKey"}``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:7440"
+DEFAULT_STATE_DIR = "/var/lib/faas"
+#: Seconds. Long enough for a snapshot of a large instance; per-call ``timeout=`` overrides it.
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    api_key: str
+    endpoint: str
+    timeout: float
+    max_retries: int
+
+
+def _read_credentials(env: Mapping[str, str]) -> dict[str, Any]:
+    state_dir = env.get("FAAS_STATE_DIR") or DEFAULT_STATE_DIR
+    for candidate in (Path(state_dir) / "credentials.json", Path(DEFAULT_STATE_DIR) / "credentials.json"):
+        try:
+            loaded = json.loads(candidate.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(loaded, dict):
+            return loaded
+    return {}
+
+
+def resolve_config(
+    *,
+    api_key: str | None,
+    endpoint: str | None,
+    timeout: float | None,
+    max_retries: int | None,
+    env: Mapping[str, str] | None = None,
+) -> ClientConfig:
+    environ = os.environ if env is None else env
+    key = api_key or environ.get("FAAS_API_KEY")
+    url = endpoint or environ.get("FAAS_ENDPOINT")
+    if not key or not url:
+        # Only touch the file when something is still missing, so explicit config never reads it.
+        credentials = _read_credentials(environ)
+        key = key or credentials.get("apiKey")
+        url = url or credentials.get("endpoint")
+    if not key:
+        raise ValueError(
+            "no API key: pass api_key=, set FAAS_API_KEY, or run on the engine's host "
+            "($FAAS_STATE_DIR/credentials.json)"
+        )
+    return ClientConfig(
+        api_key=str(key),
+        endpoint=str(url or DEFAULT_ENDPOINT).rstrip("/"),
+        timeout=DEFAULT_TIMEOUT if timeout is None else float(timeout),
+        max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max(0, int(max_retries)),
+    )

@@ -1,0 +1,188 @@
+"""The SDK's error tree.
+
+Every engine error arrives as ``{"error": {code, message, details, requestId}}``. The class is
+chosen from ``code`` through :data:`ERROR_CLASSES`, the one table (never from the message, which
+is not stable). Class names match tests/conformance/README.md so both SDKs raise the same ones;
+Python spells ``TimeoutError`` as :class:`FaaSTimeoutError` to avoid shadowing the builtin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = [
+    "FaaSError",
+    "InvalidRequestError",
+    "UnauthorizedError",
+    "NotFoundError",
+    "ImageNotFoundError",
+    "SnapshotNotFoundError",
+    "InstanceNotFoundError",
+    "ProcessNotFoundError",
+    "FileNotFoundError",
+    "InstanceNotReadyError",
+    "ConflictError",
+    "PayloadTooLargeError",
+    "ExecFailedError",
+    "ResourceLimitError",
+    "FaaSTimeoutError",
+    "RuntimeFailureError",
+    "InternalError",
+    "NetworkError",
+    "ERROR_CLASSES",
+    "error_from_body",
+]
+
+
+class FaaSError(Exception):
+    """Base of every error the SDK raises on purpose. Branch on ``code`` or on the subclass."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status_code: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        #: Stable snake_case code from the engine (``instance_not_found``…) or ``network_error``.
+        self.code = code
+        #: HTTP status of the response, when there was one.
+        self.status_code = status_code
+        #: Machine-readable context (``state``, ``exitCode``, ``field``…), or None.
+        self.details: dict[str, Any] | None = dict(details) if details is not None else None
+        #: The engine's X-Request-Id; quote it in bug reports.
+        self.request_id = request_id
+        #: Seconds the engine asked us to wait (Retry-After), when it sent one.
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        suffix = f" (request {self.request_id})" if self.request_id else ""
+        return f"{self.code}: {self.message}{suffix}"
+
+
+class InvalidRequestError(FaaSError):
+    pass
+
+
+class UnauthorizedError(FaaSError):
+    pass
+
+
+class NotFoundError(FaaSError):
+    """Base of every "does not exist" error; raised alone for an unknown route (``not_found``)."""
+
+
+class ImageNotFoundError(NotFoundError):
+    pass
+
+
+class SnapshotNotFoundError(NotFoundError):
+    pass
+
+
+class InstanceNotFoundError(NotFoundError):
+    pass
+
+
+class ProcessNotFoundError(NotFoundError):
+    pass
+
+
+class FileNotFoundError(NotFoundError):  # noqa: A001 - the conformance name; import it qualified
+    pass
+
+
+class InstanceNotReadyError(FaaSError):
+    """The instance's state does not allow the call; ``details["state"]`` holds it."""
+
+
+class ConflictError(FaaSError):
+    pass
+
+
+class PayloadTooLargeError(FaaSError):
+    pass
+
+
+class ExecFailedError(FaaSError):
+    """A snapshot step exited non-zero; ``details`` = ``{exitCode, stdout, stderr}``."""
+
+
+class ResourceLimitError(FaaSError):
+    """Too much asked of the host (422) or too many things at once (429, with ``retry_after``)."""
+
+
+class FaaSTimeoutError(FaaSError):
+    """An engine-side wait or operation hit its limit (504). Not the client's own timeout."""
+
+
+class RuntimeFailureError(FaaSError):
+    """The sandbox runtime (gVisor runsc) failed; ``details`` carries its message."""
+
+
+class InternalError(FaaSError):
+    pass
+
+
+class NetworkError(FaaSError):
+    """No answer from the engine: connection refused/reset, or the client-side timeout."""
+
+
+#: THE table: engine ``code`` -> class. A code missing here falls back to :class:`FaaSError`.
+ERROR_CLASSES: dict[str, type[FaaSError]] = {
+    "invalid_request": InvalidRequestError,
+    "unauthorized": UnauthorizedError,
+    "image_not_found": ImageNotFoundError,
+    "snapshot_not_found": SnapshotNotFoundError,
+    "instance_not_found": InstanceNotFoundError,
+    "process_not_found": ProcessNotFoundError,
+    "file_not_found": FileNotFoundError,
+    "not_found": NotFoundError,
+    "instance_not_ready": InstanceNotReadyError,
+    "conflict": ConflictError,
+    "payload_too_large": PayloadTooLargeError,
+    "exec_failed": ExecFailedError,
+    "resource_limit": ResourceLimitError,
+    "timeout": FaaSTimeoutError,
+    "runtime_error": RuntimeFailureError,
+    "internal": InternalError,
+}
+
+
+def error_from_body(
+    body: object,
+    status_code: int | None = None,
+    *,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> FaaSError:
+    """Builds the right subclass from an error body (an HTTP response or an SSE ``error`` event).
+
+    ``body`` may be the envelope ``{"error": {...}}`` or the inner object.
+    """
+    inner: Mapping[str, Any] = {}
+    if isinstance(body, Mapping):
+        candidate = body.get("error", body)
+        inner = candidate if isinstance(candidate, Mapping) else {}
+    code = inner.get("code")
+    if not isinstance(code, str):
+        code = f"http_{status_code}" if status_code else "unknown"
+    message = inner.get("message")
+    if not isinstance(message, str):
+        message = f"engine answered HTTP {status_code if status_code is not None else '?'}"
+    details = inner.get("details")
+    body_request_id = inner.get("requestId")
+    cls = ERROR_CLASSES.get(code, FaaSError)
+    return cls(
+        message,
+        code=code,
+        status_code=status_code,
+        details=details if isinstance(details, Mapping) else None,
+        request_id=body_request_id if isinstance(body_request_id, str) else request_id,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,1 @@
+"""One module per API area; each holds a blocking class and its async twin side by side."""

@@ -1,0 +1,235 @@
+"""Instances: running sandboxes restored from a snapshot, their lifecycle, and live branching."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .._base_client import APIRequest, drop_none, metadata_params
+from .._bound import BranchResult, Instance, Snapshot
+from .._ids import IdRef, id_of
+from .._managed import AsyncManagedInstance
+from .._pagination import AsyncPager, SyncPager
+from ..types import InstanceMetrics, InstanceState
+from ._commands import to_millis
+from ._resource import AsyncAPIResource, SyncAPIResource
+
+#: Seconds ``wait_until_ready`` waits by default (the engine's default for ``/wait``).
+DEFAULT_WAIT = 30.0
+
+
+def _start_request(
+    snapshot: IdRef,
+    metadata: Mapping[str, str] | None,
+    ttl: int | None,
+    ttl_action: str | None,
+    auto_stop: bool | None,
+    vcpus: int | None,
+    memory: int | None,
+    disk_size: int | None,
+    wait: bool,
+) -> APIRequest:
+    resources = drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size})
+    body = drop_none(
+        {
+            "snapshotId": id_of(snapshot),
+            "metadata": dict(metadata) if metadata is not None else None,
+            "ttl": ttl,
+            "ttlAction": ttl_action,
+            "autoStop": auto_stop,
+            "resources": resources or None,
+        }
+    )
+    return APIRequest("POST", "/v1/instances", params=None if wait else {"wait": False}, json=body)
+
+
+def _list_request(
+    state: InstanceState | None,
+    snapshot_id: str | None,
+    parent_id: str | None,
+    metadata: Mapping[str, str] | None,
+    page_size: int | None,
+) -> APIRequest:
+    params = drop_none({"limit": page_size, "state": state, "snapshotId": snapshot_id, "parentId": parent_id})
+    return APIRequest("GET", "/v1/instances", params={**params, **metadata_params(metadata)})
+
+
+def _action(instance: IdRef, action: str) -> APIRequest:
+    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/{action}")
+
+
+def _wait_request(instance: IdRef, state: InstanceState, timeout: float) -> APIRequest:
+    # The engine long-polls; the HTTP timeout must outlast its own.
+    return APIRequest(
+        "GET",
+        f"/v1/instances/{id_of(instance)}/wait",
+        params={"state": state, "timeout": to_millis(timeout)},
+        timeout=timeout + 10,
+    )
+
+
+def _snapshot_request(instance: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None) -> APIRequest:
+    body = drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
+    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/snapshot", json=body)
+
+
+def _branch_request(instance: IdRef, count: int, metadata: Mapping[str, str] | None, wait: bool) -> APIRequest:
+    body: dict[str, Any] = {"count": count, "wait": wait}
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/branch", json=body)
+
+
+class Instances(SyncAPIResource):
+    def _parse(self, data: Any) -> Instance:
+        return Instance.model_validate(data).bind(self._client)
+
+    def start(
+        self,
+        snapshot: IdRef,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        ttl: int | None = None,
+        ttl_action: str | None = None,
+        auto_stop: bool | None = None,
+        vcpus: int | None = None,
+        memory: int | None = None,
+        disk_size: int | None = None,
+        wait: bool = True,
+    ) -> Instance:
+        """Restores ``snapshot`` into a new instance; use it in ``with`` to stop it afterwards."""
+        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait)
+        return self._parse(self._client._call(request))
+
+    def get(self, instance: IdRef) -> Instance:
+        return self._parse(self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}")))
+
+    def list(
+        self,
+        *,
+        state: InstanceState | None = None,
+        snapshot_id: str | None = None,
+        parent_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+    ) -> SyncPager[Instance]:
+        return SyncPager(self._client, _list_request(state, snapshot_id, parent_id, metadata, page_size), self._parse)
+
+    def stop(self, instance: IdRef) -> Instance:
+        return self._parse(self._client._call(_action(instance, "stop")))
+
+    def pause(self, instance: IdRef) -> Instance:
+        return self._parse(self._client._call(_action(instance, "pause")))
+
+    def resume(self, instance: IdRef) -> Instance:
+        return self._parse(self._client._call(_action(instance, "resume")))
+
+    def restart(self, instance: IdRef) -> Instance:
+        return self._parse(self._client._call(_action(instance, "restart")))
+
+    def delete(self, instance: IdRef) -> None:
+        self._client._call(APIRequest("DELETE", f"/v1/instances/{id_of(instance)}"))
+
+    def wait_until_ready(self, instance: IdRef, timeout: float = DEFAULT_WAIT, *, state: InstanceState = "ready") -> Instance:
+        """Blocks until the instance reaches ``state`` (``FaaSTimeoutError`` after ``timeout`` s)."""
+        return self._parse(self._client._call(_wait_request(instance, state, timeout)))
+
+    def get_metrics(self, instance: IdRef) -> InstanceMetrics:
+        return InstanceMetrics.model_validate(self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}/metrics")))
+
+    def set_metadata(self, instance: IdRef, metadata: Mapping[str, str]) -> Instance:
+        request = APIRequest("PUT", f"/v1/instances/{id_of(instance)}/metadata", json=dict(metadata))
+        return self._parse(self._client._call(request))
+
+    def snapshot(
+        self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+    ) -> Snapshot:
+        """Checkpoints the running instance (it keeps running) into a new snapshot."""
+        data = self._client._call(_snapshot_request(instance, name, metadata, ttl))
+        return Snapshot.model_validate(data).bind(self._client)
+
+    def branch(
+        self, instance: IdRef, count: int = 1, *, metadata: Mapping[str, str] | None = None, wait: bool = True
+    ) -> BranchResult:
+        """Live-branches a running instance into ``count`` copies (memory, processes and files)."""
+        data = self._client._call(_branch_request(instance, count, metadata, wait))
+        return BranchResult.model_validate(data).bind(self._client)
+
+
+class AsyncInstances(AsyncAPIResource):
+    def _parse(self, data: Any) -> Instance:
+        return Instance.model_validate(data).bind(self._client)
+
+    def start(
+        self,
+        snapshot: IdRef,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        ttl: int | None = None,
+        ttl_action: str | None = None,
+        auto_stop: bool | None = None,
+        vcpus: int | None = None,
+        memory: int | None = None,
+        disk_size: int | None = None,
+        wait: bool = True,
+    ) -> AsyncManagedInstance:
+        """``await`` it for the instance, or ``async with`` it to stop the instance on exit."""
+        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait)
+
+        async def start() -> Instance:
+            return self._parse(await self._client._call(request))
+
+        return AsyncManagedInstance(start, self.stop)
+
+    async def get(self, instance: IdRef) -> Instance:
+        return self._parse(await self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}")))
+
+    def list(
+        self,
+        *,
+        state: InstanceState | None = None,
+        snapshot_id: str | None = None,
+        parent_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+    ) -> AsyncPager[Instance]:
+        return AsyncPager(self._client, _list_request(state, snapshot_id, parent_id, metadata, page_size), self._parse)
+
+    async def stop(self, instance: IdRef) -> Instance:
+        return self._parse(await self._client._call(_action(instance, "stop")))
+
+    async def pause(self, instance: IdRef) -> Instance:
+        return self._parse(await self._client._call(_action(instance, "pause")))
+
+    async def resume(self, instance: IdRef) -> Instance:
+        return self._parse(await self._client._call(_action(instance, "resume")))
+
+    async def restart(self, instance: IdRef) -> Instance:
+        return self._parse(await self._client._call(_action(instance, "restart")))
+
+    async def delete(self, instance: IdRef) -> None:
+        await self._client._call(APIRequest("DELETE", f"/v1/instances/{id_of(instance)}"))
+
+    async def wait_until_ready(
+        self, instance: IdRef, timeout: float = DEFAULT_WAIT, *, state: InstanceState = "ready"
+    ) -> Instance:
+        return self._parse(await self._client._call(_wait_request(instance, state, timeout)))
+
+    async def get_metrics(self, instance: IdRef) -> InstanceMetrics:
+        data = await self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}/metrics"))
+        return InstanceMetrics.model_validate(data)
+
+    async def set_metadata(self, instance: IdRef, metadata: Mapping[str, str]) -> Instance:
+        request = APIRequest("PUT", f"/v1/instances/{id_of(instance)}/metadata", json=dict(metadata))
+        return self._parse(await self._client._call(request))
+
+    async def snapshot(
+        self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+    ) -> Snapshot:
+        data = await self._client._call(_snapshot_request(instance, name, metadata, ttl))
+        return Snapshot.model_validate(data).bind(self._client)
+
+    async def branch(
+        self, instance: IdRef, count: int = 1, *, metadata: Mapping[str, str] | None = None, wait: bool = True
+    ) -> BranchResult:
+        data = await self._client._call(_branch_request(instance, count, metadata, wait))
+        return BranchResult.model_validate(data).bind(self._client)

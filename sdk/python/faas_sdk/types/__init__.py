@@ -1,0 +1,234 @@
+"""Pydantic models of the API's resources: snake_case attributes, aliased to the API's camelCase.
+
+Unknown fields the engine may add later are kept (``extra="allow"``) rather than rejected, so an
+older SDK keeps working against a newer engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "FaaSModel",
+    "Health",
+    "Image",
+    "Resources",
+    "SnapshotData",
+    "SnapshotPool",
+    "InstanceData",
+    "InstanceNetwork",
+    "InstanceEndpoints",
+    "InstanceMetrics",
+    "InstanceState",
+    "ExecutionResult",
+    "ExecEvent",
+    "FileInfo",
+    "TransferResult",
+    "ProcessInfo",
+    "ProcessOutput",
+    "Event",
+    "BranchResultData",
+]
+
+InstanceState = Literal["pending", "ready", "paused", "stopping", "stopped", "error"]
+
+
+class FaaSModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    def to_api(self) -> dict[str, Any]:
+        """The camelCase JSON form, as the API sends it."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Health(FaaSModel):
+    status: str
+    version: str
+    uptime_ms: int
+
+
+class Image(FaaSModel):
+    id: str
+    name: str
+    source: str
+    size: int
+    digest: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: str
+
+
+class Resources(FaaSModel):
+    vcpus: int
+    memory: int
+    disk_size: int
+
+
+class SnapshotData(FaaSModel):
+    """Fields of a snapshot. Use :class:`faas_sdk.Snapshot`, which adds the chaining methods."""
+
+    id: str
+    parent_id: Optional[str] = None
+    image_id: str
+    instance_id: Optional[str] = None
+    name: Optional[str] = None
+    digest: str
+    checksum: str
+    size: int
+    resources: Resources
+    environment: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: str
+    expires_at: Optional[str] = None
+
+
+class SnapshotPool(FaaSModel):
+    snapshot_id: str
+    min_instances: int
+    ready: int
+
+
+class InstanceNetwork(FaaSModel):
+    ip: Optional[str] = None
+
+
+class InstanceEndpoints(FaaSModel):
+    agent: Optional[str] = None
+
+
+class InstanceData(FaaSModel):
+    """Fields of an instance. Use :class:`faas_sdk.Instance`, which adds the lifecycle methods."""
+
+    id: str
+    snapshot_id: str
+    parent_instance_id: Optional[str] = None
+    state: InstanceState
+    error: Optional[str] = None
+    resources: Resources
+    network: InstanceNetwork = Field(default_factory=InstanceNetwork)
+    endpoints: InstanceEndpoints = Field(default_factory=InstanceEndpoints)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    ttl: Optional[int] = None
+    ttl_action: str = "stop"
+    auto_stop: bool = False
+    created_at: str
+    ready_at: Optional[str] = None
+    stopped_at: Optional[str] = None
+
+
+class CpuUsage(FaaSModel):
+    usage_seconds: float
+    vcpus: int
+
+
+class MemoryUsage(FaaSModel):
+    usage_bytes: int
+    limit_bytes: int
+    peak_bytes: int
+
+
+class ProcessCount(FaaSModel):
+    count: int
+
+
+class DiskUsage(FaaSModel):
+    used_bytes: int
+
+
+class NetworkUsage(FaaSModel):
+    rx_bytes: int
+    tx_bytes: int
+
+
+class InstanceMetrics(FaaSModel):
+    instance_id: str
+    timestamp: str
+    cpu: CpuUsage
+    memory: MemoryUsage
+    processes: ProcessCount
+    disk: DiskUsage
+    network: NetworkUsage
+
+
+class ExecutionResult(FaaSModel):
+    exit_code: int
+    signal: Optional[str] = None
+    stdout: str = ""
+    stderr: str = ""
+    #: Milliseconds.
+    duration: int = 0
+    timed_out: bool = False
+    truncated: bool = False
+    #: Set when the call also snapshotted the instance (``exec_with_snapshot``, target-less exec).
+    snapshot_id: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class ExecEvent(FaaSModel):
+    """One event of an exec stream: ``start`` (pid), ``stdout``/``stderr`` (data), ``exit``."""
+
+    type: Literal["start", "stdout", "stderr", "exit"]
+    pid: Optional[int] = None
+    data: Optional[str] = None
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    duration: Optional[int] = None
+    timed_out: Optional[bool] = None
+
+
+class FileInfo(FaaSModel):
+    name: str
+    path: str
+    type: Literal["file", "directory", "symlink", "other"]
+    size: int
+    mode: int
+    mtime: str
+    symlink_target: Optional[str] = None
+
+
+class TransferResult(FaaSModel):
+    files: int
+    bytes: int
+
+
+class ProcessInfo(FaaSModel):
+    pid: int
+    tag: Optional[str] = None
+    argv: list[str] = Field(default_factory=list)
+    command: Optional[str] = None
+    cwd: Optional[str] = None
+    state: Literal["running", "exited"]
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    started_at: str
+    exited_at: Optional[str] = None
+
+
+class ProcessOutput(FaaSModel):
+    """One event of a process output stream: ``stdout``/``stderr`` chunk, ``dropped``, ``exit``."""
+
+    type: Literal["stdout", "stderr", "dropped", "exit"]
+    seq: Optional[int] = None
+    data: Optional[str] = None
+    from_: Optional[int] = Field(default=None, alias="from")
+    to: Optional[int] = None
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+
+
+class Event(FaaSModel):
+    id: str
+    seq: int
+    type: str
+    resource_id: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+
+
+class BranchResultData(FaaSModel):
+    """Base of :class:`faas_sdk.BranchResult` (whose fields are the bound Snapshot/Instance)."""
