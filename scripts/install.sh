@@ -44,6 +44,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run build --workspaces --if-present --silent
+# The faas CLI, on PATH (it is part of the TypeScript SDK package).
+ln -sfn "$PWD/sdk/typescript/dist/cli/main.js" /usr/local/bin/faas
 
 if [ -f sdk/python/pyproject.toml ]; then
   step "Python SDK (editable, with test dependencies)"
