@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh || exit 1
+# A test run that was killed cannot clean up after itself; start from a clean slate.
+scripts/clean-test-leftovers.sh
 export PATH=/usr/local/go/bin:$PATH
 failed=()
 suite() {

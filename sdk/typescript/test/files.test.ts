@@ -2,24 +2,21 @@
 // instances. Skipped (and reported as such) while the engine has no files routes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, symlinkSync, readlinkSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, symlinkSync, readlinkSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileNotFoundError, ConflictError, type Instance } from '../src/index.js';
-import { InstanceTracker, routeExists, testClient } from './helpers/env.js';
+import { InstanceTracker, testClient } from './helpers/env.js';
 
 const client = testClient();
 const tracker = new InstanceTracker(client);
 let instance: Instance;
-let available = false;
 before(async () => {
-  available = await routeExists(client, 'GET', '/v1/instances/inst_probe/files/list?path=/');
-  if (available) instance = await tracker.start();
+  instance = await tracker.start();
 });
 after(() => tracker.cleanup());
 
 test('write, read, stat, list, mkdir, rename, remove', async (t) => {
-  if (!available) return t.skip('engine has no files routes yet');
   const info = await instance.files.write('/root/dir/hello.txt', 'hello', { mode: '0600' });
   assert.equal(info.size, 5);
   assert.equal(info.mode, 0o600);
@@ -38,8 +35,8 @@ test('write, read, stat, list, mkdir, rename, remove', async (t) => {
 });
 
 test('upload a directory tree and download it back', async (t) => {
-  if (!available) return t.skip('engine has no files routes yet');
   const local = mkdtempSync(join(tmpdir(), 'faas-files-'));
+  t.after(() => rmSync(local, { recursive: true, force: true }));
   mkdirSync(join(local, 'src/nested'), { recursive: true });
   writeFileSync(join(local, 'src/a.txt'), 'A');
   writeFileSync(join(local, 'src/nested/b.bin'), Buffer.from([0, 1, 2, 255]));
@@ -61,7 +58,6 @@ test('upload a directory tree and download it back', async (t) => {
 });
 
 test('copy between instances', async (t) => {
-  if (!available) return t.skip('engine has no files routes yet');
   const other = await tracker.start();
   await instance.files.write('/data/x/file.txt', 'copied');
   const result = await client.files.copy(instance, other, '/data/x', { toPath: '/dest' });

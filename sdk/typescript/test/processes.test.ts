@@ -2,20 +2,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessNotFoundError, TimeoutError, type Instance } from '../src/index.js';
-import { InstanceTracker, routeExists, testClient } from './helpers/env.js';
+import { InstanceTracker, testClient } from './helpers/env.js';
 
 const client = testClient();
 const tracker = new InstanceTracker(client);
 let instance: Instance;
-let available = false;
 before(async () => {
-  available = await routeExists(client, 'GET', '/v1/instances/inst_probe/processes');
-  if (available) instance = await tracker.start();
+  instance = await tracker.start();
 });
 after(() => tracker.cleanup());
 
 test('start, stdin, output and wait', async (t) => {
-  if (!available) return t.skip('engine has no processes routes yet');
   const proc = await instance.processes.start('cat; echo done >&2', { tag: 'cat' });
   assert.ok(proc.pid > 0);
   assert.equal(proc.info.state, 'running');
@@ -44,7 +41,6 @@ test('start, stdin, output and wait', async (t) => {
 });
 
 test('follow live output, kill, and errors', async (t) => {
-  if (!available) return t.skip('engine has no processes routes yet');
   const proc = await instance.processes.start('i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done');
   const ticks: string[] = [];
   for await (const event of proc.output({ follow: true })) {

@@ -1,7 +1,6 @@
 // Shared by the integration tests: a client for the engine that scripts/run-tests.mjs started,
-// the one snapshot every file reuses, a tracker that stops what a test started, and a probe for
-// routes the engine may not have yet.
-import { FaaSClient, Instance, NotFoundError } from '../../src/index.js';
+// the one snapshot every file reuses, and a tracker that stops what a test started.
+import { FaaSClient, Instance } from '../../src/index.js';
 
 export function requireEngine(): { endpoint: string; apiKey: string; snapshotId: string } {
   const endpoint = process.env.FAAS_ENDPOINT;
@@ -39,20 +38,6 @@ export class InstanceTracker {
   }
 }
 
-/**
- * Whether the engine serves a route yet (files, processes, terminal and events were being added
- * while this SDK was written). An unknown route answers `404 not_found`; a known route answers
- * anything else for a bogus instance id (usually `instance_not_found`).
- */
-export async function routeExists(client: FaaSClient, method: 'GET' | 'POST' | 'PUT', path: string): Promise<boolean> {
-  try {
-    const response = await client.http.requestRaw({ method, path, maxRetries: 0, timeout: 5000 });
-    await response.body?.cancel();
-    return true;
-  } catch (error) {
-    return !(error instanceof NotFoundError && error.code === 'not_found');
-  }
-}
 
 /** A local port nothing listens on (connections to it are refused). */
 export async function closedPort(): Promise<number> {

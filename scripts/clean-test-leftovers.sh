@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Removes what an interrupted test or benchmark run can leave behind (a killed test process cannot
+# clean up after itself): sandboxes whose runsc root is a temporary state directory made by the
+# tests or benches, their network namespaces, and the directories. Touches nothing else.
+set -uo pipefail
+RUNSC=${FAAS_RUNSC:-${FAAS_CACHE_DIR:-/var/cache/faas}/bin/runsc}
+for dir in /tmp/faas-test-* /tmp/faas-crash-* /tmp/faas-bench-* /tmp/faas-bare-*; do
+  [ -d "$dir" ] || continue
+  root="$dir/runsc"; [ -d "$dir/root" ] && root="$dir/root"
+  if [ -x "$RUNSC" ] && [ -d "$root" ]; then
+    for id in $("$RUNSC" --root="$root" list -q 2>/dev/null); do "$RUNSC" --root="$root" delete --force "$id" >/dev/null 2>&1; done
+  fi
+  pkill -9 -f -- "--root=$root" 2>/dev/null
+  umount -l "$root/null-netns" 2>/dev/null
+  rm -rf "$dir"
+done
+# Namespaces of test engines (tags t…/k…/b…) and of the bare-runsc floor.
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(faas-[tkb][a-z0-9]+-[0-9]+|fbare-[0-9]+-[0-9]+)$'); do
+  ip netns del "$ns" 2>/dev/null
+done
+exit 0
