@@ -29,14 +29,22 @@ async function main(): Promise<void> {
       const rss0 = process.memoryUsage.rss();
       const a0 = await agentRss();
       let peak = rss0;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 10);
+      const m0 = process.memoryUsage();
+      let heapPeak = m0.heapUsed;
+      let bufPeak = m0.arrayBuffers;
+      const sampler = setInterval(() => {
+        const m = process.memoryUsage();
+        peak = Math.max(peak, m.rss);
+        heapPeak = Math.max(heapPeak, m.heapUsed);
+        bufPeak = Math.max(bufPeak, m.arrayBuffers);
+      }, 10);
       const t0 = performance.now();
       await sh(cmd);
       const ms = performance.now() - t0;
       clearInterval(sampler);
       const a1 = await agentRss();
       const mbps = (MB / (ms / 1000)).toFixed(0);
-      console.log(`${label.padEnd(9)} ${MB} MiB in ${(ms / 1000).toFixed(2)} s (${mbps} MiB/s)  engine RSS peak +${((peak - rss0) / 2 ** 20).toFixed(1)} MiB  agent RSS ${a0.toFixed(1)} → ${a1.toFixed(1)} MiB`);
+      console.log(`${label.padEnd(9)} ${MB} MiB in ${(ms / 1000).toFixed(2)} s (${mbps} MiB/s)  engine RSS peak +${((peak - rss0) / 2 ** 20).toFixed(1)} MiB (JS heap +${((heapPeak - m0.heapUsed) / 2 ** 20).toFixed(1)}, buffers +${((bufPeak - m0.arrayBuffers) / 2 ** 20).toFixed(1)})  agent RSS ${a0.toFixed(1)} → ${a1.toFixed(1)} MiB`);
     };
     await measure('upload', `head -c ${size} /dev/zero | curl -sS -f -X PUT -H '${auth}' -H 'content-type: application/octet-stream' -T - '${base}/write?path=/root/big.bin' >/dev/null`);
     await measure('download', `curl -sS -f -H '${auth}' '${base}/read?path=/root/big.bin' -o /dev/null`);
