@@ -145,7 +145,7 @@ export class BareRunsc {
     return id;
   }
 
-  /** checkpoint --leave-running, then restore N new sandboxes until each agent answers. */
+  /** checkpoint --leave-running, then restore N new sandboxes until each one's agent answers an exec. */
   async fork(parent, n, precreated = false) {
     const img = join(this.dir, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const kids = Array.from({ length: n }, (_, i) => ({ id: `c${this.ids.length + i}-${Date.now() % 100000}`, ...this.netnsUp() }));
@@ -158,6 +158,9 @@ export class BareRunsc {
         const bundle = precreated ? join(this.dir, 'bundles', k.id) : this.bundle(k.id, k.ns);
         await this.runsc(['restore', '--detach', `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
         await this.waitAgent(k.ip);
+        // The same finish line as the engine's: the child answers an exec (a fork+exec inside it).
+        const r = await fetch(`http://${k.ip}:7070/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"argv":["true"]}' });
+        await r.text();
       }),
     );
     const t2 = now();

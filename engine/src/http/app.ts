@@ -63,10 +63,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     sendError(new FaasError('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json`), req, reply),
   );
 
+  const registered = new Set<string>();
   const router: Router = {
     op(operationId, handler) {
       const op = deps.contract.operations.get(operationId);
       if (!op) throw new Error(`operation ${operationId} is not in spec/openapi.yaml`);
+      registered.add(operationId);
       app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, handler });
     },
   };
@@ -80,6 +82,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerEventRoutes(app, router, deps.services);
   registerTerminalRoutes(app, router, deps.services, deps.apiKey);
   registerMetricsRoutes(router, deps.services);
+  // The contract and the engine agree both ways: no route outside the spec, no operation unserved.
+  const missing = [...deps.contract.operations.keys()].filter((id) => !registered.has(id));
+  if (missing.length) throw new Error(`spec/openapi.yaml operations without a route: ${missing.join(', ')}`);
   return app;
 }
 

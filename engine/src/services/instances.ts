@@ -315,8 +315,10 @@ export class InstanceService {
       await this.snapshots.verify(snap);
       timings.verify = Math.round((performance.now() - t0) * 10) / 10;
       const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, timings, warm);
+      const t1 = performance.now();
       this.repo.update(inst.id, { state: 'ready', ip: slot.ip, netns: slot.netns, readyAt: nowIso() });
       this.events.publish('instance.ready', inst.id, { ip: slot.ip });
+      timings.record = Math.round((performance.now() - t1) * 10) / 10;
     } catch (err) {
       const reason = (err as Error).message;
       this.repo.update(inst.id, { state: 'error', error: reason });

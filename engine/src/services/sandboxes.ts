@@ -80,6 +80,7 @@ export class Sandboxes {
       await start(bundle);
       lap('runsc');
       this.d.cgroups.apply(id, resources);
+      lap('cgroups');
       await this.d.agents.identify(slot.ip, id, this.d.readyTimeoutMs, resources.maxProcesses);
       lap('agent');
       return slot;

@@ -12,11 +12,12 @@ export function registerSystemRoutes(app: FastifyInstance, r: Router, deps: AppD
   // Rendered reference of the same contract. The renderer ships with the engine (no CDN).
   const redocPath = createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js');
   let redoc: string | null = null;
-  app.get('/docs', async (_req, reply) =>
+  r.op('getDocs', async (_req, reply) =>
     reply.type('text/html').send(`<!doctype html><html><head><meta charset="utf-8"><title>faas API</title></head>
 <body><div id="redoc"></div><script src="/docs/redoc.standalone.js"></script>
 <script>Redoc.init(${JSON.stringify(deps.contract.raw)}, {}, document.getElementById('redoc'))</script></body></html>`),
   );
+  // The renderer's script is an asset of the docs page, not an API operation.
   app.get('/docs/redoc.standalone.js', async (_req, reply) => {
     redoc ??= readFileSync(redocPath, 'utf8');
     return reply.type('application/javascript').send(redoc);
