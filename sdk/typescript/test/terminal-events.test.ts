@@ -1,5 +1,4 @@
-// Terminal (WebSocket) and engine events (SSE with Last-Event-ID resume). Skipped, and reported,
-// while the engine does not serve these routes.
+// Terminal (WebSocket) and engine events (SSE with Last-Event-ID resume).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { InstanceNotFoundError, type FaaSEvent } from '../src/index.js';
@@ -29,6 +28,18 @@ test('terminal: run a command, read its output and exit code, resize', async (t)
   assert.equal(await shell.exited, 5);
   assert.match(shellOutput, /40 120/);
   await assert.rejects(client.terminals.open('inst_doesnotexist'), InstanceNotFoundError);
+});
+
+// Regression: output that arrived before anyone iterated (ws can deliver it in the same tick as
+// 'open') was dropped, so a fast command's terminal looked empty.
+test('terminal: output is kept until the caller starts reading', async () => {
+  const instance = await tracker.start();
+  const terminal = await instance.terminal({ command: 'echo early-bird' });
+  await new Promise((r) => setTimeout(r, 300));
+  let output = '';
+  for await (const chunk of terminal) output += chunk.toString('utf8');
+  assert.match(output, /early-bird/);
+  assert.equal(await terminal.exited, 0);
 });
 
 test('events: on/once/off deliver engine events; stream resumes with lastEventId', async (t) => {

@@ -23,12 +23,21 @@ export class Terminal extends EventEmitter implements AsyncIterable<Buffer> {
   /** Resolves with the exit code when the program exits (null if the socket closed without one). */
   readonly exited: Promise<number | null>;
   private exitCode: number | null = null;
+  /** Output that arrived before anyone listened: ws can deliver frames in the same tick as 'open'. */
+  private readonly pending: Buffer[] = [];
+  private closed = false;
 
   constructor(private readonly socket: WebSocket) {
     super();
+    this.on('newListener', (event) => {
+      if (event === 'data' && this.pending.length) queueMicrotask(() => this.flush());
+    });
     this.exited = new Promise((resolve) => {
       socket.on('message', (data, isBinary) => {
-        if (isBinary) return void this.emit('data', toBuffer(data));
+        if (isBinary) {
+          this.pending.push(toBuffer(data));
+          return this.flush();
+        }
         try {
           const control = JSON.parse(toBuffer(data).toString('utf8'));
           if (control?.type === 'exit') {
@@ -40,11 +49,18 @@ export class Terminal extends EventEmitter implements AsyncIterable<Buffer> {
         }
       });
       socket.on('close', () => {
+        this.closed = true;
         this.emit('close');
         resolve(this.exitCode);
       });
       socket.on('error', () => undefined); // surfaced as 'close'; an unhandled 'error' would crash the process
     });
+  }
+
+  /** Hands buffered output to the `data` listeners, once there are some. */
+  private flush(): void {
+    if (this.listenerCount('data') === 0) return;
+    for (const chunk of this.pending.splice(0)) this.emit('data', chunk);
   }
 
   write(data: string | Uint8Array): void {
@@ -61,23 +77,19 @@ export class Terminal extends EventEmitter implements AsyncIterable<Buffer> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
-    const queue: Buffer[] = [];
+    const queue: Buffer[] = [...this.pending.splice(0)];
     let wake: (() => void) | undefined;
-    let closed = false;
     const onData = (chunk: Buffer) => {
       queue.push(chunk);
       wake?.();
     };
-    const onClose = () => {
-      closed = true;
-      wake?.();
-    };
+    const onClose = () => wake?.();
     this.on('data', onData);
     this.on('close', onClose);
     try {
       for (;;) {
         while (queue.length) yield queue.shift()!;
-        if (closed) return;
+        if (this.closed) return;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
