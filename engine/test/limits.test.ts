@@ -66,11 +66,15 @@ describe('limits', () => {
 
   it('exceeding memory kills the sandbox (not the engine): state error, instance.error event, metrics', async () => {
     const snap = (await t.api('POST', '/v1/snapshots', { memory: 256 })).body.id;
-    const id = (await t.api('POST', '/v1/instances', { snapshotId: snap })).body.id;
+    const started = (await t.api('POST', '/v1/instances', { snapshotId: snap })).body;
+    const id = started.id;
+    // Traffic only to an address of a namespace this engine made: the instance's own gateway
+    // (the host side of its veth, where the firewall drops it).
+    const gateway = started.network.ip.replace(/\.(\d+)$/, (_: string, d: string) => `.${Number(d) - 1}`);
     const m = await t.api('GET', `/v1/instances/${id}/metrics`);
     assert.equal(m.body.memory.limitBytes, 256 * 2 ** 20);
     assert.ok(m.body.processes.count >= 1);
-    await t.api('POST', `/v1/instances/${id}/exec`, { command: 'curl -s -m 2 http://10.0.0.1 >/dev/null || true' });
+    await t.api('POST', `/v1/instances/${id}/exec`, { command: `curl -s -m 2 http://${gateway}:9 >/dev/null || true` });
     assert.ok((await t.api('GET', `/v1/instances/${id}/metrics`)).body.network.txBytes > 0);
     const events = fetch(`${t.url}/v1/events?types=instance.error&resourceId=${id}`, { headers: { authorization: `Bearer ${t.key}` } });
     const hog = await t.api('POST', `/v1/instances/${id}/exec`, { command: "python3 -c 'x=[bytearray(1<<20) for _ in range(2000)]; print(len(x))'", timeout: 30_000 });

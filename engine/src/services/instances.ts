@@ -268,9 +268,11 @@ export class InstanceService {
   markDead(id: string, reason: string): void {
     const inst = this.repo.get(id);
     if (!inst || !isLive(inst.state) || inst.state === 'pending' || inst.state === 'stopping') return;
-    this.agents.forget(inst.ip);
-    this.repo.update(id, { state: 'error', error: reason });
+    this.repo.update(id, { state: 'error', error: reason, netns: null });
     this.events.publish('instance.error', id, { reason });
+    // The sandbox is gone: free what it held (runsc's record, its namespace, its bundle) now,
+    // since an instance in `error` is no longer live and nothing else would.
+    void this.lock.run(id, () => this.sandboxes.destroy(id, inst.netns, inst.ip)).catch(() => undefined);
   }
 
   private ensureCapacity(extra: number): void {
