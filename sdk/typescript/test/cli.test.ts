@@ -128,7 +128,7 @@ test('snapshot create, exec, get, list and delete', () => {
   const created = faasJson(['snapshot', 'create', '--memory', '256', '--metadata', 'cli=yes', '--env', 'GREETING=hi']);
   assert.equal(created.resources.memory, 256);
   assert.deepEqual(created.environment, { GREETING: 'hi' });
-  const step = faasJson(['snapshot', 'exec', created.id, '--', 'echo', '$GREETING', '>', '/root/g']);
+  const step = faasJson(['snapshot', 'exec', created.id, 'echo $GREETING > /root/g']);
   assert.equal(step.parentId, created.id);
   assert.equal(faasJson(['snapshot', 'get', step.id]).id, step.id);
   const listed = faasJson(['snapshot', 'list', '--metadata', 'cli=yes']);
@@ -155,6 +155,10 @@ test('instance lifecycle, exec exit codes, metrics, snapshot and branch', () => 
   const json = faas(['instance', 'exec', inst.id, '--json', '--', 'echo', 'hi']);
   assert.equal(json.code, 0);
   assert.equal(JSON.parse(json.stdout).stdout, 'hi\n');
+  // Several words after `--` are argv, not a shell line: the README's example, quotes and all.
+  const argv = faas(['instance', 'exec', inst.id, '--', 'python3', '-c', 'print(6*7)']);
+  assert.equal(argv.code, 0, argv.stderr);
+  assert.equal(argv.stdout, '42\n');
 
   assert.ok(faasJson(['instance', 'metrics', inst.id]).memory.limitBytes > 0);
   assert.equal(faasJson(['instance', 'pause', inst.id]).state, 'paused');

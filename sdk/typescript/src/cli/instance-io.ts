@@ -13,7 +13,7 @@ function parseLocation(text: string): { instanceId?: string; path: string } {
 
 export const instanceIoCommands: CommandGroup = {
   exec: {
-    usage: '<instance-id> [--cwd DIR] [--env K=V]… [--user U] [--timeout MS] [--] <command…>',
+    usage: "<instance-id> [--cwd DIR] [--env K=V]… [--user U] [--timeout MS] ('<shell line>' | -- <program> [args…])",
     summary: "Run a command, streaming its output; exits with the command's exit code",
     options: { cwd: { type: 'string' }, env: { type: 'string', multiple: true, short: 'e' }, user: { type: 'string' }, timeout: { type: 'string' } },
     async run(ctx) {

@@ -1,4 +1,5 @@
 // faas snapshot create|list|get|delete|exec
+import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
@@ -6,11 +7,15 @@ import { bytes, table, UsageError } from './output.js';
 const snapshotRow = (s: Snapshot) => [s.id, s.parentId, s.name, bytes(s.size), s.createdAt];
 const showSnapshots = (list: Snapshot[]) => table(['ID', 'PARENT', 'NAME', 'SIZE', 'CREATED'], list.map(snapshotRow));
 
-/** `exec <id> echo hi` and `exec <id> -- ls -la` both become one shell command line. */
-export function commandFrom(ctx: Context, from: number): string {
+/**
+ * One word is a shell command line (`exec <id> 'echo $HOME > f'`); several words are the program
+ * and its arguments, run without a shell (`exec <id> -- python3 -c 'print(6*7)'`), as in
+ * `docker exec` and `kubectl exec`.
+ */
+export function commandFrom(ctx: Context, from: number): Command {
   const words = ctx.args.slice(from);
   if (words.length === 0) throw new UsageError('missing <command>');
-  return words.join(' ');
+  return words.length === 1 ? words[0] : words;
 }
 
 export const snapshotCommands: CommandGroup = {
@@ -68,7 +73,7 @@ export const snapshotCommands: CommandGroup = {
     },
   },
   exec: {
-    usage: '<snapshot-id> [--] <command…>',
+    usage: "<snapshot-id> ('<shell line>' | -- <program> [args…])",
     summary: 'Run a build step on a snapshot; prints the resulting snapshot',
     async run(ctx) {
       const id = arg(ctx, 0, 'snapshot-id');
