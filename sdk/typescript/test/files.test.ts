@@ -1,5 +1,5 @@
 // Files: write/read/stat/list/mkdir/rename/remove, upload and download of trees, copy between
-// instances. Skipped (and reported as such) while the engine has no files routes.
+// instances.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, symlinkSync, readlinkSync, existsSync, rmSync } from 'node:fs';
