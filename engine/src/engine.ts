@@ -22,7 +22,7 @@ import { SnapshotService } from './services/snapshots.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
-import { diskRoot } from './services/limits.js';
+import { HostCapacity } from './services/limits.js';
 import { EngineMetrics } from './services/metrics.js';
 import { ProcessService } from './services/processes.js';
 import { eventStreams } from './http/routes/events.js';
@@ -87,15 +87,15 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const warm = new WarmPool({ size: config.warmPool, maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
   const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs, warm });
   const images = new ImageService(repos.images, events, dirs.images);
-  const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir);
-  const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances });
+  const capacity = new HostCapacity(dirs.filestore);
+  const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir, capacity);
+  const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances, capacity });
   const exec = new ExecService(instances, snapshots, agents, events);
   const clones = new ClonePool({ repo: repos.snapshots, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
-  diskRoot.path = dirs.filestore;
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
-  const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }));
+  const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity);
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics,

@@ -16,7 +16,8 @@ import { KeyedLock } from './keyed-lock.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 import type { WarmSandbox } from './warm-pool.js';
 import type { Clone } from './clone-pool.js';
-import { checkResources, type SnapshotService } from './snapshots.js';
+import type { HostCapacity } from './limits.js';
+import type { SnapshotService } from './snapshots.js';
 
 export interface StartInput {
   snapshotId: string;
@@ -41,7 +42,7 @@ export class InstanceService {
     readonly agents: AgentClient,
     private readonly cgroups: Cgroups,
     private readonly events: EventBus,
-    private readonly limits: { maxLiveInstances: number },
+    private readonly limits: { maxLiveInstances: number; capacity: HostCapacity },
   ) {}
 
   get(id: string): Instance {
@@ -287,7 +288,7 @@ export class InstanceService {
     if (input.resources?.diskSize !== undefined && input.resources.diskSize !== snap.resources.diskSize) {
       throw new FaasError('invalid_request', `diskSize is fixed by the snapshot (${snap.resources.diskSize} MB)`, { field: '/resources/diskSize', snapshot: snap.resources.diskSize });
     }
-    const resources = checkResources({ ...snap.resources, ...input.resources });
+    const resources = this.limits.capacity.check({ ...snap.resources, ...input.resources });
     if (!input.parentInstanceId) this.ensureCapacity(1);
     const inst: Instance = {
       id,

@@ -2,12 +2,12 @@
 // instances, and snapshot expiry. Deadlines come from SQLite (instances.ttl + created_at,
 // snapshots.expires_at), so they survive engine restarts: a deadline that passed while the engine
 // was down is acted on at start. One timer is armed for the soonest deadline and re-armed when
-// something changes (any engine event, or the end of a request that held an instance busy):
+// something changes (a lifecycle event, or the end of a request that held an instance busy):
 // nothing polls on a fixed interval.
 //
 // Idle (autoStop): no exec/files/processes/terminal request on the instance started or was still
 // open for `idleMs`. Activity is kept in memory; an engine restart starts the idle period afresh.
-import type { EventBus } from '../core/events.js';
+import type { EventBus, FaasEvent } from '../core/events.js';
 import { FaasError } from '../core/errors.js';
 import type { Instance } from '../core/types.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
@@ -29,7 +29,10 @@ export class Lifetimes {
   private running = false;
   private again = false;
   private stopped = false;
-  private readonly onEvent = () => {
+  // Deadlines only change with lifecycle events; an exec finishing changes none (activity is
+  // tracked by hold()), so the most frequent event does not cost a sweep of the tables.
+  private readonly onEvent = (e: FaasEvent) => {
+    if (e.type === 'execution.complete') return;
     this.blocked.clear();
     this.schedule(0);
   };

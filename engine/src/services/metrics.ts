@@ -2,7 +2,7 @@
 import { availableParallelism, freemem, totalmem } from 'node:os';
 import { INSTANCE_STATES, nowIso } from '../core/types.js';
 import type { ImageRepo, InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
-import { freeDiskBytes } from './limits.js';
+import type { HostCapacity } from './limits.js';
 
 export class EngineMetrics {
   private readonly startedAt = Date.now();
@@ -10,6 +10,7 @@ export class EngineMetrics {
   constructor(
     private readonly repos: { images: ImageRepo; snapshots: SnapshotRepo; instances: InstanceRepo },
     private readonly open: () => { eventStreams: number; terminals: number },
+    private readonly capacity: HostCapacity,
   ) {}
 
   sample() {
@@ -23,7 +24,7 @@ export class EngineMetrics {
       snapshots: this.repos.snapshots.totals(),
       images: { count: this.repos.images.count() },
       engine: { rssBytes: process.memoryUsage.rss(), openEventStreams: open.eventStreams, openTerminals: open.terminals },
-      host: { cpus: availableParallelism(), memoryBytes: totalmem(), freeMemoryBytes: freemem(), freeDiskBytes: freeDiskBytes() },
+      host: { cpus: availableParallelism(), memoryBytes: totalmem(), freeMemoryBytes: freemem(), freeDiskBytes: this.capacity.freeDiskBytes() },
     };
   }
 }

@@ -3,8 +3,7 @@
 // written in state `creating` before any file exists and flipped to `ready` only after its image
 // is complete and checksummed, so the reconciler can roll back anything interrupted.
 import { createHash } from 'node:crypto';
-import { availableParallelism, totalmem } from 'node:os';
-import { conflict, FaasError, notFound } from '../core/errors.js';
+import { conflict, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { SandboxRuntime } from '../core/interfaces.js';
@@ -13,7 +12,7 @@ import { makeTemplate } from '../runtime/runsc/bundle.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { ImageService } from './images.js';
-import { checkDiskFree } from './limits.js';
+import type { HostCapacity } from './limits.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 
 export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null };
@@ -39,6 +38,7 @@ export class SnapshotService {
     private readonly runtime: SandboxRuntime,
     private readonly events: EventBus,
     private readonly agentDir: () => string,
+    private readonly capacity: HostCapacity,
   ) {}
 
   get(id: string): Snapshot {
@@ -59,7 +59,7 @@ export class SnapshotService {
 
   async createFromImage(input: CreateSnapshotInput): Promise<Snapshot> {
     const image: Image = input.imageId ? this.images.get(input.imageId) : this.images.default();
-    const resources = checkResources({
+    const resources = this.capacity.check({
       vcpus: input.vcpus ?? DEFAULT_RESOURCES.vcpus,
       memory: input.memory ?? DEFAULT_RESOURCES.memory,
       diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
@@ -181,17 +181,4 @@ export function digestOf(parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
   return `sha256:${h.digest('hex')}`;
-}
-
-export function checkResources(r: Resources): Resources {
-  const cores = availableParallelism();
-  const memMb = Math.floor(totalmem() / 1024 / 1024);
-  if (r.vcpus > cores) {
-    throw new FaasError('resource_limit', `vcpus ${r.vcpus} is more than this machine has (${cores})`, { requested: r.vcpus, available: cores });
-  }
-  if (r.memory > memMb) {
-    throw new FaasError('resource_limit', `memory ${r.memory} MB is more than this machine has (${memMb} MB)`, { requested: r.memory, available: memMb });
-  }
-  checkDiskFree(r.diskSize);
-  return r;
 }

@@ -22,3 +22,14 @@ export function openDb(path: string): Db {
   });
   return db;
 }
+
+const caches = new WeakMap<Db, Map<string, Database.Statement>>();
+
+/** Prepares each SQL text once per database: repos run the same statements on every request. */
+export function statement(db: Db, sql: string): Database.Statement {
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = new Map()));
+  let stmt = cache.get(sql);
+  if (!stmt) cache.set(sql, (stmt = db.prepare(sql)));
+  return stmt;
+}

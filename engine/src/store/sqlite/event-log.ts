@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { statement, type Db } from './db.js';
 import type { EventLog, EventType, FaasEvent } from '../../core/events.js';
 import { newId } from '../../core/ids.js';
 
@@ -10,15 +10,14 @@ export class SqliteEventLog implements EventLog {
   append(type: EventType, resourceId: string, data: Record<string, unknown>): FaasEvent {
     const id = newId('evt');
     const createdAt = new Date().toISOString();
-    const r = this.db
-      .prepare('INSERT INTO events (id, type, resource_id, data, created_at) VALUES (?,?,?,?,?)')
+    const r = statement(this.db, 'INSERT INTO events (id, type, resource_id, data, created_at) VALUES (?,?,?,?,?)')
       .run(id, type, resourceId, JSON.stringify(data), createdAt);
-    if (++this.appended % 500 === 0) this.db.prepare('DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?').run(this.keep);
+    if (++this.appended % 500 === 0) statement(this.db, 'DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?').run(this.keep);
     return { id, seq: Number(r.lastInsertRowid), type, resourceId, data, createdAt };
   }
 
   since(seq: number, limit: number): FaasEvent[] {
-    const rows = this.db.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as {
+    const rows = statement(this.db, 'SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as {
       seq: number; id: string; type: EventType; resource_id: string; data: string; created_at: string;
     }[];
     return rows.map((r) => ({ id: r.id, seq: r.seq, type: r.type, resourceId: r.resource_id, data: JSON.parse(r.data), createdAt: r.created_at }));

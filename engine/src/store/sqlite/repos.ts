@@ -1,5 +1,5 @@
 // Row <-> record mapping for the domain tables. No business rules here: services decide, repos store.
-import type { Db } from './db.js';
+import { statement, type Db } from './db.js';
 import { metadataWhere, pageQuery, type Where } from './paging.js';
 import type { Image, Instance, InstanceState, Metadata, Page, Resources, Snapshot } from '../../core/types.js';
 
@@ -67,20 +67,19 @@ function toInstance(r: Row): Instance {
 export class ImageRepo {
   constructor(private readonly db: Db) {}
   insert(i: Image): void {
-    this.db
-      .prepare('INSERT INTO images (id,name,source,rootfs,size,digest,metadata,created_at) VALUES (?,?,?,?,?,?,?,?)')
+    statement(this.db, 'INSERT INTO images (id,name,source,rootfs,size,digest,metadata,created_at) VALUES (?,?,?,?,?,?,?,?)')
       .run(i.id, i.name, i.source, i.rootfs, i.size, i.digest, j(i.metadata), i.createdAt);
   }
   get(id: string): Image | undefined {
-    const r = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
+    const r = statement(this.db, 'SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
     return r && toImage(r);
   }
   byName(name: string): Image | undefined {
-    const r = this.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY created_at DESC LIMIT 1').get(name) as Row | undefined;
+    const r = statement(this.db, 'SELECT * FROM images WHERE name = ? ORDER BY created_at DESC LIMIT 1').get(name) as Row | undefined;
     return r && toImage(r);
   }
   all(): Image[] {
-    return (this.db.prepare('SELECT * FROM images').all() as Row[]).map(toImage);
+    return (statement(this.db, 'SELECT * FROM images').all() as Row[]).map(toImage);
   }
   list(q: { limit: number; cursor?: string; metadata?: Metadata; name?: string }): Page<Image> {
     const where: Where = { clauses: [], params: [] };
@@ -89,48 +88,47 @@ export class ImageRepo {
     return pageQuery(this.db, 'images', where, q.limit, q.cursor, toImage);
   }
   setMetadata(id: string, m: Metadata): void {
-    this.db.prepare('UPDATE images SET metadata = ? WHERE id = ?').run(j(m), id);
+    statement(this.db, 'UPDATE images SET metadata = ? WHERE id = ?').run(j(m), id);
   }
   count(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM images').get() as { n: number }).n;
+    return (statement(this.db, 'SELECT COUNT(*) AS n FROM images').get() as { n: number }).n;
   }
 }
 
 export class SnapshotRepo {
   constructor(private readonly db: Db) {}
   insert(s: Snapshot): void {
-    this.db
-      .prepare(
+    statement(
+        this.db,
         `INSERT INTO snapshots (id,state,parent_id,image_id,instance_id,name,digest,checksum,size,resources,environment,metadata,spec,image_dir,created_at,expires_at)
          VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
       .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, j(s.resources), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt);
   }
   markReady(id: string, checksum: string, size: number, imageDir: string): void {
-    this.db.prepare("UPDATE snapshots SET state = 'ready', checksum = ?, size = ?, image_dir = ? WHERE id = ?").run(checksum, size, imageDir, id);
+    statement(this.db, "UPDATE snapshots SET state = 'ready', checksum = ?, size = ?, image_dir = ? WHERE id = ?").run(checksum, size, imageDir, id);
   }
   get(id: string): Snapshot | undefined {
-    const r = this.db.prepare('SELECT * FROM snapshots WHERE id = ?').get(id) as Row | undefined;
+    const r = statement(this.db, 'SELECT * FROM snapshots WHERE id = ?').get(id) as Row | undefined;
     return r && toSnapshot(r);
   }
   byDigest(digest: string, parentId: string): Snapshot | undefined {
-    const r = this.db
-      .prepare("SELECT * FROM snapshots WHERE digest = ? AND parent_id = ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1")
+    const r = statement(this.db, "SELECT * FROM snapshots WHERE digest = ? AND parent_id = ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1")
       .get(digest, parentId) as Row | undefined;
     return r && toSnapshot(r);
   }
   byName(name: string): Snapshot | undefined {
-    const r = this.db.prepare('SELECT * FROM snapshots WHERE name = ? LIMIT 1').get(name) as Row | undefined;
+    const r = statement(this.db, 'SELECT * FROM snapshots WHERE name = ? LIMIT 1').get(name) as Row | undefined;
     return r && toSnapshot(r);
   }
   inState(state: Snapshot['state']): Snapshot[] {
-    return (this.db.prepare('SELECT * FROM snapshots WHERE state = ?').all(state) as Row[]).map(toSnapshot);
+    return (statement(this.db, 'SELECT * FROM snapshots WHERE state = ?').all(state) as Row[]).map(toSnapshot);
   }
   all(): Snapshot[] {
-    return (this.db.prepare('SELECT * FROM snapshots').all() as Row[]).map(toSnapshot);
+    return (statement(this.db, 'SELECT * FROM snapshots').all() as Row[]).map(toSnapshot);
   }
   children(id: string): string[] {
-    return (this.db.prepare('SELECT id FROM snapshots WHERE parent_id = ?').all(id) as Row[]).map((r) => r.id);
+    return (statement(this.db, 'SELECT id FROM snapshots WHERE parent_id = ?').all(id) as Row[]).map((r) => r.id);
   }
   list(q: { limit: number; cursor?: string; metadata?: Metadata; digest?: string; imageId?: string; parentId?: string }): Page<Snapshot> {
     const where: Where = { clauses: ["state = 'ready'"], params: [] };
@@ -141,31 +139,31 @@ export class SnapshotRepo {
     return pageQuery(this.db, 'snapshots', where, q.limit, q.cursor, toSnapshot);
   }
   setMetadata(id: string, m: Metadata): void {
-    this.db.prepare('UPDATE snapshots SET metadata = ? WHERE id = ?').run(j(m), id);
+    statement(this.db, 'UPDATE snapshots SET metadata = ? WHERE id = ?').run(j(m), id);
   }
   poolMin(id: string): number {
-    return Number((this.db.prepare('SELECT pool_min FROM snapshots WHERE id = ?').get(id) as { pool_min: number } | undefined)?.pool_min ?? 0);
+    return Number((statement(this.db, 'SELECT pool_min FROM snapshots WHERE id = ?').get(id) as { pool_min: number } | undefined)?.pool_min ?? 0);
   }
   setPoolMin(id: string, min: number): void {
-    this.db.prepare('UPDATE snapshots SET pool_min = ? WHERE id = ?').run(min, id);
+    statement(this.db, 'UPDATE snapshots SET pool_min = ? WHERE id = ?').run(min, id);
   }
   pooled(): { id: string; min: number }[] {
-    return (this.db.prepare("SELECT id, pool_min FROM snapshots WHERE pool_min > 0 AND state = 'ready' ORDER BY created_at").all() as { id: string; pool_min: number }[]).map((r) => ({ id: r.id, min: r.pool_min }));
+    return (statement(this.db, "SELECT id, pool_min FROM snapshots WHERE pool_min > 0 AND state = 'ready' ORDER BY created_at").all() as { id: string; pool_min: number }[]).map((r) => ({ id: r.id, min: r.pool_min }));
   }
   delete(id: string): void {
-    this.db.prepare('DELETE FROM snapshots WHERE id = ?').run(id);
+    statement(this.db, 'DELETE FROM snapshots WHERE id = ?').run(id);
   }
   // Lifetimes (services/lifetimes.ts) and metrics.
   setExpiresAt(id: string, at: string | null): void {
-    this.db.prepare('UPDATE snapshots SET expires_at = ? WHERE id = ?').run(at, id);
+    statement(this.db, 'UPDATE snapshots SET expires_at = ? WHERE id = ?').run(at, id);
   }
   /** Ready snapshots with an expiry, soonest first. */
   expiring(limit = 1000): { id: string; expiresAt: string }[] {
-    return (this.db.prepare("SELECT id, expires_at FROM snapshots WHERE expires_at IS NOT NULL AND state = 'ready' ORDER BY expires_at LIMIT ?").all(limit) as { id: string; expires_at: string }[])
+    return (statement(this.db, "SELECT id, expires_at FROM snapshots WHERE expires_at IS NOT NULL AND state = 'ready' ORDER BY expires_at LIMIT ?").all(limit) as { id: string; expires_at: string }[])
       .map((r) => ({ id: r.id, expiresAt: r.expires_at }));
   }
   totals(): { count: number; bytes: number } {
-    const r = this.db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(size),0) AS b FROM snapshots WHERE state = 'ready'").get() as { n: number; b: number };
+    const r = statement(this.db, "SELECT COUNT(*) AS n, COALESCE(SUM(size),0) AS b FROM snapshots WHERE state = 'ready'").get() as { n: number; b: number };
     return { count: r.n, bytes: r.b };
   }
 }
@@ -173,8 +171,8 @@ export class SnapshotRepo {
 export class InstanceRepo {
   constructor(private readonly db: Db) {}
   insert(i: Instance): void {
-    this.db
-      .prepare(
+    statement(
+        this.db,
         `INSERT INTO instances (id,snapshot_id,parent_instance_id,state,error,resources,ip,netns,metadata,ttl,ttl_action,auto_stop,created_at,ready_at,stopped_at)
          VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
@@ -190,17 +188,17 @@ export class InstanceRepo {
       sets.push(`${cols[k]} = ?`);
       params.push(k === 'metadata' ? j(v) : v);
     }
-    if (sets.length) this.db.prepare(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...params, id);
+    if (sets.length) statement(this.db, `UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...params, id);
   }
   get(id: string): Instance | undefined {
-    const r = this.db.prepare('SELECT * FROM instances WHERE id = ?').get(id) as Row | undefined;
+    const r = statement(this.db, 'SELECT * FROM instances WHERE id = ?').get(id) as Row | undefined;
     return r && toInstance(r);
   }
   live(): Instance[] {
-    return (this.db.prepare("SELECT * FROM instances WHERE state IN ('pending','ready','paused','stopping')").all() as Row[]).map(toInstance);
+    return (statement(this.db, "SELECT * FROM instances WHERE state IN ('pending','ready','paused','stopping')").all() as Row[]).map(toInstance);
   }
   liveOfSnapshot(snapshotId: string): string[] {
-    return (this.db.prepare("SELECT id FROM instances WHERE snapshot_id = ? AND state IN ('pending','ready','paused','stopping')").all(snapshotId) as Row[]).map((r) => r.id);
+    return (statement(this.db, "SELECT id FROM instances WHERE snapshot_id = ? AND state IN ('pending','ready','paused','stopping')").all(snapshotId) as Row[]).map((r) => r.id);
   }
   list(q: { limit: number; cursor?: string; metadata?: Metadata; state?: string; snapshotId?: string; parentId?: string }): Page<Instance> {
     const where: Where = { clauses: [], params: [] };
@@ -211,21 +209,20 @@ export class InstanceRepo {
     return pageQuery(this.db, 'instances', where, q.limit, q.cursor, toInstance);
   }
   delete(id: string): void {
-    this.db.prepare('DELETE FROM instances WHERE id = ?').run(id);
+    statement(this.db, 'DELETE FROM instances WHERE id = ?').run(id);
   }
   // Lifetimes (services/lifetimes.ts) and metrics.
   /** Live instances that have a ttl not yet applied, or autoStop. */
   withLifetimes(): (Instance & { ttlFiredAt: string | null })[] {
-    const rows = this.db
-      .prepare("SELECT * FROM instances WHERE state IN ('pending','ready','paused') AND ((ttl IS NOT NULL AND ttl_fired_at IS NULL) OR auto_stop = 1)")
+    const rows = statement(this.db, "SELECT * FROM instances WHERE state IN ('pending','ready','paused') AND ((ttl IS NOT NULL AND ttl_fired_at IS NULL) OR auto_stop = 1)")
       .all() as Row[];
     return rows.map((r) => ({ ...toInstance(r), ttlFiredAt: (r.ttl_fired_at as string) ?? null }));
   }
   markTtlFired(id: string, at: string): void {
-    this.db.prepare('UPDATE instances SET ttl_fired_at = ? WHERE id = ?').run(at, id);
+    statement(this.db, 'UPDATE instances SET ttl_fired_at = ? WHERE id = ?').run(at, id);
   }
   countByState(): Record<string, number> {
-    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM instances GROUP BY state').all() as { state: string; n: number }[];
+    const rows = statement(this.db, 'SELECT state, COUNT(*) AS n FROM instances GROUP BY state').all() as { state: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 }
@@ -239,17 +236,16 @@ export interface StoredResponse {
 export class IdempotencyRepo {
   constructor(private readonly db: Db) {}
   get(key: string, method: string, path: string): StoredResponse | undefined {
-    const r = this.db.prepare('SELECT body_hash, status, response FROM idempotency WHERE key = ? AND method = ? AND path = ?').get(key, method, path) as
+    const r = statement(this.db, 'SELECT body_hash, status, response FROM idempotency WHERE key = ? AND method = ? AND path = ?').get(key, method, path) as
       | { body_hash: string; status: number; response: string }
       | undefined;
     return r && { bodyHash: r.body_hash, status: r.status, response: r.response };
   }
   put(key: string, method: string, path: string, s: StoredResponse): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO idempotency (key,method,path,body_hash,status,response,created_at) VALUES (?,?,?,?,?,?,?)')
+    statement(this.db, 'INSERT OR REPLACE INTO idempotency (key,method,path,body_hash,status,response,created_at) VALUES (?,?,?,?,?,?,?)')
       .run(key, method, path, s.bodyHash, s.status, s.response, new Date().toISOString());
   }
   expire(before: string): void {
-    this.db.prepare('DELETE FROM idempotency WHERE created_at < ?').run(before);
+    statement(this.db, 'DELETE FROM idempotency WHERE created_at < ?').run(before);
   }
 }
