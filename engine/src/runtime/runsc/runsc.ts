@@ -1,11 +1,17 @@
-// Drives gVisor's runsc CLI. Each call is one short-lived runsc process. Commands that leave a
-// sandbox behind (boot, restore) get files, never pipes, for stdio: the detached sandbox inherits
-// them and a pipe would keep the caller waiting until the sandbox dies.
+// Drives gVisor's runsc. Most calls are one short-lived runsc CLI process; checkpoint, pause and
+// resume, which sit on the branch and pooled-start paths, go straight to the sandbox's control
+// socket instead (see control-socket.ts). Commands that leave a sandbox behind (boot, restore) get
+// files, never pipes, for stdio: the detached sandbox inherits them and a pipe would keep the
+// caller waiting until the sandbox dies.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { FaasError } from '../../core/errors.js';
 import type { SandboxRuntime } from '../../core/interfaces.js';
+import { ControlSocket } from './control-socket.js';
+
+/** The files of an uncompressed checkpoint, in the order the Checkpoint call expects them. */
+const IMAGE_FILES = ['checkpoint.img', 'pages_meta.img', 'pages.img'];
 
 export interface RunscOptions {
   binary: string;
@@ -20,8 +26,10 @@ export interface RunscOptions {
 
 export class RunscRuntime implements SandboxRuntime {
   private readonly global: string[];
+  private readonly control: ControlSocket;
 
   constructor(private readonly opts: RunscOptions) {
+    this.control = new ControlSocket(opts.root);
     for (const d of [opts.root, opts.filestoreDir, opts.logDir]) mkdirSync(d, { recursive: true });
     this.global = [
       `--root=${opts.root}`,
@@ -50,18 +58,34 @@ export class RunscRuntime implements SandboxRuntime {
     return this.detached(id, 'restore', ['restore', '--detach', `--image-path=${imageDir}`, `--bundle=${bundleDir}`, id]);
   }
 
+  /** What `runsc checkpoint [--leave-running]` does (uncompressed, pages in their own file), minus
+   *  the CLI: the image files are created here and handed to the sandbox. */
   async checkpoint(id: string, imageDir: string, leaveRunning: boolean): Promise<void> {
-    const args = ['checkpoint', `--image-path=${imageDir}`];
-    if (leaveRunning) args.push('--leave-running');
-    await this.call(args.concat(id), 'checkpoint', id);
+    mkdirSync(imageDir, { recursive: true });
+    const fds: number[] = [];
+    try {
+      for (const f of IMAGE_FILES) fds.push(openSync(join(imageDir, f), fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR, 0o644));
+      await this.control.call(id, 'containerManager.Checkpoint', { metadata: { compression: 'none' }, have_pages_file: true, Resume: leaveRunning }, fds);
+    } catch (err) {
+      throw runtimeError('checkpoint', id, (err as Error).message);
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
   }
 
+  /** Pause and resume stop and start the sandbox's kernel. runsc's own record of the container keeps
+   *  saying "running" (only its CLI writes that record); nothing here reads that status but for
+   *  "stopped". */
   async pause(id: string): Promise<void> {
-    await this.call(['pause', id], 'pause', id);
+    await this.control.call(id, 'containerManager.Pause', null).catch((err: Error) => {
+      throw runtimeError('pause', id, err.message);
+    });
   }
 
   async resume(id: string): Promise<void> {
-    await this.call(['resume', id], 'resume', id);
+    await this.control.call(id, 'containerManager.Resume', null).catch((err: Error) => {
+      throw runtimeError('resume', id, err.message);
+    });
   }
 
   async destroy(id: string): Promise<void> {
