@@ -22,14 +22,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "ok"
 
-step "runsc ${RUNSC_MODULE_VERSION} (built from the Go module proxy, cached in $CACHE)"
-runsc_dir="$CACHE/runsc/$RUNSC_MODULE_VERSION"
+step "runsc ${RUNSC_MODULE_VERSION} build ${RUNSC_BUILD} (from the Go module proxy, cached in $CACHE)"
+runsc_dir="$CACHE/runsc/$RUNSC_MODULE_VERSION-b$RUNSC_BUILD"
 if [ ! -x "$runsc_dir/runsc" ]; then
   command -v go >/dev/null || { echo "Go is required to build runsc (go >= 1.26.3)" >&2; exit 1; }
-  mkdir -p "$runsc_dir.tmp"
-  CGO_ENABLED=0 GOBIN="$runsc_dir.tmp" go install -trimpath \
-    -ldflags "-X gvisor.dev/gvisor/runsc/version.version=${RUNSC_LABEL}" \
-    "gvisor.dev/gvisor/runsc@${RUNSC_MODULE_VERSION}"
+  rm -rf "$runsc_dir.tmp"
+  scripts/build-runsc.sh "$runsc_dir.tmp"
   rm -rf "$runsc_dir"; mv "$runsc_dir.tmp" "$runsc_dir"
 fi
 mkdir -p "$CACHE/bin"
