@@ -61,10 +61,17 @@ export async function startEngine(extraEnv = {}) {
   return {
     url, key, stateDir, tag, api, proc,
     async close() {
-      const live = await api('GET', '/v1/instances?limit=200');
-      await Promise.all(live.body.data.filter((i) => i.state !== 'stopped').map((i) => api('POST', `/v1/instances/${i.id}/stop`).catch(() => {})));
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+      try {
+        const live = await api('GET', '/v1/instances?limit=200');
+        await Promise.all(live.body.data.filter((i) => i.state !== 'stopped').map((i) => api('POST', `/v1/instances/${i.id}/stop`).catch(() => {})));
+      } catch (err) {
+        console.error(`bench: could not stop instances before shutting the engine down: ${err.message}`);
+      }
+      // Always stop the engine: a bench that exits without it leaves it and its sandboxes running.
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
       try { execFileSync('umount', ['-l', join(stateDir, 'runsc', 'null-netns')], { stdio: 'ignore' }); } catch {}
       rmSync(stateDir, { recursive: true, force: true });
     },

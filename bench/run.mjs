@@ -142,7 +142,7 @@ try {
     }
   }
 } finally {
-  await bare.close();
+  await bare.close().catch((err) => console.error(`bench: cleaning up the bare-runsc floor: ${err.message}`));
   await engine.close();
 }
 
