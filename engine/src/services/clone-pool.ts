@@ -57,7 +57,8 @@ export class ClonePool {
   /** A paused clone of this snapshot, if one is ready. The caller resumes it. */
   take(snapshotId: string): Clone | undefined {
     const clone = this.ready.get(snapshotId)?.shift();
-    if (clone) setImmediate(() => this.refill());
+    // Refilled once the engine is quiet (the warm pool's `idle`), not beside this start's resume.
+    if (clone) this.d.warm.nudge();
     return clone;
   }
 

@@ -4,8 +4,9 @@
 // ~145 ms for a fresh id). runsc only accepts a restore whose spec matches the checkpoint's, so
 // pools are keyed by the snapshot template; every snapshot of one image and environment shares one.
 //
-// Refills run one at a time and only while no restore is in flight, so the pool never competes
-// with the work it exists to speed up.
+// Refills run one at a time and only once restores have been quiet for QUIET_MS, so the pool never
+// competes with the work it exists to speed up: on 2 cores a sandbox start beside a fresh clone's
+// first exec made a branch-then-exec 20 ms slower (p50 129 vs 109 ms, measured side by side).
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
@@ -34,10 +35,17 @@ export interface WarmPoolOptions {
   maxTemplates: number;
 }
 
-/** Emits `idle` whenever the last in-flight restore finishes (background work waits for it). */
+/** How long after the last restore (or pool take) background work waits before it starts. */
+const QUIET_MS = 100;
+/** Under sustained activity background work still starts this long after it was first put off. */
+const MAX_DEFER_MS = 1_000;
+
+/** Emits `idle` once restores have been quiet for QUIET_MS (background work waits for it). */
 export class WarmPool extends EventEmitter {
   private readonly pools = new Map<string, Pool>();
   private busy = 0;
+  private quietTimer: NodeJS.Timeout | null = null;
+  private deferredSince = 0;
   private refilling: Promise<void> | null = null;
   private closed = false;
 
@@ -49,7 +57,7 @@ export class WarmPool extends EventEmitter {
   }
 
   idle(): boolean {
-    return this.busy === 0;
+    return this.busy === 0 && this.quietTimer === null;
   }
 
   /** A ready sandbox for this template, if one is warm; marks the template as in use either way. */
@@ -73,14 +81,31 @@ export class WarmPool extends EventEmitter {
 
   end(): void {
     this.busy = Math.max(0, this.busy - 1);
-    if (this.busy === 0) {
+    if (this.busy === 0) this.nudge();
+  }
+
+  /** Marks foreground activity (a restore ended, a pooled clone was taken): background work starts
+   *  QUIET_MS after the last such moment, if no restore runs then. */
+  nudge(): void {
+    const now = Date.now();
+    if (this.quietTimer) {
+      if (now - this.deferredSince >= MAX_DEFER_MS) return; // put off long enough: let it fire
+      clearTimeout(this.quietTimer);
+    } else {
+      this.deferredSince = now;
+    }
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = null;
+      if (this.busy > 0 || this.closed) return;
       this.refill();
       this.emit('idle');
-    }
+    }, QUIET_MS);
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = null;
     await this.refilling;
     const all = [...this.pools.values()].flatMap((p) => p.ready.splice(0));
     await Promise.all(all.map((w) => this.discard(w)));
