@@ -16,7 +16,7 @@ interface USocketLike {
   connect(path: string, cb: () => void): void;
   on(event: 'data', cb: (chunk: Buffer) => void): this;
   on(event: 'fds', cb: (fds: number[]) => void): this;
-  on(event: 'error' | 'end' | 'close', cb: (err?: Error) => void): this;
+  on(event: 'error' | 'end' | 'close', cb: (err?: Error & { code?: string }) => void): this;
   write(chunk: { data: Buffer; fds?: number[] }): void;
   destroy(): void;
 }
@@ -24,6 +24,11 @@ const { USocket } = require('usocket') as { USocket: new () => USocketLike };
 
 /** sockaddr_un.sun_path holds 108 bytes, the terminating NUL included. */
 const UNIX_PATH_MAX = 108;
+
+function describe(id: string, err: (Error & { code?: string }) | undefined): string {
+  if (err?.code === 'ECONNREFUSED' || err?.code === 'ENOENT') return `sandbox ${id} is not running (nothing answers on its control socket)`;
+  return `control socket of ${id}: ${err?.code ?? err?.message ?? 'unknown error'}`;
+}
 
 export class UrpcError extends Error {
   constructor(
@@ -56,7 +61,7 @@ export class ControlSocket {
         if (err) reject(err);
         else resolve(result);
       };
-      sock.on('error', (err) => finish(new UrpcError(method, `control socket of ${id}: ${err?.message ?? 'error'}`)));
+      sock.on('error', (err) => finish(new UrpcError(method, describe(id, err))));
       sock.on('close', () => finish(new UrpcError(method, `sandbox ${id} closed its control socket before answering`)));
       sock.connect(target, () => {
         // Listeners that start the read side go on only once connected (usocket resumes reading
