@@ -12,6 +12,7 @@ import { NetnsManager } from './network/netns.js';
 import { AgentClient } from './runtime/agent-client.js';
 import { Cgroups } from './runtime/cgroups.js';
 import { RunscRuntime } from './runtime/runsc/runsc.js';
+import { Spawner } from './runtime/spawner.js';
 import { ExecService } from './services/exec.js';
 import { ImageService } from './services/images.js';
 import { InstanceService } from './services/instances.js';
@@ -79,8 +80,9 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const contract = loadContract(config.specPath);
   const repos = { images: new ImageRepo(db), snapshots: new SnapshotRepo(db), instances: new InstanceRepo(db), idempotency: new IdempotencyRepo(db) };
   const events = new EventBus(new SqliteEventLog(db));
-  const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs });
-  const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool });
+  const spawner = new Spawner();
+  const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs, spawner });
+  const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner });
   const agents = new AgentClient();
   const cgroups = new Cgroups(`faas-${config.netTag}`);
   const files = new SnapshotFiles(dirs.snapshots);
@@ -126,6 +128,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       await warm.close();
       await network.close();
       await agents.close();
+      spawner.close();
       db.close();
     },
   };

@@ -42,3 +42,26 @@ export interface NetworkManager {
   existing(): Promise<string[]>;
   close(): Promise<void>;
 }
+
+export interface SpawnRequest {
+  file: string;
+  args: string[];
+  /** Written to the program's stdin (otherwise stdin is /dev/null). */
+  input?: string;
+  /** stdout and stderr go to this file (for programs that leave a process behind holding them);
+   *  otherwise both are captured through pipes and returned. */
+  logFile?: string;
+}
+
+export interface SpawnResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs short-lived programs (runsc, ip) to their exit. */
+export interface ProgramRunner {
+  /** Rejects only when the program could not be started at all. */
+  run(req: SpawnRequest): Promise<SpawnResult>;
+}

@@ -2,10 +2,9 @@
 // 10.x.(4k)/30: host side .1, instance .2. gVisor copies the namespace's interfaces into its own
 // stack and strips their addresses, so a namespace is used once and deleted with its instance.
 // Configured namespaces are kept ready in a small pool so a start or branch does not wait for them.
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { FaasError } from '../core/errors.js';
-import type { NetworkManager, NetworkSlot } from '../core/interfaces.js';
+import type { NetworkManager, NetworkSlot, ProgramRunner } from '../core/interfaces.js';
 import { Firewall } from './firewall.js';
 
 export interface NetnsOptions {
@@ -14,6 +13,8 @@ export interface NetnsOptions {
   /** An IPv4 /16 such as 10.200.0.0/16. */
   subnet: string;
   poolSize: number;
+  /** Runs `ip` (from a small helper process: see runtime/spawner.ts). */
+  runner: ProgramRunner;
 }
 
 const NETNS_DIR = '/var/run/netns';
@@ -38,7 +39,7 @@ export class NetnsManager implements NetworkManager {
     await this.firewall.ensure();
     // Another engine (or a crashed one's sandboxes) may use addresses in this subnet: never
     // hand out a slot whose host address is already on an interface.
-    for (const addr of await hostAddresses()) {
+    for (const addr of await hostAddresses(this.opts.runner)) {
       const k = this.slotOf(addr);
       if (k !== null) this.inUse.add(k);
     }
@@ -81,7 +82,7 @@ export class NetnsManager implements NetworkManager {
 
   async release(netns: string): Promise<void> {
     const k = Number(netns.slice(this.prefix().length));
-    await ip(['netns', 'del', netns]).catch((e: FaasError) => {
+    await ip(this.opts.runner, ['netns', 'del', netns]).catch((e: FaasError) => {
       if (!/No such file|not exist|Invalid/i.test(String(e.details?.log))) throw e;
     });
     this.inUse.delete(k);
@@ -130,21 +131,21 @@ export class NetnsManager implements NetworkManager {
     const hostIf = hostInterfaceName(this.opts.tag, k);
     try {
       // A namespace left over from a crash with this name is replaced.
-      await ip(['netns', 'del', netns]).catch(() => undefined);
-      await ipBatch([], [
+      await ip(this.opts.runner, ['netns', 'del', netns]).catch(() => undefined);
+      await ipBatch(this.opts.runner, [], [
         `netns add ${netns}`,
         `link add ${hostIf} type veth peer name eth0 netns ${netns}`,
         `addr add ${hostIp}/30 dev ${hostIf}`,
         `link set ${hostIf} up`,
       ]);
-      await ipBatch(['-n', netns], [
+      await ipBatch(this.opts.runner, ['-n', netns], [
         `addr add ${guestIp}/30 dev eth0`,
         'link set eth0 up',
         'link set lo up',
         `route add default via ${hostIp}`,
       ]);
     } catch (err) {
-      await ip(['netns', 'del', netns]).catch(() => undefined);
+      await ip(this.opts.runner, ['netns', 'del', netns]).catch(() => undefined);
       this.inUse.delete(k);
       throw err;
     }
@@ -161,37 +162,24 @@ export function hostInterfaceOf(netns: string): string | null {
   return m ? hostInterfaceName(m[1], Number(m[2])) : null;
 }
 
-function ip(args: string[], input?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.on('error', (e) => reject(new FaasError('runtime_error', `ip: ${e.message}`, { log: e.message })));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new FaasError('runtime_error', `ip ${args.join(' ')}: ${err.trim()}`, { log: err })),
-    );
-    if (child.stdin) {
-      child.stdin.on('error', () => undefined); // ip may exit before reading everything; its exit code says why
-      child.stdin.end(input);
-    }
-  });
+async function ip(runner: ProgramRunner, args: string[], input?: string): Promise<void> {
+  let r;
+  try {
+    r = await runner.run({ file: 'ip', args, input });
+  } catch (e) {
+    throw new FaasError('runtime_error', `ip: ${(e as Error).message}`, { log: (e as Error).message });
+  }
+  if (r.code !== 0) throw new FaasError('runtime_error', `ip ${args.join(' ')}: ${r.stderr.trim()}`, { log: r.stderr });
 }
 
-function hostAddresses(): Promise<string[]> {
-  return new Promise((resolve) => {
-    const child = spawn('ip', ['-j', '-4', 'addr', 'show'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.on('error', () => resolve([]));
-    child.on('close', () => {
-      try {
-        const links = JSON.parse(out) as { addr_info?: { local?: string }[] }[];
-        resolve(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean));
-      } catch {
-        resolve([]);
-      }
-    });
-  });
+async function hostAddresses(runner: ProgramRunner): Promise<string[]> {
+  try {
+    const r = await runner.run({ file: 'ip', args: ['-j', '-4', 'addr', 'show'] });
+    const links = JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[];
+    return links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean);
+  } catch {
+    return [];
+  }
 }
 
-const ipBatch = (pre: string[], lines: string[]) => ip([...pre, '-batch', '-'], lines.join('\n') + '\n');
+const ipBatch = (runner: ProgramRunner, pre: string[], lines: string[]) => ip(runner, [...pre, '-batch', '-'], lines.join('\n') + '\n');

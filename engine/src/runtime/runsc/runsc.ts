@@ -1,13 +1,14 @@
-// Drives gVisor's runsc. Most calls are one short-lived runsc CLI process; checkpoint, pause and
-// resume, which sit on the branch and pooled-start paths, go straight to the sandbox's control
-// socket instead (see control-socket.ts). Commands that leave a sandbox behind (boot, restore) get
-// files, never pipes, for stdio: the detached sandbox inherits them and a pipe would keep the
-// caller waiting until the sandbox dies.
-import { spawn } from 'node:child_process';
+// Drives gVisor's runsc. Most calls are one short-lived runsc CLI process, started through the
+// spawner helper (forking the engine itself stalls its event loop); checkpoint, pause and resume,
+// which sit on the branch and pooled-start paths, go straight to the sandbox's control socket
+// instead (see control-socket.ts). Commands that leave a sandbox behind (boot, restore) get a log
+// file, never pipes, for stdio: the detached sandbox inherits it and a pipe would keep the caller
+// waiting until the sandbox dies.
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { FaasError } from '../../core/errors.js';
 import type { SandboxRuntime } from '../../core/interfaces.js';
+import { Spawner } from '../spawner.js';
 import { ControlSocket } from './control-socket.js';
 
 /** The files of an uncompressed checkpoint, in the order the Checkpoint call expects them. */
@@ -22,14 +23,18 @@ export interface RunscOptions {
   /** Scratch directory for per-call logs. */
   logDir: string;
   debug?: boolean;
+  /** Starts the runsc CLI processes (one is made if not given). */
+  spawner?: Spawner;
 }
 
 export class RunscRuntime implements SandboxRuntime {
   private readonly global: string[];
   private readonly control: ControlSocket;
+  private readonly spawner: Spawner;
 
   constructor(private readonly opts: RunscOptions) {
     this.control = new ControlSocket(opts.root);
+    this.spawner = opts.spawner ?? new Spawner();
     for (const d of [opts.root, opts.filestoreDir, opts.logDir]) mkdirSync(d, { recursive: true });
     this.global = [
       `--root=${opts.root}`,
@@ -110,40 +115,38 @@ export class RunscRuntime implements SandboxRuntime {
   }
 
   /** Run a runsc command whose process exits on its own; stdout is returned. */
-  private call(args: string[], op: string, id: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.opts.binary, [...this.global, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d));
-      child.stderr.on('data', (d: Buffer) => (err += d));
-      child.on('error', (e) => reject(runtimeError(op, id, e.message)));
-      child.on('close', (code) => (code === 0 ? resolve(out) : reject(runtimeError(op, id, err.trim() || `exit ${code}`))));
-    });
+  private async call(args: string[], op: string, id: string): Promise<string> {
+    let r;
+    try {
+      r = await this.spawner.run({ file: this.opts.binary, args: [...this.global, ...args] });
+    } catch (err) {
+      throw runtimeError(op, id, (err as Error).message);
+    }
+    if (r.code === 0) return r.stdout;
+    throw runtimeError(op, id, r.stderr.trim() || `exit ${r.code ?? r.signal}`);
   }
 
   /** Run a runsc command that leaves a sandbox process behind; its stdio goes to a file. Flags before
    *  the subcommand in `args` override the global ones (runsc's flag parsing keeps the last). */
-  private detached(id: string, op: string, args: string[]): Promise<void> {
+  private async detached(id: string, op: string, args: string[]): Promise<void> {
     const logPath = join(this.opts.logDir, `${id}.${op}.log`);
-    const fd = openSync(logPath, 'w');
-    return new Promise<void>((resolve, reject) => {
-      const child = spawn(this.opts.binary, [...this.global, ...args], { stdio: ['ignore', fd, fd] });
-      child.on('error', (e) => reject(runtimeError(op, id, e.message)));
-      child.on('exit', (code) => {
-        if (code === 0) {
-          rmSync(logPath, { force: true });
-          return resolve();
-        }
-        let log = '';
-        try {
-          log = readFileSync(logPath, 'utf8').slice(-4000);
-        } catch {
-          /* the message below still says what failed */
-        }
-        reject(runtimeError(op, id, log.trim() || `exit ${code}`));
-      });
-    }).finally(() => closeSync(fd));
+    let r;
+    try {
+      r = await this.spawner.run({ file: this.opts.binary, args: [...this.global, ...args], logFile: logPath });
+    } catch (err) {
+      throw runtimeError(op, id, (err as Error).message);
+    }
+    if (r.code === 0) {
+      rmSync(logPath, { force: true });
+      return;
+    }
+    let log = '';
+    try {
+      log = readFileSync(logPath, 'utf8').slice(-4000);
+    } catch {
+      /* the message below still says what failed */
+    }
+    throw runtimeError(op, id, log.trim() || `exit ${r.code ?? r.signal}`);
   }
 }
 

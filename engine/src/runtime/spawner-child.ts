@@ -1,0 +1,44 @@
+// The spawner helper (see spawner.ts): receives spawn requests over the IPC channel, runs each
+// program, answers with its exit status and captured output. Exits with the engine (the channel
+// closes when the engine goes away).
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import type { SpawnMessage, SpawnReply } from './spawner.js';
+
+const reply = (m: SpawnReply) => process.send?.(m);
+
+process.on('message', (m: SpawnMessage) => {
+  let fd: number | null = null;
+  try {
+    if (m.logFile) fd = openSync(m.logFile, 'w');
+  } catch (err) {
+    reply({ id: m.id, error: `cannot open ${m.logFile}: ${(err as Error).message}` });
+    return;
+  }
+  const child = spawn(m.file, m.args, { stdio: [m.input === undefined ? 'ignore' : 'pipe', fd ?? 'pipe', fd ?? 'pipe'] });
+  if (child.stdin) {
+    child.stdin.on('error', () => undefined); // it may exit before reading everything; its status says why
+    child.stdin.end(m.input);
+  }
+  // The program has its own copy of the log file now.
+  if (fd !== null) closeSync(fd);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d));
+  let done = false;
+  child.on('error', (err) => {
+    if (done) return;
+    done = true;
+    reply({ id: m.id, error: err.message });
+  });
+  // With pipes wait for them to close (all output read); with a log file the program may leave a
+  // process behind that holds it, so its own exit is the end.
+  child.on(fd === null ? 'close' : 'exit', (code: number | null, signal: NodeJS.Signals | null) => {
+    if (done) return;
+    done = true;
+    reply({ id: m.id, result: { code, signal, stdout, stderr } });
+  });
+});
+
+process.on('disconnect', () => process.exit(0));
