@@ -93,7 +93,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir, capacity);
   const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances, capacity });
   const exec = new ExecService(instances, snapshots, agents, events);
-  const clones = new ClonePool({ repo: repos.snapshots, snapshots, sandboxes, runtime, warm, events, log });
+  const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });

@@ -61,4 +61,34 @@ describe('pools', () => {
     assert.equal(bad.status, 400);
     assert.equal((await t.api('GET', '/v1/snapshots/snap_nope/pool')).status, 404);
   });
+
+  it('caps the live instances of a snapshot at maxInstances, pooled starts included', async () => {
+    const set = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 1, maxInstances: 2 });
+    assert.equal(set.status, 200);
+    assert.equal(set.body.maxInstances, 2);
+    await waitPool(snapId, 1);
+    const a = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+    assert.match(a.headers.get('server-timing') ?? '', /resume;dur=/, 'the first start took the pooled clone');
+    const b = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+    assert.equal(b.status, 201);
+    const over = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+    assert.equal(over.status, 429);
+    assert.equal(over.body.error.code, 'resource_limit');
+    assert.deepEqual(over.body.error.details, { snapshotId: snapId, live: 2, maxInstances: 2 });
+    const pool = (await t.api('GET', `/v1/snapshots/${snapId}/pool`)).body;
+    assert.equal(pool.live, 2);
+    await waitPool(snapId, 1); // the refused start did not use up the refilled clone
+
+    await t.api('POST', `/v1/instances/${a.body.id}/stop`);
+    const again = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+    assert.equal(again.status, 201, 'a stop makes room again');
+
+    const inverted = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 3, maxInstances: 2 });
+    assert.equal(inverted.status, 400);
+    assert.equal(inverted.body.error.details.field, '/maxInstances');
+    assert.equal((await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 0, maxInstances: 0 })).status, 400);
+    const cleared = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 0 });
+    assert.equal(cleared.body.maxInstances, null, 'the request replaces the whole setting');
+    assert.equal((await t.api('POST', '/v1/instances', { snapshotId: snapId })).status, 201, 'no cap any more');
+  });
 });

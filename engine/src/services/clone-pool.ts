@@ -6,7 +6,8 @@
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { NetworkSlot, SandboxRuntime } from '../core/interfaces.js';
-import type { SnapshotRepo } from '../store/sqlite/repos.js';
+import { FaasError } from '../core/errors.js';
+import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { Logger } from './logger.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { SnapshotService } from './snapshots.js';
@@ -25,6 +26,7 @@ export class ClonePool {
   constructor(
     private readonly d: {
       repo: SnapshotRepo;
+      instances: InstanceRepo;
       snapshots: SnapshotService;
       sandboxes: Sandboxes;
       runtime: SandboxRuntime;
@@ -41,12 +43,26 @@ export class ClonePool {
 
   get(snapshotId: string) {
     const s = this.d.snapshots.get(snapshotId);
-    return { snapshotId: s.id, minInstances: this.d.repo.poolMin(s.id), ready: this.ready.get(s.id)?.length ?? 0 };
+    return {
+      snapshotId: s.id,
+      minInstances: this.d.repo.poolMin(s.id),
+      maxInstances: this.d.repo.poolMax(s.id),
+      ready: this.ready.get(s.id)?.length ?? 0,
+      live: this.d.instances.countRunningOfSnapshot(s.id),
+    };
   }
 
-  async set(snapshotId: string, minInstances: number) {
+  /** Replaces the snapshot's AutoScaling: paused clones kept ready, and the cap on live instances. */
+  async set(snapshotId: string, minInstances: number, maxInstances: number | null = null) {
     const s = this.d.snapshots.get(snapshotId);
-    this.d.repo.setPoolMin(s.id, minInstances);
+    if (maxInstances !== null && maxInstances < minInstances) {
+      throw new FaasError('invalid_request', `maxInstances (${maxInstances}) must be at least minInstances (${minInstances})`, {
+        field: '/maxInstances',
+        minInstances,
+        maxInstances,
+      });
+    }
+    this.d.repo.setPool(s.id, minInstances, maxInstances);
     const list = this.ready.get(s.id) ?? [];
     const excess = list.splice(minInstances);
     await Promise.all(excess.map((c) => this.discard(c)));

@@ -64,6 +64,7 @@ export class InstanceService {
   /** Creates the record and restores the sandbox. With wait=false the restore finishes in the background. */
   async start(input: StartInput, wait = true, timings?: Timings): Promise<Instance> {
     const snap = this.snapshots.get(input.snapshotId);
+    this.ensureUnderCap(snap.id); // before a pooled clone is taken, so a refused start wastes none
     const clone = input.parentInstanceId ? undefined : this.clones?.take(snap.id);
     if (clone) return this.startFromClone(snap, input, clone, timings);
     const warm = this.sandboxes.takeWarm(snap.spec);
@@ -276,6 +277,21 @@ export class InstanceService {
     void this.lock.run(id, () => this.sandboxes.destroy(id, inst.netns, inst.ip)).catch(() => undefined);
   }
 
+  /** The snapshot's AutoScaling maxInstances, if it has one. */
+  private ensureUnderCap(snapshotId: string): void {
+    const max = this.snapshots.maxInstancesOf(snapshotId);
+    if (max === null) return;
+    const running = this.repo.countRunningOfSnapshot(snapshotId);
+    if (running >= max) {
+      throw new FaasError(
+        'resource_limit',
+        `snapshot ${snapshotId} allows at most ${max} live instances (its pool's maxInstances); stop one or raise the cap`,
+        { snapshotId, live: running, maxInstances: max },
+        { status: 429, retryAfterSeconds: 1 },
+      );
+    }
+  }
+
   private ensureCapacity(extra: number): void {
     const live = this.repo.live().length;
     if (live + extra > this.limits.maxLiveInstances) {
@@ -290,6 +306,8 @@ export class InstanceService {
     }
     const resources = this.limits.capacity.check({ ...snap.resources, ...input.resources });
     if (!input.parentInstanceId) this.ensureCapacity(1);
+    // Checked and inserted in one turn of the event loop: concurrent starts cannot both pass.
+    this.ensureUnderCap(snap.id);
     const inst: Instance = {
       id,
       snapshotId: snap.id,

@@ -47,6 +47,11 @@ export class SnapshotService {
     return s;
   }
 
+  /** The snapshot's AutoScaling maxInstances (null: no cap). */
+  maxInstancesOf(id: string): number | null {
+    return this.repo.poolMax(id);
+  }
+
   list(q: Parameters<SnapshotRepo['list']>[0]): Page<Snapshot> {
     return this.repo.list(q);
   }

@@ -73,6 +73,8 @@ CALLS: dict[str, Callable[..., Any]] = {
     "snapshots.list": lambda c, **a: c.snapshots.list(**a),
     "snapshots.set_metadata": lambda c, id, metadata: c.snapshots.set_metadata(id, metadata),
     "snapshots.exec": lambda c, id, command: c.snapshots.exec(id, command),
+    "snapshots.get_pool": lambda c, id: c.snapshots.get_pool(id),
+    "snapshots.set_pool": lambda c, id, min_instances, max_instances=None: c.snapshots.set_pool(id, min_instances, max_instances),
     "instances.start": lambda c, snapshot_id, **a: c.instances.start(snapshot_id, **a),
     "instances.get": lambda c, id: c.instances.get(id),
     "instances.stop": lambda c, id: c.instances.stop(id),

@@ -48,6 +48,8 @@ const OPERATIONS: Record<string, Operation> = {
   'snapshots.list': ({ pageSize, ...filter }) => collect(client.snapshots.list({ ...filter, pageSize })),
   'snapshots.setMetadata': (a) => client.snapshots.setMetadata(a.id, a.metadata).then((s) => s),
   'snapshots.exec': (a) => client.snapshots.exec(a.id, a.command).then((s) => s),
+  'snapshots.getPool': (a) => client.snapshots.getPool(a.id),
+  'snapshots.setPool': (a) => client.snapshots.setPool(a.id, { minInstances: a.minInstances, maxInstances: a.maxInstances }),
   'instances.start': (a) => client.instances.start(a as sdk.StartInstanceConfig),
   'instances.get': (a) => client.instances.get(a.id),
   'instances.stop': (a) => client.instances.stop(a.id),

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Snapshot, SnapshotPromise } from '../src/index.js';
+import { ResourceLimitError, Snapshot, SnapshotPromise } from '../src/index.js';
 import { InstanceTracker, sharedSnapshotId, testClient } from './helpers/env.js';
 
 const client = testClient();
@@ -91,4 +91,11 @@ test('warm pool and engine metrics', async () => {
   assert.equal((await client.snapshots.setPool(snapshot.id, 1)).minInstances, 1);
   assert.equal((await client.snapshots.getPool(snapshot.id)).snapshotId, snapshot.id);
   assert.equal((await client.snapshots.setPool(snapshot.id, 0)).minInstances, 0);
+  const capped = await client.snapshots.setPool(snapshot.id, { minInstances: 0, maxInstances: 1 });
+  assert.equal(capped.maxInstances, 1);
+  const one = tracker.track(await client.instances.start({ snapshotId: snapshot.id }));
+  // 429 is retryable (POSTs carry an idempotency key); no retries, so the refusal shows at once.
+  await assert.rejects(client.instances.start({ snapshotId: snapshot.id }, { maxRetries: 0 }), (e: unknown) => e instanceof ResourceLimitError && e.code === 'resource_limit');
+  await one.stop();
+  assert.equal((await client.snapshots.setPool(snapshot.id, 0)).maxInstances, null);
 });

@@ -24,7 +24,10 @@ export function registerSnapshotRoutes(r: Router, s: Services): void {
   });
   r.op('setSnapshotMetadata', async (req) => publicSnapshot(s.snapshots.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('getSnapshotPool', async (req) => s.clones.get(params(req).id));
-  r.op('setSnapshotPool', async (req) => s.clones.set(params(req).id, body<{ minInstances: number }>(req).minInstances));
+  r.op('setSnapshotPool', async (req) => {
+    const b = body<{ minInstances: number; maxInstances?: number | null }>(req);
+    return s.clones.set(params(req).id, b.minInstances, b.maxInstances ?? null);
+  });
   r.op('execSnapshot', async (req, reply) => {
     const [snap, created] = await s.exec.step(params(req).id, body<ExecRequest>(req));
     return reply.code(created ? 201 : 200).send(publicSnapshot(snap));

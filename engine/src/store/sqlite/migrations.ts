@@ -34,4 +34,6 @@ export const MIGRATIONS: string[] = [
   // it); snapshot expiry is looked up by deadline
   `ALTER TABLE instances ADD COLUMN ttl_fired_at TEXT;
    CREATE INDEX snapshots_expires ON snapshots(expires_at) WHERE expires_at IS NOT NULL;`,
+  // 5: AutoScaling maxInstances: a cap on the live instances of a snapshot (null: none)
+  `ALTER TABLE snapshots ADD COLUMN pool_max INTEGER;`,
 ];

@@ -147,6 +147,13 @@ export class SnapshotRepo {
   setPoolMin(id: string, min: number): void {
     statement(this.db, 'UPDATE snapshots SET pool_min = ? WHERE id = ?').run(min, id);
   }
+  poolMax(id: string): number | null {
+    const r = statement(this.db, 'SELECT pool_max FROM snapshots WHERE id = ?').get(id) as { pool_max: number | null } | undefined;
+    return r?.pool_max ?? null;
+  }
+  setPool(id: string, min: number, max: number | null): void {
+    statement(this.db, 'UPDATE snapshots SET pool_min = ?, pool_max = ? WHERE id = ?').run(min, max, id);
+  }
   pooled(): { id: string; min: number }[] {
     return (statement(this.db, "SELECT id, pool_min FROM snapshots WHERE pool_min > 0 AND state = 'ready' ORDER BY created_at").all() as { id: string; pool_min: number }[]).map((r) => ({ id: r.id, min: r.pool_min }));
   }
@@ -196,6 +203,11 @@ export class InstanceRepo {
   }
   live(): Instance[] {
     return (statement(this.db, "SELECT * FROM instances WHERE state IN ('pending','ready','paused','stopping')").all() as Row[]).map(toInstance);
+  }
+  /** Instances of a snapshot that count against its maxInstances. */
+  countRunningOfSnapshot(snapshotId: string): number {
+    const r = statement(this.db, "SELECT COUNT(*) AS n FROM instances WHERE snapshot_id = ? AND state IN ('pending','ready','paused')").get(snapshotId) as { n: number };
+    return Number(r.n);
   }
   liveOfSnapshot(snapshotId: string): string[] {
     return (statement(this.db, "SELECT id FROM instances WHERE snapshot_id = ? AND state IN ('pending','ready','paused','stopping')").all(snapshotId) as Row[]).map((r) => r.id);

@@ -7,7 +7,7 @@ start an instance of the snapshot, upload, snapshot the instance, delete the ins
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Generator, Mapping
+from typing import Any, Awaitable, Callable, Generator, Mapping, Optional
 
 from .._base_client import APIRequest, drop_none, metadata_params
 from .._bound import Snapshot
@@ -108,8 +108,12 @@ class Snapshots(SyncAPIResource):
     def get_pool(self, snapshot: IdRef) -> SnapshotPool:
         return SnapshotPool.model_validate(self._client._call(APIRequest("GET", f"/v1/snapshots/{id_of(snapshot)}/pool")))
 
-    def set_pool(self, snapshot: IdRef, min_instances: int) -> SnapshotPool:
-        request = APIRequest("PUT", f"/v1/snapshots/{id_of(snapshot)}/pool", json={"minInstances": min_instances})
+    def set_pool(self, snapshot: IdRef, min_instances: int, max_instances: Optional[int] = None) -> SnapshotPool:
+        """The snapshot's AutoScaling: ``min_instances`` paused clones kept ready (0 drains them) and,
+        with ``max_instances``, no more than that many live instances of it (``ResourceLimitError``
+        beyond). Replaces the whole setting: ``max_instances=None`` means no cap."""
+        body = {"minInstances": min_instances, "maxInstances": max_instances}
+        request = APIRequest("PUT", f"/v1/snapshots/{id_of(snapshot)}/pool", json=body)
         return SnapshotPool.model_validate(self._client._call(request))
 
     def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:
@@ -185,8 +189,10 @@ class AsyncSnapshots(AsyncAPIResource):
         data = await self._client._call(APIRequest("GET", f"/v1/snapshots/{id_of(snapshot)}/pool"))
         return SnapshotPool.model_validate(data)
 
-    async def set_pool(self, snapshot: IdRef, min_instances: int) -> SnapshotPool:
-        request = APIRequest("PUT", f"/v1/snapshots/{id_of(snapshot)}/pool", json={"minInstances": min_instances})
+    async def set_pool(self, snapshot: IdRef, min_instances: int, max_instances: Optional[int] = None) -> SnapshotPool:
+        """See :meth:`Snapshots.set_pool`."""
+        body = {"minInstances": min_instances, "maxInstances": max_instances}
+        request = APIRequest("PUT", f"/v1/snapshots/{id_of(snapshot)}/pool", json=body)
         return SnapshotPool.model_validate(await self._client._call(request))
 
     async def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:

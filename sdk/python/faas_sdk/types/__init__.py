@@ -87,7 +87,9 @@ class SnapshotData(FaaSModel):
 class SnapshotPool(FaaSModel):
     snapshot_id: str
     min_instances: int
+    max_instances: Optional[int] = None
     ready: int
+    live: int = 0
 
 
 class InstanceNetwork(FaaSModel):

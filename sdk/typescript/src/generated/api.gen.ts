@@ -116,13 +116,18 @@ export interface ImagePage {
 export interface SnapshotPoolRequest {
   /** Paused clones to keep ready. */
   minInstances: number;
+  /** Most live instances of this snapshot at once; null or omitted for no cap. At least `minInstances`. */
+  maxInstances?: number | null;
 }
 
 export interface SnapshotPool {
   snapshotId: string;
   minInstances: number;
+  maxInstances: number | null;
   /** Clones restored, paused and ready now. */
   ready: number;
+  /** Live instances started from this snapshot now (pending, ready or paused). */
+  live: number;
 }
 
 export interface Snapshot {

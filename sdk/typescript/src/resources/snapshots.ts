@@ -144,9 +144,15 @@ export class SnapshotManager {
     return this.client.http.request({ ...options, method: 'GET', path: `/v1/snapshots/${seg(id)}/pool` });
   }
 
-  /** Keeps `minInstances` paused clones ready so starts from this snapshot take milliseconds; 0 drains it. */
-  setPool(id: IdRef, minInstances: number, options?: RequestOptions): Promise<api.SnapshotPool> {
-    return this.client.http.request({ ...options, method: 'PUT', path: `/v1/snapshots/${seg(id)}/pool`, json: { minInstances } });
+  /**
+   * The snapshot's AutoScaling: keeps `minInstances` paused clones ready so starts from it take
+   * milliseconds (0 drains the pool), and with `maxInstances` refuses starts beyond that many live
+   * instances of it (`ResourceLimitError`). Replaces the whole setting: an omitted `maxInstances`
+   * means no cap. A number is shorthand for `{ minInstances }`.
+   */
+  setPool(id: IdRef, scaling: number | { minInstances: number; maxInstances?: number | null }, options?: RequestOptions): Promise<api.SnapshotPool> {
+    const json = typeof scaling === 'number' ? { minInstances: scaling } : { minInstances: scaling.minInstances, maxInstances: scaling.maxInstances ?? null };
+    return this.client.http.request({ ...options, method: 'PUT', path: `/v1/snapshots/${seg(id)}/pool`, json });
   }
 
   setMetadata(id: IdRef, metadata: Record<string, string>, options?: RequestOptions): SnapshotPromise {
