@@ -8,9 +8,10 @@ import { publicInstance, publicSnapshot } from './views.js';
 export function registerInstanceRoutes(r: Router, s: Services): void {
   const i = s.instances;
   r.op('startInstance', async (req, reply) => {
+    const t0 = performance.now();
     const timings = {};
     const inst = await i.start(body<StartInput>(req), bool(query(req).wait, true), timings);
-    reply.header('server-timing', serverTiming(timings));
+    reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
     return reply.code(201).send(publicInstance(inst));
   });
   r.op('listInstances', async (req) => {
@@ -40,10 +41,11 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     return reply.code(201).send(publicSnapshot(snap));
   });
   r.op('branchInstance', async (req, reply) => {
+    const t0 = performance.now();
     const b = body<{ count?: number; wait?: boolean; metadata?: Metadata }>(req);
     const timings = {};
     const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata }, timings);
-    reply.header('server-timing', serverTiming(timings));
+    reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
     return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
   });
 }
