@@ -42,3 +42,7 @@ process.on('message', (m: SpawnMessage) => {
 });
 
 process.on('disconnect', () => process.exit(0));
+// A Ctrl-C or a SIGTERM to the engine's process group reaches this helper too; the engine shuts
+// down gracefully and still needs it for that (runsc delete, ip netns del), so it ends only when
+// the engine's channel closes.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => undefined);
