@@ -18,4 +18,10 @@ done
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(faas-[tkb][a-z0-9]+-[0-9]+|fbare-[0-9]+-[0-9]+)$'); do
   ip netns del "$ns" 2>/dev/null
 done
+# Parent cgroups of engines that are gone (each engine makes faas-<tag> in every controller); the
+# kernel refuses to remove one that still holds a process, so only empty ones go.
+# Depth first: sandbox cgroups a killed engine left under them go first.
+for d in /sys/fs/cgroup/*/faas-*; do
+  [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
 exit 0

@@ -129,6 +129,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       await network.close();
       await agents.close();
       spawner.close();
+      cgroups.removeParentIfEmpty();
       db.close();
     },
   };

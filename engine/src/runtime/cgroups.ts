@@ -1,7 +1,7 @@
 // cgroup v1 (this machine's hybrid layout): runsc creates <controller>/<cgroupsPath> for each
 // sandbox from the spec. Limits are written here rather than in the spec because a restore must
 // reproduce its checkpoint's spec exactly, while resources differ per instance.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Resources } from '../core/types.js';
 
@@ -30,6 +30,24 @@ export class Cgroups {
       memoryLimit: Number(read('memory', p, 'memory.limit_in_bytes')),
       memoryPeak: Number(read('memory', p, 'memory.max_usage_in_bytes')),
     };
+  }
+
+  /** Removes this engine's parent cgroup in every controller where it is empty (at shutdown; with
+   *  instances still running it stays, and the kernel refuses to remove a cgroup in use anyway). */
+  removeParentIfEmpty(): void {
+    let controllers: string[] = [];
+    try {
+      controllers = readdirSync(ROOT);
+    } catch {
+      return;
+    }
+    for (const ctl of controllers) {
+      try {
+        rmdirSync(join(ROOT, ctl, this.parent));
+      } catch {
+        /* absent, in use, or a combined controller already removed */
+      }
+    }
   }
 
   exists(id: string): boolean {
