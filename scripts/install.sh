@@ -32,7 +32,8 @@ if [ ! -x "$runsc_dir/runsc" ]; then
 fi
 mkdir -p "$CACHE/bin"
 ln -sfn "$runsc_dir/runsc" "$CACHE/bin/runsc"
-"$CACHE/bin/runsc" --version | head -n1
+# Not `| head -n1`: with pipefail, runsc dies of SIGPIPE when head exits before its second line.
+"$CACHE/bin/runsc" --version | sed -n 1p
 
 step "faas-agent"
 agent/build.sh
