@@ -13,6 +13,8 @@ export interface Config {
   netTag: string;
   netnsPool: number;
   warmPool: number;
+  /** A template's warm pool grows to the widest recent branch, up to this many sandboxes. */
+  warmPoolMax: number;
   maxLiveInstances: number;
   readyTimeoutMs: number;
   specPath: string;
@@ -36,6 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     netTag: env.FAAS_NET_TAG ?? createHash('sha256').update(stateDir).digest('hex').replace(/[^a-z0-9]/g, '').slice(0, 4),
     netnsPool: Number(env.FAAS_NETNS_POOL ?? 4),
     warmPool: Number(env.FAAS_WARM_POOL ?? 8),
+    warmPoolMax: Number(env.FAAS_WARM_POOL_MAX ?? 32),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,

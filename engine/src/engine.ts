@@ -86,7 +86,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const agents = new AgentClient();
   const cgroups = new Cgroups(`faas-${config.netTag}`);
   const files = new SnapshotFiles(dirs.snapshots);
-  const warm = new WarmPool({ size: config.warmPool, maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
+  const warm = new WarmPool({ size: config.warmPool, maxSize: Math.max(config.warmPool, config.warmPoolMax), maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
   const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs, warm });
   const images = new ImageService(repos.images, events, dirs.images);
   const capacity = new HostCapacity(dirs.filestore);
@@ -97,7 +97,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
-  const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity);
+  const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics,

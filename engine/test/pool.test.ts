@@ -62,6 +62,23 @@ describe('pools', () => {
     assert.equal((await t.api('GET', '/v1/snapshots/snap_nope/pool')).status, 404);
   });
 
+  it('grows a template\'s warm pool to the width of a recent branch', async () => {
+    const parent = (await t.api('POST', '/v1/instances', { snapshotId: snapId })).body;
+    const before = (await t.api('GET', '/v1/metrics')).body.warmPool;
+    const b = await t.api('POST', `/v1/instances/${parent.id}/branch`, { count: 4 });
+    assert.equal(b.status, 201);
+    let after = (await t.api('GET', '/v1/metrics')).body.warmPool;
+    assert.equal(after.target, before.target + 2, 'this template now wants 4 (FAAS_WARM_POOL is 2)');
+    for (let i = 0; i < 300 && after.ready < after.target; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = (await t.api('GET', '/v1/metrics')).body.warmPool;
+    }
+    assert.equal(after.ready, after.target, 'refilled to the new width in the background');
+    const again = await t.api('POST', `/v1/instances/${parent.id}/branch`, { count: 4 });
+    for (const c of again.body.instances) assert.equal(c.state, 'ready');
+    await Promise.all([parent, ...b.body.instances, ...again.body.instances].map((i: { id: string }) => t.api('POST', `/v1/instances/${i.id}/stop`)));
+  });
+
   it('caps the live instances of a snapshot at maxInstances, pooled starts included', async () => {
     const set = await t.api('PUT', `/v1/snapshots/${snapId}/pool`, { minInstances: 1, maxInstances: 2 });
     assert.equal(set.status, 200);

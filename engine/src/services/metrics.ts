@@ -11,6 +11,7 @@ export class EngineMetrics {
     private readonly repos: { images: ImageRepo; snapshots: SnapshotRepo; instances: InstanceRepo },
     private readonly open: () => { eventStreams: number; terminals: number },
     private readonly capacity: HostCapacity,
+    private readonly warmPool: () => { templates: number; ready: number; target: number },
   ) {}
 
   sample() {
@@ -24,6 +25,7 @@ export class EngineMetrics {
       snapshots: this.repos.snapshots.totals(),
       images: { count: this.repos.images.count() },
       engine: { rssBytes: process.memoryUsage.rss(), openEventStreams: open.eventStreams, openTerminals: open.terminals },
+      warmPool: this.warmPool(),
       host: { cpus: availableParallelism(), memoryBytes: totalmem(), freeMemoryBytes: freemem(), freeDiskBytes: this.capacity.freeDiskBytes() },
     };
   }

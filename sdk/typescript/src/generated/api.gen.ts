@@ -70,6 +70,12 @@ export interface EngineMetrics {
   images: {
     count: number;
   };
+  /** Sandboxes created ahead for restores (`runsc create` done, nothing running), over all snapshot templates kept warm. A template's target is `FAAS_WARM_POOL` (8), or the width of a recent wider branch up to `FAAS_WARM_POOL_MAX` (32); refills run when the engine is quiet. */
+  warmPool: {
+    templates: number;
+    ready: number;
+    target: number;
+  };
   engine: {
     /** Resident memory of the engine process. */
     rssBytes: number;
