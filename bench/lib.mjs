@@ -13,6 +13,14 @@ export const RUNSC = process.env.FAAS_RUNSC ?? `${CACHE}/bin/runsc`;
 
 export const now = () => performance.now();
 
+/**
+ * A pause before every timed section, engine and floors alike: the kernel tears down deleted
+ * network namespaces and killed sandboxes asynchronously, and without it the engine's reps started
+ * right after the pre-created floor's teardown while the floors started after the engine's refill
+ * had settled — an asymmetry against the engine.
+ */
+export const settle = () => new Promise((r) => setTimeout(r, 300));
+
 export function stats(samples) {
   const s = [...samples].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
@@ -157,6 +165,7 @@ export class BareRunsc {
     const img = join(this.dir, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const kids = Array.from({ length: n }, (_, i) => ({ id: `c${this.ids.length + i}-${Date.now() % 100000}`, ...this.netnsUp() }));
     if (precreated) await Promise.all(kids.map((k) => this.runsc(['create', `--bundle=${this.bundle(k.id, k.ns)}`, k.id], true)));
+    await settle();
     const t0 = now();
     await this.runsc(['checkpoint', '--leave-running', `--image-path=${img}`, parent]);
     const t1 = now();

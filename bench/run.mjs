@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { BareRunsc, RUNSC, fmt, now, startEngine, stats } from './lib.mjs';
+import { BareRunsc, RUNSC, fmt, now, settle, startEngine, stats } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
 const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
@@ -102,6 +102,7 @@ try {
     const reps = n >= 32 ? Math.max(3, Math.floor(REPS / 4)) : REPS;
     for (let i = 0; i < reps; i++) {
       await waitWarm();
+      await settle();
       const t0 = now();
       const res = await engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: n });
       await Promise.all(res.body.instances.map((c) => engine.api('POST', `/v1/instances/${c.id}/exec`, { argv: ['true'] })));
