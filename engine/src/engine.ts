@@ -96,6 +96,10 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
+  // Checkpoints of running instances are checksummed in the next quiet moment.
+  snapshots.whenQuiet = () => warm.nudge();
+  snapshots.onSealError = (id, err) => log.warn({ snapshotId: id, err: err.message }, 'could not checksum a snapshot image');
+  warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
   const services: Services = {
@@ -106,6 +110,10 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
   const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, bundlesDir: dirs.bundles, log });
   await network.init();
+  // Images a crash left unchecksummed are sealed before anything restores them (the reconciler
+  // finishes interrupted starts from them).
+  snapshots.queueSeal(repos.snapshots.unsealed());
+  await snapshots.sealPending();
   const reconcileReport = await reconciler.reconcile();
   network.startPool();
   clones.start();
@@ -121,6 +129,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       reconciler.stop();
       lifetimes.stop();
       await app.close();
+      await snapshots.sealPending();
       if (opts.stopInstances) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
       }

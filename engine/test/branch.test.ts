@@ -56,6 +56,14 @@ describe('live branch', () => {
       assert.equal(k.snapshotId, snapshot.id);
     }
     assert.equal(new Set(instances.map((i: any) => i.network.ip)).size, 4, 'every child has its own address');
+    // The branch's image is checksummed once the engine is quiet, not on the branch's path.
+    assert.ok(snapshot.checksum === null || /^sha256:[0-9a-f]{64}$/.test(snapshot.checksum), String(snapshot.checksum));
+    let sealed = snapshot.checksum;
+    for (let i = 0; i < 100 && !sealed; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      sealed = (await t.api('GET', `/v1/snapshots/${snapshot.id}`)).body.checksum;
+    }
+    assert.match(sealed, /^sha256:[0-9a-f]{64}$/, 'sealed within 5 s');
 
     // Each child continues from the parent's in-memory count, then diverges.
     for (const [n, k] of kids.entries()) {

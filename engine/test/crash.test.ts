@@ -122,6 +122,7 @@ describe('engine killed mid-operation', () => {
     const snaps = (await engine.api('GET', `/v1/snapshots?parentId=${snap.id}&limit=200`)).body.data;
     // The branch snapshot was committed before the restores began, so the branch is finished.
     assert.equal(snaps.length, 1, 'the branch snapshot survived (it was complete before the kill)');
+    assert.match(snaps[0].checksum, /^sha256:[0-9a-f]{64}$/, 'checksummed at start-up (the kill came before its quiet moment)');
     assert.equal(kids.length, 6, 'every child record exists');
     for (const k of kids) {
       const got = (await engine.api('GET', `/v1/instances/${k.id}/wait?state=ready&timeout=30000`)).body;

@@ -35,7 +35,37 @@ export class SnapshotFiles {
     return { checksum, size, dir };
   }
 
-  /** Throws unless the files still match the recorded checksum. Cheap when nothing changed. */
+  /**
+   * Moves a complete image to its final place without checksumming it yet (see SnapshotService:
+   * checkpoints of running instances are sealed in a quiet moment). Until then its stat signature
+   * from this moment stands in for the checksum.
+   */
+  async place(id: string): Promise<{ size: number; dir: string }> {
+    const dir = this.dirOf(id);
+    await rename(this.tempDirOf(id), dir);
+    this.verified.set(id, signature(dir));
+    const size = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    return { size, dir };
+  }
+
+  /** The checksum of an image in its final place, or null if it is gone (deleted meanwhile). */
+  async seal(id: string): Promise<string | null> {
+    const dir = this.dirOf(id);
+    const sig = this.verified.get(id);
+    let result: { checksum: string };
+    try {
+      result = await checksumDir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    // Changed while it was read (a new signature): what was hashed is not what was placed.
+    if (sig !== undefined && sig !== signature(dir)) throw new FaasError('runtime_error', `snapshot ${id}: image files changed before they were checksummed`, { id });
+    return result.checksum;
+  }
+
+  /** Throws unless the files still match the recorded checksum. Cheap when nothing changed. An image
+   *  not checksummed yet (checksum '') is trusted while its files are as placed. */
   async verify(id: string, dir: string, checksum: string): Promise<void> {
     let sig: string;
     try {
@@ -44,6 +74,9 @@ export class SnapshotFiles {
       throw new FaasError('runtime_error', `snapshot ${id}: its image files are missing`, { id, dir });
     }
     if (this.verified.get(id) === sig) return;
+    if (checksum === '') {
+      throw new FaasError('runtime_error', `snapshot ${id}: image files changed before they were checksummed; restore refused`, { id, dir });
+    }
     const actual = await checksumDir(dir);
     if (actual.checksum !== checksum) {
       throw new FaasError('runtime_error', `snapshot ${id}: image files are corrupt (checksum mismatch); restore refused`, {

@@ -3,8 +3,9 @@ import { AGENT_PORT } from '../../runtime/agent-client.js';
 import type { Image, Instance, Snapshot } from '../../core/types.js';
 
 export function publicSnapshot(s: Snapshot) {
-  const { spec: _spec, imageDir: _dir, state: _state, ...rest } = s;
-  return rest;
+  const { spec: _spec, imageDir: _dir, state: _state, checksum, ...rest } = s;
+  // '' in the store: not computed yet (a checkpoint is checksummed in the engine's next quiet moment).
+  return { ...rest, checksum: checksum || null };
 }
 
 export function publicInstance(i: Instance) {

@@ -105,6 +105,13 @@ export class SnapshotRepo {
       )
       .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, j(s.resources), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt);
   }
+  setChecksum(id: string, checksum: string): void {
+    statement(this.db, 'UPDATE snapshots SET checksum = ? WHERE id = ?').run(checksum, id);
+  }
+  /** Ready snapshots whose checksum is still to be computed. */
+  unsealed(): string[] {
+    return (statement(this.db, "SELECT id FROM snapshots WHERE state = 'ready' AND checksum = ''").all() as { id: string }[]).map((r) => r.id);
+  }
   markReady(id: string, checksum: string, size: number, imageDir: string): void {
     statement(this.db, "UPDATE snapshots SET state = 'ready', checksum = ?, size = ?, image_dir = ? WHERE id = ?").run(checksum, size, imageDir, id);
   }

@@ -75,7 +75,7 @@ class SnapshotData(FaaSModel):
     instance_id: Optional[str] = None
     name: Optional[str] = None
     digest: str
-    checksum: str
+    checksum: Optional[str] = None  # null briefly after a checkpoint of a running instance
     size: int
     resources: Resources
     environment: dict[str, str] = Field(default_factory=dict)

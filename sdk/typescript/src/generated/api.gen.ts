@@ -148,8 +148,8 @@ export interface Snapshot {
   name: string | null;
   /** Content address of how the snapshot was made (image + config, or parent digest + step). Equal digests mean equal recipes; the step cache of `execSnapshot` keys on it. */
   digest: string;
-  /** sha256 of the checkpoint image files, verified before every restore. */
-  checksum: string;
+  /** sha256 of the checkpoint image files, verified before every restore. A checkpoint of a running instance (`snapshotInstance`, `branchInstance`, `execSnapshot`) is usable at once and checksummed in the engine's next quiet moment (usually within ~100 ms): until then this is null and restores trust the files as the checkpoint placed them. */
+  checksum: string | null;
   /** Size of the checkpoint files in bytes. */
   size: number;
   resources: Resources;

@@ -33,7 +33,8 @@ export class Snapshot implements SnapshotData {
   declare readonly instanceId: string | null;
   declare readonly name: string | null;
   declare readonly digest: string;
-  declare readonly checksum: string;
+  /** sha256 of the image; null for the moment after a checkpoint of a running instance, until the engine has computed it. */
+  declare readonly checksum: string | null;
   declare readonly size: number;
   declare readonly resources: api.Resources;
   declare readonly environment: Record<string, string>;
