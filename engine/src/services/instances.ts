@@ -64,7 +64,10 @@ export class InstanceService {
   /** Creates the record and restores the sandbox. With wait=false the restore finishes in the background. */
   async start(input: StartInput, wait = true, timings?: Timings): Promise<Instance> {
     const snap = this.snapshots.get(input.snapshotId);
-    this.ensureUnderCap(snap.id); // before a pooled clone is taken, so a refused start wastes none
+    // Before a pooled clone or warm sandbox is taken, so a refused start wastes none; the record is
+    // inserted in this same turn of the event loop (newRecord runs before any await), so concurrent
+    // starts cannot both pass.
+    this.ensureUnderCap(snap.id);
     const clone = input.parentInstanceId ? undefined : this.clones?.take(snap.id);
     if (clone) return this.startFromClone(snap, input, clone, timings);
     const warm = this.sandboxes.takeWarm(snap.spec);
@@ -306,8 +309,6 @@ export class InstanceService {
     }
     const resources = this.limits.capacity.check({ ...snap.resources, ...input.resources });
     if (!input.parentInstanceId) this.ensureCapacity(1);
-    // Checked and inserted in one turn of the event loop: concurrent starts cannot both pass.
-    this.ensureUnderCap(snap.id);
     const inst: Instance = {
       id,
       snapshotId: snap.id,

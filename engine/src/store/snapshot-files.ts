@@ -1,6 +1,7 @@
 // Checkpoint images on local disk: <root>/<snapshotId>/{checkpoint.img,pages.img,pages_meta.img}.
-// A checkpoint is written to a temporary directory, checksummed, and renamed into place, so a
-// crash or a full disk never leaves a half-written image under a snapshot's name. The checksum
+// A checkpoint is written to a temporary directory and renamed into place only once complete, so a
+// crash or a full disk never leaves a half-written image under a snapshot's name; the snapshot's
+// row stays `creating` until the image is in place (and, for a boot, checksummed). The checksum
 // (sha256 over every file's name and bytes) is verified before an image is trusted; images near a
 // full disk have been seen silently truncated.
 import { createHash } from 'node:crypto';
@@ -25,13 +26,11 @@ export class SnapshotFiles {
     return join(this.root, `.tmp-${id}`);
   }
 
-  /** Checksums a freshly written temp dir and moves it to its final place. */
+  /** Moves a freshly written image to its final place and checksums it there. */
   async commit(id: string): Promise<{ checksum: string; size: number; dir: string }> {
-    const tmp = this.tempDirOf(id);
-    const { checksum, size } = await checksumDir(tmp);
-    const dir = this.dirOf(id);
-    await rename(tmp, dir);
-    this.verified.set(id, signature(dir));
+    const { size, dir } = await this.place(id);
+    const checksum = await this.seal(id);
+    if (!checksum) throw new FaasError('runtime_error', `snapshot ${id}: its image files vanished before they were checksummed`, { id, dir });
     return { checksum, size, dir };
   }
 

@@ -30,15 +30,6 @@ function describe(id: string, err: (Error & { code?: string }) | undefined): str
   return `control socket of ${id}: ${err?.code ?? err?.message ?? 'unknown error'}`;
 }
 
-export class UrpcError extends Error {
-  constructor(
-    readonly method: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export class ControlSocket {
   constructor(private readonly runscRoot: string) {}
 
@@ -61,8 +52,8 @@ export class ControlSocket {
         if (err) reject(err);
         else resolve(result);
       };
-      sock.on('error', (err) => finish(new UrpcError(method, describe(id, err))));
-      sock.on('close', () => finish(new UrpcError(method, `sandbox ${id} closed its control socket before answering`)));
+      sock.on('error', (err) => finish(new Error(describe(id, err))));
+      sock.on('close', () => finish(new Error(`sandbox ${id} closed its control socket before answering`)));
       sock.connect(target, () => {
         // Listeners that start the read side go on only once connected (usocket resumes reading
         // on a not-yet-open handle otherwise).
@@ -76,9 +67,9 @@ export class ControlSocket {
             return; // not all of it yet
           }
           if (answer.success) finish(null, answer.result);
-          else finish(new UrpcError(method, answer.err || `${method} failed`));
+          else finish(new Error(answer.err || `${method} failed`));
         });
-        sock.on('end', () => finish(new UrpcError(method, `sandbox ${id} closed its control socket before answering`)));
+        sock.on('end', () => finish(new Error(`sandbox ${id} closed its control socket before answering`)));
         sock.write({ data: Buffer.from(JSON.stringify({ method, arg })), fds });
       });
     });

@@ -151,9 +151,6 @@ export class SnapshotRepo {
   poolMin(id: string): number {
     return Number((statement(this.db, 'SELECT pool_min FROM snapshots WHERE id = ?').get(id) as { pool_min: number } | undefined)?.pool_min ?? 0);
   }
-  setPoolMin(id: string, min: number): void {
-    statement(this.db, 'UPDATE snapshots SET pool_min = ? WHERE id = ?').run(min, id);
-  }
   poolMax(id: string): number | null {
     const r = statement(this.db, 'SELECT pool_max FROM snapshots WHERE id = ?').get(id) as { pool_max: number | null } | undefined;
     return r?.pool_max ?? null;
