@@ -33,7 +33,7 @@ class EngineProcess {
   }
   async start(): Promise<void> {
     this.proc = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, FAAS_STATE_DIR: this.stateDir, FAAS_PORT: String(this.port), FAAS_SUBNET: '10.210.0.0/16', FAAS_NET_TAG: this.tag, FAAS_NETNS_POOL: '1', FAAS_WARM_POOL: '1' },
+      env: { ...process.env, FAAS_STATE_DIR: this.stateDir, FAAS_PORT: String(this.port), FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16', FAAS_NET_TAG: this.tag, FAAS_NETNS_POOL: '1', FAAS_WARM_POOL: '1' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     for (let i = 0; i < 300; i++) {

@@ -28,7 +28,7 @@ export function testConfig(stateDir: string, extra: Record<string, string> = {})
   return loadConfig({
     ...process.env,
     FAAS_STATE_DIR: stateDir,
-    FAAS_SUBNET: '10.210.0.0/16',
+    FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16',
     FAAS_NET_TAG: `t${process.pid.toString(36).slice(-3)}${counter++}`,
     FAAS_NETNS_POOL: '2',
     ...extra,

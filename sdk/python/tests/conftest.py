@@ -25,7 +25,7 @@ from faas_sdk import AsyncFaaSClient, FaaSClient, Snapshot
 
 REPO = Path(__file__).resolve().parents[3]
 ENGINE_MAIN = REPO / "engine" / "dist" / "src" / "main.js"
-TEST_SUBNET = "10.231.0.0/16"
+TEST_SUBNET = os.environ.get("FAAS_TEST_SUBNET", "10.231.0.0/16")
 
 
 def _free_port() -> int:
