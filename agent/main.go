@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"faas/agent/internal/api"
+	"faas/agent/internal/harden"
 	"faas/agent/internal/process"
 	"faas/agent/internal/reaper"
 )
@@ -46,6 +47,16 @@ func run(args []string) error {
 		return nil
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+
+	// Before anything is spawned: children must never be able to read our
+	// memory (the key). In a sandbox (PID 1) a failure is fatal; a dev run or
+	// a test outside one only warns.
+	if err := harden.Self(); err != nil {
+		if os.Getpid() == 1 {
+			return fmt.Errorf("hardening: %w", err)
+		}
+		log.Printf("faas-agent: hardening not applied (not PID 1): %v", err)
+	}
 
 	// Start reaping before anything can spawn or be orphaned onto us.
 	reaper.Default()
