@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -17,6 +16,7 @@ import (
 
 	"faas/agent/internal/api"
 	"faas/agent/internal/harden"
+	"faas/agent/internal/listener"
 	"faas/agent/internal/process"
 	"faas/agent/internal/reaper"
 )
@@ -65,7 +65,7 @@ func run(args []string) error {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := listener.Exclusive(*listen)
 	if err != nil {
 		return err
 	}
