@@ -220,6 +220,20 @@ describe('agent authentication', () => {
     await t.api('POST', `/v1/instances/${i.id}/stop`);
   });
 
+  it('makes the engine refuse an agent that someone else keyed, and survive a lost identity answer', async () => {
+    const i = await start();
+    const mine = keyOf('instances', i.id)!;
+    const agents = t.engine.services.instances.agents;
+    const other = 'o'.repeat(43);
+    // As if someone had provisioned the agent first: the engine's keys do not open it.
+    await assert.rejects(agents.identify(i.network.ip, i.id, 2_000, NPROC, { current: other, next: 'n'.repeat(43) }), /refused the engine's key/);
+    // As if an earlier attempt had re-keyed it but its answer was lost: the new key is tried next.
+    await agents.identify(i.network.ip, i.id, 2_000, NPROC, { current: other, next: mine });
+    assert.equal(await hostAsk(i.network.ip, mine), 200);
+    await everythingWorks(i.id);
+    await t.api('POST', `/v1/instances/${i.id}/stop`);
+  });
+
   it('keeps maxProcesses, hostname and identity out of reach of the code inside', async () => {
     const i = await start();
     const hostname = i.id.replace(/_/g, '-');
