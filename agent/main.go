@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"faas/agent/internal/api"
+	"faas/agent/internal/harden"
+	"faas/agent/internal/listener"
 	"faas/agent/internal/process"
 	"faas/agent/internal/reaper"
 )
@@ -47,6 +48,16 @@ func run(args []string) error {
 	}
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 
+	// Before anything is spawned: children must never be able to read our
+	// memory (the key). In a sandbox (PID 1) a failure is fatal; a dev run or
+	// a test outside one only warns.
+	if err := harden.Self(); err != nil {
+		if os.Getpid() == 1 {
+			return fmt.Errorf("hardening: %w", err)
+		}
+		log.Printf("faas-agent: hardening not applied (not PID 1): %v", err)
+	}
+
 	// Start reaping before anything can spawn or be orphaned onto us.
 	reaper.Default()
 
@@ -54,7 +65,7 @@ func run(args []string) error {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := listener.Exclusive(*listen)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,14 @@ func TestSIGTERM(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err := http.Post(base+"/v1/processes", "application/json", strings.NewReader(`{"argv":["sleep","30"]}`))
+	const key = "sigterm-test-key-0123456789abcdef0123456789"
+	req, _ := http.NewRequest("PUT", base+"/v1/identity", strings.NewReader(`{"instanceId":"inst_t","key":"`+key+`"}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("provisioning: %v %v", resp, err)
+	}
+	req, _ = http.NewRequest("POST", base+"/v1/processes", strings.NewReader(`{"argv":["sleep","30"]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

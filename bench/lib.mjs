@@ -1,5 +1,6 @@
 // Shared helpers for the benchmarks: an engine in a child process on its own state directory,
 // timing statistics, and the bare-runsc floor (the same fork done with the runsc CLI by hand).
+import { randomBytes } from 'node:crypto';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync, readdirSync, realpathSync, openSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -103,6 +104,8 @@ export class BareRunsc {
     mkdirSync(this.agentDir);
     execFileSync('cp', [join(REPO, 'agent/bin/faas-agent'), join(this.agentDir, 'faas-agent')]);
     this.ids = [];
+    /** The key each booted parent's agent holds (children are re-keyed from it). */
+    this.keys = new Map();
     this.netns = [];
   }
 
@@ -139,14 +142,25 @@ export class BareRunsc {
     });
   }
 
-  async waitAgent(ip) {
+  /**
+   * Waits for the agent and gives it its key, as the engine does: the first identity after a boot
+   * sets it; after a restore it presents the image's key (`current`) and re-keys (spec/agent-protocol.md).
+   */
+  async waitAgent(ip, id, key, current = null) {
+    const headers = { 'content-type': 'application/json', ...(current ? { authorization: `Bearer ${current}` } : {}) };
+    const body = JSON.stringify({ instanceId: `inst_${id}`, key });
     for (;;) {
       try {
-        const r = await fetch(`http://${ip}:7070/v1/health`, { signal: AbortSignal.timeout(1000) });
+        const r = await fetch(`http://${ip}:7070/v1/identity`, { method: 'PUT', headers, body, signal: AbortSignal.timeout(1000) });
+        await r.text();
         if (r.ok) return;
       } catch {}
       await new Promise((r) => setTimeout(r, 1));
     }
+  }
+
+  agentExec(ip, key, spec) {
+    return fetch(`http://${ip}:7070/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(spec) });
   }
 
   /** Boots a parent and starts `command` in it through its agent (the same workload as the engine's parent). */
@@ -155,8 +169,10 @@ export class BareRunsc {
     const id = `parent${this.ids.length}`;
     await this.runsc(['run', '--detach', `--bundle=${this.bundle(id, ns)}`, id], true);
     this.ids.push(id);
-    await this.waitAgent(ip);
-    if (command) await fetch(`http://${ip}:7070/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) });
+    const key = randomBytes(32).toString('base64url');
+    this.keys.set(id, key);
+    await this.waitAgent(ip, id, key);
+    if (command) await (await this.agentExec(ip, key, { command })).text();
     return id;
   }
 
@@ -173,9 +189,10 @@ export class BareRunsc {
       kids.map(async (k) => {
         const bundle = precreated ? join(this.dir, 'bundles', k.id) : this.bundle(k.id, k.ns);
         await this.runsc(['restore', '--detach', `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
-        await this.waitAgent(k.ip);
+        const key = randomBytes(32).toString('base64url');
+        await this.waitAgent(k.ip, k.id, key, this.keys.get(parent));
         // The same finish line as the engine's: the child answers an exec (a fork+exec inside it).
-        const r = await fetch(`http://${k.ip}:7070/v1/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"argv":["true"]}' });
+        const r = await this.agentExec(k.ip, key, { argv: ['true'] });
         await r.text();
       }),
     );

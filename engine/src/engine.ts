@@ -108,7 +108,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
-  const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, bundlesDir: dirs.bundles, log });
+  const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, agents, bundlesDir: dirs.bundles, log });
   await network.init();
   // Images a crash left unchecksummed are sealed before anything restores them (the reconciler
   // finishes interrupted starts from them).

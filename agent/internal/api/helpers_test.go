@@ -27,7 +27,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testKey is the key newServer's agents hold; their requests carry it unless
+// they set Authorization themselves (auth_test.go tests the key itself).
+const testKey = "test-key-0123456789abcdef0123456789abcdef"
+
 func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	s := New("test")
+	d := digest(testKey)
+	s.key = &d
+	h := s.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+testKey)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// newBareServer is an agent as booted: no key, no identity, nothing added to requests.
+func newBareServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewServer(New("test").Handler())
 	t.Cleanup(ts.Close)

@@ -18,12 +18,31 @@ var (
 	getHostname = os.Hostname
 )
 
+// maxIdentityBody bounds the one body the agent reads before it knows who is
+// calling (the first identity sets the key).
+const maxIdentityBody = 64 << 10
+
+// identity sets who this agent is, its process limit and its key. Without a
+// key yet it is the trust-on-first-use provisioning call and must carry one;
+// afterwards it requires the current key, and a new `key` in the body
+// replaces it (the engine re-keys every restored sandbox this way, in the
+// same call that tells it its new instance id).
 func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	keyed, ok := s.key != nil, s.authorizedLocked(r)
+	s.mu.Unlock()
+	// A keyed agent reads nothing from a caller without the key.
+	if keyed && !ok {
+		writeError(w, unauthorized(true))
+		return
+	}
 	var req struct {
 		InstanceID   string `json:"instanceId"`
 		Hostname     string `json:"hostname"`
 		MaxProcesses int    `json:"maxProcesses"`
+		Key          string `json:"key"`
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxIdentityBody)
 	if err := readJSON(w, r, &req); err != nil {
 		writeError(w, err)
 		return
@@ -40,6 +59,24 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errs.Invalid("hostname longer than 64 bytes"))
 		return
 	}
+	if req.Key != "" {
+		if err := validKey(req.Key); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Checked again under the lock: two first calls racing cannot both provision.
+	switch {
+	case s.key == nil && req.Key == "":
+		writeError(w, errs.Invalid("key is required: the first identity call sets the agent's key"))
+		return
+	case s.key != nil && !s.authorizedLocked(r):
+		writeError(w, unauthorized(true))
+		return
+	}
 	if req.Hostname != "" {
 		// EPERM: not allowed to change the UTS name (tests, unprivileged dev
 		// runs); the rest of the identity still applies.
@@ -48,7 +85,10 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.mu.Lock()
+	if req.Key != "" {
+		d := digest(req.Key)
+		s.key = &d
+	}
 	prev := s.instanceID
 	// The first identity after boot is not a restore; a different id later
 	// means this memory image now runs as another instance (restore/branch).
@@ -58,10 +98,11 @@ func (s *Server) identity(w http.ResponseWriter, r *http.Request) {
 	id := req.InstanceID
 	s.instanceID = &id
 	restores := s.restores
-	s.mu.Unlock()
 	process.SetInstanceID(id)
 	process.SetMaxProcesses(req.MaxProcesses)
 	// Nothing else random is owned by the agent: temp names use crypto/rand,
 	// which reads the (per-instance) kernel CSPRNG on every call.
-	writeJSON(w, 200, map[string]any{"instanceId": id, "previousInstanceId": prev, "restores": restores})
+	// `keyed` tells the engine this agent enforces keys (an older agent in an
+	// old snapshot would ignore them).
+	writeJSON(w, 200, map[string]any{"instanceId": id, "previousInstanceId": prev, "restores": restores, "keyed": true})
 }

@@ -24,6 +24,7 @@ type Server struct {
 	procs   *process.Table
 
 	mu         sync.Mutex
+	key        *keyDigest // nil until the first identity call (auth.go)
 	instanceID *string
 	restores   int
 }
@@ -32,7 +33,7 @@ func New(version string) *Server {
 	return &Server{Version: version, started: time.Now(), procs: process.NewTable()}
 }
 
-// Handler returns the route table.
+// Handler returns the route table behind the key check (auth.go).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", s.health)
@@ -67,7 +68,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errs.NotFoundf("no route for %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return s.requireKey(mux)
 }
 
 // NewHTTPServer: no ReadTimeout/WriteTimeout, which would cut long streams,
@@ -86,6 +87,7 @@ var statusFor = map[string]int{
 	errs.NotFound:        http.StatusNotFound,
 	errs.Conflict:        http.StatusConflict,
 	errs.PayloadTooLarge: http.StatusRequestEntityTooLarge,
+	errs.Unauthorized:    http.StatusUnauthorized,
 	errs.Internal:        http.StatusInternalServerError,
 }
 

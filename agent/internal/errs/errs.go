@@ -14,6 +14,7 @@ const (
 	NotFound        = "not_found"
 	Conflict        = "conflict"
 	PayloadTooLarge = "payload_too_large"
+	Unauthorized    = "unauthorized"
 	Internal        = "internal"
 )
 

@@ -1,5 +1,9 @@
 // Talks to faas-agent inside a sandbox (spec/agent-protocol.md) over HTTP/1.1 keep-alive
 // connections, one small pool per instance address, so an exec round trip costs no handshake.
+// Every request carries the key the agent at that address holds (Authorization: Bearer); the
+// client learns it when it gives it (identify) or, after an engine restart, from the records
+// (remember). Keys never leave this file except to the store.
+import { randomBytes } from 'node:crypto';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
 import { Readable } from 'node:stream';
@@ -18,6 +22,18 @@ export interface AgentExecEvent {
   timedOut?: boolean;
 }
 
+/**
+ * The keys of one identity call: the one the agent holds now (null: a cold-booted agent, which
+ * takes its first key on trust) and the one it holds afterwards.
+ */
+export interface AgentKeys {
+  current: string | null;
+  next: string;
+}
+
+/** A fresh agent key: 256 random bits, header-safe. */
+export const newAgentKey = (): string => randomBytes(32).toString('base64url');
+
 const AGENT_CODES: Record<string, ErrorCode> = {
   invalid_request: 'invalid_request',
   not_found: 'file_not_found',
@@ -27,6 +43,7 @@ const AGENT_CODES: Record<string, ErrorCode> = {
 
 export class AgentClient {
   private readonly pools = new Map<string, Pool>();
+  private readonly keys = new Map<string, string>();
 
   pool(ip: string): Pool {
     let p = this.pools.get(ip);
@@ -43,8 +60,20 @@ export class AgentClient {
     return p;
   }
 
+  /** Records the key the agent at `ip` holds (adoption after an engine restart). */
+  remember(ip: string, key: string): void {
+    this.keys.set(ip, key);
+  }
+
+  /** The Authorization header value for the agent at `ip` (the terminal's raw upgrade needs it). */
+  authorization(ip: string): string | undefined {
+    const key = this.keys.get(ip);
+    return key ? `Bearer ${key}` : undefined;
+  }
+
   forget(ip: string | null): void {
     if (!ip) return;
+    this.keys.delete(ip);
     const p = this.pools.get(ip);
     this.pools.delete(ip);
     void p?.destroy().catch(() => undefined);
@@ -53,21 +82,35 @@ export class AgentClient {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    this.keys.clear();
     await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
   }
 
   /**
-   * Tells a freshly booted or restored agent who it is, retrying while its listener is not yet
-   * reachable. This call is the readiness check: when it answers, the sandbox serves requests.
+   * Tells a freshly booted or restored agent who it is and gives it its key, retrying while its
+   * listener is not yet reachable. This call is the readiness check: when it answers, the sandbox
+   * serves requests. Re-keying rides on it, so a restore costs no extra round trip.
    */
-  async identify(ip: string, instanceId: string, deadlineMs: number, maxProcesses: number | null = null): Promise<void> {
+  async identify(ip: string, instanceId: string, deadlineMs: number, maxProcesses: number | null, keys: AgentKeys): Promise<void> {
     const deadline = Date.now() + deadlineMs;
+    const body = JSON.stringify({ instanceId, hostname: instanceId.replace(/_/g, '-'), maxProcesses: maxProcesses ?? 0, key: keys.next });
+    let presented = keys.current;
     let delay = 1;
     for (;;) {
+      let answer: { keyed?: boolean };
       try {
-        await this.json(ip, 'PUT', '/v1/identity', { instanceId, hostname: instanceId.replace(/_/g, '-'), maxProcesses: maxProcesses ?? 0 }, 1_000);
-        return;
+        const res = await this.raw(ip, { method: 'PUT', path: '/v1/identity', body, signal: AbortSignal.timeout(1_000), key: presented });
+        answer = (await res.body.json()) as { keyed?: boolean };
       } catch (err) {
+        if (err instanceof FaasError && err.details?.status === 401) {
+          // An earlier attempt may have re-keyed it and lost only the answer: the new key then
+          // works. Otherwise someone else holds the agent (a first use stolen): never use it.
+          if (presented !== keys.next) {
+            presented = keys.next;
+            continue;
+          }
+          throw new FaasError('runtime_error', `faas-agent in ${instanceId} refused the engine's key; the sandbox is not used`, null);
+        }
         if (Date.now() > deadline) {
           throw new FaasError('runtime_error', `faas-agent in ${instanceId} did not answer within ${deadlineMs} ms`, {
             cause: String((err as Error).message),
@@ -76,7 +119,15 @@ export class AgentClient {
         // Connection refused/reset while the restored stack comes up: back off from 1 ms, capped.
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 25);
+        continue;
       }
+      // An agent from before keys existed (in an old snapshot) takes the call and then obeys
+      // anyone: such a sandbox is not used.
+      if (answer.keyed !== true) {
+        throw new FaasError('runtime_error', `faas-agent in ${instanceId} does not enforce keys (its snapshot was made by an older faas); recreate the snapshot`, null);
+      }
+      this.keys.set(ip, keys.next);
+      return;
     }
   }
 
@@ -110,16 +161,25 @@ export class AgentClient {
   /** A raw request for routes the engine proxies (files, processes). Errors are mapped. */
   async raw(
     ip: string,
-    opts: { method: Dispatcher.HttpMethod; path: string; body?: string | Buffer | Readable | null; signal?: AbortSignal; headers?: Record<string, string> },
+    opts: {
+      method: Dispatcher.HttpMethod;
+      path: string;
+      body?: string | Buffer | Readable | null;
+      signal?: AbortSignal;
+      headers?: Record<string, string>;
+      /** The key to present instead of the one remembered for `ip` (identify; null: none). */
+      key?: string | null;
+    },
   ): Promise<Dispatcher.ResponseData> {
     let res: Dispatcher.ResponseData;
+    const key = opts.key !== undefined ? opts.key : this.keys.get(ip);
     try {
       res = await this.pool(ip).request({
         method: opts.method,
         path: opts.path,
         body: opts.body ?? null,
         signal: opts.signal,
-        headers: { 'content-type': 'application/json', ...opts.headers },
+        headers: { 'content-type': 'application/json', ...opts.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
       });
     } catch (err) {
       throw unreachable(err);

@@ -7,6 +7,7 @@ import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { NetworkSlot, SandboxRuntime } from '../core/interfaces.js';
 import { FaasError } from '../core/errors.js';
+import { newAgentKey } from '../runtime/agent-client.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { Logger } from './logger.js';
 import type { Sandboxes } from './sandboxes.js';
@@ -16,6 +17,8 @@ import type { WarmPool } from './warm-pool.js';
 export interface Clone {
   id: string;
   slot: NetworkSlot;
+  /** The clone's own key, given when it was restored (never its snapshot's, shared by all). */
+  agentKey: string;
 }
 
 export class ClonePool {
@@ -107,14 +110,15 @@ export class ClonePool {
           const snap = this.d.snapshots.get(want.id);
           await this.d.snapshots.verify(snap);
           const id = newId('inst');
-          const slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources);
+          const agentKey = newAgentKey();
+          const slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources, { current: this.d.snapshots.agentKeyOf(snap.id), next: agentKey });
           await this.d.runtime.pause(id);
           if (this.closed || this.d.repo.poolMin(want.id) === 0) {
-            await this.discard({ id, slot });
+            await this.discard({ id, slot, agentKey });
             continue;
           }
           const list = this.ready.get(want.id) ?? [];
-          list.push({ id, slot });
+          list.push({ id, slot, agentKey });
           this.ready.set(want.id, list);
         } catch (err) {
           this.d.log.warn({ snapshotId: want.id, err: String(err) }, 'clone pool: refill failed; will retry when restores are idle');

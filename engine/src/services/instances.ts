@@ -8,7 +8,7 @@ import { newId } from '../core/ids.js';
 import { assertCan, isLive } from '../core/instance-states.js';
 import type { SandboxRuntime } from '../core/interfaces.js';
 import { nowIso, type Instance, type InstanceState, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
-import type { AgentClient } from '../runtime/agent-client.js';
+import { newAgentKey, type AgentClient } from '../runtime/agent-client.js';
 import type { Cgroups } from '../runtime/cgroups.js';
 import { diskUsedBytes, networkBytes } from '../runtime/usage.js';
 import type { InstanceRepo } from '../store/sqlite/repos.js';
@@ -228,6 +228,8 @@ export class InstanceService {
     let inst: Instance;
     try {
       inst = this.newRecord(snap, input, clone.id);
+      // The clone was re-keyed with a key of its own when it was restored (clone-pool.ts).
+      this.repo.setAgentKey(inst.id, clone.agentKey);
     } catch (err) {
       await this.sandboxes.destroy(clone.id, clone.slot.netns, clone.slot.ip).catch(() => undefined);
       throw err;
@@ -238,7 +240,7 @@ export class InstanceService {
         await this.runtime.resume(inst.id);
         this.cgroups.apply(inst.id, inst.resources);
         if (inst.resources.maxProcesses !== snap.resources.maxProcesses) {
-          await this.agents.identify(clone.slot.ip, inst.id, 5_000, inst.resources.maxProcesses);
+          await this.agents.identify(clone.slot.ip, inst.id, 5_000, inst.resources.maxProcesses, { current: clone.agentKey, next: clone.agentKey });
         }
         timings.resume = Math.round((performance.now() - t0) * 10) / 10;
         this.repo.update(inst.id, { state: 'ready', ip: clone.slot.ip, netns: clone.slot.netns, readyAt: nowIso() });
@@ -336,7 +338,12 @@ export class InstanceService {
       const t0 = performance.now();
       await this.snapshots.verify(snap);
       timings.verify = Math.round((performance.now() - t0) * 10) / 10;
-      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, timings, warm);
+      // The restored agent holds the snapshot's key, shared by every restore of that image: the
+      // readiness call replaces it with this instance's own, recorded first so that a crash
+      // in between leaves the key the agent may already hold.
+      const key = newAgentKey();
+      this.repo.setAgentKey(inst.id, key);
+      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, { current: this.snapshots.agentKeyOf(snap.id), next: key }, timings, warm);
       const t1 = performance.now();
       this.repo.update(inst.id, { state: 'ready', ip: slot.ip, netns: slot.netns, readyAt: nowIso() });
       this.events.publish('instance.ready', inst.id, { ip: slot.ip });

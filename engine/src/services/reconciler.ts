@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { SandboxRuntime } from '../core/interfaces.js';
 import { nowIso } from '../core/types.js';
 import type { NetnsManager } from '../network/netns.js';
+import type { AgentClient } from '../runtime/agent-client.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { InstanceService } from './instances.js';
@@ -26,6 +27,7 @@ export class Reconciler {
       instances: InstanceRepo;
       files: SnapshotFiles;
       service: InstanceService;
+      agents: AgentClient;
       bundlesDir: string;
       log: Logger;
     },
@@ -67,6 +69,9 @@ export class Reconciler {
       } else if (inst.netns) {
         keepNetns.add(inst.netns);
         d.network.adopt(inst.netns);
+        // An adopted agent keeps the key it was given; the engine learns it back from the record.
+        const key = d.instances.agentKey(inst.id);
+        if (inst.ip && key) d.agents.remember(inst.ip, key);
       }
     }
     for (const ns of await d.network.existing()) {

@@ -1,11 +1,13 @@
 // Puts sandboxes up and takes them down: network slot, bundle, runsc, cgroup limits, and the
 // agent's readiness. Every path that fails part way undoes what it did, so a failed start leaves
-// no sandbox, namespace or bundle behind.
+// no sandbox, namespace or bundle behind. The readiness call (identify) also gives the agent its
+// key: a booted agent takes its first key, a restored one (which holds its snapshot's key, shared
+// with every other restore of that image) is re-keyed before anything else can use it.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NetworkManager, NetworkSlot, SandboxRuntime } from '../core/interfaces.js';
 import type { Resources } from '../core/types.js';
-import type { AgentClient } from '../runtime/agent-client.js';
+import type { AgentClient, AgentKeys } from '../runtime/agent-client.js';
 import type { Cgroups } from '../runtime/cgroups.js';
 import { writeBundle } from '../runtime/runsc/bundle.js';
 import type { WarmPool, WarmSandbox } from './warm-pool.js';
@@ -27,9 +29,9 @@ export interface Timings {
 export class Sandboxes {
   constructor(private readonly d: SandboxDeps) {}
 
-  /** Cold boot (only when a snapshot is made from an image). */
-  boot(id: string, template: string, resources: Resources, timings: Timings = {}): Promise<NetworkSlot> {
-    return this.up(id, template, resources, timings, (bundle) => this.d.runtime.boot(id, bundle, { diskSizeMb: resources.diskSize }));
+  /** Cold boot (only when a snapshot is made from an image); the agent takes `key` as its first. */
+  boot(id: string, template: string, resources: Resources, key: string, timings: Timings = {}): Promise<NetworkSlot> {
+    return this.up(id, template, resources, { current: null, next: key }, timings, (bundle) => this.d.runtime.boot(id, bundle, { diskSizeMb: resources.diskSize }));
   }
 
   /** A pre-created sandbox for this template, if the pool has one; its id becomes the instance's. */
@@ -37,15 +39,18 @@ export class Sandboxes {
     return this.d.warm.take(template);
   }
 
-  /** Restore a checkpoint image as a new live sandbox (into `warm` when given). */
-  async restore(id: string, template: string, imageDir: string, resources: Resources, timings: Timings = {}, warm?: WarmSandbox): Promise<NetworkSlot> {
+  /**
+   * Restore a checkpoint image as a new live sandbox (into `warm` when given). `keys.current` is
+   * the snapshot's key, `keys.next` the new sandbox's own.
+   */
+  async restore(id: string, template: string, imageDir: string, resources: Resources, keys: AgentKeys, timings: Timings = {}, warm?: WarmSandbox): Promise<NetworkSlot> {
     this.d.warm.begin();
     try {
       if (warm && warm.id === id) {
         timings.warm = 1;
-        return await this.up(id, template, resources, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir), warm.slot);
+        return await this.up(id, template, resources, keys, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir), warm.slot);
       }
-      return await this.up(id, template, resources, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir));
+      return await this.up(id, template, resources, keys, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir));
     } finally {
       this.d.warm.end();
     }
@@ -62,6 +67,7 @@ export class Sandboxes {
     id: string,
     template: string,
     resources: Resources,
+    keys: AgentKeys,
     timings: Timings,
     start: (bundle: string) => Promise<void>,
     precreated?: NetworkSlot,
@@ -81,7 +87,7 @@ export class Sandboxes {
       lap('runsc');
       this.d.cgroups.apply(id, resources);
       lap('cgroups');
-      await this.d.agents.identify(slot.ip, id, this.d.readyTimeoutMs, resources.maxProcesses);
+      await this.d.agents.identify(slot.ip, id, this.d.readyTimeoutMs, resources.maxProcesses, keys);
       lap('agent');
       return slot;
     } catch (err) {

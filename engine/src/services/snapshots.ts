@@ -7,6 +7,7 @@ import { conflict, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { SandboxRuntime } from '../core/interfaces.js';
+import { newAgentKey } from '../runtime/agent-client.js';
 import { nowIso, type Image, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
 import { makeTemplate } from '../runtime/runsc/bundle.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
@@ -47,6 +48,11 @@ export class SnapshotService {
     return s;
   }
 
+  /** The key the agent inside the snapshot's image holds: what a restore presents before re-keying. */
+  agentKeyOf(id: string): string | null {
+    return this.repo.agentKey(id);
+  }
+
   /** The snapshot's AutoScaling maxInstances (null: no cap). */
   maxInstancesOf(id: string): number | null {
     return this.repo.poolMax(id);
@@ -80,8 +86,11 @@ export class SnapshotService {
     });
     const sandboxId = `boot-${snap.id}`;
     let slot: { netns: string; ip: string } | null = null;
+    // The booted agent takes this key first; it is in the image, so every restore presents it.
+    const key = newAgentKey();
+    this.repo.setAgentKey(snap.id, key);
     try {
-      slot = await this.sandboxes.boot(sandboxId, spec, resources);
+      slot = await this.sandboxes.boot(sandboxId, spec, resources, key);
       await this.runtime.checkpoint(sandboxId, this.files.tempDirOf(snap.id), false);
       return this.commit(snap);
     } catch (err) {
@@ -105,6 +114,10 @@ export class SnapshotService {
       environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec,
       digest: opts.digest ?? digestOf([parent.digest, 'checkpoint', inst.id, newId('op')]),
     });
+    // The image's agent holds the instance's key (the caller holds the instance's lock, so no
+    // identity call changes it meanwhile).
+    const key = this.instances.agentKey(inst.id);
+    if (key) this.repo.setAgentKey(snap.id, key);
     const t0 = performance.now();
     try {
       await this.runtime.checkpoint(inst.id, this.files.tempDirOf(snap.id), true);

@@ -16,8 +16,11 @@ export interface PtyOptions {
   command?: string;
 }
 
-/** Opens the agent side: resolves with the upgraded socket and any bytes read past the 101. */
-export function openAgentPty(ip: string, opts: PtyOptions, timeoutMs = 5_000): Promise<{ socket: Socket; rest: Buffer }> {
+/**
+ * Opens the agent side: resolves with the upgraded socket and any bytes read past the 101.
+ * `authorization` is the agent's key header (AgentClient.authorization).
+ */
+export function openAgentPty(ip: string, opts: PtyOptions, authorization: string | undefined, timeoutMs = 5_000): Promise<{ socket: Socket; rest: Buffer }> {
   const q = new URLSearchParams({ cols: String(opts.cols), rows: String(opts.rows) });
   if (opts.command) q.set('command', opts.command);
   return new Promise((resolve, reject) => {
@@ -33,7 +36,8 @@ export function openAgentPty(ip: string, opts: PtyOptions, timeoutMs = 5_000): P
       fail(new FaasError('runtime_error', `the instance's agent is unreachable: ${e.message}`, null));
     });
     socket.once('connect', () => {
-      socket.write(`GET /v1/pty?${q} HTTP/1.1\r\nHost: ${ip}:${AGENT_PORT}\r\nConnection: Upgrade\r\nUpgrade: faas-pty\r\n\r\n`);
+      const auth = authorization && !/[\r\n]/.test(authorization) ? `Authorization: ${authorization}\r\n` : '';
+      socket.write(`GET /v1/pty?${q} HTTP/1.1\r\nHost: ${ip}:${AGENT_PORT}\r\n${auth}Connection: Upgrade\r\nUpgrade: faas-pty\r\n\r\n`);
     });
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);

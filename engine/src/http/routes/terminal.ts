@@ -59,7 +59,7 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
         if (command === '') throw invalid('command must not be empty', { field: '/command' });
         const inst = s.instances.get(m[1]);
         assertCan(inst, 'exec');
-        const { socket: agent, rest } = await openAgentPty(inst.ip!, { cols, rows, command });
+        const { socket: agent, rest } = await openAgentPty(inst.ip!, { cols, rows, command }, s.instances.agents.authorization(inst.ip!));
         if (socket.destroyed) return void agent.destroy();
         wss.handleUpgrade(req, socket, head, (ws) => {
           terminals.open++;

@@ -36,4 +36,9 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX snapshots_expires ON snapshots(expires_at) WHERE expires_at IS NOT NULL;`,
   // 5: AutoScaling maxInstances: a cap on the live instances of a snapshot (null: none)
   `ALTER TABLE snapshots ADD COLUMN pool_max INTEGER;`,
+  // 6: faas-agent keys (spec/agent-protocol.md "Authentication"): the key each live instance's agent
+  // holds, and the key the agent inside each snapshot image holds (what a restore must present
+  // before it re-keys). Never part of a record the API returns.
+  `ALTER TABLE instances ADD COLUMN agent_key TEXT;
+   ALTER TABLE snapshots ADD COLUMN agent_key TEXT;`,
 ];

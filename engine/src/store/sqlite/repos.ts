@@ -155,6 +155,13 @@ export class SnapshotRepo {
     const r = statement(this.db, 'SELECT pool_max FROM snapshots WHERE id = ?').get(id) as { pool_max: number | null } | undefined;
     return r?.pool_max ?? null;
   }
+  /** The key the agent inside this snapshot's image holds (null: made before agents had keys). */
+  agentKey(id: string): string | null {
+    return (statement(this.db, 'SELECT agent_key FROM snapshots WHERE id = ?').get(id) as { agent_key: string | null } | undefined)?.agent_key ?? null;
+  }
+  setAgentKey(id: string, key: string): void {
+    statement(this.db, 'UPDATE snapshots SET agent_key = ? WHERE id = ?').run(key, id);
+  }
   setPool(id: string, min: number, max: number | null): void {
     statement(this.db, 'UPDATE snapshots SET pool_min = ?, pool_max = ? WHERE id = ?').run(min, max, id);
   }
@@ -233,6 +240,13 @@ export class InstanceRepo {
     const rows = statement(this.db, "SELECT * FROM instances WHERE state IN ('pending','ready','paused') AND ((ttl IS NOT NULL AND ttl_fired_at IS NULL) OR auto_stop = 1)")
       .all() as Row[];
     return rows.map((r) => ({ ...toInstance(r), ttlFiredAt: (r.ttl_fired_at as string) ?? null }));
+  }
+  /** The key the instance's agent holds (null: none recorded). */
+  agentKey(id: string): string | null {
+    return (statement(this.db, 'SELECT agent_key FROM instances WHERE id = ?').get(id) as { agent_key: string | null } | undefined)?.agent_key ?? null;
+  }
+  setAgentKey(id: string, key: string): void {
+    statement(this.db, 'UPDATE instances SET agent_key = ? WHERE id = ?').run(key, id);
   }
   markTtlFired(id: string, at: string): void {
     statement(this.db, 'UPDATE instances SET ttl_fired_at = ? WHERE id = ?').run(at, id);
