@@ -36,4 +36,16 @@ export const MIGRATIONS: string[] = [
    CREATE INDEX snapshots_expires ON snapshots(expires_at) WHERE expires_at IS NOT NULL;`,
   // 5: AutoScaling maxInstances: a cap on the live instances of a snapshot (null: none)
   `ALTER TABLE snapshots ADD COLUMN pool_max INTEGER;`,
+  // 6: API keys (only the SHA-256 of each secret is kept) and the key that owns each record.
+  // Records from before keys existed keep owner NULL until the engine adopts them for the
+  // bootstrap key (KeyService.bootstrap); a NULL-owner image is shared (the default image).
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE,
+     admin INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, revoked_at TEXT);
+   ALTER TABLE images ADD COLUMN owner TEXT;
+   ALTER TABLE snapshots ADD COLUMN owner TEXT;
+   ALTER TABLE instances ADD COLUMN owner TEXT;
+   ALTER TABLE events ADD COLUMN owner TEXT;
+   CREATE INDEX snapshots_owner ON snapshots(owner);
+   CREATE INDEX instances_owner ON instances(owner);`,
 ];
