@@ -73,7 +73,8 @@ export class KeyService {
 
   mintToken(by: Principal, expiresIn = DEFAULT_TOKEN_SECONDS): { token: string; expiresAt: string; keyId: string } {
     if (by.via === 'token') throw forbidden('a token cannot mint tokens; mint from the API key itself', { via: 'token' });
-    const exp = Math.floor(this.now() / 1000) + Math.min(Math.max(1, Math.floor(expiresIn)), MAX_TOKEN_SECONDS);
+    // Rounded up to the next second: a token lives at least `expiresIn` seconds, never less.
+    const exp = Math.ceil(this.now() / 1000) + Math.min(Math.max(1, Math.floor(expiresIn)), MAX_TOKEN_SECONDS);
     const body = `${by.keyId}.${exp}.${randomBytes(9).toString('base64url')}`;
     return { token: `${TOKEN_PREFIX}${body}.${this.sign(body)}`, expiresAt: new Date(exp * 1000).toISOString(), keyId: by.keyId };
   }

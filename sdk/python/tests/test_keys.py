@@ -78,17 +78,23 @@ def test_session_tokens_are_minted_and_refreshed_before_expiry(engine: Engine, t
         assert mints() == [tenant_key.secret]  # minted once, with the key…
         calls = [bearer for path, bearer in log if path == "GET /v1/instances"]
         assert all(b.startswith("faastok.") for b in calls)  # …which is not sent otherwise
-        time.sleep(1.7)  # past 80 % of the token's 2 s life: the next call mints first
+        # Past the refresh point (80 % of the token's life) the next call mints first…
+        assert session._session is not None
+        time.sleep(max(0.0, session._session._refresh_at - time.time()) + 0.1)
         list(session.instances.list())
         assert len(mints()) == 2
         assert [b for p, b in log if p == "GET /v1/instances"][-1] != calls[0]
+        # …while the old token still works: it was refreshed before it expired.
+        with FaaSClient(calls[0], endpoint=engine.endpoint, max_retries=0) as old:
+            list(old.instances.list())
 
 
 def test_session_retries_once_on_token_expired(engine: Engine, tenant_key: CreatedKey) -> None:
     log: list[tuple[str, str]] = []
     with FaaSClient(tenant_key.secret, endpoint=engine.endpoint, use_session_tokens=True, http_client=_recording(log)) as session:
-        stale = session.tokens.create(expires_in=1).token
-        time.sleep(2.1)
+        minted = session.tokens.create(expires_in=1)
+        stale = minted.token
+        time.sleep(_seconds_until(minted.expires_at) + 0.3)
         # A token that has expired but that the client believes is fresh (clock skew).
         assert session._session is not None
         session._session._token = stale
@@ -102,7 +108,7 @@ def test_session_retries_once_on_token_expired(engine: Engine, tenant_key: Creat
 
 def test_expired_token_and_token_minting(engine: Engine, tenant_key: CreatedKey) -> None:
     with FaaSClient(tenant_key.secret, endpoint=engine.endpoint) as tenant:
-        token = tenant.tokens.create(expires_in=1)
+        token = tenant.tokens.create(expires_in=2)
     assert token.key_id == tenant_key.id
     with FaaSClient(token.token, endpoint=engine.endpoint, max_retries=0) as via_token:
         list(via_token.instances.list())

@@ -56,19 +56,24 @@ describe('keys and tokens', () => {
     assert.equal(mints()[0].bearer, key.secret); // minted with the key…
     const calls = log.filter((r) => r.path === 'GET /v1/instances');
     assert.ok(calls.every((r) => r.bearer.startsWith('faastok.') && r.bearer !== key.secret)); // …which is not sent otherwise
-    await sleep(1700); // past 80 % of the token's 2 s life: the next call mints first
+    // Past the refresh point (80 % of the token's life) the next call mints first…
+    const refreshAt = (client.http.session as unknown as { current: { refreshAt: number } }).current.refreshAt;
+    await sleep(Math.max(0, refreshAt - Date.now()) + 100);
     await client.instances.list();
     assert.equal(mints().length, 2);
     const last = log.filter((r) => r.path === 'GET /v1/instances').at(-1)!;
     assert.notEqual(last.bearer, calls[0].bearer);
+    // …while the old token still works: it was refreshed before it expired.
+    await new FaaSClient({ endpoint: requireEngine().endpoint, apiKey: calls[0].bearer, maxRetries: 0 }).instances.list().toArray();
   });
 
   it('retries once with a fresh token on 401 token_expired', async () => {
     const log: { path: string; bearer: string }[] = [];
     const client = new FaaSClient({ endpoint: requireEngine().endpoint, apiKey: key.secret, useSessionTokens: true, fetch: recordingFetch(log) });
     // A token that has already expired but that the client believes is fresh (clock skew).
-    const stale = (await client.tokens.create({ expiresIn: 1 })).token;
-    await sleep(2100);
+    const minted = await client.tokens.create({ expiresIn: 1 });
+    const stale = minted.token;
+    await sleep(Math.max(0, Date.parse(minted.expiresAt) - Date.now()) + 300);
     (client.http.session as unknown as { current: unknown }).current = { token: stale, refreshAt: Number.POSITIVE_INFINITY };
     log.length = 0;
     await client.instances.list();
@@ -80,7 +85,7 @@ describe('keys and tokens', () => {
 
   it('raises TokenExpiredError for an expired token used as the key, and ForbiddenError when a token mints', async () => {
     const tenant = new FaaSClient({ endpoint: requireEngine().endpoint, apiKey: key.secret });
-    const token = await tenant.tokens.create({ expiresIn: 1 });
+    const token = await tenant.tokens.create({ expiresIn: 2 });
     assert.equal(token.keyId, key.id);
     const viaToken = new FaaSClient({ endpoint: requireEngine().endpoint, apiKey: token.token, maxRetries: 0 });
     await viaToken.instances.list();

@@ -149,7 +149,7 @@ export interface ApiKeyPage {
 }
 
 export interface CreateTokenRequest {
-  /** Lifetime in seconds (1 to 86400, default 3600). */
+  /** Lifetime in seconds (1 to 86400, default 3600); `expiresAt` is rounded up to a whole second, so a token lives at least this long. */
   expiresIn?: number;
 }
 
