@@ -33,6 +33,8 @@ import { SnapshotFiles } from './store/snapshot-files.js';
 import { openDb, type Db } from './store/sqlite/db.js';
 import { SqliteEventLog } from './store/sqlite/event-log.js';
 import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
+import { KeyRepo } from './store/sqlite/keys.js';
+import { KeyService } from './services/keys.js';
 
 export const VERSION = '0.1.0';
 
@@ -48,12 +50,14 @@ export interface Services {
   processes: ProcessService;
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
+  keys: KeyService;
 }
 
 export interface Engine {
   config: Config;
   app: FastifyInstance;
   services: Services;
+  /** The bootstrap admin key (credentials.json). */
   apiKey: string;
   contract: Contract;
   reconcileReport: Awaited<ReturnType<Reconciler['reconcile']>>;
@@ -80,6 +84,12 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const contract = loadContract(config.specPath);
   const repos = { images: new ImageRepo(db), snapshots: new SnapshotRepo(db), instances: new InstanceRepo(db), idempotency: new IdempotencyRepo(db) };
   const events = new EventBus(new SqliteEventLog(db));
+  // Events carry their resource's owner so each key's stream shows only its own records.
+  events.ownerOf = (id) => (repos.instances.get(id) ?? repos.snapshots.get(id) ?? repos.images.get(id))?.owner ?? null;
+  // The key in credentials.json is the first admin key (an existing install's key is migrated).
+  const keys = new KeyService(new KeyRepo(db), join(config.stateDir, 'token-secret'));
+  const bootstrap = keys.bootstrap(apiKey);
+  if (bootstrap.revokedAt) log.warn({ keyId: bootstrap.id }, 'the key in credentials.json has been revoked; use another admin key');
   const spawner = new Spawner();
   const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs, spawner });
   const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner });
@@ -104,7 +114,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
-    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics,
+    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -120,7 +130,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
-  const app = buildApp({ services, contract, apiKey, version: VERSION, logger: false });
+  const app = buildApp({ services, contract, version: VERSION, logger: false });
   await app.ready();
 
   return {

@@ -4,6 +4,9 @@
 export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
+  token_expired: 401,
+  key_revoked: 401,
+  forbidden: 403,
   not_found: 404,
   image_not_found: 404,
   snapshot_not_found: 404,
@@ -46,6 +49,9 @@ export class FaasError extends Error {
 
 export const notFound = (kind: 'image' | 'snapshot' | 'instance' | 'process' | 'file', id: string | number) =>
   new FaasError(`${kind}_not_found` as ErrorCode, `${kind} ${id} does not exist`, { id });
+
+export const forbidden = (message: string, details: Record<string, unknown> | null = null) =>
+  new FaasError('forbidden', message, details);
 
 export const invalid = (message: string, details: Record<string, unknown> | null = null) =>
   new FaasError('invalid_request', message, details);

@@ -24,21 +24,27 @@ export interface FaasEvent {
   resourceId: string;
   data: Record<string, unknown>;
   createdAt: string;
+  /** The API key that owns the resource (null: admin keys only); never sent to clients. */
+  owner: string | null;
 }
 
 export interface EventLog {
-  append(type: EventType, resourceId: string, data: Record<string, unknown>): FaasEvent;
+  append(type: EventType, resourceId: string, data: Record<string, unknown>, owner: string | null): FaasEvent;
   since(seq: number, limit: number): FaasEvent[];
 }
 
 export class EventBus extends EventEmitter {
+  /** Set by the composition root: the owner of a resource by id (for events of records that exist). */
+  ownerOf: (resourceId: string) => string | null = () => null;
+
   constructor(private readonly log: EventLog) {
     super();
     this.setMaxListeners(0);
   }
 
-  publish(type: EventType, resourceId: string, data: Record<string, unknown> = {}): FaasEvent {
-    const event = this.log.append(type, resourceId, data);
+  /** `owner` is passed when the record is already gone (deletions); otherwise it is looked up. */
+  publish(type: EventType, resourceId: string, data: Record<string, unknown> = {}, owner?: string | null): FaasEvent {
+    const event = this.log.append(type, resourceId, data, owner === undefined ? this.ownerOf(resourceId) : owner);
     this.emit('event', event);
     this.emit(`resource:${resourceId}`, event);
     return event;

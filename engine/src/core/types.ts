@@ -18,6 +18,8 @@ export interface Image {
   digest: string;
   metadata: Metadata;
   createdAt: string;
+  /** Id of the API key that imported it; null for the shared default image. */
+  owner: string | null;
   /** Host directory of the root filesystem; immutable once a snapshot references it. */
   rootfs: string;
 }
@@ -39,6 +41,8 @@ export interface Snapshot {
   metadata: Metadata;
   createdAt: string;
   expiresAt: string | null;
+  /** Id of the API key that made it (null: made before keys existed; admin keys only). */
+  owner: string | null;
   /** The OCI spec every restore of this snapshot must reproduce (runsc compares it). */
   spec: string;
   /** Directory holding the checkpoint image files. */
@@ -64,6 +68,8 @@ export interface Instance {
   createdAt: string;
   readyAt: string | null;
   stoppedAt: string | null;
+  /** Id of the API key that started it (null: made before keys existed; admin keys only). */
+  owner: string | null;
 }
 
 export interface ExecRequest {

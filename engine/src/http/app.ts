@@ -17,6 +17,8 @@ import { registerFileRoutes } from './routes/files.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerProcessRoutes } from './routes/processes.js';
 import { registerTerminalRoutes } from './routes/terminal.js';
+import { registerKeyRoutes } from './routes/keys.js';
+import { registerOwnership } from './ownership.js';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
@@ -28,7 +30,6 @@ export interface Router {
 export interface AppDeps {
   services: Services;
   contract: Contract;
-  apiKey: string;
   version: string;
   logger?: boolean | object;
 }
@@ -44,7 +45,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     routerOptions: { querystringParser: parseQuery },
   });
 
-  const auth = makeAuth(deps.apiKey);
+  const auth = makeAuth(deps.services.keys);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     auth(req);
@@ -57,6 +58,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   // Bodies that are streams (tar, raw file bytes) reach handlers unread.
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
+  // Before idempotency: a replay is only ever of the caller's own request on its own records.
+  registerOwnership(app, deps.services);
   registerIdempotency(app, deps.services.idempotency);
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   app.setNotFoundHandler((req, reply) =>
@@ -80,8 +83,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerFileRoutes(router, deps.services);
   registerProcessRoutes(router, deps.services);
   registerEventRoutes(app, router, deps.services);
-  registerTerminalRoutes(app, router, deps.services, deps.apiKey);
+  registerTerminalRoutes(app, router, deps.services);
   registerMetricsRoutes(router, deps.services);
+  registerKeyRoutes(router, deps.services);
   // The contract and the engine agree both ways: no route outside the spec, no operation unserved.
   const missing = [...deps.contract.operations.keys()].filter((id) => !registered.has(id));
   if (missing.length) throw new Error(`spec/openapi.yaml operations without a route: ${missing.join(', ')}`);

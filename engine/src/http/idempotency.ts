@@ -3,6 +3,8 @@
 // (details.reason `body_mismatch`), and so is a repeat while the first is still running
 // (`in_progress`, with Retry-After). A streamed response cannot be replayed: a repeat of a stream's
 // key is `conflict` (`stream_not_replayable`). Requests with streamed bodies (uploads) skip it.
+// Keys are scoped per API key (stored as `<keyId>:<key>`): one key can never replay, or collide
+// with, another key's answer under the same Idempotency-Key.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { conflict, FaasError } from '../core/errors.js';
@@ -32,7 +34,8 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
       lastExpiry = Date.now();
       repo.expire(new Date(Date.now() - TTL_MS).toISOString());
     }
-    const stored = repo.get(key, req.method, path);
+    const scoped = `${req.principal?.keyId ?? '-'}:${key}`;
+    const stored = repo.get(scoped, req.method, path);
     if (stored) {
       if (stored.response === STREAM_MARKER) {
         throw conflict('a streamed response cannot be replayed; send a new Idempotency-Key', { key, reason: 'stream_not_replayable' });
@@ -41,15 +44,15 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
       reply.header('idempotent-replayed', 'true');
       return reply.code(stored.status).type('application/json').send(stored.response);
     }
-    const slot = `${key} ${req.method} ${path}`;
+    const slot = `${scoped} ${req.method} ${path}`;
     if (inFlight.has(slot)) {
       throw new FaasError('conflict', 'a request with this Idempotency-Key is still in progress; retry later', { key, reason: 'in_progress' }, { retryAfterSeconds: 1 });
     }
     inFlight.add(slot);
-    req.idempotency = { key, path, bodyHash };
+    req.idempotency = { key: scoped, path, bodyHash };
     if (STREAMS.test(path.split('?')[0])) {
       // The handler hijacks the socket, so onSend never sees a body to store: record the refusal now.
-      repo.put(key, req.method, path, { bodyHash, status: 409, response: STREAM_MARKER });
+      repo.put(scoped, req.method, path, { bodyHash, status: 409, response: STREAM_MARKER });
     }
     reply.raw.once('close', () => inFlight.delete(slot));
   });

@@ -34,12 +34,12 @@ export class ExecService {
     private readonly events: EventBus,
   ) {}
 
-  async exec(id: string, req: ExecRequest & { snapshot?: boolean }): Promise<ExecutionResult> {
+  async exec(id: string, req: ExecRequest & { snapshot?: boolean }, owner?: string | null): Promise<ExecutionResult> {
     const inst = this.ready(id);
     const { snapshot, ...spec } = req;
     const result = await this.guard(inst, () => this.agents.exec(inst.ip!, spec));
     this.events.publish('execution.complete', id, { exitCode: result.exitCode, duration: result.duration });
-    if (snapshot) result.snapshotId = (await this.instances.snapshot(id)).id;
+    if (snapshot) result.snapshotId = (await this.instances.snapshot(id, { owner })).id;
     return result;
   }
 
@@ -78,19 +78,19 @@ export class ExecService {
   }
 
   /** A step on a snapshot: returns [snapshot, created]. Fails with exec_failed on a non-zero exit. */
-  async step(snapshotId: string, req: ExecRequest): Promise<[Snapshot, boolean]> {
+  async step(snapshotId: string, req: ExecRequest, owner: string | null = null): Promise<[Snapshot, boolean]> {
     const parent = this.snapshots.get(snapshotId);
     const digest = digestOf([parent.digest, 'exec', canonical(req)]);
-    const cached = this.snapshots.stepChild(parent.id, digest);
+    const cached = this.snapshots.stepChild(parent.id, digest, owner);
     if (cached) return [cached, false];
-    const inst = await this.instances.start({ snapshotId, metadata: { 'faas.step': 'exec' } });
+    const inst = await this.instances.start({ snapshotId, metadata: { 'faas.step': 'exec' }, owner });
     try {
       const r = await this.agents.exec(inst.ip!, req);
       if (r.exitCode !== 0) {
         throw new FaasError('exec_failed', `the step exited with ${r.exitCode}`, { exitCode: r.exitCode, stdout: r.stdout.slice(-4096), stderr: r.stderr.slice(-4096) });
       }
       const snap = await this.instances.lock.run(inst.id, () =>
-        this.snapshots.checkpointInstance(inst, { digest, metadata: parent.metadata, name: null }),
+        this.snapshots.checkpointInstance(inst, { digest, metadata: parent.metadata, name: null, owner }),
       );
       return [snap, true];
     } finally {

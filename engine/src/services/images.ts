@@ -20,12 +20,17 @@ export class ImageService {
   }
 
   get(id: string): Image {
-    const img = this.repo.get(id) ?? this.repo.byName(id);
+    const img = this.find(id);
     if (!img) throw notFound('image', id);
     return img;
   }
 
-  list(q: { limit: number; cursor?: string; metadata?: Metadata; name?: string }): Page<Image> {
+  /** By id or name; undefined when there is none. */
+  find(id: string): Image | undefined {
+    return this.repo.get(id) ?? this.repo.byName(id);
+  }
+
+  list(q: Parameters<ImageRepo['list']>[0]): Page<Image> {
     return this.repo.list(q);
   }
 
@@ -56,6 +61,7 @@ export class ImageService {
       digest: `sha256:${createHash('sha256').update(`${rootfs}\0${stamp}`).digest('hex')}`,
       metadata: { os: 'debian', release: 'bookworm' },
       createdAt: nowIso(),
+      owner: null, // shared: every key may build on the default image
       rootfs,
     };
     this.repo.insert(img);
@@ -63,7 +69,7 @@ export class ImageService {
   }
 
   /** Unpacks a root-filesystem tar (plain or gzip) streamed in the request body. */
-  async import(name: string, body: Readable, metadata: Metadata = {}): Promise<Image> {
+  async import(name: string, body: Readable, metadata: Metadata = {}, owner: string | null = null): Promise<Image> {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/.test(name)) throw invalid('name must be 1-64 of [a-zA-Z0-9._-]', { name });
     if (this.repo.byName(name)) throw conflict(`an image named ${name} already exists; pick another name`, { name });
     const id = newId('img');
@@ -79,7 +85,7 @@ export class ImageService {
       const final = join(this.imagesDir, id);
       renameSync(tmp, final);
       const img: Image = {
-        id, name, source: 'tar', size: await duBytes(join(final, 'rootfs')), digest, metadata, createdAt: nowIso(), rootfs: join(final, 'rootfs'),
+        id, name, source: 'tar', size: await duBytes(join(final, 'rootfs')), digest, metadata, createdAt: nowIso(), owner, rootfs: join(final, 'rootfs'),
       };
       this.repo.insert(img);
       this.events.publish('image.imported', id, { name });

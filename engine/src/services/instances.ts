@@ -27,6 +27,8 @@ export interface StartInput {
   autoStop?: boolean;
   resources?: Partial<Resources>;
   parentInstanceId?: string | null;
+  /** The API key that starts it (set by the route, not the client). */
+  owner?: string | null;
 }
 
 export class InstanceService {
@@ -49,6 +51,11 @@ export class InstanceService {
     const i = this.repo.get(id);
     if (!i) throw notFound('instance', id);
     return i;
+  }
+
+  /** Undefined when there is none (the ownership guard). */
+  find(id: string): Instance | undefined {
+    return this.repo.get(id);
   }
 
   list(q: Parameters<InstanceRepo['list']>[0]): Page<Instance> {
@@ -102,7 +109,7 @@ export class InstanceService {
       const inst = this.get(id);
       if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
       this.repo.delete(id);
-      this.events.publish('instance.deleted', id);
+      this.events.publish('instance.deleted', id, {}, inst.owner);
     });
   }
 
@@ -187,25 +194,29 @@ export class InstanceService {
     };
   }
 
-  async snapshot(id: string, opts: { name?: string; metadata?: Metadata } = {}, timings?: Timings): Promise<Snapshot> {
+  async snapshot(id: string, opts: { name?: string; metadata?: Metadata; owner?: string | null } = {}, timings?: Timings): Promise<Snapshot> {
     return this.lock.run(id, async () => {
       const inst = this.get(id);
       assertCan(inst, 'snapshot');
-      return this.snapshots.checkpointInstance(inst, { ...opts, timings });
+      // The snapshot belongs to the caller that took it (by default the instance's owner).
+      return this.snapshots.checkpointInstance(inst, { ...opts, owner: opts.owner === undefined ? inst.owner : opts.owner, timings });
     });
   }
 
   /** Live branch: checkpoint the running parent once, restore `count` children from that image. */
-  async branch(id: string, count: number, opts: { wait?: boolean; metadata?: Metadata } = {}, timings?: Timings): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
+  async branch(id: string, count: number, opts: { wait?: boolean; metadata?: Metadata; owner?: string | null } = {}, timings?: Timings): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
     const parent = this.get(id);
     assertCan(parent, 'branch');
     this.ensureCapacity(count);
-    const snapshot = await this.snapshot(id, { metadata: opts.metadata }, timings);
+    // The branch point and the children belong to the caller (an admin branching another key's
+    // instance owns what it made).
+    const owner = opts.owner ?? parent.owner;
+    const snapshot = await this.snapshot(id, { metadata: opts.metadata, owner }, timings);
     const t0 = performance.now();
     const children = await Promise.allSettled(
       Array.from({ length: count }, (_, i) =>
         this.start(
-          { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources: parent.resources },
+          { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources: parent.resources, owner },
           opts.wait !== false,
           i === 0 ? timings : undefined,
         ),
@@ -327,6 +338,7 @@ export class InstanceService {
       createdAt: nowIso(),
       readyAt: null,
       stoppedAt: null,
+      owner: input.owner ?? null,
     };
     this.repo.insert(inst);
     this.events.publish('instance.pending', inst.id, { snapshotId: snap.id });

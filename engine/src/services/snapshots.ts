@@ -27,6 +27,8 @@ export interface CreateSnapshotInput {
   maxProcesses?: number;
   environment?: Record<string, string>;
   metadata?: Metadata;
+  /** The API key that makes it (set by the route, not the client). */
+  owner?: string | null;
 }
 
 export class SnapshotService {
@@ -53,6 +55,11 @@ export class SnapshotService {
     return this.repo.agentKey(id);
   }
 
+  /** Any state; undefined when there is none (the ownership guard). */
+  find(id: string): Snapshot | undefined {
+    return this.repo.get(id);
+  }
+
   /** The snapshot's AutoScaling maxInstances (null: no cap). */
   maxInstancesOf(id: string): number | null {
     return this.repo.poolMax(id);
@@ -76,12 +83,13 @@ export class SnapshotService {
       diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
       maxProcesses: input.maxProcesses ?? DEFAULT_RESOURCES.maxProcesses,
     });
-    this.assertNameFree(input.name);
+    const owner = input.owner ?? null;
+    this.assertNameFree(input.name, owner);
     const environment = input.environment ?? {};
     const spec = makeTemplate({ rootfs: image.rootfs, agentDir: this.agentDir(), environment });
     const snap = this.newRecord({
       parentId: null, imageId: image.id, instanceId: null, name: input.name ?? null, resources, environment,
-      metadata: input.metadata ?? {}, spec,
+      metadata: input.metadata ?? {}, spec, owner,
       digest: digestOf([image.digest, spec, JSON.stringify(resources)]),
     });
     const sandboxId = `boot-${snap.id}`;
@@ -104,14 +112,15 @@ export class SnapshotService {
   /** Checkpoints a running sandbox; it keeps running. `digest` names how the state was made. */
   async checkpointInstance(
     inst: { id: string; snapshotId: string },
-    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings },
+    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
   ): Promise<Snapshot> {
     const parent = this.repo.get(inst.snapshotId);
     if (!parent) throw notFound('snapshot', inst.snapshotId);
-    this.assertNameFree(opts.name);
+    const owner = opts.owner ?? null;
+    this.assertNameFree(opts.name, owner);
     const snap = this.newRecord({
       parentId: parent.id, imageId: parent.imageId, instanceId: inst.id, name: opts.name ?? null, resources: parent.resources,
-      environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec,
+      environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec, owner,
       digest: opts.digest ?? digestOf([parent.digest, 'checkpoint', inst.id, newId('op')]),
     });
     // The image's agent holds the instance's key (the caller holds the instance's lock, so no
@@ -175,8 +184,8 @@ export class SnapshotService {
   }
 
   /** The step-cache lookup: a child of exactly this parent made by the same step. */
-  stepChild(parentId: string, digest: string): Snapshot | undefined {
-    return this.repo.byDigest(digest, parentId);
+  stepChild(parentId: string, digest: string, owner: string | null): Snapshot | undefined {
+    return this.repo.byDigest(digest, parentId, owner);
   }
 
   /** Verifies a snapshot's image before a restore trusts it. */
@@ -200,9 +209,10 @@ export class SnapshotService {
     for (let i = 0; i < order.length; i++) order.push(...this.repo.children(order[i]));
     for (const sid of order.reverse()) {
       for (const iid of this.instances.liveOfSnapshot(sid)) await this.stopInstance?.(iid);
+      const owner = this.repo.get(sid)?.owner ?? null;
       this.repo.delete(sid);
       this.files.remove(sid);
-      this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id });
+      this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id }, owner);
     }
   }
 
@@ -214,9 +224,9 @@ export class SnapshotService {
   private readonly unsealed = new Set<string>();
   private sealing: Promise<void> | null = null;
 
-  /** Names are unique among snapshots, so they can be used to find one. */
-  assertNameFree(name: string | null | undefined): void {
-    if (name && this.repo.byName(name)) throw conflict(`a snapshot named ${name} already exists`, { name });
+  /** Names are unique among one key's snapshots, so they can be used to find one. */
+  assertNameFree(name: string | null | undefined, owner: string | null): void {
+    if (name && this.repo.byName(name, owner)) throw conflict(`a snapshot named ${name} already exists`, { name });
   }
 
   private newRecord(f: Omit<Snapshot, 'id' | 'state' | 'checksum' | 'size' | 'createdAt' | 'expiresAt' | 'imageDir'>): Snapshot {

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ._config import ClientConfig, resolve_config
 from ._exceptions import FaaSError, NetworkError, error_from_body
 from ._retry import RetryPolicy, parse_retry_after
+from ._session import DEFAULT_TOKEN_EXPIRES_IN, SessionTokens
 
 __all__ = ["APIRequest", "BaseClient", "metadata_params"]
 
@@ -37,6 +38,8 @@ class APIRequest:
     idempotency_key: str | None = None
     #: For streams: the caller reads the body; retries stop once headers have arrived.
     stream: bool = False
+    #: Authenticate with the API key itself even when session tokens are on (minting tokens).
+    use_api_key: bool = False
 
 
 def metadata_params(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -58,11 +61,21 @@ class BaseClient:
         endpoint: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        token_provider: Callable[[], Any] | None = None,
+        use_session_tokens: bool = False,
+        token_expires_in: int | None = None,
     ) -> None:
         self._config: ClientConfig = resolve_config(
             api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries
         )
         self._retry = RetryPolicy(self._config.max_retries)
+        #: Called once when the engine answers 401: returns a fresh key or token to use from then on
+        #: (the async client also accepts a coroutine function).
+        self._token_provider = token_provider
+        #: Short-lived tokens minted from the API key, when ``use_session_tokens`` is on.
+        self._session: SessionTokens | None = (
+            SessionTokens(token_expires_in or DEFAULT_TOKEN_EXPIRES_IN) if use_session_tokens else None
+        )
 
     @property
     def endpoint(self) -> str:
@@ -94,7 +107,21 @@ class BaseClient:
         headers.update(request.headers)
         return headers
 
-    def _build(self, http: httpx.Client | httpx.AsyncClient, request: APIRequest) -> httpx.Request:
+    def _token_request(self) -> APIRequest:
+        assert self._session is not None
+        return APIRequest("POST", "/v1/tokens", json={"expiresIn": self._session.expires_in}, use_api_key=True)
+
+    def _set_api_key(self, key: str) -> None:
+        self._config = replace(self._config, api_key=key)
+
+    @staticmethod
+    def _refresh_kind(error: FaaSError, request: APIRequest, refreshed: bool) -> str | None:
+        """What to do about a 401 once: ``session`` (mint a new token), ``provider`` or nothing."""
+        if refreshed or error.status_code != 401:
+            return None
+        return "session" if error.code == "token_expired" and not request.use_api_key else "provider"
+
+    def _build(self, http: httpx.Client | httpx.AsyncClient, request: APIRequest, auth_key: str | None = None) -> httpx.Request:
         content = request.content() if request.content is not None else None
         has_json = request.json is not None
         return http.build_request(
@@ -103,7 +130,7 @@ class BaseClient:
             params=_encode_params(request.params),
             json=request.json if has_json else None,
             content=content,  # sync client: bytes or an iterable; async: bytes or an async iterable
-            headers=self._headers(request),
+            headers=self._headers(request, auth_key),
             timeout=request.timeout if request.timeout is not None else self._config.timeout,
         )
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
+import threading
 import time
-from typing import Any, AsyncIterator, Iterator, Literal, Sequence, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Literal, Sequence, Union
 
 import httpx
 
 from ._base_client import APIRequest, BaseClient
 from ._bound import Instance, Snapshot
+from ._exceptions import FaaSError
+from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
 from .resources.branches import AsyncBranches, Branches
 from .resources.events import AsyncEvents, Events
 from .resources.execution import AsyncExecution, Command, Execution
@@ -48,8 +52,15 @@ class FaaSClient(BaseClient):
         timeout: float | None = None,
         max_retries: int | None = None,
         http_client: httpx.Client | None = None,
+        token_provider: Callable[[], str] | None = None,
+        use_session_tokens: bool = False,
+        token_expires_in: int | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries)
+        super().__init__(
+            api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries,
+            token_provider=token_provider, use_session_tokens=use_session_tokens, token_expires_in=token_expires_in,
+        )
+        self._session_lock = threading.Lock()
         self._http = http_client or httpx.Client()
         self.images = Images(self)
         self.snapshots = Snapshots(self)
@@ -61,15 +72,18 @@ class FaaSClient(BaseClient):
         self.terminals = Terminals(self)
         self.events = Events(self)
         self.parallel = Parallel(self)
+        self.keys = Keys(self)
+        self.tokens = Tokens(self)
 
     # ------------------------------------------------------------------ transport
     def _send(self, request: APIRequest) -> httpx.Response:
         """Sends with retries; returns a 2xx response (body unread when ``request.stream``)."""
         request = self._prepare(request)
         attempt = 0
+        refreshed = False
         while True:
             try:
-                response = self._http.send(self._build(self._http, request), stream=True)
+                response = self._http.send(self._build(self._http, request, self._bearer(request)), stream=True)
             except httpx.TransportError as exc:
                 delay = self._delay_after_transport_error(request, attempt)
                 if delay is None:
@@ -83,11 +97,36 @@ class FaaSClient(BaseClient):
                 return response
             response.read()
             response.close()
+            if response.status_code == 401 and self._refresh(self._status_error(response), request, refreshed):
+                refreshed = True
+                continue
             delay = self._delay_after_response(request, attempt, response)
             if delay is None:
                 raise self._status_error(response)
             time.sleep(delay)
             attempt += 1
+
+    def _bearer(self, request: APIRequest) -> str | None:
+        """The session token to send (minting one when due); None: the API key."""
+        if self._session is None or request.use_api_key:
+            return None
+        with self._session_lock:
+            token = self._session.current()
+            if token is None:
+                started = self._session.started()
+                token = self._session.store(self._call(self._token_request()), started)
+            return token
+
+    def _refresh(self, error: FaaSError, request: APIRequest, refreshed: bool) -> bool:
+        """Once per call after a 401: a new session token, or the token_provider's new key."""
+        kind = self._refresh_kind(error, request, refreshed)
+        if kind == "session" and self._session is not None:
+            self._session.invalidate()
+            return True
+        if kind == "provider" and self._token_provider is not None and request.content is None:
+            self._set_api_key(str(self._token_provider()))
+            return True
+        return False
 
     def _call(self, request: APIRequest) -> Any:
         return self._json(self._send(request))
@@ -155,8 +194,15 @@ class AsyncFaaSClient(BaseClient):
         timeout: float | None = None,
         max_retries: int | None = None,
         http_client: httpx.AsyncClient | None = None,
+        token_provider: Callable[[], str | Awaitable[str]] | None = None,
+        use_session_tokens: bool = False,
+        token_expires_in: int | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries)
+        super().__init__(
+            api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries,
+            token_provider=token_provider, use_session_tokens=use_session_tokens, token_expires_in=token_expires_in,
+        )
+        self._session_lock = asyncio.Lock()
         self._http = http_client or httpx.AsyncClient()
         self.images = AsyncImages(self)
         self.snapshots = AsyncSnapshots(self)
@@ -168,13 +214,16 @@ class AsyncFaaSClient(BaseClient):
         self.terminals = AsyncTerminals(self)
         self.events = AsyncEvents(self)
         self.parallel = AsyncParallel(self)
+        self.keys = AsyncKeys(self)
+        self.tokens = AsyncTokens(self)
 
     async def _send(self, request: APIRequest) -> httpx.Response:
         request = self._prepare(request)
         attempt = 0
+        refreshed = False
         while True:
             try:
-                response = await self._http.send(self._build(self._http, request), stream=True)
+                response = await self._http.send(self._build(self._http, request, await self._bearer(request)), stream=True)
             except httpx.TransportError as exc:
                 delay = self._delay_after_transport_error(request, attempt)
                 if delay is None:
@@ -188,11 +237,35 @@ class AsyncFaaSClient(BaseClient):
                 return response
             await response.aread()
             await response.aclose()
+            if response.status_code == 401 and await self._refresh(self._status_error(response), request, refreshed):
+                refreshed = True
+                continue
             delay = self._delay_after_response(request, attempt, response)
             if delay is None:
                 raise self._status_error(response)
             await asyncio.sleep(delay)
             attempt += 1
+
+    async def _bearer(self, request: APIRequest) -> str | None:
+        if self._session is None or request.use_api_key:
+            return None
+        async with self._session_lock:
+            token = self._session.current()
+            if token is None:
+                started = self._session.started()
+                token = self._session.store(await self._call(self._token_request()), started)
+            return token
+
+    async def _refresh(self, error: FaaSError, request: APIRequest, refreshed: bool) -> bool:
+        kind = self._refresh_kind(error, request, refreshed)
+        if kind == "session" and self._session is not None:
+            self._session.invalidate()
+            return True
+        if kind == "provider" and self._token_provider is not None and request.content is None:
+            fresh = self._token_provider()
+            self._set_api_key(str(await fresh if inspect.isawaitable(fresh) else fresh))
+            return True
+        return False
 
     async def _call(self, request: APIRequest) -> Any:
         return self._json(await self._send(request))

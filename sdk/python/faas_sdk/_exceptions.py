@@ -14,6 +14,9 @@ __all__ = [
     "FaaSError",
     "InvalidRequestError",
     "UnauthorizedError",
+    "TokenExpiredError",
+    "KeyRevokedError",
+    "ForbiddenError",
     "NotFoundError",
     "ImageNotFoundError",
     "SnapshotNotFoundError",
@@ -71,6 +74,18 @@ class InvalidRequestError(FaaSError):
 
 class UnauthorizedError(FaaSError):
     pass
+
+
+class TokenExpiredError(UnauthorizedError):
+    """A session token's ``expiresAt`` has passed (clients with ``use_session_tokens`` refresh it themselves)."""
+
+
+class KeyRevokedError(UnauthorizedError):
+    """The API key (or the key a token was minted from) has been revoked."""
+
+
+class ForbiddenError(FaaSError):
+    """The key is valid but may not do this (key management needs an admin key; tokens cannot mint)."""
 
 
 class NotFoundError(FaaSError):
@@ -137,6 +152,9 @@ class NetworkError(FaaSError):
 ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "invalid_request": InvalidRequestError,
     "unauthorized": UnauthorizedError,
+    "token_expired": TokenExpiredError,
+    "key_revoked": KeyRevokedError,
+    "forbidden": ForbiddenError,
     "image_not_found": ImageNotFoundError,
     "snapshot_not_found": SnapshotNotFoundError,
     "instance_not_found": InstanceNotFoundError,

@@ -97,6 +97,10 @@ CALLS: dict[str, Callable[..., Any]] = {
     "files.list": lambda c, target, path: c.files.list(target, path),
     "files.mkdir": lambda c, target, path, **a: c.files.mkdir(target, path, **a),
     "files.remove": lambda c, target, path, **a: c.files.remove(target, path, **a),
+    "keys.create": lambda c, name, admin=False: c.keys.create(name, admin=admin),
+    "keys.list": lambda c: c.keys.list(),
+    "keys.revoke": lambda c, id: c.keys.revoke(id),
+    "tokens.create": lambda c, **a: c.tokens.create(**a),
     "raw": lambda c, method, path, body=None, auth=None: c.raw(method, path, body, api_key=BAD_KEY if auth == "bad" else None),
 }
 
@@ -173,7 +177,16 @@ async def _step(client: Client, step: dict[str, Any], saved: dict[str, Any]) -> 
     call = step["call"]
     if call == "raw":  # its args are an HTTP request, not SDK keywords
         args = _substitute(step.get("args") or {}, saved)
-    return _plain(await _resolve(CALLS[_snake_call(call)](client, **args)))
+    if "as" not in step:
+        return _plain(await _resolve(CALLS[_snake_call(call)](client, **args)))
+    # Run this step as another API key or token (``as: $tenant.secret``), with a client of the same kind.
+    other = type(client)(str(_substitute(step["as"], saved)), endpoint=client.endpoint, max_retries=0)
+    try:
+        return _plain(await _resolve(CALLS[_snake_call(call)](other, **args)))
+    finally:
+        closed = other.close()
+        if inspect.isawaitable(closed):
+            await closed
 
 
 async def run_scenario(client: Client, scenario: dict[str, Any]) -> None:

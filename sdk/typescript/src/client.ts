@@ -14,6 +14,7 @@ import { TerminalOperations } from './resources/terminal.js';
 import { EventManager } from './resources/events.js';
 import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager } from './resources/branches.js';
+import { KeyManager, TokenManager } from './resources/keys.js';
 import type { Instance } from './resources/instances.js';
 
 export class FaaSClient {
@@ -29,6 +30,10 @@ export class FaaSClient {
   readonly terminals: TerminalOperations;
   readonly events: EventManager;
   readonly parallel: ParallelOperations;
+  /** API keys of the engine (admin keys only). */
+  readonly keys: KeyManager;
+  /** Short-lived tokens minted from this client's key. */
+  readonly tokens: TokenManager;
 
   /**
    * With no arguments the client reads FAAS_API_KEY / FAAS_ENDPOINT, else the local engine's
@@ -46,6 +51,8 @@ export class FaaSClient {
     this.terminals = new TerminalOperations(this.http);
     this.events = new EventManager(this.http);
     this.parallel = new ParallelOperations(this);
+    this.keys = new KeyManager(this.http);
+    this.tokens = new TokenManager(this.http);
   }
 
   get endpoint(): string {

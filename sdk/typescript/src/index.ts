@@ -28,6 +28,10 @@ export type { TerminalOptions } from './resources/terminal.js';
 export { EventManager, ANY_EVENT } from './resources/events.js';
 export type { FaaSEvent, EventHandler, ErrorHandler, EventStreamOptions } from './resources/events.js';
 export { ParallelOperations } from './resources/parallel.js';
+export { KeyManager, TokenManager } from './resources/keys.js';
+export type { ApiKey, CreatedKey, Token, CreateKeyConfig } from './resources/keys.js';
+export { SessionTokens, DEFAULT_TOKEN_EXPIRES_IN } from './core/session.js';
+export type { MintedToken } from './core/session.js';
 export type { Task, InstanceTask, MapOptions, RaceResult } from './resources/parallel.js';
 
 /** Types generated from spec/openapi.yaml, for code that wants the wire shapes. */

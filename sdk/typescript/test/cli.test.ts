@@ -193,3 +193,25 @@ test('instance cp both ways and shell --json', (t) => {
   assert.equal(shell.exitCode, 3);
   assert.match(shell.output, /from-shell/);
 });
+
+test('key create/list/revoke and token create, with --json', () => {
+  const created = faasJson(['key', 'create', 'cli-tenant']);
+  assert.match(created.id, /^key_/);
+  assert.match(created.secret, /^faas_/);
+  assert.equal(created.admin, false);
+  const human = faas(['key', 'create', 'cli-admin', '--admin']);
+  assert.equal(human.code, 0);
+  assert.match(human.stdout, /secret: faas_/);
+  const listed = faasJson<{ id: string; name: string }[]>(['key', 'list']);
+  assert.ok(listed.some((k) => k.id === created.id && !('secret' in k)));
+  // The new key mints its own token; it is not an admin key, so it cannot list keys.
+  const token = faasJson(['token', 'create', '--expires-in', '120', '--api-key', created.secret]);
+  assert.match(token.token, /^faastok\./);
+  assert.equal(token.keyId, created.id);
+  assert.equal(faasJson(['key', 'list', '--api-key', created.secret], 1).error.code, 'forbidden');
+  assert.equal(faasJson(['key', 'revoke', created.id]).revoked, true);
+  assert.equal(faasJson(['instance', 'list', '--api-key', token.token], 1).error.code, 'key_revoked');
+  const adminId = listed.find((k) => k.name === 'cli-admin')!.id;
+  faasJson(['key', 'revoke', adminId]);
+  assert.equal(faasJson(['token', 'create', '--expires-in', 'soon'], 2).error.code, 'usage');
+});

@@ -16,6 +16,8 @@ interface Step {
   save?: string;
   expect?: unknown;
   expectError?: { code?: string; class?: string; statusCode?: number; details?: unknown };
+  /** Run this step as another API key or token (`as: $tenant.secret`). */
+  as?: string;
 }
 interface Scenario {
   name: string;
@@ -30,7 +32,7 @@ const client = testClient();
 const badClient = new sdk.FaaSClient({ endpoint: client.endpoint, apiKey: 'faas_wrong_key', maxRetries: 0 });
 
 type Args = Record<string, any>;
-type Operation = (a: Args) => Promise<unknown>;
+type Operation = (a: Args, c: sdk.FaaSClient) => Promise<unknown>;
 
 const collect = async <T>(iterable: AsyncIterable<T>) => {
   const out: T[] = [];
@@ -40,35 +42,35 @@ const collect = async <T>(iterable: AsyncIterable<T>) => {
 
 /** The vocabulary of the README, each mapped to the idiomatic SDK call. */
 const OPERATIONS: Record<string, Operation> = {
-  'images.list': () => client.images.list().toArray(),
-  'images.get': (a) => client.images.get(a.id),
-  'snapshots.create': (a) => client.snapshots.create(a).then((s) => s),
-  'snapshots.get': (a) => client.snapshots.get(a.id).then((s) => s),
-  'snapshots.delete': (a) => client.snapshots.delete(a.id, { force: a.force }).then(() => null),
-  'snapshots.list': ({ pageSize, ...filter }) => collect(client.snapshots.list({ ...filter, pageSize })),
-  'snapshots.setMetadata': (a) => client.snapshots.setMetadata(a.id, a.metadata).then((s) => s),
-  'snapshots.exec': (a) => client.snapshots.exec(a.id, a.command).then((s) => s),
-  'snapshots.getPool': (a) => client.snapshots.getPool(a.id),
-  'snapshots.setPool': (a) => client.snapshots.setPool(a.id, { minInstances: a.minInstances, maxInstances: a.maxInstances }),
-  'instances.start': (a) => client.instances.start(a as sdk.StartInstanceConfig),
-  'instances.get': (a) => client.instances.get(a.id),
-  'instances.stop': (a) => client.instances.stop(a.id),
-  'instances.pause': (a) => client.instances.pause(a.id),
-  'instances.resume': (a) => client.instances.resume(a.id),
-  'instances.restart': (a) => client.instances.restart(a.id),
-  'instances.delete': (a) => client.instances.delete(a.id).then(() => null),
-  'instances.list': ({ pageSize, ...filter }) => collect(client.instances.list({ ...filter, pageSize })),
-  'instances.waitUntilReady': (a) => client.instances.waitUntilReady(a.id, a.timeout),
-  'instances.getMetrics': (a) => client.instances.getMetrics(a.id),
-  'instances.snapshot': (a) => client.instances.snapshot(a.id, { name: a.name, metadata: a.metadata }),
-  'instances.branch': (a) => client.instances.branch(a.id, a.count),
-  exec: (a) => client.execution.exec(a.target, a.command),
-  execBatch: (a) => client.execution.execBatch(a.target, a.commands),
-  execScript: (a) => client.execution.execScript(a.target, a.script, { interpreter: a.interpreter, args: a.args }),
-  execWithSnapshot: (a) => client.execution.execWithSnapshot(a.target, a.command),
-  execStream: async (a) => {
+  'images.list': (_a, c) => c.images.list().toArray(),
+  'images.get': (a, c) => c.images.get(a.id),
+  'snapshots.create': (a, c) => c.snapshots.create(a).then((s) => s),
+  'snapshots.get': (a, c) => c.snapshots.get(a.id).then((s) => s),
+  'snapshots.delete': (a, c) => c.snapshots.delete(a.id, { force: a.force }).then(() => null),
+  'snapshots.list': ({ pageSize, ...filter }, c) => collect(c.snapshots.list({ ...filter, pageSize })),
+  'snapshots.setMetadata': (a, c) => c.snapshots.setMetadata(a.id, a.metadata).then((s) => s),
+  'snapshots.exec': (a, c) => c.snapshots.exec(a.id, a.command).then((s) => s),
+  'snapshots.getPool': (a, c) => c.snapshots.getPool(a.id),
+  'snapshots.setPool': (a, c) => c.snapshots.setPool(a.id, { minInstances: a.minInstances, maxInstances: a.maxInstances }),
+  'instances.start': (a, c) => c.instances.start(a as sdk.StartInstanceConfig),
+  'instances.get': (a, c) => c.instances.get(a.id),
+  'instances.stop': (a, c) => c.instances.stop(a.id),
+  'instances.pause': (a, c) => c.instances.pause(a.id),
+  'instances.resume': (a, c) => c.instances.resume(a.id),
+  'instances.restart': (a, c) => c.instances.restart(a.id),
+  'instances.delete': (a, c) => c.instances.delete(a.id).then(() => null),
+  'instances.list': ({ pageSize, ...filter }, c) => collect(c.instances.list({ ...filter, pageSize })),
+  'instances.waitUntilReady': (a, c) => c.instances.waitUntilReady(a.id, a.timeout),
+  'instances.getMetrics': (a, c) => c.instances.getMetrics(a.id),
+  'instances.snapshot': (a, c) => c.instances.snapshot(a.id, { name: a.name, metadata: a.metadata }),
+  'instances.branch': (a, c) => c.instances.branch(a.id, a.count),
+  exec: (a, c) => c.execution.exec(a.target, a.command),
+  execBatch: (a, c) => c.execution.execBatch(a.target, a.commands),
+  execScript: (a, c) => c.execution.execScript(a.target, a.script, { interpreter: a.interpreter, args: a.args }),
+  execWithSnapshot: (a, c) => c.execution.execWithSnapshot(a.target, a.command),
+  execStream: async (a, c) => {
     const events: string[] = [];
-    const result = await client.execution.execStream(a.target, a.command, {
+    const result = await c.execution.execStream(a.target, a.command, {
       onStart: () => events.push('start'),
       onStdout: () => events.push('stdout'),
       onStderr: () => events.push('stderr'),
@@ -76,12 +78,16 @@ const OPERATIONS: Record<string, Operation> = {
     });
     return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode, events };
   },
-  'files.write': (a) => client.files.write(a.target, a.path, a.content).then(() => null),
-  'files.read': (a) => client.files.readText(a.target, a.path),
-  'files.list': (a) => client.files.list(a.target, a.path),
-  'files.mkdir': (a) => client.files.mkdir(a.target, a.path, { parents: a.parents }).then(() => null),
-  'files.remove': (a) => client.files.remove(a.target, a.path, { recursive: a.recursive }).then(() => null),
-  raw: (a) => (a.auth === 'bad' ? badClient : client).request(a.method, a.path, a.body),
+  'files.write': (a, c) => c.files.write(a.target, a.path, a.content).then(() => null),
+  'files.read': (a, c) => c.files.readText(a.target, a.path),
+  'files.list': (a, c) => c.files.list(a.target, a.path),
+  'files.mkdir': (a, c) => c.files.mkdir(a.target, a.path, { parents: a.parents }).then(() => null),
+  'files.remove': (a, c) => c.files.remove(a.target, a.path, { recursive: a.recursive }).then(() => null),
+  'keys.create': (a, c) => c.keys.create({ name: a.name, admin: a.admin }),
+  'keys.list': (_a, c) => c.keys.list().toArray(),
+  'keys.revoke': (a, c) => c.keys.revoke(a.id).then(() => null),
+  'tokens.create': (a, c) => c.tokens.create({ expiresIn: a.expiresIn }),
+  raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
 };
 
 /** `$name.path[0].x` reads a saved value; any other value is taken literally (recursively). */
@@ -132,8 +138,10 @@ async function runStep(step: Step, saved: Record<string, unknown>, index: number
   assert.ok(operation, `step ${index}: unknown call ${step.call}`);
   const args = resolveValue(step.args ?? {}, saved) as Args;
   const where = `step ${index} (${step.call})`;
+  const as = step.as === undefined ? undefined : String(resolveValue(step.as, saved));
+  const c = as === undefined ? client : new sdk.FaaSClient({ endpoint: client.endpoint, apiKey: as, maxRetries: 0 });
   if (step.expectError) {
-    const error: any = await operation(args).then(
+    const error: any = await operation(args, c).then(
       (r) => assert.fail(`${where}: expected ${step.expectError!.code}, got ${JSON.stringify(normalize(r))}`),
       (e) => e,
     );
@@ -149,7 +157,7 @@ async function runStep(step: Step, saved: Record<string, unknown>, index: number
     if (details !== undefined) match(error.details, details, `${where}: details`);
     return;
   }
-  const result = normalize(await operation(args));
+  const result = normalize(await operation(args, c));
   // Expectations may name earlier results ($snap.id); resolved before this step's own save.
   const expected = resolveValue(step.expect, saved);
   if (step.save) saved[step.save] = result;

@@ -13,6 +13,9 @@ after(() => tracker.cleanup());
 const README_NAMES: Record<string, string> = {
   invalid_request: 'InvalidRequestError',
   unauthorized: 'UnauthorizedError',
+  token_expired: 'TokenExpiredError',
+  key_revoked: 'KeyRevokedError',
+  forbidden: 'ForbiddenError',
   image_not_found: 'ImageNotFoundError',
   snapshot_not_found: 'SnapshotNotFoundError',
   instance_not_found: 'InstanceNotFoundError',

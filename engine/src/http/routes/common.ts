@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
+import { ownerFilter } from '../../core/principal.js';
 import type { Metadata } from '../../core/types.js';
+import { principalOf } from '../auth.js';
 
 export type Q = Record<string, string | undefined> & { metadata?: Metadata; limit?: number };
 export const params = (req: FastifyRequest) => req.params as { id: string; pid?: number };
@@ -7,3 +9,7 @@ export const query = (req: FastifyRequest) => (req.query ?? {}) as Q;
 export const body = <T>(req: FastifyRequest) => (req.body ?? {}) as T;
 export const bool = (v: unknown, dflt: boolean) => (v === undefined ? dflt : v === true || v === 'true');
 export const listQuery = (q: Q) => ({ limit: Number(q.limit ?? 50), cursor: q.cursor, metadata: q.metadata });
+/** The API key that owns what this request makes. */
+export const ownerOf = (req: FastifyRequest) => principalOf(req).keyId;
+/** The owner filter of a list: the caller's own records (admin keys: everything). */
+export const listOwner = (req: FastifyRequest) => ownerFilter(principalOf(req));

@@ -5,6 +5,8 @@
 // memory: while its socket is full it is simply not written to, and it catches up from the log.
 import type { FastifyInstance } from 'fastify';
 import type { FaasEvent } from '../../core/events.js';
+import { owns } from '../../core/principal.js';
+import { principalOf } from '../auth.js';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
 import { query } from './common.js';
@@ -27,7 +29,9 @@ export function registerEventRoutes(app: FastifyInstance, r: Router, s: Services
     const lastId = req.headers['last-event-id'];
     // Without Last-Event-ID the stream starts with the next event: the cursor is set by the first one.
     let cursor: number | null = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : null;
-    const wanted = (e: FaasEvent) => (!types || types.has(e.type)) && (!resourceId || e.resourceId === resourceId);
+    // A key sees the events of its own records only (admin keys: all).
+    const who = principalOf(req);
+    const wanted = (e: FaasEvent) => owns(who, e.owner) && (!types || types.has(e.type)) && (!resourceId || e.resourceId === resourceId);
 
     const sse = openSse(req, reply);
     eventStreams.open++;
@@ -37,7 +41,7 @@ export function registerEventRoutes(app: FastifyInstance, r: Router, s: Services
 
     const write = (e: FaasEvent) => {
       cursor = e.seq;
-      if (wanted(e) && !sse.send(e.type, e, e.seq)) blocked = true;
+      if (wanted(e) && !sse.send(e.type, publicEvent(e), e.seq)) blocked = true;
     };
     /** Catches up from the log until it is exhausted or the socket is full. */
     const pump = () => {
@@ -84,3 +88,5 @@ export function registerEventRoutes(app: FastifyInstance, r: Router, s: Services
     pump();
   });
 }
+
+const publicEvent = ({ owner: _owner, ...e }: FaasEvent) => e;

@@ -4,11 +4,11 @@ import type { Services } from '../../engine.js';
 import type { BatchInput, ScriptInput } from '../../services/exec.js';
 import type { Router } from '../app.js';
 import { toFaasError, envelope } from '../errors.js';
-import { body, params } from './common.js';
+import { body, ownerOf, params } from './common.js';
 import { openSse } from './sse.js';
 
 export function registerExecRoutes(r: Router, s: Services): void {
-  r.op('exec', async (req) => s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req)));
+  r.op('exec', async (req) => s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), ownerOf(req)));
   r.op('execBatch', async (req) => ({ results: await s.exec.batch(params(req).id, body<BatchInput>(req)) }));
   r.op('execScript', async (req) => s.exec.script(params(req).id, body<ScriptInput>(req)));
 

@@ -3,12 +3,12 @@ import { invalid } from '../../core/errors.js';
 import type { Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
-import { body, listQuery, params, query } from './common.js';
+import { body, listOwner, listQuery, ownerOf, params, query } from './common.js';
 import { publicImage } from './views.js';
 
 export function registerImageRoutes(r: Router, s: Services): void {
   r.op('listImages', async (req) => {
-    const page = s.images.list({ ...listQuery(query(req)), name: query(req).name });
+    const page = s.images.list({ ...listQuery(query(req)), name: query(req).name, owner: listOwner(req) });
     return { ...page, data: page.data.map(publicImage) };
   });
   r.op('getImage', async (req) => publicImage(s.images.get(params(req).id)));
@@ -17,7 +17,7 @@ export function registerImageRoutes(r: Router, s: Services): void {
     const q = query(req);
     if (!q.name) throw invalid('query parameter name is required');
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw invalid('send the root filesystem as an application/x-tar body');
-    const img = await s.images.import(q.name, req.body as Readable, q.metadata ?? {});
+    const img = await s.images.import(q.name, req.body as Readable, q.metadata ?? {}, ownerOf(req));
     return reply.code(201).send(publicImage(img));
   });
 }

@@ -2,7 +2,7 @@ import type { InstanceState, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { StartInput } from '../../services/instances.js';
 import type { Router } from '../app.js';
-import { body, bool, listQuery, params, query } from './common.js';
+import { body, bool, listOwner, listQuery, ownerOf, params, query } from './common.js';
 import { publicInstance, publicSnapshot } from './views.js';
 
 export function registerInstanceRoutes(r: Router, s: Services): void {
@@ -10,13 +10,13 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('startInstance', async (req, reply) => {
     const t0 = performance.now();
     const timings = {};
-    const inst = await i.start(body<StartInput>(req), bool(query(req).wait, true), timings);
+    const inst = await i.start({ ...body<StartInput>(req), owner: ownerOf(req) }, bool(query(req).wait, true), timings);
     reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
     return reply.code(201).send(publicInstance(inst));
   });
   r.op('listInstances', async (req) => {
     const q = query(req);
-    const page = i.list({ ...listQuery(q), state: q.state, snapshotId: q.snapshotId, parentId: q.parentId });
+    const page = i.list({ ...listQuery(q), state: q.state, snapshotId: q.snapshotId, parentId: q.parentId, owner: listOwner(req) });
     return { ...page, data: page.data.map(publicInstance) };
   });
   r.op('getInstance', async (req) => publicInstance(i.get(params(req).id)));
@@ -36,7 +36,7 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('setInstanceMetadata', async (req) => publicInstance(i.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('snapshotInstance', async (req, reply) => {
     const { ttl, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number }>(req);
-    const snap = await i.snapshot(params(req).id, b);
+    const snap = await i.snapshot(params(req).id, { ...b, owner: ownerOf(req) });
     if (ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, ttl);
     return reply.code(201).send(publicSnapshot(snap));
   });
@@ -44,7 +44,7 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     const t0 = performance.now();
     const b = body<{ count?: number; wait?: boolean; metadata?: Metadata }>(req);
     const timings = {};
-    const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata }, timings);
+    const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata, owner: ownerOf(req) }, timings);
     reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
     return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
   });

@@ -2,19 +2,19 @@ import type { ExecRequest, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { CreateSnapshotInput } from '../../services/snapshots.js';
 import type { Router } from '../app.js';
-import { body, bool, listQuery, params, query } from './common.js';
+import { body, bool, listOwner, listQuery, ownerOf, params, query } from './common.js';
 import { publicSnapshot } from './views.js';
 
 export function registerSnapshotRoutes(r: Router, s: Services): void {
   r.op('createSnapshot', async (req, reply) => {
     const b = body<CreateSnapshotInput & { ttl?: number }>(req);
-    const snap = await s.snapshots.createFromImage(b);
+    const snap = await s.snapshots.createFromImage({ ...b, owner: ownerOf(req) });
     if (b.ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, b.ttl);
     return reply.code(201).send(publicSnapshot(snap));
   });
   r.op('listSnapshots', async (req) => {
     const q = query(req);
-    const page = s.snapshots.list({ ...listQuery(q), digest: q.digest, imageId: q.imageId, parentId: q.parentId });
+    const page = s.snapshots.list({ ...listQuery(q), digest: q.digest, imageId: q.imageId, parentId: q.parentId, owner: listOwner(req) });
     return { ...page, data: page.data.map(publicSnapshot) };
   });
   r.op('getSnapshot', async (req) => publicSnapshot(s.snapshots.get(params(req).id)));
@@ -29,7 +29,7 @@ export function registerSnapshotRoutes(r: Router, s: Services): void {
     return s.clones.set(params(req).id, b.minInstances, b.maxInstances ?? null);
   });
   r.op('execSnapshot', async (req, reply) => {
-    const [snap, created] = await s.exec.step(params(req).id, body<ExecRequest>(req));
+    const [snap, created] = await s.exec.step(params(req).id, body<ExecRequest>(req), ownerOf(req));
     return reply.code(created ? 201 : 200).send(publicSnapshot(snap));
   });
 }

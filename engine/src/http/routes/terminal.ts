@@ -3,21 +3,23 @@
 // answers errors with the same JSON envelope before upgrading. A plain GET (no upgrade) reaches
 // the Fastify route and is told to upgrade.
 import type { FastifyInstance } from 'fastify';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { FaasError, invalid } from '../../core/errors.js';
+import { FaasError, invalid, notFound } from '../../core/errors.js';
+import { owns, type Principal } from '../../core/principal.js';
 import { assertCan } from '../../core/instance-states.js';
 import type { Services } from '../../engine.js';
 import { bridge, openAgentPty } from '../../services/terminals.js';
 import type { Router } from '../app.js';
 import { envelope, toFaasError } from '../errors.js';
+import { bearerOf } from '../auth.js';
 
 const ROUTE = /^\/v1\/instances\/(inst_[a-z0-9]+)\/terminal$/;
 export const terminals = { open: 0 };
 
-export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Services, apiKey: string): void {
+export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Services): void {
   r.op('openTerminal', async () => {
     throw invalid('this route is a WebSocket: send Connection: Upgrade and Upgrade: websocket');
   });
@@ -27,10 +29,17 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
     // Browsers authenticate with the subprotocol `bearer.<key>`; pick `faas-terminal` if offered.
     handleProtocols: (protocols) => (protocols.has('faas-terminal') ? 'faas-terminal' : [...protocols][0] ?? false),
   });
-  const expected = Buffer.from(apiKey);
-  const matches = (v: string) => {
-    const b = Buffer.from(v);
-    return b.length === expected.length && timingSafeEqual(b, expected);
+  // The same keys and tokens as every other route: the header, else a `bearer.<key or token>`
+  // subprotocol (browsers cannot set headers on a WebSocket).
+  const authenticate = (req: IncomingMessage): Principal => {
+    const header = bearerOf(req.headers.authorization);
+    if (header) return s.keys.authenticate(header);
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .find((p) => p.startsWith('bearer.'));
+    if (offered) return s.keys.authenticate(offered.slice(7));
+    throw new FaasError('unauthorized', 'missing API key (Authorization: Bearer <key>, or the subprotocol bearer.<key>)');
   };
 
   const open = new Set<{ close(code?: number, reason?: string): void }>();
@@ -45,19 +54,14 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
     void (async () => {
       try {
         if (!m) throw new FaasError('not_found', `no WebSocket route ${url.pathname}`);
-        const [scheme, value] = (req.headers.authorization ?? '').split(' ', 2);
-        const viaHeader = scheme?.toLowerCase() === 'bearer' && !!value && matches(value);
-        const viaProtocol = String(req.headers['sec-websocket-protocol'] ?? '')
-          .split(',')
-          .map((p) => p.trim())
-          .some((p) => p.startsWith('bearer.') && matches(p.slice(7)));
-        if (!viaHeader && !viaProtocol) throw new FaasError('unauthorized', 'missing or wrong API key (Authorization: Bearer <key>, or the subprotocol bearer.<key>)');
+        const who = authenticate(req);
         if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw invalid('only Upgrade: websocket is supported');
         const cols = dim(url.searchParams.get('cols'), 80, 'cols');
         const rows = dim(url.searchParams.get('rows'), 24, 'rows');
         const command = url.searchParams.get('command') ?? undefined;
         if (command === '') throw invalid('command must not be empty', { field: '/command' });
         const inst = s.instances.get(m[1]);
+        if (!owns(who, inst.owner)) throw notFound('instance', m[1]);
         assertCan(inst, 'exec');
         const { socket: agent, rest } = await openAgentPty(inst.ip!, { cols, rows, command }, s.instances.agents.authorization(inst.ip!));
         if (socket.destroyed) return void agent.destroy();

@@ -3,17 +3,17 @@ import { AGENT_PORT } from '../../runtime/agent-client.js';
 import type { Image, Instance, Snapshot } from '../../core/types.js';
 
 export function publicSnapshot(s: Snapshot) {
-  const { spec: _spec, imageDir: _dir, state: _state, checksum, ...rest } = s;
+  const { spec: _spec, imageDir: _dir, state: _state, owner: _owner, checksum, ...rest } = s;
   // '' in the store: not computed yet (a checkpoint is checksummed in the engine's next quiet moment).
   return { ...rest, checksum: checksum || null };
 }
 
 export function publicInstance(i: Instance) {
-  const { netns: _netns, ip, ...rest } = i;
+  const { netns: _netns, owner: _owner, ip, ...rest } = i;
   return { ...rest, network: { ip }, endpoints: { agent: ip ? `http://${ip}:${AGENT_PORT}` : null } };
 }
 
 export function publicImage(i: Image) {
-  const { rootfs: _rootfs, ...rest } = i;
+  const { rootfs: _rootfs, owner: _owner, ...rest } = i;
   return rest;
 }

@@ -41,4 +41,16 @@ export const MIGRATIONS: string[] = [
   // before it re-keys). Never part of a record the API returns.
   `ALTER TABLE instances ADD COLUMN agent_key TEXT;
    ALTER TABLE snapshots ADD COLUMN agent_key TEXT;`,
+  // 7: API keys (only the SHA-256 of each secret is kept) and the key that owns each record.
+  // Records from before keys existed keep owner NULL until the engine adopts them for the
+  // bootstrap key (KeyService.bootstrap); a NULL-owner image is shared (the default image).
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE,
+     admin INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, revoked_at TEXT);
+   ALTER TABLE images ADD COLUMN owner TEXT;
+   ALTER TABLE snapshots ADD COLUMN owner TEXT;
+   ALTER TABLE instances ADD COLUMN owner TEXT;
+   ALTER TABLE events ADD COLUMN owner TEXT;
+   CREATE INDEX snapshots_owner ON snapshots(owner);
+   CREATE INDEX instances_owner ON instances(owner);`,
 ];

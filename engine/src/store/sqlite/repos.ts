@@ -19,6 +19,7 @@ function toImage(r: Row): Image {
     digest: String(r.digest),
     metadata: p(r.metadata),
     createdAt: r.created_at,
+    owner: (r.owner as string) ?? null,
     rootfs: String(r.rootfs),
   };
 }
@@ -39,6 +40,7 @@ function toSnapshot(r: Row): Snapshot {
     metadata: p(r.metadata),
     createdAt: r.created_at,
     expiresAt: (r.expires_at as string) ?? null,
+    owner: (r.owner as string) ?? null,
     spec: String(r.spec),
     imageDir: String(r.image_dir),
   };
@@ -61,14 +63,15 @@ function toInstance(r: Row): Instance {
     createdAt: r.created_at,
     readyAt: (r.ready_at as string) ?? null,
     stoppedAt: (r.stopped_at as string) ?? null,
+    owner: (r.owner as string) ?? null,
   };
 }
 
 export class ImageRepo {
   constructor(private readonly db: Db) {}
   insert(i: Image): void {
-    statement(this.db, 'INSERT INTO images (id,name,source,rootfs,size,digest,metadata,created_at) VALUES (?,?,?,?,?,?,?,?)')
-      .run(i.id, i.name, i.source, i.rootfs, i.size, i.digest, j(i.metadata), i.createdAt);
+    statement(this.db, 'INSERT INTO images (id,name,source,rootfs,size,digest,metadata,created_at,owner) VALUES (?,?,?,?,?,?,?,?,?)')
+      .run(i.id, i.name, i.source, i.rootfs, i.size, i.digest, j(i.metadata), i.createdAt, i.owner);
   }
   get(id: string): Image | undefined {
     const r = statement(this.db, 'SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
@@ -81,9 +84,11 @@ export class ImageRepo {
   all(): Image[] {
     return (statement(this.db, 'SELECT * FROM images').all() as Row[]).map(toImage);
   }
-  list(q: { limit: number; cursor?: string; metadata?: Metadata; name?: string }): Page<Image> {
+  list(q: { limit: number; cursor?: string; metadata?: Metadata; name?: string; owner?: string }): Page<Image> {
     const where: Where = { clauses: [], params: [] };
     if (q.name) where.clauses.push('name = ?'), where.params.push(q.name);
+    // A key sees its own images and the shared ones (owner NULL: the default image).
+    if (q.owner) where.clauses.push('(owner = ? OR owner IS NULL)'), where.params.push(q.owner);
     metadataWhere(where, q.metadata);
     return pageQuery(this.db, 'images', where, q.limit, q.cursor, toImage);
   }
@@ -100,10 +105,10 @@ export class SnapshotRepo {
   insert(s: Snapshot): void {
     statement(
         this.db,
-        `INSERT INTO snapshots (id,state,parent_id,image_id,instance_id,name,digest,checksum,size,resources,environment,metadata,spec,image_dir,created_at,expires_at)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO snapshots (id,state,parent_id,image_id,instance_id,name,digest,checksum,size,resources,environment,metadata,spec,image_dir,created_at,expires_at,owner)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
-      .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, j(s.resources), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt);
+      .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, j(s.resources), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt, s.owner);
   }
   setChecksum(id: string, checksum: string): void {
     statement(this.db, 'UPDATE snapshots SET checksum = ? WHERE id = ?').run(checksum, id);
@@ -119,13 +124,15 @@ export class SnapshotRepo {
     const r = statement(this.db, 'SELECT * FROM snapshots WHERE id = ?').get(id) as Row | undefined;
     return r && toSnapshot(r);
   }
-  byDigest(digest: string, parentId: string): Snapshot | undefined {
-    const r = statement(this.db, "SELECT * FROM snapshots WHERE digest = ? AND parent_id = ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1")
-      .get(digest, parentId) as Row | undefined;
+  /** The step cache: only the caller's own children count (another key's answer is not shared). */
+  byDigest(digest: string, parentId: string, owner: string | null): Snapshot | undefined {
+    const r = statement(this.db, "SELECT * FROM snapshots WHERE digest = ? AND parent_id = ? AND owner IS ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1")
+      .get(digest, parentId, owner) as Row | undefined;
     return r && toSnapshot(r);
   }
-  byName(name: string): Snapshot | undefined {
-    const r = statement(this.db, 'SELECT * FROM snapshots WHERE name = ? LIMIT 1').get(name) as Row | undefined;
+  /** Names are unique per owner, so a taken name says nothing about other keys' snapshots. */
+  byName(name: string, owner: string | null): Snapshot | undefined {
+    const r = statement(this.db, 'SELECT * FROM snapshots WHERE name = ? AND owner IS ? LIMIT 1').get(name, owner) as Row | undefined;
     return r && toSnapshot(r);
   }
   inState(state: Snapshot['state']): Snapshot[] {
@@ -137,8 +144,9 @@ export class SnapshotRepo {
   children(id: string): string[] {
     return (statement(this.db, 'SELECT id FROM snapshots WHERE parent_id = ?').all(id) as Row[]).map((r) => r.id);
   }
-  list(q: { limit: number; cursor?: string; metadata?: Metadata; digest?: string; imageId?: string; parentId?: string }): Page<Snapshot> {
+  list(q: { limit: number; cursor?: string; metadata?: Metadata; digest?: string; imageId?: string; parentId?: string; owner?: string }): Page<Snapshot> {
     const where: Where = { clauses: ["state = 'ready'"], params: [] };
+    if (q.owner) where.clauses.push('owner = ?'), where.params.push(q.owner);
     for (const [col, v] of [['digest', q.digest], ['image_id', q.imageId], ['parent_id', q.parentId]] as const) {
       if (v) where.clauses.push(`${col} = ?`), where.params.push(v);
     }
@@ -191,10 +199,10 @@ export class InstanceRepo {
   insert(i: Instance): void {
     statement(
         this.db,
-        `INSERT INTO instances (id,snapshot_id,parent_instance_id,state,error,resources,ip,netns,metadata,ttl,ttl_action,auto_stop,created_at,ready_at,stopped_at)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO instances (id,snapshot_id,parent_instance_id,state,error,resources,ip,netns,metadata,ttl,ttl_action,auto_stop,created_at,ready_at,stopped_at,owner)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
-      .run(i.id, i.snapshotId, i.parentInstanceId, i.state, i.error, j(i.resources), i.ip, i.netns, j(i.metadata), i.ttl, i.ttlAction, i.autoStop ? 1 : 0, i.createdAt, i.readyAt, i.stoppedAt);
+      .run(i.id, i.snapshotId, i.parentInstanceId, i.state, i.error, j(i.resources), i.ip, i.netns, j(i.metadata), i.ttl, i.ttlAction, i.autoStop ? 1 : 0, i.createdAt, i.readyAt, i.stoppedAt, i.owner);
   }
   update(id: string, fields: Partial<Pick<Instance, 'state' | 'error' | 'ip' | 'netns' | 'readyAt' | 'stoppedAt' | 'metadata' | 'snapshotId'>>): void {
     const cols: Record<string, string> = {
@@ -223,8 +231,9 @@ export class InstanceRepo {
   liveOfSnapshot(snapshotId: string): string[] {
     return (statement(this.db, "SELECT id FROM instances WHERE snapshot_id = ? AND state IN ('pending','ready','paused','stopping')").all(snapshotId) as Row[]).map((r) => r.id);
   }
-  list(q: { limit: number; cursor?: string; metadata?: Metadata; state?: string; snapshotId?: string; parentId?: string }): Page<Instance> {
+  list(q: { limit: number; cursor?: string; metadata?: Metadata; state?: string; snapshotId?: string; parentId?: string; owner?: string }): Page<Instance> {
     const where: Where = { clauses: [], params: [] };
+    if (q.owner) where.clauses.push('owner = ?'), where.params.push(q.owner);
     for (const [col, v] of [['state', q.state], ['snapshot_id', q.snapshotId], ['parent_instance_id', q.parentId]] as const) {
       if (v) where.clauses.push(`${col} = ?`), where.params.push(v);
     }

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection as SyncConnection
 from websockets.sync.client import connect as sync_connect
 
+from .._base_client import APIRequest
 from .._exceptions import FaaSError, NetworkError, error_from_body
 from .._ids import IdRef, id_of
 from ._resource import AsyncAPIResource, SyncAPIResource
@@ -189,10 +190,14 @@ class AsyncTerminal:
         await self.close()
 
 
+#: Stands for the WebSocket when asking the client which credential to send (a session token when on).
+_TERMINAL = APIRequest("GET", "/v1/instances/terminal")
+
+
 class Terminals(SyncAPIResource):
     def open(self, target: IdRef, *, command: str | None = None, cols: int = 80, rows: int = 24) -> Terminal:
         """Opens a terminal running ``command`` (the login shell when None)."""
-        headers = {"Authorization": f"Bearer {self._client.api_key}"}
+        headers = {"Authorization": f"Bearer {self._client._bearer(_TERMINAL) or self._client.api_key}"}
         try:
             connection = sync_connect(
                 _url(self._client, target, command, cols, rows), additional_headers=headers, open_timeout=OPEN_TIMEOUT
@@ -204,7 +209,7 @@ class Terminals(SyncAPIResource):
 
 class AsyncTerminals(AsyncAPIResource):
     async def open(self, target: IdRef, *, command: str | None = None, cols: int = 80, rows: int = 24) -> AsyncTerminal:
-        headers = {"Authorization": f"Bearer {self._client.api_key}"}
+        headers = {"Authorization": f"Bearer {await self._client._bearer(_TERMINAL) or self._client.api_key}"}
         try:
             connection = await async_connect(
                 _url(self._client, target, command, cols, rows), additional_headers=headers, open_timeout=OPEN_TIMEOUT

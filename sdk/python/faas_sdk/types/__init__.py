@@ -15,6 +15,9 @@ __all__ = [
     "FaaSModel",
     "Health",
     "Image",
+    "ApiKey",
+    "CreatedKey",
+    "Token",
     "Resources",
     "SnapshotData",
     "SnapshotPool",
@@ -58,6 +61,24 @@ class Image(FaaSModel):
     digest: str
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: str
+
+
+class ApiKey(FaaSModel):
+    id: str
+    name: str
+    admin: bool
+    created_at: str
+
+
+class CreatedKey(ApiKey):
+    #: The key itself, shown only in the answer to the create.
+    secret: str
+
+
+class Token(FaaSModel):
+    token: str
+    expires_at: str
+    key_id: str
 
 
 class Resources(FaaSModel):

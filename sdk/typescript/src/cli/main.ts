@@ -10,12 +10,15 @@ import { imageCommands } from './images.js';
 import { instanceCommands } from './instances.js';
 import { EXIT, Output, UsageError } from './output.js';
 import { snapshotCommands } from './snapshots.js';
+import { keyCommands, tokenCommands } from './keys.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
   image: imageCommands,
   snapshot: snapshotCommands,
   instance: instanceCommands,
+  key: keyCommands,
+  token: tokenCommands,
 };
 
 const GLOBAL_OPTIONS: Options = {

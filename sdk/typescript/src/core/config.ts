@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaaSError } from './errors.js';
+import { DEFAULT_TOKEN_EXPIRES_IN } from './session.js';
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:7440';
 export const DEFAULT_STATE_DIR = '/var/lib/faas';
@@ -24,6 +25,13 @@ export interface ClientConfig {
   maxRetries?: number;
   /** Session-token refresh hook, used once when the engine answers 401. */
   tokenProvider?: TokenProvider;
+  /**
+   * Send short-lived tokens minted from `apiKey` (`POST /v1/tokens`) instead of the key itself,
+   * refreshed before they expire and once on `401 token_expired`. Default false.
+   */
+  useSessionTokens?: boolean;
+  /** Lifetime of each session token in seconds (1..86400, default 3600). */
+  tokenExpiresIn?: number;
   /** Replaces global fetch (tests, proxies). */
   fetch?: typeof fetch;
 }
@@ -34,6 +42,8 @@ export interface ResolvedConfig {
   timeout: number;
   maxRetries: number;
   tokenProvider?: TokenProvider;
+  useSessionTokens: boolean;
+  tokenExpiresIn: number;
   fetch: typeof fetch;
 }
 
@@ -78,6 +88,8 @@ export function resolveConfig(config: ClientConfig = {}, env: NodeJS.ProcessEnv 
     timeout: config.timeout ?? DEFAULT_TIMEOUT_MS,
     maxRetries: config.maxRetries ?? 2,
     tokenProvider: config.tokenProvider,
+    useSessionTokens: config.useSessionTokens ?? false,
+    tokenExpiresIn: config.tokenExpiresIn ?? DEFAULT_TOKEN_EXPIRES_IN,
     fetch: config.fetch ?? globalThis.fetch.bind(globalThis),
   };
 }

@@ -38,6 +38,12 @@ export class FaaSError extends Error {
 
 export class InvalidRequestError extends FaaSError {}
 export class UnauthorizedError extends FaaSError {}
+/** A session token's `expiresAt` has passed (clients with `useSessionTokens` refresh it themselves). */
+export class TokenExpiredError extends UnauthorizedError {}
+/** The API key (or the key a token was minted from) has been revoked. */
+export class KeyRevokedError extends UnauthorizedError {}
+/** The key is valid but may not do this (key management needs an admin key; tokens cannot mint). */
+export class ForbiddenError extends FaaSError {}
 /** Base of every "does not exist" error; also raised alone for an unknown route (`not_found`). */
 export class NotFoundError extends FaaSError {}
 export class ImageNotFoundError extends NotFoundError {}
@@ -67,6 +73,9 @@ export type ErrorClass = new (message: string, init: FaaSErrorInit) => FaaSError
 export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   invalid_request: InvalidRequestError,
   unauthorized: UnauthorizedError,
+  token_expired: TokenExpiredError,
+  key_revoked: KeyRevokedError,
+  forbidden: ForbiddenError,
   image_not_found: ImageNotFoundError,
   snapshot_not_found: SnapshotNotFoundError,
   instance_not_found: InstanceNotFoundError,

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { errorFromBody, FaaSError, networkError } from './errors.js';
 import { isRetryableError, isRetryableRequest, retryDelayMs, sleep } from './retry.js';
 import type { ResolvedConfig } from './config.js';
+import { SessionTokens, type MintedToken } from './session.js';
 
 export const SDK_VERSION = '0.1.0';
 
@@ -41,6 +42,8 @@ export interface RequestSpec extends RequestOptions {
   oneShotBody?: BodyInit | Readable | Uint8Array;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Authenticate with the API key itself even when session tokens are on (minting tokens). */
+  useApiKey?: boolean;
 }
 
 /** Builds `?a=1&metadata[k]=v&types=a,b`: arrays are comma-joined, objects use deepObject style. */
@@ -58,7 +61,16 @@ export function buildQuery(query: Record<string, QueryValue> | undefined): strin
 }
 
 export class HttpTransport {
-  constructor(private readonly config: ResolvedConfig) {}
+  /** Session tokens minted from the API key, when `useSessionTokens` is on. */
+  readonly session: SessionTokens | undefined;
+
+  constructor(private readonly config: ResolvedConfig) {
+    if (config.useSessionTokens) {
+      this.session = new SessionTokens(() =>
+        this.request<MintedToken>({ method: 'POST', path: '/v1/tokens', json: { expiresIn: config.tokenExpiresIn }, useApiKey: true }),
+      );
+    }
+  }
 
   get endpoint(): string {
     return this.config.endpoint;
@@ -86,9 +98,10 @@ export class HttpTransport {
     return this.send(spec, async (response) => response, { keepOpen: true });
   }
 
-  /** Headers for a request made outside fetch (the WebSocket terminal). */
-  authHeaders(): Record<string, string> {
-    return { Authorization: `Bearer ${this.config.apiKey}`, 'User-Agent': `faas-sdk-typescript/${SDK_VERSION}` };
+  /** Headers for a request made outside fetch (the WebSocket terminal): a session token when on. */
+  async authHeaders(useApiKey = false): Promise<Record<string, string>> {
+    const bearer = this.session && !useApiKey ? await this.session.bearer() : this.config.apiKey;
+    return { Authorization: `Bearer ${bearer}`, 'User-Agent': `faas-sdk-typescript/${SDK_VERSION}` };
   }
 
   /** Refreshes the key through the tokenProvider; false when there is none. */
@@ -108,6 +121,13 @@ export class HttpTransport {
         return await this.attempt(spec, idempotencyKey, read, opts.keepOpen === true);
       } catch (error) {
         if (!(error instanceof FaaSError)) throw error;
+        // An expired session token: mint a fresh one and try once more.
+        if (error.code === 'token_expired' && this.session && !spec.useApiKey && !refreshed && spec.oneShotBody === undefined) {
+          refreshed = true;
+          await this.session.refresh();
+          attempt--;
+          continue;
+        }
         if (error.statusCode === 401 && !refreshed && spec.oneShotBody === undefined && (await this.refreshToken())) {
           refreshed = true;
           attempt--; // the refresh retry is not one of the maxRetries
@@ -138,7 +158,7 @@ export class HttpTransport {
     };
     let handedOver = false;
     try {
-      const response = await this.config.fetch(this.url(spec.path, spec.query), this.init(spec, idempotencyKey, controller.signal));
+      const response = await this.config.fetch(this.url(spec.path, spec.query), this.init(spec, idempotencyKey, controller.signal, await this.authHeaders(spec.useApiKey)));
       if (!response.ok) throw await errorFromResponse(response);
       if (keepOpen) {
         // The caller now owns the body; the timeout covered the wait for headers only, but the
@@ -158,8 +178,8 @@ export class HttpTransport {
     }
   }
 
-  private init(spec: RequestSpec, idempotencyKey: string | undefined, signal: AbortSignal): RequestInit {
-    const headers: Record<string, string> = { ...this.authHeaders(), Accept: 'application/json', ...spec.headers };
+  private init(spec: RequestSpec, idempotencyKey: string | undefined, signal: AbortSignal, auth: Record<string, string>): RequestInit {
+    const headers: Record<string, string> = { ...auth, Accept: 'application/json', ...spec.headers };
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     let body: BodyInit | Readable | Uint8Array | undefined;
     if (spec.json !== undefined) {

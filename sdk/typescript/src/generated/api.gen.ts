@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -117,6 +117,48 @@ export interface ImagePage {
   data: Image[];
   /** Pass as `cursor` to get the next page; null on the last page. */
   nextCursor: string | null;
+}
+
+export interface CreateKeyRequest {
+  /** A label for people (1-64 of `[a-zA-Z0-9._-]`); need not be unique. */
+  name: string;
+  /** Admin keys see every resource and manage keys. */
+  admin?: boolean;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  admin: boolean;
+  createdAt: Timestamp;
+}
+
+export interface CreatedKey {
+  id: string;
+  name: string;
+  admin: boolean;
+  createdAt: Timestamp;
+  /** The key itself, for `Authorization: Bearer`. Shown only in this answer. */
+  secret: string;
+}
+
+export interface ApiKeyPage {
+  data: ApiKey[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface CreateTokenRequest {
+  /** Lifetime in seconds (1 to 86400, default 3600); `expiresAt` is rounded up to a whole second, so a token lives at least this long. */
+  expiresIn?: number;
+}
+
+export interface Token {
+  /** Send as `Authorization: Bearer <token>`. */
+  token: string;
+  expiresAt: Timestamp;
+  /** The key the token acts as. */
+  keyId: string;
 }
 
 export interface SnapshotPoolRequest {
@@ -595,6 +637,10 @@ export const operations = {
   streamProcessOutput: { method: "GET", path: "/v1/instances/{id}/processes/{pid}/output" },
   openTerminal: { method: "GET", path: "/v1/instances/{id}/terminal" },
   streamEvents: { method: "GET", path: "/v1/events" },
+  listKeys: { method: "GET", path: "/v1/keys" },
+  createKey: { method: "POST", path: "/v1/keys" },
+  revokeKey: { method: "DELETE", path: "/v1/keys/{id}" },
+  createToken: { method: "POST", path: "/v1/tokens" },
 } as const;
 
 export type OperationId = keyof typeof operations;

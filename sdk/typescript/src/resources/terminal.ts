@@ -109,9 +109,9 @@ function toBuffer(data: WebSocket.RawData): Buffer {
 export class TerminalOperations {
   constructor(private readonly http: HttpTransport) {}
 
-  open(target: IdRef, options: TerminalOptions = {}): Promise<Terminal> {
+  async open(target: IdRef, options: TerminalOptions = {}): Promise<Terminal> {
     const url = this.http.url(`/v1/instances/${seg(target)}/terminal`, { cols: options.cols, rows: options.rows, command: options.command }).replace(/^http/, 'ws');
-    const socket = new WebSocket(url, { headers: this.http.authHeaders() });
+    const socket = new WebSocket(url, { headers: await this.http.authHeaders() });
     return new Promise((resolve, reject) => {
       const onAbort = () => socket.terminate();
       options.signal?.addEventListener('abort', onAbort, { once: true });
