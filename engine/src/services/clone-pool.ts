@@ -104,10 +104,16 @@ export class ClonePool {
         const want = this.d.repo.pooled().find(({ id, min }) => (this.ready.get(id)?.length ?? 0) < min);
         if (!want) return;
         try {
-          const snap = this.d.snapshots.get(want.id);
-          await this.d.snapshots.verify(snap);
+          // Held while its files are read, so a delete waits for this restore (snapshots.ts).
+          const { snap, release } = this.d.snapshots.hold(want.id);
           const id = newId('inst');
-          const slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources);
+          let slot: NetworkSlot;
+          try {
+            await this.d.snapshots.verify(snap);
+            slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources);
+          } finally {
+            release();
+          }
           await this.d.runtime.pause(id);
           if (this.closed || this.d.repo.poolMin(want.id) === 0) {
             await this.discard({ id, slot });

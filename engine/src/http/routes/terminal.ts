@@ -1,9 +1,13 @@
 // GET /v1/instances/{id}/terminal: a WebSocket. Node hands upgrade requests to the server's
 // 'upgrade' listener, not to Fastify, so this file checks auth, the path and the query itself and
 // answers errors with the same JSON envelope before upgrading. A plain GET (no upgrade) reaches
-// the Fastify route and is told to upgrade.
+// the Fastify route and is told to upgrade; any other upgrade offer (h2c, WebSocket elsewhere) is
+// served as the plain HTTP/1.1 request it also is (boundary.ts).
+// The key may arrive as the subprotocol `bearer.<key>`: it is checked before anything else is
+// looked at (so a caller without it learns nothing, not even whether the route exists), and it is
+// never the selected subprotocol (the 101 would echo the credential back).
 import type { FastifyInstance } from 'fastify';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -12,7 +16,8 @@ import { assertCan } from '../../core/instance-states.js';
 import type { Services } from '../../engine.js';
 import { bridge, openAgentPty } from '../../services/terminals.js';
 import type { Router } from '../app.js';
-import { envelope, toFaasError } from '../errors.js';
+import { serveAsHttp1 } from '../boundary.js';
+import { logServerError, newRequestId, rawErrorResponse, toFaasError } from '../errors.js';
 
 const ROUTE = /^\/v1\/instances\/(inst_[a-z0-9]+)\/terminal$/;
 export const terminals = { open: 0 };
@@ -24,8 +29,9 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
 
   const wss = new WebSocketServer({
     noServer: true,
-    // Browsers authenticate with the subprotocol `bearer.<key>`; pick `faas-terminal` if offered.
-    handleProtocols: (protocols) => (protocols.has('faas-terminal') ? 'faas-terminal' : [...protocols][0] ?? false),
+    // Browsers authenticate with the subprotocol `bearer.<key>` and must offer `faas-terminal` beside
+    // it: that is the only protocol ever selected, so the key is never echoed back.
+    handleProtocols: (protocols) => (protocols.has('faas-terminal') ? 'faas-terminal' : false),
   });
   const expected = Buffer.from(apiKey);
   const matches = (v: string) => {
@@ -39,20 +45,19 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
   });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const requestId = `req_${randomBytes(8).toString('hex')}`;
     const url = new URL(req.url ?? '/', 'http://engine');
     const m = ROUTE.exec(url.pathname);
+    if (!m || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return serveAsHttp1(app.server, req, socket, head);
+    const requestId = newRequestId();
     void (async () => {
       try {
-        if (!m) throw new FaasError('not_found', `no WebSocket route ${url.pathname}`);
         const [scheme, value] = (req.headers.authorization ?? '').split(' ', 2);
         const viaHeader = scheme?.toLowerCase() === 'bearer' && !!value && matches(value);
         const viaProtocol = String(req.headers['sec-websocket-protocol'] ?? '')
           .split(',')
           .map((p) => p.trim())
           .some((p) => p.startsWith('bearer.') && matches(p.slice(7)));
-        if (!viaHeader && !viaProtocol) throw new FaasError('unauthorized', 'missing or wrong API key (Authorization: Bearer <key>, or the subprotocol bearer.<key>)');
-        if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw invalid('only Upgrade: websocket is supported');
+        if (!viaHeader && !viaProtocol) throw new FaasError('unauthorized', 'missing or wrong API key (Authorization: Bearer <key>, or the subprotocols faas-terminal and bearer.<key>)');
         const cols = dim(url.searchParams.get('cols'), 80, 'cols');
         const rows = dim(url.searchParams.get('rows'), 24, 'rows');
         const command = url.searchParams.get('command') ?? undefined;
@@ -72,7 +77,9 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
           });
         });
       } catch (err) {
-        refuse(socket, toFaasError(err), requestId);
+        const fe = toFaasError(err);
+        logServerError(r.log, fe, err, requestId, `GET ${url.pathname} (WebSocket)`);
+        if (!socket.destroyed) socket.end(rawErrorResponse(fe, requestId));
       }
     })();
   });
@@ -83,14 +90,4 @@ function dim(v: string | null, dflt: number, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid(`querystring/${name} must be an integer from 1 to 1000`, { field: `/${name}` });
   return n;
-}
-
-/** An ordinary HTTP error answer on the raw socket, in the API's error envelope. */
-function refuse(socket: Duplex, err: FaasError, requestId: string): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify(envelope(err.code, err.message, err.details, requestId));
-  socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
