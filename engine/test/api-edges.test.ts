@@ -247,40 +247,54 @@ describe('API edges', () => {
     await Promise.all(ok.map((r) => t.api('DELETE', `/v1/instances/${r.body.id}`)));
   });
 
-  it('a 429 is not replayed under its Idempotency-Key; branches and restarts respect the cap', async () => {
+  const liveCount = async () => {
+    const m = (await t.api('GET', '/v1/metrics')).body.instances;
+    return m.pending + m.ready + m.paused + m.stopping;
+  };
+  const startSmall = (headers: Record<string, string> = {}) => t.api('POST', '/v1/instances', { snapshotId: snapId, resources: { memory: 256 } }, { headers });
+
+  it('concurrent branches cannot pass the live-instance cap together', async () => {
     // Cap 6, instId live. Two branches of 3 at once: 1 + 3 + 3 > 6, so exactly one is refused.
     const [a, b] = await Promise.all([
       t.api('POST', `/v1/instances/${instId}/branch`, { count: 3 }),
       t.api('POST', `/v1/instances/${instId}/branch`, { count: 3 }),
     ]);
     assert.deepEqual([a.status, b.status].sort(), [201, 429], `${JSON.stringify(a.body)} ${JSON.stringify(b.body)}`);
-    const live = async () => (await t.api('GET', '/v1/metrics')).body.instances;
-    const countLive = (m: Record<string, number>) => m.pending + m.ready + m.paused + m.stopping;
-    assert.ok(countLive(await live()) <= 6);
-    const children: string[] = (a.status === 201 ? a : b).body.instances.map((i: { id: string }) => i.id);
-    assert.equal(children.length, 3);
+    assertEnvelope(a.status === 429 ? a : b, 429, 'resource_limit', 'the second branch');
+    assert.ok((await liveCount()) <= 6);
+    for (const i of (a.status === 201 ? a : b).body.instances) await t.api('DELETE', `/v1/instances/${i.id}`);
+  });
 
-    // 4 live: fill to 6, then a start under an Idempotency-Key is refused (429) ...
-    const fill = await Promise.all([0, 1].map(() => t.api('POST', '/v1/instances', { snapshotId: snapId, resources: { memory: 256 } })));
-    assert.deepEqual(fill.map((r) => r.status), [201, 201]);
+  it('a restart is admitted like a start', async () => {
+    // instId + 5 = the cap of 6; one stopped, its place taken, then its restart is over the cap.
+    const five = await Promise.all([0, 1, 2, 3, 4].map(() => startSmall()));
+    assert.deepEqual(five.map((r) => r.status), [201, 201, 201, 201, 201]);
+    const [stopped, ...rest] = five.map((r) => r.body.id as string);
+    assert.equal((await t.api('POST', `/v1/instances/${stopped}/stop`)).status, 200);
+    const other = await startSmall();
+    assert.equal(other.status, 201);
+    assertEnvelope(await t.api('POST', `/v1/instances/${stopped}/restart`), 429, 'resource_limit', 'restart over the cap');
+    assert.ok((await liveCount()) <= 6);
+    for (const id of [stopped, ...rest, other.body.id]) await t.api('DELETE', `/v1/instances/${id}`);
+  });
+
+  it('a 429 is not replayed under its Idempotency-Key: the retry runs once there is room', async () => {
+    const five = await Promise.all([0, 1, 2, 3, 4].map(() => startSmall()));
+    assert.deepEqual(five.map((r) => r.status), [201, 201, 201, 201, 201]);
     const key = `full-${Date.now()}`;
-    const refused = await t.api('POST', '/v1/instances', { snapshotId: snapId, resources: { memory: 256 } }, { headers: { 'idempotency-key': key } });
+    const refused = await startSmall({ 'idempotency-key': key });
     assertEnvelope(refused, 429, 'resource_limit', 'over the cap');
     assert.equal(refused.headers.get('retry-after'), '1');
-
-    // ... and a restart of a stopped instance is admitted like a start.
-    assert.equal((await t.api('POST', `/v1/instances/${children[0]}/stop`)).status, 200);
-    const other = await t.api('POST', '/v1/instances', { snapshotId: snapId, resources: { memory: 256 } });
-    assert.equal(other.status, 201);
-    assertEnvelope(await t.api('POST', `/v1/instances/${children[0]}/restart`), 429, 'resource_limit', 'restart over the cap');
-    assert.ok(countLive(await live()) <= 6);
-
-    // Room again: the same Idempotency-Key now starts the instance instead of replaying the 429.
-    await t.api('DELETE', `/v1/instances/${other.body.id}`);
-    const retried = await t.api('POST', '/v1/instances', { snapshotId: snapId, resources: { memory: 256 } }, { headers: { 'idempotency-key': key } });
+    await t.api('DELETE', `/v1/instances/${five[0].body.id}`);
+    const retried = await startSmall({ 'idempotency-key': key });
     assert.equal(retried.status, 201, JSON.stringify(retried.body));
     assert.equal(retried.headers.get('idempotent-replayed'), null);
-    for (const id of [...children, ...fill.map((r) => r.body.id), retried.body.id]) await t.api('DELETE', `/v1/instances/${id}`);
+    // From now on the success is what the key replays.
+    const replay = await startSmall({ 'idempotency-key': key });
+    assert.equal(replay.status, 201);
+    assert.equal(replay.body.id, retried.body.id);
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+    for (const id of [...five.slice(1).map((r) => r.body.id), retried.body.id]) await t.api('DELETE', `/v1/instances/${id}`);
   });
 
   it('force-deleting a snapshot while instances start from it leaves none of them live', async () => {
