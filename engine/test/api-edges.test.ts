@@ -125,6 +125,9 @@ describe('API edges', () => {
     assertEnvelope(bigHeaders, 431, 'invalid_request', 'headers over the limit');
     const garbage = await raw(t.url, 'NOT HTTP AT ALL\r\n\r\n');
     assertEnvelope(garbage, 400, 'invalid_request', 'malformed request');
+    // `curl --http2-prior-knowledge`: the HTTP/2 preface is not HTTP/1.1.
+    const preface = await raw(t.url, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    assertEnvelope(preface, 400, 'invalid_request', 'HTTP/2 prior knowledge');
   });
 
   it('WebSocket refusals carry the envelope; other upgrade offers (h2c) are served as HTTP/1.1', async () => {
