@@ -162,6 +162,7 @@ describe('API edges', () => {
       );
     const alone = await offer(`bearer.${t.key}`);
     assert.equal(alone.status, 101, alone.head);
+    assert.match(alone.headers['x-request-id'] ?? '', /^req_/, 'the 101 carries X-Request-Id');
     assert.ok(!alone.head.includes(t.key), `the 101 must not carry the key:\n${alone.head}`);
     const both = await offer(`faas-terminal, bearer.${t.key}`);
     assert.equal(both.status, 101, both.head);

@@ -39,6 +39,13 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
     return b.length === expected.length && timingSafeEqual(b, expected);
   };
 
+  // The 101 carries the request's id like every other answer.
+  const ids = new WeakMap<IncomingMessage, string>();
+  wss.on('headers', (headers, req) => {
+    const id = ids.get(req);
+    if (id) headers.push(`X-Request-Id: ${id}`);
+  });
+
   const open = new Set<{ close(code?: number, reason?: string): void }>();
   app.addHook('preClose', async () => {
     for (const ws of open) ws.close(1001, 'the engine is shutting down');
@@ -49,6 +56,7 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
     const m = ROUTE.exec(url.pathname);
     if (!m || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return serveAsHttp1(app.server, req, socket, head);
     const requestId = newRequestId();
+    ids.set(req, requestId);
     void (async () => {
       try {
         const [scheme, value] = (req.headers.authorization ?? '').split(' ', 2);
