@@ -16,6 +16,8 @@ export interface Config {
   /** A template's warm pool grows to the widest recent branch, up to this many sandboxes. */
   warmPoolMax: number;
   maxLiveInstances: number;
+  /** Memory (MB) all live instances together may be given (default: the machine's RAM). */
+  maxMemoryMb: number;
   readyTimeoutMs: number;
   specPath: string;
   /** autoStop: seconds without exec/files/processes/terminal activity after which an instance stops. */
@@ -40,6 +42,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     warmPool: Number(env.FAAS_WARM_POOL ?? 8),
     warmPoolMax: Number(env.FAAS_WARM_POOL_MAX ?? 32),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
+    maxMemoryMb: Number(env.FAAS_MAX_MEMORY_MB ?? 0),
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,
     idleSeconds: Number(env.FAAS_IDLE_SECONDS ?? 300),

@@ -23,7 +23,7 @@ import { SnapshotService } from './services/snapshots.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
-import { HostCapacity } from './services/limits.js';
+import { Admission, HostCapacity } from './services/limits.js';
 import { EngineMetrics } from './services/metrics.js';
 import { ProcessService } from './services/processes.js';
 import { eventStreams } from './http/routes/events.js';
@@ -99,9 +99,12 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const warm = new WarmPool({ size: config.warmPool, maxSize: Math.max(config.warmPool, config.warmPoolMax), maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
   const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs, warm });
   const images = new ImageService(repos.images, events, dirs.images);
-  const capacity = new HostCapacity(dirs.filestore);
+  const capacity = new HostCapacity(dirs.filestore, config.maxMemoryMb);
   const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir, capacity);
-  const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances, capacity });
+  const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, {
+    admission: new Admission({ maxLiveInstances: config.maxLiveInstances, capacity }, () => repos.instances.live()),
+    capacity,
+  });
   const exec = new ExecService(instances, snapshots, agents, events);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
@@ -130,7 +133,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
-  const app = buildApp({ services, contract, version: VERSION, logger: false });
+  const app = buildApp({ services, contract, version: VERSION, log });
   await app.ready();
 
   return {

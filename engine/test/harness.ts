@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
 import { createEngine, type Engine } from '../src/engine.js';
+import type { Logger } from '../src/services/logger.js';
 import { checkResponse } from './contract.js';
 
 export interface ApiResponse<T = any> {
@@ -35,10 +36,10 @@ export function testConfig(stateDir: string, extra: Record<string, string> = {})
   });
 }
 
-export async function startEngine(opts: { stateDir?: string; env?: Record<string, string> } = {}): Promise<TestEngine> {
+export async function startEngine(opts: { stateDir?: string; env?: Record<string, string>; log?: Logger } = {}): Promise<TestEngine> {
   const stateDir = opts.stateDir ?? mkdtempSync('/tmp/faas-test-');
   const config = testConfig(stateDir, opts.env);
-  const engine = await createEngine(config);
+  const engine = await createEngine(config, opts.log);
   await engine.app.listen({ host: '127.0.0.1', port: 0 });
   const addr = engine.app.server.address() as { port: number };
   const url = `http://127.0.0.1:${addr.port}`;

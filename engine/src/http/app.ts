@@ -1,10 +1,13 @@
 // buildApp(deps): the HTTP API, separate from listening so tests can drive it too.
+import AjvModule from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { randomBytes } from 'node:crypto';
-import { FaasError } from '../core/errors.js';
+import { FaasError, invalid } from '../core/errors.js';
 import type { Services } from '../engine.js';
+import type { Logger } from '../services/logger.js';
 import { makeAuth } from './auth.js';
-import { sendError } from './errors.js';
+import { clientErrorHandler, refuseNul } from './boundary.js';
+import { newRequestId, sendError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import type { Contract } from './spec.js';
 import { registerExecRoutes } from './routes/exec.js';
@@ -25,25 +28,41 @@ export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unkn
 export interface Router {
   /** Registers the handler of one operation of the contract. */
   op(operationId: string, handler: Handler): void;
+  /** The engine's logger (5xx inside streams are logged with their request id). */
+  log: Logger;
 }
 
 export interface AppDeps {
   services: Services;
   contract: Contract;
   version: string;
-  logger?: boolean | object;
+  /** Where 5xx causes go, with their request id (the client only sees the id). */
+  log: Logger;
 }
+
+const Ajv = AjvModule.default ?? AjvModule;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as typeof addFormatsModule.default;
+const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+// Two validators: query strings and path parameters are text by nature, so `?limit=5` is coerced
+// to a number; a JSON body already has types, and `{"count":"2"}` is a wrong type, not a 2.
+const coercing = addFormats(new Ajv({ ...ajvOptions, coerceTypes: 'array' }));
+const exact = addFormats(new Ajv({ ...ajvOptions, coerceTypes: false }));
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
-    logger: deps.logger ?? false,
-    genReqId: () => `req_${randomBytes(8).toString('hex')}`,
+    logger: false,
+    genReqId: newRequestId,
     bodyLimit: 16 * 1024 * 1024,
     requestTimeout: 0, // long waits, branches and streams are legitimate
     keepAliveTimeout: 65_000,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false } },
-    routerOptions: { querystringParser: parseQuery },
+    // Ids are short; a long one is simply unknown (404), not a 414 before validation can say so.
+    routerOptions: { querystringParser: parseQuery, maxParamLength: 1024 },
+    // Errors Fastify raises before a route is found (bad %-escapes, over-long params).
+    frameworkErrors: (err, req, reply) => sendError(err, req, reply, deps.log),
+    // Answers Node makes before a request exists (malformed HTTP, 414/431): same envelope.
+    clientErrorHandler,
   });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
 
   const auth = makeAuth(deps.services.keys);
   app.addHook('onRequest', async (req, reply) => {
@@ -61,18 +80,26 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Before idempotency: a replay is only ever of the caller's own request on its own records.
   registerOwnership(app, deps.services);
   registerIdempotency(app, deps.services.idempotency);
-  app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
+  app.setErrorHandler((err, req, reply) => sendError(err, req, reply, deps.log));
   app.setNotFoundHandler((req, reply) =>
-    sendError(new FaasError('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json`), req, reply),
+    sendError(new FaasError('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json`), req, reply, deps.log),
   );
 
   const registered = new Set<string>();
   const router: Router = {
+    log: deps.log,
     op(operationId, handler) {
       const op = deps.contract.operations.get(operationId);
       if (!op) throw new Error(`operation ${operationId} is not in spec/openapi.yaml`);
       registered.add(operationId);
-      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, handler });
+      const bodyless = async (req: FastifyRequest) => {
+        if (req.body !== undefined || !op.bodyTypes.length) return;
+        // No body and no Content-Type: an optional JSON body is an empty object; a required one
+        // is a clear 400 (a stream route would otherwise get nothing to read).
+        if (!op.bodyRequired && op.schema.body) req.body = {};
+        else if (op.bodyRequired) throw invalid(`this route needs a request body (Content-Type: ${op.bodyTypes.join(' or ')})`);
+      };
+      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, preValidation: [bodyless, async (req) => refuseNul(req)], handler });
     },
   };
   registerSystemRoutes(app, router, deps);

@@ -1,11 +1,18 @@
-// The one error handler: every failure leaves the API as the same envelope with a stable code.
-// 5xx internals are logged, never shown; the requestId ties the two together.
+// The one error handler: every failure leaves the API as the same envelope with a stable code and
+// the request's id in both the body and X-Request-Id. 5xx internals are logged (with that id),
+// never shown. Answers made before Fastify has a request (clientError: 400/408/414/431) use the
+// same envelope through rawErrorResponse.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { ERROR_STATUS, FaasError } from '../core/errors.js';
+import type { Logger } from '../services/logger.js';
 
 export function envelope(code: string, message: string, details: unknown, requestId: string) {
   return { error: { code, message, details: details ?? null, requestId } };
 }
+
+export const newRequestId = () => `req_${randomBytes(8).toString('hex')}`;
 
 export function toFaasError(err: unknown): FaasError {
   if (err instanceof FaasError) return err;
@@ -23,18 +30,47 @@ export function toFaasError(err: unknown): FaasError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new FaasError('invalid_request', e.message, null);
+    case 'FST_ERR_BAD_URL':
+      return new FaasError('invalid_request', 'the URL is not valid (a malformed %-escape in the path?)', null);
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new FaasError('invalid_request', 'a path parameter is too long', null, { status: 414 });
   }
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
     return new FaasError('invalid_request', e.message, null);
   }
-  return new FaasError('internal', 'internal error; see the engine log for this requestId', null);
+  return new FaasError('internal', 'internal error; the engine log has the cause under this requestId', null);
 }
 
-export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+/** Logs a 5xx with its request id (the client is only told to quote the id). */
+export function logServerError(log: Logger, fe: FaasError, err: unknown, requestId: string, where: string): void {
+  if (fe.status < 500) return;
+  const e = err as Error;
+  log.error({ requestId, where, code: fe.code, err: { message: e?.message ?? String(err), stack: e?.stack } }, fe.message);
+}
+
+/** Retry-After for answers that promise a retry can work: every 429 and 503 has one. */
+export function retryAfterOf(fe: FaasError): number | undefined {
+  return fe.retryAfterSeconds ?? (fe.status === 429 || fe.status === 503 ? 1 : undefined);
+}
+
+export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply {
   const fe = toFaasError(err);
-  if (fe.status >= 500) req.log.error({ err, requestId: req.id }, fe.message);
-  if (fe.retryAfterSeconds) reply.header('retry-after', String(fe.retryAfterSeconds));
+  logServerError(log, fe, err, req.id, `${req.method} ${req.url.split('?')[0]}`);
+  // Errors raised before the onRequest hooks (bad URLs, over-long params) have no header yet.
+  reply.header('x-request-id', req.id);
+  const retryAfter = retryAfterOf(fe);
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(fe.status).type('application/json').send(envelope(fe.code, fe.message, fe.details, req.id));
+}
+
+/** A complete HTTP/1.1 error answer for a raw socket (no Fastify request exists), then close. */
+export function rawErrorResponse(fe: FaasError, requestId: string): string {
+  const body = JSON.stringify(envelope(fe.code, fe.message, fe.details, requestId));
+  const retryAfter = retryAfterOf(fe);
+  return (
+    `HTTP/1.1 ${fe.status} ${STATUS_CODES[fe.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `X-Request-Id: ${requestId}\r\n${retryAfter !== undefined ? `Retry-After: ${retryAfter}\r\n` : ''}Connection: close\r\n\r\n${body}`
+  );
 }
 
 export const statusOf = (code: keyof typeof ERROR_STATUS) => ERROR_STATUS[code];

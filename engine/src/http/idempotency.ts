@@ -5,15 +5,25 @@
 // key is `conflict` (`stream_not_replayable`). Requests with streamed bodies (uploads) skip it.
 // Keys are scoped per API key (stored as `<keyId>:<key>`): one key can never replay, or collide
 // with, another key's answer under the same Idempotency-Key.
+//
+// Only final answers are kept (`storable`): a 429 or an `in_progress`/state 409 says "not now", and
+// a 5xx says "failed before finishing"; replaying those for 24 h would turn the retry that
+// docs/errors.md recommends into the same refusal forever. A replay is a new request: it carries
+// its own X-Request-Id, and a stored error body's requestId is rewritten to match it, so a client
+// can always correlate the header with the body.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { conflict, FaasError } from '../core/errors.js';
+import { conflict, FaasError, invalid } from '../core/errors.js';
 import type { IdempotencyRepo } from '../store/sqlite/repos.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const TTL_MS = 24 * 3600 * 1000;
 const STREAMS = /\/exec\/stream$/;
 const STREAM_MARKER = 'stream';
+const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/;
+
+/** Answers worth replaying: done, and the same if asked again. */
+export const storable = (status: number) => status < 500 && status !== 408 && status !== 409 && status !== 429;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,7 +37,11 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
 
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string' || !MUTATING.has(req.method) || !isReplayable(req)) return;
+    if (key === undefined || !MUTATING.has(req.method)) return;
+    if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
+      throw invalid('Idempotency-Key must be 1 to 255 printable ASCII characters (e.g. a UUID), sent once', { field: 'Idempotency-Key' });
+    }
+    if (!isReplayable(req)) return;
     const path = req.url;
     const bodyHash = createHash('sha256').update(JSON.stringify(req.body ?? null)).digest('hex');
     if (Date.now() - lastExpiry > 60_000) {
@@ -42,7 +56,7 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
       }
       if (stored.bodyHash !== bodyHash) throw conflict('this Idempotency-Key was used with a different request body', { key, reason: 'body_mismatch' });
       reply.header('idempotent-replayed', 'true');
-      return reply.code(stored.status).type('application/json').send(stored.response);
+      return reply.code(stored.status).type('application/json').send(withRequestId(stored.response, req.id));
     }
     const slot = `${scoped} ${req.method} ${path}`;
     if (inFlight.has(slot)) {
@@ -59,11 +73,23 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
 
   app.addHook('onSend', async (req, reply, payload) => {
     const idem = req.idempotency;
-    if (idem && reply.statusCode < 500 && typeof payload === 'string' && !reply.getHeader('idempotent-replayed')) {
+    if (idem && storable(reply.statusCode) && typeof payload === 'string' && !reply.getHeader('idempotent-replayed')) {
       repo.put(idem.key, req.method, idem.path, { bodyHash: idem.bodyHash, status: reply.statusCode, response: payload });
     }
     return payload;
   });
+}
+
+/** A stored error envelope answers under the replaying request's id. */
+function withRequestId(response: string, requestId: string): string {
+  try {
+    const body = JSON.parse(response) as { error?: { requestId?: string } };
+    if (!body?.error || typeof body.error !== 'object') return response;
+    body.error.requestId = requestId;
+    return JSON.stringify(body);
+  } catch {
+    return response;
+  }
 }
 
 function isReplayable(req: FastifyRequest): boolean {

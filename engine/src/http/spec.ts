@@ -12,6 +12,8 @@ export interface Operation {
   schema: { params?: object; querystring?: object; body?: object };
   /** Request media types with a schema (JSON) or without (streams). */
   bodyTypes: string[];
+  /** The spec's requestBody.required (false: the body may be left out). */
+  bodyRequired: boolean;
   /** Success and error response schemas by status, for the contract tests. */
   responses: Record<string, Record<string, object | undefined>>;
 }
@@ -55,7 +57,8 @@ export function loadContract(path: string): Contract {
       const queryParams = params.filter((p) => p.in === 'query');
       if (pathParams.length) schema.params = objectOf(pathParams, true);
       if (queryParams.length) schema.querystring = objectOf(queryParams, false);
-      const content = ((deref(op.requestBody) as Obj | undefined)?.content ?? {}) as Record<string, Obj>;
+      const requestBody = deref(op.requestBody) as Obj | undefined;
+      const content = (requestBody?.content ?? {}) as Record<string, Obj>;
       const bodyTypes = Object.keys(content);
       if (content['application/json']?.schema) schema.body = content['application/json'].schema as object;
       const responses: Operation['responses'] = {};
@@ -69,6 +72,7 @@ export function loadContract(path: string): Contract {
         url: path.replace(/\{(\w+)\}/g, ':$1'),
         schema,
         bodyTypes,
+        bodyRequired: requestBody?.required === true,
         responses,
       });
     }

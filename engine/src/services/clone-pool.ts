@@ -107,11 +107,17 @@ export class ClonePool {
         const want = this.d.repo.pooled().find(({ id, min }) => (this.ready.get(id)?.length ?? 0) < min);
         if (!want) return;
         try {
-          const snap = this.d.snapshots.get(want.id);
-          await this.d.snapshots.verify(snap);
+          // Held while its files are read, so a delete waits for this restore (snapshots.ts).
+          const { snap, release } = this.d.snapshots.hold(want.id);
           const id = newId('inst');
           const agentKey = newAgentKey();
-          const slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources, { current: this.d.snapshots.agentKeyOf(snap.id), next: agentKey });
+          let slot: NetworkSlot;
+          try {
+            await this.d.snapshots.verify(snap);
+            slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources, { current: this.d.snapshots.agentKeyOf(snap.id), next: agentKey });
+          } finally {
+            release();
+          }
           await this.d.runtime.pause(id);
           if (this.closed || this.d.repo.poolMin(want.id) === 0) {
             await this.discard({ id, slot, agentKey });

@@ -2,6 +2,8 @@
 // branch is a checkpoint of the running parent followed by parallel restores of that image.
 // Records are written before the sandbox exists (state `pending`) so that an engine killed in the
 // middle leaves something the reconciler can finish or roll back.
+// Admission (limits.ts) is checked in the same turn as the record is inserted; every restore holds
+// its snapshot (snapshots.ts) so a delete cannot remove the files under it.
 import { FaasError, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
@@ -16,7 +18,7 @@ import { KeyedLock } from './keyed-lock.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 import type { WarmSandbox } from './warm-pool.js';
 import type { Clone } from './clone-pool.js';
-import type { HostCapacity } from './limits.js';
+import type { Admission, HostCapacity, Reservation } from './limits.js';
 import type { SnapshotService } from './snapshots.js';
 
 export interface StartInput {
@@ -44,7 +46,7 @@ export class InstanceService {
     readonly agents: AgentClient,
     private readonly cgroups: Cgroups,
     private readonly events: EventBus,
-    private readonly limits: { maxLiveInstances: number; capacity: HostCapacity },
+    private readonly limits: { admission: Admission; capacity: HostCapacity },
   ) {}
 
   get(id: string): Instance {
@@ -68,24 +70,37 @@ export class InstanceService {
     return this.get(id);
   }
 
-  /** Creates the record and restores the sandbox. With wait=false the restore finishes in the background. */
-  async start(input: StartInput, wait = true, timings?: Timings): Promise<Instance> {
-    const snap = this.snapshots.get(input.snapshotId);
-    // Before a pooled clone or warm sandbox is taken, so a refused start wastes none; the record is
-    // inserted in this same turn of the event loop (newRecord runs before any await), so concurrent
-    // starts cannot both pass.
-    this.ensureUnderCap(snap.id);
-    const clone = input.parentInstanceId ? undefined : this.clones?.take(snap.id);
-    if (clone) return this.startFromClone(snap, input, clone, timings);
-    const warm = this.sandboxes.takeWarm(snap.spec);
+  /**
+   * Creates the record and restores the sandbox. With wait=false the restore finishes in the background.
+   * @param reservation a branch's child: its slot was reserved before the parent's checkpoint
+   */
+  async start(input: StartInput, wait = true, timings?: Timings, reservation?: Reservation): Promise<Instance> {
+    const { snap, release } = this.snapshots.hold(input.snapshotId);
+    let work: Promise<void> | undefined;
     let inst: Instance;
     try {
-      inst = this.newRecord(snap, input, warm?.id);
-    } catch (err) {
-      if (warm) await this.sandboxes.destroy(warm.id, warm.slot.netns, warm.slot.ip).catch(() => undefined);
-      throw err;
+      // Before a pooled clone or warm sandbox is taken, so a refused start wastes none; the record
+      // is inserted in this same turn of the event loop (no await before newRecord), so concurrent
+      // starts cannot both pass.
+      const resources = this.resourcesFor(snap, input);
+      this.ensureUnderCap(snap.id);
+      if (!reservation) this.limits.admission.check(1, resources.memory);
+      const clone = input.parentInstanceId ? undefined : this.clones?.take(snap.id);
+      if (clone) return await this.startFromClone(snap, input, resources, clone, timings);
+      const warm = this.sandboxes.takeWarm(snap.spec);
+      try {
+        inst = this.newRecord(snap, input, resources, warm?.id);
+      } catch (err) {
+        if (warm) await this.sandboxes.destroy(warm.id, warm.slot.netns, warm.slot.ip).catch(() => undefined);
+        throw err;
+      }
+      reservation?.take();
+      work = this.lock.run(inst.id, () => this.bringUp(inst, snap, timings, warm));
+    } finally {
+      // Held until the restore is over; a start refused before it began lets go at once.
+      if (work) void work.catch(() => undefined).finally(release);
+      else release();
     }
-    const work = this.lock.run(inst.id, () => this.bringUp(inst, snap, timings, warm));
     if (!wait) {
       work.catch(() => undefined); // recorded on the instance as state `error`
       return inst;
@@ -136,11 +151,17 @@ export class InstanceService {
     return this.lock.run(id, async () => {
       const inst = this.get(id);
       assertCan(inst, 'restart');
-      const snap = this.snapshots.get(inst.snapshotId);
-      if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
-      this.repo.update(id, { state: 'pending', error: null, stoppedAt: null, readyAt: null });
-      this.events.publish('instance.pending', id);
-      await this.bringUp(this.get(id), snap);
+      const { snap, release } = this.snapshots.hold(inst.snapshotId);
+      try {
+        if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
+        // Live again: admitted like a start, in the same turn as it becomes pending.
+        this.limits.admission.check(1, inst.resources.memory);
+        this.repo.update(id, { state: 'pending', error: null, stoppedAt: null, readyAt: null });
+        this.events.publish('instance.pending', id);
+        await this.bringUp(this.get(id), snap);
+      } finally {
+        release();
+      }
       return this.get(id);
     });
   }
@@ -207,21 +228,30 @@ export class InstanceService {
   async branch(id: string, count: number, opts: { wait?: boolean; metadata?: Metadata; owner?: string | null } = {}, timings?: Timings): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
     const parent = this.get(id);
     assertCan(parent, 'branch');
-    this.ensureCapacity(count);
+    // The children's slots and memory are held from now, across the checkpoint, so branches and
+    // starts running beside this one cannot take them meanwhile.
+    const reservation = this.limits.admission.reserve(count, parent.resources.memory);
     // The branch point and the children belong to the caller (an admin branching another key's
     // instance owns what it made).
     const owner = opts.owner ?? parent.owner;
-    const snapshot = await this.snapshot(id, { metadata: opts.metadata, owner }, timings);
+    let snapshot: Snapshot;
+    let children: PromiseSettledResult<Instance>[];
     const t0 = performance.now();
-    const children = await Promise.allSettled(
-      Array.from({ length: count }, (_, i) =>
-        this.start(
-          { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources: parent.resources, owner },
-          opts.wait !== false,
-          i === 0 ? timings : undefined,
+    try {
+      snapshot = await this.snapshot(id, { metadata: opts.metadata, owner }, timings);
+      children = await Promise.allSettled(
+        Array.from({ length: count }, (_, i) =>
+          this.start(
+            { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources: parent.resources, owner },
+            opts.wait !== false,
+            i === 0 ? timings : undefined,
+            reservation,
+          ),
         ),
-      ),
-    );
+      );
+    } finally {
+      reservation.release();
+    }
     if (timings) timings.restoreAll = Math.round((performance.now() - t0) * 10) / 10;
     const failed = children.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     const instances = children.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
@@ -235,10 +265,10 @@ export class InstanceService {
   }
 
   /** Resumes a paused clone restored ahead of time: the start costs a resume, not a restore. */
-  private async startFromClone(snap: Snapshot, input: StartInput, clone: Clone, timings: Timings = {}): Promise<Instance> {
+  private async startFromClone(snap: Snapshot, input: StartInput, resources: Resources, clone: Clone, timings: Timings = {}): Promise<Instance> {
     let inst: Instance;
     try {
-      inst = this.newRecord(snap, input, clone.id);
+      inst = this.newRecord(snap, input, resources, clone.id);
       // The clone was re-keyed with a key of its own when it was restored (clone-pool.ts).
       this.repo.setAgentKey(inst.id, clone.agentKey);
     } catch (err) {
@@ -271,14 +301,18 @@ export class InstanceService {
     await this.lock.run(id, async () => {
       const inst = this.get(id);
       if (inst.state !== 'pending') return;
-      let snap: Snapshot;
+      let held: ReturnType<SnapshotService['hold']>;
       try {
-        snap = this.snapshots.get(inst.snapshotId);
+        held = this.snapshots.hold(inst.snapshotId);
       } catch (err) {
         this.repo.update(id, { state: 'error', error: `cannot finish the start: ${(err as Error).message}` });
         throw err;
       }
-      await this.bringUp(inst, snap);
+      try {
+        await this.bringUp(inst, held.snap);
+      } finally {
+        held.release();
+      }
     });
   }
 
@@ -308,20 +342,15 @@ export class InstanceService {
     }
   }
 
-  private ensureCapacity(extra: number): void {
-    const live = this.repo.live().length;
-    if (live + extra > this.limits.maxLiveInstances) {
-      throw new FaasError('resource_limit', `at most ${this.limits.maxLiveInstances} live instances; ${live} are running`, { live, requested: extra, max: this.limits.maxLiveInstances }, { status: 429, retryAfterSeconds: 1 });
-    }
-  }
-
-  private newRecord(snap: Snapshot, input: StartInput, id = newId('inst')): Instance {
+  private resourcesFor(snap: Snapshot, input: StartInput): Resources {
     // The writable layer's size travels in the checkpoint (runsc.ts boot): it cannot differ.
     if (input.resources?.diskSize !== undefined && input.resources.diskSize !== snap.resources.diskSize) {
       throw new FaasError('invalid_request', `diskSize is fixed by the snapshot (${snap.resources.diskSize} MB)`, { field: '/resources/diskSize', snapshot: snap.resources.diskSize });
     }
-    const resources = this.limits.capacity.check({ ...snap.resources, ...input.resources });
-    if (!input.parentInstanceId) this.ensureCapacity(1);
+    return this.limits.capacity.check({ ...snap.resources, ...input.resources });
+  }
+
+  private newRecord(snap: Snapshot, input: StartInput, resources: Resources, id = newId('inst')): Instance {
     const inst: Instance = {
       id,
       snapshotId: snap.id,

@@ -2,6 +2,12 @@
 // checkpoint) or from a running instance (checkpoint --leave-running). Every snapshot row is
 // written in state `creating` before any file exists and flipped to `ready` only after its image
 // is complete and checksummed, so the reconciler can roll back anything interrupted.
+//
+// Deleting and restoring agree through holds: every restore from a snapshot's files (an instance
+// start, restart or finished start, a pooled clone, a checkpoint of one of its instances) holds
+// the snapshot until it is done, and delete first hides the snapshot (no new hold can be taken:
+// it is `snapshot_not_found` from then on), waits for the holds to go, then stops what came up
+// and only then removes the files. So no instance ends up `ready` on files that are gone.
 import { createHash } from 'node:crypto';
 import { conflict, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
@@ -46,7 +52,7 @@ export class SnapshotService {
 
   get(id: string): Snapshot {
     const s = this.repo.get(id);
-    if (!s || s.state !== 'ready') throw notFound('snapshot', id);
+    if (!s || s.state !== 'ready' || this.deleting.has(id)) throw notFound('snapshot', id);
     return s;
   }
 
@@ -58,6 +64,32 @@ export class SnapshotService {
   /** Any state; undefined when there is none (the ownership guard). */
   find(id: string): Snapshot | undefined {
     return this.repo.get(id);
+  }
+
+  /**
+   * The snapshot, held against deletion until `release` is called (once the restore or
+   * checkpoint that reads its files is over, whatever its outcome).
+   */
+  hold(id: string): { snap: Snapshot; release: () => void } {
+    const snap = this.get(id);
+    this.holds.set(id, (this.holds.get(id) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const n = (this.holds.get(id) ?? 1) - 1;
+      if (n > 0) return void this.holds.set(id, n);
+      this.holds.delete(id);
+      const waiters = this.drainWaiters.get(id) ?? [];
+      this.drainWaiters.delete(id);
+      for (const w of waiters) w();
+    };
+    return { snap, release };
+  }
+
+  private drained(id: string): Promise<void> {
+    if (!this.holds.get(id)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.set(id, [...(this.drainWaiters.get(id) ?? []), resolve]));
   }
 
   /** The snapshot's AutoScaling maxInstances (null: no cap). */
@@ -114,8 +146,19 @@ export class SnapshotService {
     inst: { id: string; snapshotId: string },
     opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
   ): Promise<Snapshot> {
-    const parent = this.repo.get(inst.snapshotId);
-    if (!parent) throw notFound('snapshot', inst.snapshotId);
+    const { snap: parent, release } = this.hold(inst.snapshotId);
+    try {
+      return await this.checkpointFrom(parent, inst, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private async checkpointFrom(
+    parent: Snapshot,
+    inst: { id: string; snapshotId: string },
+    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
+  ): Promise<Snapshot> {
     const owner = opts.owner ?? null;
     this.assertNameFree(opts.name, owner);
     const snap = this.newRecord({
@@ -200,19 +243,32 @@ export class SnapshotService {
    */
   async delete(id: string, force: boolean): Promise<void> {
     const s = this.get(id);
-    const liveInstances = this.instances.liveOfSnapshot(id);
-    const children = this.repo.children(id);
-    if (!force && (liveInstances.length || children.length)) {
-      throw conflict(`snapshot ${id} has dependents; stop them first or pass force=true`, { instances: liveInstances, snapshots: children });
-    }
+    const dependents = () => ({ instances: this.instances.liveOfSnapshot(id), snapshots: this.repo.children(id) });
+    const refuse = (d: ReturnType<typeof dependents>) => {
+      if (!force && (d.instances.length || d.snapshots.length)) {
+        throw conflict(`snapshot ${id} has dependents; stop them first or pass force=true`, d);
+      }
+    };
+    refuse(dependents());
+    // Hide the subtree from new starts, one level at a time, and let the restores in flight finish:
+    // what they bring up is live, so it is found and stopped below, before its files go.
     const order = [s.id];
-    for (let i = 0; i < order.length; i++) order.push(...this.repo.children(order[i]));
-    for (const sid of order.reverse()) {
-      for (const iid of this.instances.liveOfSnapshot(sid)) await this.stopInstance?.(iid);
-      const owner = this.repo.get(sid)?.owner ?? null;
-      this.repo.delete(sid);
-      this.files.remove(sid);
-      this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id }, owner);
+    try {
+      for (let i = 0; i < order.length; i++) {
+        this.deleting.add(order[i]);
+        await this.drained(order[i]);
+        if (i === 0) refuse(dependents()); // a restart finished meanwhile: without force, still a conflict
+        order.push(...this.repo.children(order[i]));
+      }
+      for (const sid of [...order].reverse()) {
+        for (const iid of this.instances.liveOfSnapshot(sid)) await this.stopInstance?.(iid);
+        const owner = this.repo.get(sid)?.owner ?? null;
+        this.repo.delete(sid);
+        this.files.remove(sid);
+        this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id }, owner);
+      }
+    } finally {
+      for (const sid of order) this.deleting.delete(sid);
     }
   }
 
@@ -222,6 +278,10 @@ export class SnapshotService {
   whenQuiet: () => void = () => setImmediate(() => void this.sealPending());
   onSealError: (id: string, err: Error) => void = () => undefined;
   private readonly unsealed = new Set<string>();
+  /** Snapshots being deleted: invisible to get() and hold(). */
+  private readonly deleting = new Set<string>();
+  private readonly holds = new Map<string, number>();
+  private readonly drainWaiters = new Map<string, (() => void)[]>();
   private sealing: Promise<void> | null = null;
 
   /** Names are unique among one key's snapshots, so they can be used to find one. */

@@ -3,7 +3,7 @@ import type { ExecRequest } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { BatchInput, ScriptInput } from '../../services/exec.js';
 import type { Router } from '../app.js';
-import { toFaasError, envelope } from '../errors.js';
+import { envelope, logServerError, toFaasError } from '../errors.js';
 import { body, ownerOf, params } from './common.js';
 import { openSse } from './sse.js';
 
@@ -34,6 +34,7 @@ export function registerExecRoutes(r: Router, s: Services): void {
     } catch (err) {
       if (!abort.signal.aborted) {
         const fe = toFaasError(err);
+        logServerError(r.log, fe, err, req.id, `POST ${req.url.split('?')[0]} (stream)`);
         await send('error', envelope(fe.code, fe.message, fe.details, req.id));
       }
     } finally {

@@ -1,9 +1,12 @@
 // GET /v1/instances/{id}/terminal: a WebSocket. Node hands upgrade requests to the server's
 // 'upgrade' listener, not to Fastify, so this file checks auth, the path and the query itself and
 // answers errors with the same JSON envelope before upgrading. A plain GET (no upgrade) reaches
-// the Fastify route and is told to upgrade.
+// the Fastify route and is told to upgrade; any other upgrade offer (h2c, WebSocket elsewhere) is
+// served as the plain HTTP/1.1 request it also is (boundary.ts).
+// The key may arrive as the subprotocol `bearer.<key>`: it is checked before anything else is
+// looked at (so a caller without it learns nothing, not even whether the route exists), and it is
+// never the selected subprotocol (the 101 would echo the credential back).
 import type { FastifyInstance } from 'fastify';
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -13,8 +16,9 @@ import { assertCan } from '../../core/instance-states.js';
 import type { Services } from '../../engine.js';
 import { bridge, openAgentPty } from '../../services/terminals.js';
 import type { Router } from '../app.js';
-import { envelope, toFaasError } from '../errors.js';
 import { bearerOf } from '../auth.js';
+import { serveAsHttp1 } from '../boundary.js';
+import { logServerError, newRequestId, rawErrorResponse, toFaasError } from '../errors.js';
 
 const ROUTE = /^\/v1\/instances\/(inst_[a-z0-9]+)\/terminal$/;
 export const terminals = { open: 0 };
@@ -26,8 +30,9 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
 
   const wss = new WebSocketServer({
     noServer: true,
-    // Browsers authenticate with the subprotocol `bearer.<key>`; pick `faas-terminal` if offered.
-    handleProtocols: (protocols) => (protocols.has('faas-terminal') ? 'faas-terminal' : [...protocols][0] ?? false),
+    // Browsers authenticate with the subprotocol `bearer.<key>` and must offer `faas-terminal` beside
+    // it: that is the only protocol ever selected, so the key is never echoed back.
+    handleProtocols: (protocols) => (protocols.has('faas-terminal') ? 'faas-terminal' : false),
   });
   // The same keys and tokens as every other route: the header, else a `bearer.<key or token>`
   // subprotocol (browsers cannot set headers on a WebSocket).
@@ -39,8 +44,15 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
       .map((p) => p.trim())
       .find((p) => p.startsWith('bearer.'));
     if (offered) return s.keys.authenticate(offered.slice(7));
-    throw new FaasError('unauthorized', 'missing API key (Authorization: Bearer <key>, or the subprotocol bearer.<key>)');
+    throw new FaasError('unauthorized', 'missing API key (Authorization: Bearer <key or token>, or the subprotocols faas-terminal and bearer.<key or token>)');
   };
+
+  // The 101 carries the request's id like every other answer.
+  const ids = new WeakMap<IncomingMessage, string>();
+  wss.on('headers', (headers, req) => {
+    const id = ids.get(req);
+    if (id) headers.push(`X-Request-Id: ${id}`);
+  });
 
   const open = new Set<{ close(code?: number, reason?: string): void }>();
   app.addHook('preClose', async () => {
@@ -48,14 +60,14 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
   });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const requestId = `req_${randomBytes(8).toString('hex')}`;
     const url = new URL(req.url ?? '/', 'http://engine');
     const m = ROUTE.exec(url.pathname);
+    if (!m || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return serveAsHttp1(app.server, req, socket, head);
+    const requestId = newRequestId();
+    ids.set(req, requestId);
     void (async () => {
       try {
-        if (!m) throw new FaasError('not_found', `no WebSocket route ${url.pathname}`);
         const who = authenticate(req);
-        if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw invalid('only Upgrade: websocket is supported');
         const cols = dim(url.searchParams.get('cols'), 80, 'cols');
         const rows = dim(url.searchParams.get('rows'), 24, 'rows');
         const command = url.searchParams.get('command') ?? undefined;
@@ -76,7 +88,9 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
           });
         });
       } catch (err) {
-        refuse(socket, toFaasError(err), requestId);
+        const fe = toFaasError(err);
+        logServerError(r.log, fe, err, requestId, `GET ${url.pathname} (WebSocket)`);
+        if (!socket.destroyed) socket.end(rawErrorResponse(fe, requestId));
       }
     })();
   });
@@ -87,14 +101,4 @@ function dim(v: string | null, dflt: number, name: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid(`querystring/${name} must be an integer from 1 to 1000`, { field: `/${name}` });
   return n;
-}
-
-/** An ordinary HTTP error answer on the raw socket, in the API's error envelope. */
-function refuse(socket: Duplex, err: FaasError, requestId: string): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify(envelope(err.code, err.message, err.details, requestId));
-  socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
