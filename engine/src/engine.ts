@@ -92,7 +92,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const capacity = new HostCapacity(dirs.filestore);
   const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir, capacity);
   const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, { maxLiveInstances: config.maxLiveInstances, capacity });
-  const exec = new ExecService(instances, snapshots, agents, events);
+  const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
@@ -120,7 +120,13 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
-  const app = buildApp({ services, contract, apiKey, version: VERSION, logger: false });
+  const app = buildApp({
+    services, contract, apiKey, version: VERSION, logger: false,
+    limits: {
+      instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
+      execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
+    },
+  });
   await app.ready();
 
   return {

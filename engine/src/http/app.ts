@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { FaasError } from '../core/errors.js';
 import type { Services } from '../engine.js';
 import { makeAuth } from './auth.js';
+import { registerConcurrencyLimits } from './concurrency.js';
+import { bodyLimitOf, registerJsonParser, type JsonBodyLimits } from './json-body.js';
 import { sendError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import type { Contract } from './spec.js';
@@ -31,13 +33,27 @@ export interface AppDeps {
   apiKey: string;
   version: string;
   logger?: boolean | object;
+  limits?: AppLimits;
 }
 
+export interface AppLimits extends JsonBodyLimits {
+  instanceConcurrency: number;
+  credentialConcurrency: number;
+}
+
+/** The defaults of engine/src/config.ts, for apps built without a config. */
+export const DEFAULT_LIMITS: AppLimits = {
+  instanceConcurrency: 16, credentialConcurrency: 64,
+  execBodyMax: 16 * 1024 * 1024, jsonBodyMax: 1024 * 1024, jsonDepthMax: 32,
+};
+
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const limits = deps.limits ?? DEFAULT_LIMITS;
   const app = Fastify({
     logger: deps.logger ?? false,
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,
-    bodyLimit: 16 * 1024 * 1024,
+    // JSON operations set their own (json-body.ts); this covers everything else.
+    bodyLimit: limits.jsonBodyMax,
     requestTimeout: 0, // long waits, branches and streams are legitimate
     keepAliveTimeout: 65_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, strict: false } },
@@ -49,6 +65,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.header('x-request-id', req.id);
     auth(req);
   });
+  registerConcurrencyLimits(app, { perInstance: limits.instanceConcurrency, perCredential: limits.credentialConcurrency });
   // A request on an instance's exec/files/processes/terminal routes keeps it from being idle
   // (autoStop) until its response is finished (so an open stream counts as activity).
   app.addHook('onRequest', async (req, reply) => {
@@ -57,6 +74,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   // Bodies that are streams (tar, raw file bytes) reach handlers unread.
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
+  registerJsonParser(app, limits.jsonDepthMax);
   registerIdempotency(app, deps.services.idempotency);
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
   app.setNotFoundHandler((req, reply) =>
@@ -69,7 +87,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const op = deps.contract.operations.get(operationId);
       if (!op) throw new Error(`operation ${operationId} is not in spec/openapi.yaml`);
       registered.add(operationId);
-      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, handler });
+      const bodyLimit = op.bodyTypes.includes('application/json') ? bodyLimitOf(operationId, limits) : undefined;
+      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, handler, bodyLimit });
     },
   };
   registerSystemRoutes(app, router, deps);

@@ -31,10 +31,20 @@ export function toFaasError(err: unknown): FaasError {
 }
 
 export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const fe = toFaasError(err);
+  const fe = (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge(req) : toFaasError(err);
   if (fe.status >= 500) req.log.error({ err, requestId: req.id }, fe.message);
   if (fe.retryAfterSeconds) reply.header('retry-after', String(fe.retryAfterSeconds));
   return reply.code(fe.status).type('application/json').send(envelope(fe.code, fe.message, fe.details, req.id));
+}
+
+/** A body over the route's limit; the limit is per route (json-body.ts), so say which applied. */
+function tooLarge(req: FastifyRequest): FaasError {
+  const limit = req.routeOptions.bodyLimit;
+  return new FaasError(
+    'payload_too_large',
+    `the request body is larger than this route's limit of ${limit} bytes; send large data with the file or tar upload routes instead of inside JSON`,
+    { limit },
+  );
 }
 
 export const statusOf = (code: keyof typeof ERROR_STATUS) => ERROR_STATUS[code];

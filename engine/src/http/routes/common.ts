@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Metadata } from '../../core/types.js';
 
 export type Q = Record<string, string | undefined> & { metadata?: Metadata; limit?: number };
@@ -7,3 +7,17 @@ export const query = (req: FastifyRequest) => (req.query ?? {}) as Q;
 export const body = <T>(req: FastifyRequest) => (req.body ?? {}) as T;
 export const bool = (v: unknown, dflt: boolean) => (v === undefined ? dflt : v === true || v === 'true');
 export const listQuery = (q: Q) => ({ limit: Number(q.limit ?? 50), cursor: q.cursor, metadata: q.metadata });
+
+/**
+ * Aborts when the client goes away before the response is complete. The listener goes on the
+ * response, which lives as long as this request: on the socket (shared by every request of a
+ * keep-alive connection) it stayed until the connection closed, one per request (+49 MB over 20k
+ * reads on one connection).
+ */
+export function closedSignal(reply: FastifyReply): AbortSignal {
+  const abort = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  return abort.signal;
+}
