@@ -30,8 +30,37 @@ export function toFaasError(err: unknown): FaasError {
   return new FaasError('internal', 'internal error; see the engine log for this requestId', null);
 }
 
-export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+/** How much of a refused body is read and discarded so that its sender can read the 413. */
+const DRAIN_MAX = 64 * 1024 * 1024;
+
+export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
   const fe = (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge(req) : toFaasError(err);
+  // A body refused part way is still arriving: answering and closing at once resets the
+  // connection under the sender (EPIPE), which then never sees the envelope. Discard the rest
+  // first (the connection closes after the answer), up to a bound.
+  if (fe.code === 'payload_too_large' && !req.raw.complete && !req.raw.destroyed) {
+    return drained(req.raw, DRAIN_MAX).then(() => send(fe, err, req, reply));
+  }
+  return send(fe, err, req, reply);
+}
+
+function drained(body: FastifyRequest['raw'], max: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      body.off('data', onData).off('end', done).off('error', done).off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > max) done();
+    };
+    body.on('data', onData).once('end', done).once('error', done).once('close', done);
+    body.resume();
+  });
+}
+
+function send(fe: FaasError, err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (fe.status >= 500) req.log.error({ err, requestId: req.id }, fe.message);
   if (fe.retryAfterSeconds) reply.header('retry-after', String(fe.retryAfterSeconds));
   return reply.code(fe.status).type('application/json').send(envelope(fe.code, fe.message, fe.details, req.id));

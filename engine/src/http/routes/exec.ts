@@ -5,13 +5,14 @@ import type { BatchInput, ScriptInput } from '../../services/exec.js';
 import type { Router } from '../app.js';
 import { toFaasError, envelope } from '../errors.js';
 import { body, closedSignal, params } from './common.js';
+import { sendResults } from './exec-result.js';
 import { openSse } from './sse.js';
 
 export function registerExecRoutes(r: Router, s: Services): void {
   // A client that goes away before the result kills the command (and frees its concurrency slot).
-  r.op('exec', async (req, reply) => s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), closedSignal(reply)));
-  r.op('execBatch', async (req, reply) => ({ results: await s.exec.batch(params(req).id, body<BatchInput>(req), closedSignal(reply)) }));
-  r.op('execScript', async (req, reply) => s.exec.script(params(req).id, body<ScriptInput>(req), closedSignal(reply)));
+  r.op('exec', async (req, reply) => sendResults(req, reply, await s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), closedSignal(reply))));
+  r.op('execBatch', async (req, reply) => sendResults(req, reply, { results: await s.exec.batch(params(req).id, body<BatchInput>(req), closedSignal(reply)) }));
+  r.op('execScript', async (req, reply) => sendResults(req, reply, await s.exec.script(params(req).id, body<ScriptInput>(req), closedSignal(reply))));
 
   // Server-Sent Events. A client that disconnects aborts the agent request, which kills the command.
   r.op('execStream', async (req, reply) => {
