@@ -24,6 +24,20 @@ const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const MiB = 1024 * 1024;
 const FLOOD = "head -c 16777216 /dev/zero | tr '\\0' '\\1'; head -c 16777216 /dev/zero | tr '\\0' '\\2' >&2";
 
+/** Polls the URL every 20 ms until stdin closes, then prints the slowest answer in ms. */
+const POLLER = `
+let worst = 0, done = false;
+process.stdin.on('end', () => (done = true)).resume();
+(async () => {
+  while (!done) {
+    const t0 = performance.now();
+    try { await (await fetch(process.argv[1])).text(); } catch {}
+    worst = Math.max(worst, performance.now() - t0);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  console.log(Math.round(worst));
+})();`;
+
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
@@ -31,6 +45,12 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
+}
+
+/** CPU time the process has used (user + system), in ms: load-independent, unlike latencies. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
 }
 
 function memory(pid: number): { rssMb: number; hwmMb: number } {
@@ -47,11 +67,16 @@ describe('engine memory under abuse', () => {
   let key = '';
   let inst = '';
   const log: string[] = [];
+  let cpuBefore = 0;
 
-  const api = async (method: string, path: string, body?: unknown, raw?: string) => {
+  const api = async (method: string, path: string, body?: unknown, raw?: string, idempotencyKey?: string) => {
     const res = await fetch(url + path, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+      },
       body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
     }).catch((err) => {
       throw new Error(`${method} ${path}: ${err.message} (${err.cause?.code ?? err.cause?.message})`);
@@ -61,25 +86,23 @@ describe('engine memory under abuse', () => {
   };
   const note = (phase: string) => {
     const m = memory(proc.pid!);
-    log.push(`${phase}: VmRSS ${m.rssMb} MB, VmHWM ${m.hwmMb} MB`);
+    const cpu = cpuMs(proc.pid!);
+    log.push(`${phase}: VmRSS ${m.rssMb} MB, VmHWM ${m.hwmMb} MB, engine CPU ${cpu - cpuBefore} ms`);
+    cpuBefore = cpu;
     return m;
   };
-  /** Polls /v1/health while `work` runs; returns the slowest answer in ms (reported only). */
+  /**
+   * Polls /v1/health from a separate process while `work` runs (this process is busy parsing 12 MB
+   * results, which would pollute the number); returns the slowest answer in ms, reported only.
+   */
   const healthDuring = async <T>(work: Promise<T>): Promise<[T, number]> => {
-    let done = false;
-    let worst = 0;
-    const poll = (async () => {
-      while (!done) {
-        const t0 = performance.now();
-        const r = await fetch(`${url}/v1/health`);
-        await r.text();
-        worst = Math.max(worst, performance.now() - t0);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    const out = await work.finally(() => (done = true));
-    await poll;
-    return [out, Math.round(worst)];
+    const poller = spawn(process.execPath, ['-e', POLLER, `${url}/v1/health`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    poller.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise((r) => poller.once('exit', r));
+    const result = await work.finally(() => poller.stdin!.end());
+    await exited;
+    return [result, Number(out.trim()) || 0];
   };
 
   before(async () => {
@@ -124,7 +147,9 @@ describe('engine memory under abuse', () => {
   });
 
   it('ten concurrent 2 x 16 MiB control-byte floods: capped, truncated, the instance survives', async () => {
-    const [results, worst] = await healthDuring(Promise.all(Array.from({ length: 10 }, () => api('POST', `/v1/instances/${inst}/exec`, { command: FLOOD }))));
+    // Half carry an Idempotency-Key, as every SDK POST does: those results are also stored for replay.
+    const keyOf = (i: number) => (i % 2 ? `abuse-${process.pid}-${i}` : undefined);
+    const [results, worst] = await healthDuring(Promise.all(Array.from({ length: 10 }, (_, i) => api('POST', `/v1/instances/${inst}/exec`, { command: FLOOD }, undefined, keyOf(i)))));
     for (const r of results) {
       assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
       assert.equal(r.body.truncated, true, 'a capped result says so');
@@ -133,6 +158,9 @@ describe('engine memory under abuse', () => {
       assert.equal(r.body.exitCode, 0, 'the command was drained, not killed');
     }
     log.push(`10 floods: slowest /v1/health ${worst} ms`);
+    const replay = await api('POST', `/v1/instances/${inst}/exec`, { command: FLOOD }, undefined, keyOf(1));
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(replay.body, results[1].body, 'the stored result replays whole');
     const m = note('after 10 floods');
     assert.ok(m.hwmMb < RSS_BOUND_MB, `engine peak RSS ${m.hwmMb} MB`);
     assert.equal((await api('GET', `/v1/instances/${inst}`)).body.state, 'ready');
@@ -156,6 +184,7 @@ describe('engine memory under abuse', () => {
   });
 
   it('4 x 10 MB nested JSON bodies are refused while /v1/health answers', async () => {
+    note('before nested bodies');
     const nested = '['.repeat(5_000_000) + ']'.repeat(5_000_000);
     const [results, worst] = await healthDuring(
       Promise.all([

@@ -46,6 +46,13 @@ describe('bounds', () => {
       method: 'POST', headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ command: "head -c 5000 /dev/zero | tr '\\0' x" }),
     });
+    // Results are written as a stream; with an Idempotency-Key a repeat replays the same body.
+    const keyed = () => t.api('POST', `/v1/instances/${a}/exec`, { command: "head -c 3000 /dev/zero | tr '\\0' '\\1'; date +%N" }, { headers: { 'idempotency-key': `bounds-${process.pid}` } });
+    const first = await keyed();
+    const again = await keyed();
+    assert.equal(first.body.stdout, '\u0001'.repeat(1000));
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(again.body, first.body);
     const streamed = (await readSse(res)).filter((e) => e.event === 'stdout').map((e) => e.data.data).join('');
     assert.equal(streamed.length, 5000, 'execStream is not capped');
   });
@@ -91,6 +98,24 @@ describe('bounds', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await t.api('POST', `/v1/instances/${a}/exec`, { command: 'true' })).status, 200);
     for (const w of await waits) assert.equal(w.body.state, 'exited');
+  });
+
+  it('kills a one-shot command whose client went away', async () => {
+    const abort = new AbortController();
+    const gone = fetch(`${t.url}/v1/instances/${b}/exec`, {
+      method: 'POST', signal: abort.signal, headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'sleep 37' }),
+    }).catch(() => 'aborted');
+    const running = async () => (await t.api('POST', `/v1/instances/${b}/exec`, { command: 'pgrep -x sleep || true' })).body.stdout.trim();
+    while (!(await running())) await new Promise((r) => setTimeout(r, 50));
+    abort.abort();
+    assert.equal(await gone, 'aborted');
+    let left = await running();
+    for (let i = 0; i < 100 && left; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      left = await running();
+    }
+    assert.equal(left, '', 'the command was killed when its client left, not left running (and holding nothing)');
   });
 
   it('refuses large and deeply nested JSON with the envelope; exec keeps its large limit', async () => {

@@ -2,6 +2,7 @@
 // 5xx internals are logged, never shown; the requestId ties the two together.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_STATUS, FaasError } from '../core/errors.js';
+import { bodyTooLarge } from './json-body.js';
 
 export function envelope(code: string, message: string, details: unknown, requestId: string) {
   return { error: { code, message, details: details ?? null, requestId } };
@@ -35,10 +36,10 @@ const DRAIN_MAX = 64 * 1024 * 1024;
 
 export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> {
   const fe = (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge(req) : toFaasError(err);
-  // A body refused part way is still arriving: answering and closing at once resets the
-  // connection under the sender (EPIPE), which then never sees the envelope. Discard the rest
-  // first (the connection closes after the answer), up to a bound.
-  if (fe.code === 'payload_too_large' && !req.raw.complete && !req.raw.destroyed) {
+  // A body refused part way (too large, too deep) is still arriving: answering and closing at once
+  // resets the connection under the sender (EPIPE), which then never sees the envelope. Discard
+  // the rest first (the connection closes after the answer), up to a bound.
+  if ((fe.code === 'payload_too_large' || fe.details?.reason === 'too_deep') && !req.raw.complete && !req.raw.destroyed) {
     return drained(req.raw, DRAIN_MAX).then(() => send(fe, err, req, reply));
   }
   return send(fe, err, req, reply);
@@ -66,14 +67,9 @@ function send(fe: FaasError, err: unknown, req: FastifyRequest, reply: FastifyRe
   return reply.code(fe.status).type('application/json').send(envelope(fe.code, fe.message, fe.details, req.id));
 }
 
-/** A body over the route's limit; the limit is per route (json-body.ts), so say which applied. */
+/** A body over the route's limit (Fastify's own check, on routes without the JSON parser). */
 function tooLarge(req: FastifyRequest): FaasError {
-  const limit = req.routeOptions.bodyLimit;
-  return new FaasError(
-    'payload_too_large',
-    `the request body is larger than this route's limit of ${limit} bytes; send large data with the file or tar upload routes instead of inside JSON`,
-    { limit },
-  );
+  return bodyTooLarge(req.routeOptions.bodyLimit);
 }
 
 export const statusOf = (code: keyof typeof ERROR_STATUS) => ERROR_STATUS[code];

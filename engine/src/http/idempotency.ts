@@ -3,7 +3,13 @@
 // (details.reason `body_mismatch`), and so is a repeat while the first is still running
 // (`in_progress`, with Retry-After). A streamed response cannot be replayed: a repeat of a stream's
 // key is `conflict` (`stream_not_replayable`). Requests with streamed bodies (uploads) skip it.
+// A JSON answer sent as a stream (one-shot exec results, routes/exec-result.ts) is stored
+// deflated, as `deflate:<base64>`: it is read once into the compressor, never held whole, and
+// replayed by inflating it as the socket takes it.
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDeflateRaw, createInflateRaw } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { conflict, FaasError } from '../core/errors.js';
 import type { IdempotencyRepo } from '../store/sqlite/repos.js';
@@ -12,6 +18,7 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const TTL_MS = 24 * 3600 * 1000;
 const STREAMS = /\/exec\/stream$/;
 const STREAM_MARKER = 'stream';
+const DEFLATED = 'deflate:';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,7 +46,7 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
       }
       if (stored.bodyHash !== bodyHash) throw conflict('this Idempotency-Key was used with a different request body', { key, reason: 'body_mismatch' });
       reply.header('idempotent-replayed', 'true');
-      return reply.code(stored.status).type('application/json').send(stored.response);
+      return reply.code(stored.status).type('application/json').send(unpack(stored.response));
     }
     const slot = `${key} ${req.method} ${path}`;
     if (inFlight.has(slot)) {
@@ -56,11 +63,29 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
 
   app.addHook('onSend', async (req, reply, payload) => {
     const idem = req.idempotency;
-    if (idem && reply.statusCode < 500 && typeof payload === 'string' && !reply.getHeader('idempotent-replayed')) {
+    if (!idem || reply.statusCode >= 500 || reply.getHeader('idempotent-replayed')) return payload;
+    if (typeof payload === 'string') {
       repo.put(idem.key, req.method, idem.path, { bodyHash: idem.bodyHash, status: reply.statusCode, response: payload });
+    } else if (payload instanceof Readable && String(reply.getHeader('content-type') ?? '').startsWith('application/json')) {
+      const stored = DEFLATED + (await deflate(payload)).toString('base64');
+      repo.put(idem.key, req.method, idem.path, { bodyHash: idem.bodyHash, status: reply.statusCode, response: stored });
+      return unpack(stored);
     }
     return payload;
   });
+}
+
+async function deflate(body: Readable): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(body, createDeflateRaw(), async function* (packed) {
+    for await (const chunk of packed) out.push(chunk as Buffer);
+  });
+  return Buffer.concat(out);
+}
+
+function unpack(stored: string): string | Readable {
+  if (!stored.startsWith(DEFLATED)) return stored;
+  return Readable.from([Buffer.from(stored.slice(DEFLATED.length), 'base64')]).pipe(createInflateRaw());
 }
 
 function isReplayable(req: FastifyRequest): boolean {

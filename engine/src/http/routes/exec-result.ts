@@ -9,11 +9,10 @@ import type { ExecutionResult } from '../../core/types.js';
 const SLICE = 64 * 1024;
 
 /**
- * Sends `value` (a result, or `{results: [...]}`) as a JSON stream. With an Idempotency-Key the
- * response must be stored for replay, so it is sent whole (the concurrency limits bound how many).
+ * Sends `value` (a result, or `{results: [...]}`) as a JSON stream. With an Idempotency-Key (the
+ * SDKs send one on every POST) idempotency.ts stores it deflated from the same stream.
  */
-export function sendResults(req: FastifyRequest, reply: FastifyReply, value: ExecutionResult | { results: ExecutionResult[] }) {
-  if (req.idempotency) return value;
+export function sendResults(_req: FastifyRequest, reply: FastifyReply, value: ExecutionResult | { results: ExecutionResult[] }) {
   const chunks = 'results' in value ? batchChunks(value.results) : resultChunks(value);
   return reply.type('application/json').send(Readable.from(chunks, { objectMode: false }));
 }
