@@ -47,10 +47,6 @@ export class InFlight {
       else this.counts.delete(key);
     }
   }
-
-  get(key: string): number {
-    return this.counts.get(key) ?? 0;
-  }
 }
 
 /** Registers the onRequest hook; call after authentication, so a bad key is 401, not 429. */

@@ -3,7 +3,7 @@
 // socket's copy made ten such results ~350 MB at once. Output is escaped one slice at a time as the
 // socket takes it instead; the engine holds the (capped) result, not its encoding.
 import { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { ExecutionResult } from '../../core/types.js';
 
 const SLICE = 64 * 1024;
@@ -12,7 +12,7 @@ const SLICE = 64 * 1024;
  * Sends `value` (a result, or `{results: [...]}`) as a JSON stream. With an Idempotency-Key (the
  * SDKs send one on every POST) idempotency.ts stores it deflated from the same stream.
  */
-export function sendResults(_req: FastifyRequest, reply: FastifyReply, value: ExecutionResult | { results: ExecutionResult[] }) {
+export function sendResults(reply: FastifyReply, value: ExecutionResult | { results: ExecutionResult[] }) {
   const chunks = 'results' in value ? batchChunks(value.results) : resultChunks(value);
   return reply.type('application/json').send(Readable.from(chunks, { objectMode: false }));
 }

@@ -10,9 +10,9 @@ import { openSse } from './sse.js';
 
 export function registerExecRoutes(r: Router, s: Services): void {
   // A client that goes away before the result kills the command (and frees its concurrency slot).
-  r.op('exec', async (req, reply) => sendResults(req, reply, await s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), closedSignal(reply))));
-  r.op('execBatch', async (req, reply) => sendResults(req, reply, { results: await s.exec.batch(params(req).id, body<BatchInput>(req), closedSignal(reply)) }));
-  r.op('execScript', async (req, reply) => sendResults(req, reply, await s.exec.script(params(req).id, body<ScriptInput>(req), closedSignal(reply))));
+  r.op('exec', async (req, reply) => sendResults(reply, await s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), closedSignal(reply))));
+  r.op('execBatch', async (req, reply) => sendResults(reply, { results: await s.exec.batch(params(req).id, body<BatchInput>(req), closedSignal(reply)) }));
+  r.op('execScript', async (req, reply) => sendResults(reply, await s.exec.script(params(req).id, body<ScriptInput>(req), closedSignal(reply))));
 
   // Server-Sent Events. A client that disconnects aborts the agent request, which kills the command.
   r.op('execStream', async (req, reply) => {
