@@ -22,7 +22,19 @@ export interface Config {
   specPath: string;
   /** autoStop: seconds without exec/files/processes/terminal activity after which an instance stops. */
   idleSeconds: number;
+  /** One-shot exec keeps this many bytes of each of stdout/stderr; the rest is `truncated`. */
+  execOutputMax: number;
+  /** exec/files/processes requests in flight per instance, and per API credential (429 beyond). */
+  instanceConcurrency: number;
+  credentialConcurrency: number;
+  /** JSON request bodies: the exec routes (stdin travels inside them), every other route, nesting. */
+  execBodyMax: number;
+  jsonBodyMax: number;
+  jsonDepthMax: number;
 }
+
+/** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
+export const EXEC_OUTPUT_HARD_MAX = 16 * 1024 * 1024;
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -46,5 +58,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,
     idleSeconds: Number(env.FAAS_IDLE_SECONDS ?? 300),
+    execOutputMax: int(env, 'FAAS_EXEC_OUTPUT_MAX', 1024 * 1024, 0, EXEC_OUTPUT_HARD_MAX),
+    instanceConcurrency: int(env, 'FAAS_INSTANCE_CONCURRENCY', 16, 1, 100_000),
+    credentialConcurrency: int(env, 'FAAS_CREDENTIAL_CONCURRENCY', 64, 1, 100_000),
+    execBodyMax: int(env, 'FAAS_EXEC_BODY_MAX', 16 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    jsonBodyMax: int(env, 'FAAS_JSON_BODY_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    jsonDepthMax: int(env, 'FAAS_JSON_DEPTH_MAX', 32, 4, 1000),
   };
+}
+
+/** An integer variable within [min, max]; anything else stops the engine with a clear message. */
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+  return n;
 }

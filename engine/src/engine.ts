@@ -105,7 +105,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
     admission: new Admission({ maxLiveInstances: config.maxLiveInstances, capacity }, () => repos.instances.live()),
     capacity,
   });
-  const exec = new ExecService(instances, snapshots, agents, events);
+  const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
@@ -133,7 +133,13 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
-  const app = buildApp({ services, contract, version: VERSION, log });
+  const app = buildApp({
+    services, contract, version: VERSION, log,
+    limits: {
+      instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
+      execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
+    },
+  });
   await app.ready();
 
   return {

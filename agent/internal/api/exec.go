@@ -29,7 +29,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, res)
+	writeCaptured(w, res, spec.OutputEncoding)
 }
 
 func (s *Server) execStream(w http.ResponseWriter, r *http.Request) {

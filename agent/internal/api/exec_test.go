@@ -91,7 +91,7 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 func TestExecTruncatedAndUTF8(t *testing.T) {
 	ts := newServer(t)
 	r := doJSON[process.Result](t, ts, "POST", "/v1/exec", spec{"command": "head -c 17000000 /dev/zero; printf 'a\\377b' >&2"}, 200)
-	if !r.Truncated || len(r.Stdout) != process.MaxCapture {
+	if !r.Truncated || len(r.Stdout) != process.DefaultCapture {
 		t.Fatalf("truncated=%v len=%d", r.Truncated, len(r.Stdout))
 	}
 	if r.Stderr != "a\uFFFDb" {

@@ -3,24 +3,44 @@ package process
 import (
 	"context"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// MaxCapture caps each of stdout/stderr in one-shot exec results.
-const MaxCapture = 16 << 20
+// One-shot exec keeps at most this many bytes of each of stdout/stderr
+// (Spec.MaxOutputBytes, default DefaultCapture, never more than MaxCapture)
+// and drains and discards the rest, so a chatty command costs the agent the
+// cap, not its output: eight 16 MiB floods at once used to push a 2 GB
+// instance over its memory limit. Full output is what the stream route is for.
+const (
+	DefaultCapture = 1 << 20
+	MaxCapture     = 16 << 20
+)
 
-// Result is the one-shot exec response.
+// Result is the wire shape of the one-shot exec response (see
+// spec/agent-protocol.md); the API layer writes it from a Captured without
+// building it in memory.
 type Result struct {
-	ExitCode   int     `json:"exitCode"`
-	Signal     *string `json:"signal"`
-	Stdout     string  `json:"stdout"`
-	Stderr     string  `json:"stderr"`
-	DurationMs int64   `json:"durationMs"`
-	TimedOut   bool    `json:"timedOut"`
-	Truncated  bool    `json:"truncated"`
+	ExitCode       int     `json:"exitCode"`
+	Signal         *string `json:"signal"`
+	DurationMs     int64   `json:"durationMs"`
+	TimedOut       bool    `json:"timedOut"`
+	Truncated      bool    `json:"truncated"`
+	OutputEncoding string  `json:"outputEncoding"`
+	Stdout         string  `json:"stdout"`
+	Stderr         string  `json:"stderr"`
+}
+
+// Captured is a finished one-shot exec: its status and the raw, capped output.
+type Captured struct {
+	ExitCode   int
+	Signal     *string
+	DurationMs int64
+	TimedOut   bool
+	Truncated  bool
+	Stdout     []byte
+	Stderr     []byte
 }
 
 func startSpec(spec *Spec) (*Child, error) {
@@ -43,9 +63,10 @@ func startSpec(spec *Spec) (*Child, error) {
 	return c, nil
 }
 
-// Exec runs spec to completion. If ctx ends first (client went away) the
-// process group is killed: nobody is left to receive the result.
-func Exec(ctx context.Context, spec *Spec) (*Result, error) {
+// Exec runs spec to completion, keeping at most spec.Cap() bytes of each
+// stream. If ctx ends first (client went away) the process group is killed:
+// nobody is left to receive the result.
+func Exec(ctx context.Context, spec *Spec) (*Captured, error) {
 	c, err := startSpec(spec)
 	if err != nil {
 		return nil, err
@@ -53,8 +74,8 @@ func Exec(ctx context.Context, spec *Spec) (*Result, error) {
 	stop := context.AfterFunc(ctx, func() { c.Signal(syscall.SIGKILL) })
 	defer stop()
 
-	out := &capWriter{max: MaxCapture}
-	errw := &capWriter{max: MaxCapture}
+	out := &capWriter{max: spec.Cap()}
+	errw := &capWriter{max: spec.Cap()}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); copyCapped(out, c.Stdout) }()
@@ -62,11 +83,11 @@ func Exec(ctx context.Context, spec *Spec) (*Result, error) {
 	<-c.Exited()
 	wg.Wait()
 	st := c.Status()
-	return &Result{
+	return &Captured{
 		ExitCode:   st.ExitCode(),
 		Signal:     SignalName(st.Signal()),
-		Stdout:     strings.ToValidUTF8(string(out.b), "\uFFFD"),
-		Stderr:     strings.ToValidUTF8(string(errw.b), "\uFFFD"),
+		Stdout:     out.bytes(),
+		Stderr:     errw.bytes(),
 		DurationMs: st.At.Sub(c.StartedAt).Milliseconds(),
 		TimedOut:   c.TimedOut(),
 		Truncated:  out.truncated || errw.truncated,

@@ -69,16 +69,32 @@ type capWriter struct {
 }
 
 func (w *capWriter) Write(p []byte) (int, error) {
-	room := w.max - len(w.b)
-	if len(p) > room {
+	keep := p
+	if room := w.max - len(w.b); len(p) > room {
 		w.truncated = true
-		if room > 0 {
-			w.b = append(w.b, p[:room]...)
-		}
+		keep = p[:max(room, 0)]
+	}
+	if len(keep) == 0 {
 		return len(p), nil
 	}
-	w.b = append(w.b, p...)
+	if need := len(w.b) + len(keep); need > cap(w.b) {
+		// Grow by doubling but never past the cap: append's own growth
+		// could reserve up to twice the cap.
+		nb := make([]byte, len(w.b), min(max(2*cap(w.b), need, 4096), w.max))
+		copy(nb, w.b)
+		w.b = nb
+	}
+	w.b = append(w.b, keep...)
 	return len(p), nil
+}
+
+// bytes returns what was kept; a cut through a multi-byte character drops
+// its partial bytes rather than leaving them to become U+FFFD.
+func (w *capWriter) bytes() []byte {
+	if w.truncated {
+		return w.b[:len(w.b)-incompleteTail(w.b)]
+	}
+	return w.b
 }
 
 func copyCapped(w *capWriter, f *os.File) {

@@ -28,6 +28,21 @@ type Spec struct {
 	Stdin     *string           `json:"stdin"`
 	TimeoutMs int64             `json:"timeoutMs"`
 	Tag       *string           `json:"tag"` // background only
+
+	// One-shot exec only: bytes kept of each of stdout/stderr (default
+	// DefaultCapture, at most MaxCapture), and how they are written in the
+	// result ("text" JSON strings, or "base64" of the raw bytes, which the
+	// engine asks for because control bytes cost 6 bytes each as JSON text).
+	MaxOutputBytes *int64 `json:"maxOutputBytes"`
+	OutputEncoding string `json:"outputEncoding"`
+}
+
+// Cap is the per-stream output cap of a one-shot exec.
+func (s *Spec) Cap() int {
+	if s.MaxOutputBytes == nil {
+		return DefaultCapture
+	}
+	return int(*s.MaxOutputBytes)
 }
 
 // UserRef accepts a user name or a numeric uid, as a JSON string or number.
@@ -69,6 +84,12 @@ func (s *Spec) Validate() error {
 	}
 	if s.TimeoutMs < 0 {
 		return errs.Invalid("timeoutMs must not be negative")
+	}
+	if m := s.MaxOutputBytes; m != nil && (*m < 0 || *m > MaxCapture) {
+		return errs.Invalid("maxOutputBytes must be between 0 and %d", MaxCapture)
+	}
+	if e := s.OutputEncoding; e != "" && e != "text" && e != "base64" {
+		return errs.Invalid("outputEncoding must be text or base64")
 	}
 	for k := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {

@@ -7,6 +7,8 @@ import type { Services } from '../engine.js';
 import type { Logger } from '../services/logger.js';
 import { makeAuth } from './auth.js';
 import { clientErrorHandler, refuseNul } from './boundary.js';
+import { registerConcurrencyLimits } from './concurrency.js';
+import { bodyLimitOf, registerJsonParser, type JsonBodyLimits } from './json-body.js';
 import { newRequestId, sendError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import type { Contract } from './spec.js';
@@ -38,6 +40,7 @@ export interface AppDeps {
   version: string;
   /** Where 5xx causes go, with their request id (the client only sees the id). */
   log: Logger;
+  limits?: AppLimits;
 }
 
 const Ajv = AjvModule.default ?? AjvModule;
@@ -48,11 +51,24 @@ const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: fals
 const coercing = addFormats(new Ajv({ ...ajvOptions, coerceTypes: 'array' }));
 const exact = addFormats(new Ajv({ ...ajvOptions, coerceTypes: false }));
 
+export interface AppLimits extends JsonBodyLimits {
+  instanceConcurrency: number;
+  credentialConcurrency: number;
+}
+
+/** The defaults of engine/src/config.ts, for apps built without a config. */
+export const DEFAULT_LIMITS: AppLimits = {
+  instanceConcurrency: 16, credentialConcurrency: 64,
+  execBodyMax: 16 * 1024 * 1024, jsonBodyMax: 1024 * 1024, jsonDepthMax: 32,
+};
+
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const limits = deps.limits ?? DEFAULT_LIMITS;
   const app = Fastify({
     logger: false,
     genReqId: newRequestId,
-    bodyLimit: 16 * 1024 * 1024,
+    // JSON operations set their own (json-body.ts); this covers everything else.
+    bodyLimit: limits.jsonBodyMax,
     requestTimeout: 0, // long waits, branches and streams are legitimate
     keepAliveTimeout: 65_000,
     // Ids are short; a long one is simply unknown (404), not a 414 before validation can say so.
@@ -69,6 +85,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.header('x-request-id', req.id);
     auth(req);
   });
+  registerConcurrencyLimits(app, { perInstance: limits.instanceConcurrency, perCredential: limits.credentialConcurrency });
   // A request on an instance's exec/files/processes/terminal routes keeps it from being idle
   // (autoStop) until its response is finished (so an open stream counts as activity).
   app.addHook('onRequest', async (req, reply) => {
@@ -79,6 +96,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
   // Before idempotency: a replay is only ever of the caller's own request on its own records.
   registerOwnership(app, deps.services);
+  registerJsonParser(app, limits.jsonDepthMax);
   registerIdempotency(app, deps.services.idempotency);
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply, deps.log));
   app.setNotFoundHandler((req, reply) =>
@@ -99,7 +117,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         if (!op.bodyRequired && op.schema.body) req.body = {};
         else if (op.bodyRequired) throw invalid(`this route needs a request body (Content-Type: ${op.bodyTypes.join(' or ')})`);
       };
-      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, preValidation: [bodyless, async (req) => refuseNul(req)], handler });
+      const bodyLimit = op.bodyTypes.includes('application/json') ? bodyLimitOf(operationId, limits) : undefined;
+      app.route({ method: op.method as 'GET', url: op.url, schema: op.schema, preValidation: [bodyless, async (req) => refuseNul(req)], handler, bodyLimit });
     },
   };
   registerSystemRoutes(app, router, deps);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { ERROR_STATUS, FaasError } from '../core/errors.js';
 import type { Logger } from '../services/logger.js';
+import { bodyTooLarge } from './json-body.js';
 
 export function envelope(code: string, message: string, details: unknown, requestId: string) {
   return { error: { code, message, details: details ?? null, requestId } };
@@ -53,8 +54,37 @@ export function retryAfterOf(fe: FaasError): number | undefined {
   return fe.retryAfterSeconds ?? (fe.status === 429 || fe.status === 503 ? 1 : undefined);
 }
 
-export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply {
-  const fe = toFaasError(err);
+/** How much of a refused body is read and discarded so that its sender can read the 413. */
+const DRAIN_MAX = 64 * 1024 * 1024;
+
+export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply | Promise<FastifyReply> {
+  const fe = (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge(req) : toFaasError(err);
+  // A body refused part way (too large, too deep) is still arriving: answering and closing at once
+  // resets the connection under the sender (EPIPE), which then never sees the envelope. Discard
+  // the rest first (the connection closes after the answer), up to a bound.
+  if ((fe.code === 'payload_too_large' || fe.details?.reason === 'too_deep') && !req.raw.complete && !req.raw.destroyed) {
+    return drained(req.raw, DRAIN_MAX).then(() => send(fe, err, req, reply, log));
+  }
+  return send(fe, err, req, reply, log);
+}
+
+function drained(body: FastifyRequest['raw'], max: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      body.off('data', onData).off('end', done).off('error', done).off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > max) done();
+    };
+    body.on('data', onData).once('end', done).once('error', done).once('close', done);
+    body.resume();
+  });
+}
+
+function send(fe: FaasError, err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply {
   logServerError(log, fe, err, req.id, `${req.method} ${req.url.split('?')[0]}`);
   // Errors raised before the onRequest hooks (bad URLs, over-long params) have no header yet.
   reply.header('x-request-id', req.id);
@@ -71,6 +101,11 @@ export function rawErrorResponse(fe: FaasError, requestId: string): string {
     `HTTP/1.1 ${fe.status} ${STATUS_CODES[fe.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
     `X-Request-Id: ${requestId}\r\n${retryAfter !== undefined ? `Retry-After: ${retryAfter}\r\n` : ''}Connection: close\r\n\r\n${body}`
   );
+}
+
+/** A body over the route's limit (Fastify's own check, on routes without the JSON parser). */
+function tooLarge(req: FastifyRequest): FaasError {
+  return bodyTooLarge(req.routeOptions.bodyLimit);
 }
 
 export const statusOf = (code: keyof typeof ERROR_STATUS) => ERROR_STATUS[code];

@@ -11,7 +11,14 @@
 // docs/errors.md recommends into the same refusal forever. A replay is a new request: it carries
 // its own X-Request-Id, and a stored error body's requestId is rewritten to match it, so a client
 // can always correlate the header with the body.
+//
+// A JSON answer sent as a stream (one-shot exec results, routes/exec-result.ts) is stored
+// deflated, as `deflate:<base64>`: it is read once into the compressor, never held whole, and
+// replayed by inflating it as the socket takes it.
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDeflateRaw, createInflateRaw } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { conflict, FaasError, invalid } from '../core/errors.js';
 import type { IdempotencyRepo } from '../store/sqlite/repos.js';
@@ -24,6 +31,7 @@ const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/;
 
 /** Answers worth replaying: done, and the same if asked again. */
 export const storable = (status: number) => status < 500 && status !== 408 && status !== 409 && status !== 429;
+const DEFLATED = 'deflate:';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,7 +64,7 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
       }
       if (stored.bodyHash !== bodyHash) throw conflict('this Idempotency-Key was used with a different request body', { key, reason: 'body_mismatch' });
       reply.header('idempotent-replayed', 'true');
-      return reply.code(stored.status).type('application/json').send(withRequestId(stored.response, req.id));
+      return reply.code(stored.status).type('application/json').send(unpack(withRequestId(stored.response, req.id)));
     }
     const slot = `${scoped} ${req.method} ${path}`;
     if (inFlight.has(slot)) {
@@ -73,8 +81,13 @@ export function registerIdempotency(app: FastifyInstance, repo: IdempotencyRepo)
 
   app.addHook('onSend', async (req, reply, payload) => {
     const idem = req.idempotency;
-    if (idem && storable(reply.statusCode) && typeof payload === 'string' && !reply.getHeader('idempotent-replayed')) {
+    if (!idem || !storable(reply.statusCode) || reply.getHeader('idempotent-replayed')) return payload;
+    if (typeof payload === 'string') {
       repo.put(idem.key, req.method, idem.path, { bodyHash: idem.bodyHash, status: reply.statusCode, response: payload });
+    } else if (payload instanceof Readable && String(reply.getHeader('content-type') ?? '').startsWith('application/json')) {
+      const stored = DEFLATED + (await deflate(payload)).toString('base64');
+      repo.put(idem.key, req.method, idem.path, { bodyHash: idem.bodyHash, status: reply.statusCode, response: stored });
+      return unpack(stored);
     }
     return payload;
   });
@@ -90,6 +103,19 @@ function withRequestId(response: string, requestId: string): string {
   } catch {
     return response;
   }
+}
+
+async function deflate(body: Readable): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(body, createDeflateRaw(), async function* (packed) {
+    for await (const chunk of packed) out.push(chunk as Buffer);
+  });
+  return Buffer.concat(out);
+}
+
+function unpack(stored: string): string | Readable {
+  if (!stored.startsWith(DEFLATED)) return stored;
+  return Readable.from([Buffer.from(stored.slice(DEFLATED.length), 'base64')]).pipe(createInflateRaw());
 }
 
 function isReplayable(req: FastifyRequest): boolean {

@@ -131,8 +131,17 @@ export class AgentClient {
     }
   }
 
-  async exec(ip: string, req: ExecRequest, signal?: AbortSignal): Promise<ExecutionResult> {
-    const r = (await this.json(ip, 'POST', '/v1/exec', toAgentSpec(req), undefined, signal)) as {
+  /**
+   * One-shot exec keeping at most `maxOutputBytes` of each stream. The agent is asked for base64
+   * (a control byte is 6 bytes as JSON text, 1.33 as base64) and its answer is read only up to what
+   * that cap allows, so neither a flood nor a misbehaving agent can make the engine hold more.
+   */
+  async exec(ip: string, req: ExecRequest, maxOutputBytes: number, signal?: AbortSignal): Promise<ExecutionResult> {
+    const spec = { ...toAgentSpec(req), maxOutputBytes, outputEncoding: 'base64' };
+    const res = await this.raw(ip, { method: 'POST', path: '/v1/exec', body: JSON.stringify(spec), signal });
+    // Agents older than the cap ignore outputEncoding and answer text: up to 6 bytes per byte kept.
+    const limit = 12 * maxOutputBytes + 64 * 1024;
+    const r = JSON.parse(await readBounded(res.body, limit)) as {
       exitCode: number;
       signal: string | null;
       stdout: string;
@@ -140,15 +149,18 @@ export class AgentClient {
       durationMs: number;
       timedOut: boolean;
       truncated: boolean;
+      outputEncoding?: string;
     };
+    const stdout = capText(r.stdout, r.outputEncoding, maxOutputBytes);
+    const stderr = capText(r.stderr, r.outputEncoding, maxOutputBytes);
     return {
       exitCode: r.exitCode,
       signal: r.signal ?? null,
-      stdout: r.stdout,
-      stderr: r.stderr,
+      stdout: stdout.text,
+      stderr: stderr.text,
       duration: r.durationMs,
       timedOut: r.timedOut,
-      truncated: r.truncated ?? false,
+      truncated: (r.truncated ?? false) || stdout.cut || stderr.cut,
     };
   }
 
@@ -200,6 +212,29 @@ export class AgentClient {
     }
     return res.body.json();
   }
+}
+
+/** Reads a response body as text, failing (and dropping the connection) past `limit` bytes. */
+async function readBounded(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new FaasError('runtime_error', `the instance's agent answered more than ${limit} bytes for a capped exec`, { limit });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/** Decodes one output stream and holds it to `max` bytes whatever the agent sent. */
+function capText(value: string, encoding: string | undefined, max: number): { text: string; cut: boolean } {
+  const bytes = encoding === 'base64' ? Buffer.from(value, 'base64') : null;
+  const size = bytes ? bytes.length : Buffer.byteLength(value);
+  if (size <= max) return { text: bytes ? bytes.toString('utf8') : value, cut: false };
+  return { text: (bytes ?? Buffer.from(value)).subarray(0, max).toString('utf8'), cut: true };
 }
 
 export function toAgentSpec(req: ExecRequest): Record<string, unknown> {

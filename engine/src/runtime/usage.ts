@@ -26,7 +26,7 @@ export function networkBytes(netns: string | null): { rxBytes: number; txBytes: 
 export async function diskUsedBytes(agents: AgentClient, ip: string | null): Promise<number> {
   if (!ip) return 0;
   try {
-    const r = await agents.exec(ip, { argv: ['stat', '-f', '-c', '%b %f %S', '/'], timeout: 5_000 });
+    const r = await agents.exec(ip, { argv: ['stat', '-f', '-c', '%b %f %S', '/'], timeout: 5_000 }, 4096);
     const [blocks, free, size] = r.stdout.trim().split(/\s+/).map(Number);
     return r.exitCode === 0 && size ? Math.max(0, (blocks - free) * size) : 0;
   } catch {

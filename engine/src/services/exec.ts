@@ -26,18 +26,24 @@ export interface ScriptInput {
   timeout?: number;
 }
 
+/**
+ * One-shot results are capped at `outputMax` bytes per stream (`truncated: true` beyond): the
+ * engine holds what it returns, so the cap bounds its memory per exec. Full output: execStream.
+ */
 export class ExecService {
   constructor(
     private readonly instances: InstanceService,
     private readonly snapshots: SnapshotService,
     private readonly agents: AgentClient,
     private readonly events: EventBus,
+    private readonly outputMax: number,
   ) {}
 
-  async exec(id: string, req: ExecRequest & { snapshot?: boolean }, owner?: string | null): Promise<ExecutionResult> {
+  /** `signal` (the client went away) kills the command: nobody is left to read its result. */
+  async exec(id: string, req: ExecRequest & { snapshot?: boolean }, owner?: string | null, signal?: AbortSignal, outputMax = this.outputMax): Promise<ExecutionResult> {
     const inst = this.ready(id);
     const { snapshot, ...spec } = req;
-    const result = await this.guard(inst, () => this.agents.exec(inst.ip!, spec));
+    const result = await this.guard(inst, () => this.agents.exec(inst.ip!, spec, outputMax, signal));
     this.events.publish('execution.complete', id, { exitCode: result.exitCode, duration: result.duration });
     if (snapshot) result.snapshotId = (await this.instances.snapshot(id, { owner })).id;
     return result;
@@ -57,24 +63,30 @@ export class ExecService {
     }
   }
 
-  async batch(id: string, input: BatchInput): Promise<ExecutionResult[]> {
+  /** The output cap holds for the whole batch: each stream's total stays within `outputMax`. */
+  async batch(id: string, input: BatchInput, signal?: AbortSignal): Promise<ExecutionResult[]> {
     const results: ExecutionResult[] = [];
+    let out = 0;
+    let err = 0;
     for (const c of input.commands) {
       const req: ExecRequest = typeof c === 'string' ? { command: c } : c;
-      const r = await this.exec(id, { cwd: input.cwd, ...req, env: { ...input.env, ...req.env } });
+      const left = this.outputMax - Math.max(out, err);
+      const r = await this.exec(id, { cwd: input.cwd, ...req, env: { ...input.env, ...req.env } }, null, signal, left);
+      out += Buffer.byteLength(r.stdout);
+      err += Buffer.byteLength(r.stderr);
       results.push(r);
       if (input.stopOnError && r.exitCode !== 0) break;
     }
     return results;
   }
 
-  script(id: string, input: ScriptInput): Promise<ExecutionResult> {
+  script(id: string, input: ScriptInput, signal?: AbortSignal): Promise<ExecutionResult> {
     const interpreter = input.interpreter ?? '/bin/bash';
     // `<interp> -c <script> <argv0> <args…>` works for sh, bash and python3 alike, with no temp file.
     return this.exec(id, {
       argv: [interpreter, '-c', input.script, 'faas-script', ...(input.args ?? [])],
       cwd: input.cwd, env: input.env, stdin: input.stdin, timeout: input.timeout,
-    });
+    }, null, signal);
   }
 
   /** A step on a snapshot: returns [snapshot, created]. Fails with exec_failed on a non-zero exit. */
@@ -85,7 +97,7 @@ export class ExecService {
     if (cached) return [cached, false];
     const inst = await this.instances.start({ snapshotId, metadata: { 'faas.step': 'exec' }, owner });
     try {
-      const r = await this.agents.exec(inst.ip!, req);
+      const r = await this.agents.exec(inst.ip!, req, this.outputMax);
       if (r.exitCode !== 0) {
         throw new FaasError('exec_failed', `the step exited with ${r.exitCode}`, { exitCode: r.exitCode, stdout: r.stdout.slice(-4096), stderr: r.stderr.slice(-4096) });
       }

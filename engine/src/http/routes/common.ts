@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ownerFilter } from '../../core/principal.js';
 import type { Metadata } from '../../core/types.js';
 import { principalOf } from '../auth.js';
@@ -13,3 +13,17 @@ export const listQuery = (q: Q) => ({ limit: Number(q.limit ?? 50), cursor: q.cu
 export const ownerOf = (req: FastifyRequest) => principalOf(req).keyId;
 /** The owner filter of a list: the caller's own records (admin keys: everything). */
 export const listOwner = (req: FastifyRequest) => ownerFilter(principalOf(req));
+
+/**
+ * Aborts when the client goes away before the response is complete. The listener goes on the
+ * response, which lives as long as this request: on the socket (shared by every request of a
+ * keep-alive connection) it stayed until the connection closed, one per request (+49 MB over 20k
+ * reads on one connection).
+ */
+export function closedSignal(reply: FastifyReply): AbortSignal {
+  const abort = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  return abort.signal;
+}

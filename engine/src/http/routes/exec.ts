@@ -4,13 +4,15 @@ import type { Services } from '../../engine.js';
 import type { BatchInput, ScriptInput } from '../../services/exec.js';
 import type { Router } from '../app.js';
 import { envelope, logServerError, toFaasError } from '../errors.js';
-import { body, ownerOf, params } from './common.js';
+import { body, closedSignal, ownerOf, params } from './common.js';
+import { sendResults } from './exec-result.js';
 import { openSse } from './sse.js';
 
 export function registerExecRoutes(r: Router, s: Services): void {
-  r.op('exec', async (req) => s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), ownerOf(req)));
-  r.op('execBatch', async (req) => ({ results: await s.exec.batch(params(req).id, body<BatchInput>(req)) }));
-  r.op('execScript', async (req) => s.exec.script(params(req).id, body<ScriptInput>(req)));
+  // A client that goes away before the result kills the command (and frees its concurrency slot).
+  r.op('exec', async (req, reply) => sendResults(reply, await s.exec.exec(params(req).id, body<ExecRequest & { snapshot?: boolean }>(req), ownerOf(req), closedSignal(reply))));
+  r.op('execBatch', async (req, reply) => sendResults(reply, { results: await s.exec.batch(params(req).id, body<BatchInput>(req), closedSignal(reply)) }));
+  r.op('execScript', async (req, reply) => sendResults(reply, await s.exec.script(params(req).id, body<ScriptInput>(req), closedSignal(reply))));
 
   // Server-Sent Events. A client that disconnects aborts the agent request, which kills the command.
   r.op('execStream', async (req, reply) => {

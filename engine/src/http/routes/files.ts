@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
-import { body, bool, params, query } from './common.js';
+import { body, bool, closedSignal, params, query } from './common.js';
 
 export function registerFileRoutes(r: Router, s: Services): void {
   const f = s.files;
@@ -12,7 +12,7 @@ export function registerFileRoutes(r: Router, s: Services): void {
   r.op('statFile', async (req) => f.stat(params(req).id, path(req)));
   r.op('listFiles', async (req) => f.list(params(req).id, path(req)));
   r.op('readFile', async (req, reply) => {
-    const { body: stream, length } = await f.read(params(req).id, path(req), closedSignal(req));
+    const { body: stream, length } = await f.read(params(req).id, path(req), closedSignal(reply));
     reply.type('application/octet-stream');
     if (length !== null) reply.header('content-length', length);
     return reply.send(stream);
@@ -29,7 +29,7 @@ export function registerFileRoutes(r: Router, s: Services): void {
   r.op('renameFile', async (req) => f.rename(params(req).id, body(req)));
   r.op('uploadTar', async (req, reply) => closeOnError(reply, f.uploadTar(params(req).id, path(req), req.body as Readable)));
   r.op('downloadTar', async (req, reply) => {
-    const stream = await f.downloadTar(params(req).id, path(req), closedSignal(req));
+    const stream = await f.downloadTar(params(req).id, path(req), closedSignal(reply));
     return reply.type('application/x-tar').send(stream);
   });
   r.op('copyFiles', async (req) => f.copy(params(req).id, body(req)));
@@ -46,11 +46,4 @@ export async function closeOnError<T>(reply: FastifyReply, work: Promise<T>): Pr
     reply.header('connection', 'close');
     throw err;
   }
-}
-
-/** Aborts when the client goes away before the response is complete. */
-export function closedSignal(req: FastifyRequest): AbortSignal {
-  const abort = new AbortController();
-  req.raw.socket.once('close', () => abort.abort());
-  return abort.signal;
 }

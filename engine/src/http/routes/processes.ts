@@ -1,10 +1,11 @@
 // Background processes: JSON routes proxied to the agent, and the output stream converted from
 // the agent's NDJSON to Server-Sent Events.
+import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { ExecRequest } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
-import { body, bool, params, query } from './common.js';
+import { body, bool, closedSignal, params, query } from './common.js';
 import { closeOnError } from './files.js';
 import { openSse } from './sse.js';
 
@@ -14,11 +15,9 @@ export function registerProcessRoutes(r: Router, s: Services): void {
   r.op('startProcess', async (req, reply) => reply.code(201).send(await p.start(params(req).id, body<ExecRequest & { tag?: string }>(req))));
   r.op('listProcesses', async (req) => p.list(params(req).id));
   r.op('getProcess', async (req) => p.get(params(req).id, pid(req)));
-  r.op('waitProcess', async (req) => {
-    const abort = new AbortController();
-    req.raw.socket.once('close', () => abort.abort());
+  r.op('waitProcess', async (req, reply) => {
     const t = query(req).timeout;
-    return p.wait(params(req).id, pid(req), t === undefined ? undefined : Number(t), abort.signal);
+    return p.wait(params(req).id, pid(req), t === undefined ? undefined : Number(t), closedSignal(reply));
   });
   r.op('writeProcessStdin', async (req, reply) => {
     await closeOnError(reply, p.writeStdin(params(req).id, pid(req), req.body as Readable));
@@ -47,7 +46,8 @@ export function registerProcessRoutes(r: Router, s: Services): void {
         else if (ev.type === 'exit') ok = sse.send('exit', { exitCode: ev.exitCode, signal: ev.signal ?? null });
         // Backpressure: stop reading the agent until the client catches up (the agent marks
         // what it had to drop for a slow reader, so the process itself never waits).
-        if (!ok && !abort.signal.aborted) await new Promise((res) => sse.res.once('drain', res).once('close', res));
+        // (events.once removes its listener when done: one per wait would pile up on a long stream.)
+        if (!ok && !abort.signal.aborted) await once(sse.res, 'drain', { signal: abort.signal }).catch(() => undefined);
       }
     } catch {
       // The agent went away mid-stream (instance stopped): the missing `exit` event tells the client.

@@ -370,14 +370,14 @@ export interface ExecutionResult {
   exitCode: number;
   /** Name of the signal that killed it (e.g. `SIGKILL`), or null. */
   signal: string | null;
-  /** UTF-8 text (invalid bytes replaced), capped at 16 MiB. */
+  /** UTF-8 text (invalid bytes replaced): the first 1 MiB of the command's standard output (engine setting `FAAS_EXEC_OUTPUT_MAX`, at most 16 MiB). Use `execStream` for all of it. */
   stdout: string;
-  /** UTF-8 text (invalid bytes replaced), capped at 16 MiB. */
+  /** UTF-8 text (invalid bytes replaced), capped like `stdout`. */
   stderr: string;
   /** Milliseconds. */
   duration: number;
   timedOut: boolean;
-  /** True when stdout or stderr hit the cap. */
+  /** True when stdout or stderr hit the output cap and the rest was discarded (the command still ran to its end). `POST …/exec/stream` (`execStream`) returns the full output. */
   truncated: boolean;
   /** Present only when the request asked for `snapshot: true`. */
   snapshotId?: string;
