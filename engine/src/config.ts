@@ -20,6 +20,8 @@ export interface Config {
   specPath: string;
   /** autoStop: seconds without exec/files/processes/terminal activity after which an instance stops. */
   idleSeconds: number;
+  /** Cap on an image import's upload and on its unpacked tar stream, in bytes. */
+  imageMaxBytes: number;
 }
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -43,5 +45,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,
     idleSeconds: Number(env.FAAS_IDLE_SECONDS ?? 300),
+    imageMaxBytes: positiveInt('FAAS_IMAGE_MAX_BYTES', env.FAAS_IMAGE_MAX_BYTES, 2 * 1024 ** 3),
   };
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number of bytes, got ${JSON.stringify(value)}`);
+  return n;
 }

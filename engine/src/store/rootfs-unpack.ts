@@ -1,0 +1,288 @@
+// Unpacks an uploaded root-filesystem tar (plain or gzip) into a fresh directory, as root, without
+// trusting the archive. The engine runs as root, so everything the archive says is checked here
+// rather than left to GNU tar's defaults (which kept device nodes and followed its own symlinks):
+//   - names: no absolute names, no `..`, never through a symlink the archive created earlier (the
+//     destination is new and private, so the only symlinks in it are the archive's own);
+//   - hard links only to entries already unpacked inside the destination;
+//   - character/block devices and FIFOs are skipped (gVisor gives a sandbox its own /dev), so no
+//     device node of the host's kernel ever appears in an image;
+//   - setuid/setgid bits are kept (image fidelity) but never executable by other host users: the
+//     images directory is 0700 (see docs/security/images.md);
+//   - size: the upload and the inflated tar stream are each capped at `maxBytes`, counted as the
+//     bytes flow, so a gzip bomb is stopped while it inflates, not after.
+// The caller removes the destination on any error.
+import { createHash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { FaasError, invalid } from '../core/errors.js';
+
+export interface UnpackResult {
+  /** sha256 of the uploaded bytes (compressed, when gzip). */
+  digest: string;
+  entries: number;
+  /** Entries not created: device nodes and FIFOs. */
+  skipped: number;
+}
+
+export const tooLarge = (limit: number, what: string) =>
+  new FaasError(
+    'payload_too_large',
+    `the image ${what} is over the engine's limit of ${limit} bytes (FAAS_IMAGE_MAX_BYTES): import a smaller root filesystem or raise the limit`,
+    { limit },
+  );
+
+/** Counts (and optionally hashes) bytes passing through; errors once more than `limit` went by. */
+class Meter extends Transform {
+  bytes = 0;
+  constructor(private readonly limit: number, private readonly what: string, private readonly hash?: ReturnType<typeof createHash>) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) return cb(tooLarge(this.limit, this.what));
+    this.hash?.update(chunk);
+    cb(null, chunk);
+  }
+}
+
+export async function unpackRootfs(body: Readable, dest: string, opts: { maxBytes: number }): Promise<UnpackResult> {
+  const first = await peek(body);
+  if (!first) throw invalid('the request body is empty: send a tar stream');
+  const hash = createHash('sha256');
+  const raw = new Meter(opts.maxBytes, 'upload', hash);
+  const inflated = new Meter(opts.maxBytes, 'unpacked tar stream');
+  const gzip = first[0] === 0x1f && first[1] === 0x8b;
+  const stages: (Readable | Transform)[] = [body, raw, ...(gzip ? [createGunzip()] : []), inflated];
+  const extract = tar.extract();
+  const writer = new Writer(dest);
+
+  // Node streams up to `inflated`, then tar-stream's extractor; the first error anywhere wins.
+  let failure: unknown = null;
+  const fail = (err: unknown) => {
+    failure ??= err;
+    for (const s of stages) if (s !== body) s.destroy();
+    extract.destroy(err as Error);
+  };
+  for (let i = 0; i < stages.length - 1; i++) stages[i].pipe(stages[i + 1] as Transform);
+  for (const s of stages) s.on('error', fail);
+  inflated.pipe(extract as unknown as NodeJS.WritableStream);
+
+  extract.on('entry', (header, stream, next) => {
+    writer.entry(header, stream).then(() => next(), (err) => {
+      stream.resume();
+      next(err);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on('finish', resolve);
+    extract.on('close', () => (failure ? reject(failure) : resolve()));
+    extract.on('error', (err: Error) => {
+      failure ??= err;
+      reject(failure);
+    });
+  }).catch((err) => {
+    fail(err);
+    throw asApiError(failure ?? err);
+  });
+  if (failure) throw asApiError(failure);
+  await writer.finish();
+  return { digest: `sha256:${hash.digest('hex')}`, entries: writer.entries, skipped: writer.skipped };
+}
+
+function asApiError(err: unknown): FaasError {
+  if (err instanceof FaasError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/incorrect header check|unexpected end of file|invalid (block type|distance|stored block)/i.test(msg)) {
+    return invalid(`the gzip stream is corrupt: ${msg}`);
+  }
+  return invalid(`the body is not a readable tar archive: ${msg}`);
+}
+
+/** The first chunk of `body`, put back so the pipeline reads it again; null for an empty body. */
+function peek(body: Readable): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      done();
+      body.pause();
+      body.unshift(chunk);
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(null);
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(new FaasError('invalid_request', `upload interrupted: ${err.message}`));
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+  });
+}
+
+type Header = tar.Header;
+/** An entry's data: a streamx Readable, async-iterable. */
+type EntryData = AsyncIterable<unknown> & { resume(): unknown };
+
+/** Creates the entries of one archive under `root`, one at a time, in archive order. */
+class Writer {
+  entries = 0;
+  skipped = 0;
+  /** Relative paths (a/b/c) of the symlinks created so far: no later entry may go through one. */
+  private readonly symlinks = new Set<string>();
+  /** Directory modes, owners and times are applied last: children would change them meanwhile. */
+  private readonly dirs: { path: string; h: Header }[] = [];
+
+  constructor(private readonly root: string) {}
+
+  async entry(h: Header, data: EntryData): Promise<void> {
+    this.entries++;
+    const parts = this.relParts(h.name, h.name);
+    const path = join(this.root, ...parts);
+    switch (h.type) {
+      case 'directory':
+        if (parts.length) {
+          await this.parents(parts);
+          await this.clear(parts, path, h.name, true);
+          await mkdir(path, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== 'EEXIST') throw e;
+          });
+        }
+        this.dirs.push({ path, h });
+        return drain(data);
+      case 'file':
+      case 'contiguous-file':
+        return this.file(parts, path, h, data);
+      case 'symlink': {
+        if (!h.linkname || h.linkname.includes('\0')) throw invalid(`tar entry ${h.name}: empty symlink target`, { entry: h.name });
+        await this.place(parts, path, h);
+        // The target is kept as written (absolute targets are normal in a root filesystem): it is
+        // resolved by the sandbox inside its own root, never by the host.
+        await symlink(h.linkname, path);
+        this.symlinks.add(parts.join('/'));
+        await lchown(path, h.uid, h.gid);
+        await lutimes(path, h.mtime, h.mtime);
+        return drain(data);
+      }
+      case 'link': {
+        const target = this.relParts(h.linkname ?? '', h.name);
+        if (!target.length) throw invalid(`tar entry ${h.name}: hard link to the root directory`, { entry: h.name });
+        const from = join(this.root, ...target);
+        const st = await lstat(from).catch(() => null);
+        if (!st || st.isDirectory()) {
+          throw invalid(`tar entry ${h.name}: hard link target ${h.linkname} is not an earlier file of the archive`, { entry: h.name });
+        }
+        await this.place(parts, path, h);
+        await link(from, path); // link(2) never follows a symlink target: the link stays inside
+        return drain(data);
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        this.skipped++;
+        return drain(data);
+      default:
+        throw invalid(`tar entry ${h.name}: unsupported entry type ${h.type ?? 'unknown'} (sparse or vendor-specific); re-create the archive with plain entries`, { entry: h.name });
+    }
+  }
+
+  /** Applies directory metadata deepest first, once every entry is in place. */
+  async finish(): Promise<void> {
+    for (let i = this.dirs.length - 1; i >= 0; i--) {
+      const { path, h } = this.dirs[i];
+      await chown(path, h.uid, h.gid);
+      await chmod(path, h.mode & 0o7777);
+      await utimes(path, h.mtime, h.mtime);
+    }
+  }
+
+  private async file(parts: string[], path: string, h: Header, data: EntryData): Promise<void> {
+    if (!parts.length) throw invalid(`tar entry ${h.name}: a file cannot replace the root directory`, { entry: h.name });
+    await this.place(parts, path, h);
+    // O_EXCL|O_NOFOLLOW: a fresh inode, never a write through something already at that name.
+    const fd = await open(path, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    try {
+      let written = 0;
+      for await (const chunk of data) {
+        const buf = chunk as Buffer;
+        for (let off = 0; off < buf.length; ) off += (await fd.write(buf, off, buf.length - off)).bytesWritten;
+        written += buf.length;
+      }
+      if (written !== h.size) throw invalid(`tar entry ${h.name}: the archive ends inside it`, { entry: h.name });
+      // chown first: a chown clears setuid/setgid, the chmod puts the archive's bits back.
+      await fd.chown(h.uid, h.gid);
+      await fd.chmod(h.mode & 0o7777);
+      await fd.utimes(h.mtime, h.mtime);
+    } finally {
+      await fd.close();
+    }
+  }
+
+  /** Makes room for a non-directory entry: parents exist, nothing is at `path`. */
+  private async place(parts: string[], path: string, h: Header): Promise<void> {
+    await this.parents(parts);
+    await this.clear(parts, path, h.name, false);
+  }
+
+  /** Removes what an earlier entry of the same name left (archives may repeat names). */
+  private async clear(parts: string[], path: string, name: string, forDir: boolean): Promise<void> {
+    const st = await lstat(path).catch(() => null);
+    if (!st) return;
+    if (st.isDirectory()) {
+      if (forDir) return;
+      throw invalid(`tar entry ${name} would replace a directory of the archive`, { entry: name });
+    }
+    await unlink(path);
+    this.symlinks.delete(parts.join('/'));
+  }
+
+  /** Creates missing parent directories (0755 until the archive says otherwise). */
+  private async parents(parts: string[]): Promise<void> {
+    for (let i = 1; i < parts.length; i++) {
+      const dir = join(this.root, ...parts.slice(0, i));
+      const st = await lstat(dir).catch(() => null);
+      if (st?.isDirectory()) continue;
+      if (st) throw invalid(`tar entry ${parts.join('/')}: ${parts.slice(0, i).join('/')} is not a directory`, { entry: parts.join('/') });
+      await mkdir(dir, { mode: 0o755 });
+    }
+  }
+
+  /**
+   * An archive name as path components relative to the root. Refuses absolute names, `..` and
+   * any name whose parent is a symlink of the archive (it would be followed on the host).
+   */
+  private relParts(name: string, entry: string): string[] {
+    if (name.startsWith('/')) throw invalid(`tar entry ${entry}: absolute name ${name}; archive the root filesystem with relative names (tar -C root .)`, { entry });
+    if (name.includes('\0')) throw invalid(`tar entry ${entry}: NUL in a name`, { entry });
+    const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+    if (parts.includes('..')) throw invalid(`tar entry ${entry}: ${name} contains '..', which would land outside the image`, { entry });
+    for (let i = 1; i < parts.length; i++) {
+      if (this.symlinks.has(parts.slice(0, i).join('/'))) {
+        throw invalid(`tar entry ${entry}: ${name} goes through the symlink ${parts.slice(0, i).join('/')} of the archive`, { entry });
+      }
+    }
+    return parts;
+  }
+}
+
+/** Reads an entry's data to its end (tar-stream waits for it before the next header). */
+async function drain(data: EntryData): Promise<void> {
+  for await (const _ of data) {
+    /* skipped */
+  }
+}
+
+/** Removes a partly unpacked image. */
+export function removeTree(dir: string): Promise<void> {
+  return rm(dir, { recursive: true, force: true });
+}
