@@ -70,6 +70,9 @@ export class ImageService {
   async registerDefault(cacheDir: string): Promise<Image | null> {
     const rootfs = join(cacheDir, 'rootfs');
     if (!existsSync(join(cacheDir, '.complete'))) return null;
+    // Only root enters an image: its setuid files and device nodes (debootstrap makes /dev/null
+    // and friends) are for the sandbox. The install does this too; an older install did not.
+    chmodSync(cacheDir, 0o700);
     const existing = this.repo.all().find((i) => i.rootfs === rootfs);
     if (existing) return existing;
     const stamp = readFileSync(join(cacheDir, '.complete'), 'utf8').trim();
