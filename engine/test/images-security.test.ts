@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { loadConfig } from '../src/config.js';
@@ -223,6 +225,22 @@ describe('image import from the attacker side', () => {
     assert.equal(streamed.body.error.code, 'payload_too_large');
     assert.deepEqual(readdirSync(imagesDir()), before);
     assert.equal((await t.api('GET', '/v1/images?name=bomb')).body.data.length, 0);
+  });
+
+  it('removes a half-unpacked import when the client goes away mid-upload', async () => {
+    const before = readdirSync(imagesDir());
+    const tarBytes = await tarOf([...minimalEntries(), { name: 'big', type: 'file', mode: 0o644, body: Buffer.alloc(8 << 20) }]);
+    const url = new URL(`${t.url}/v1/images/import?name=aborted`);
+    const req = request(url, { method: 'POST', headers: { authorization: `Bearer ${t.key}`, ...TAR, 'content-length': String(tarBytes.length) } });
+    req.on('error', () => undefined);
+    req.write(tarBytes.subarray(0, 4 << 20));
+    // Wait until the engine has started unpacking, then drop the connection.
+    for (let i = 0; i < 200 && !readdirSync(imagesDir()).some((e) => e.startsWith('.tmp-')); i++) await sleep(50);
+    assert.ok(readdirSync(imagesDir()).some((e) => e.startsWith('.tmp-')), 'the import never started');
+    req.destroy();
+    for (let i = 0; i < 200 && readdirSync(imagesDir()).length !== before.length; i++) await sleep(50);
+    assert.deepEqual(readdirSync(imagesDir()), before, 'the interrupted import left files');
+    assert.equal((await t.api('GET', '/v1/images?name=aborted')).body.data.length, 0);
   });
 
   it('imports gzip with any documented content type; deletes an image once no snapshot uses it', async () => {
