@@ -139,7 +139,9 @@ describe('image import from the attacker side', () => {
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const rootfs = t.engine.services.images.get(res.body.id).rootfs;
 
-    // The setuid bit is kept for the image, but host users cannot reach the file at all.
+    // The setuid bit is kept for the image, but host users cannot reach the file at all: three
+    // nested private dirs (state, images, the image's own) stand in the way.
+    for (const d of [stateDir, imagesDir(), dirname(rootfs)]) assert.equal(statSync(d).mode & 0o077, 0, d);
     assert.equal(statSync(join(rootfs, 'bin/sid')).mode & 0o7777, 0o4755);
     assert.equal(statSync(join(rootfs, 'bin/sgid')).mode & 0o7777, 0o2755);
     for (const f of ['bin/sid', 'bin/sgid', 'bin/sid-link']) {
