@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Stats } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { conflict, FaasError, invalid, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
@@ -142,12 +142,11 @@ export class ImageService {
     }
     this.repo.delete(img.id);
     this.events.publish('image.deleted', img.id, { name: img.name });
-    const dir = dirname(img.rootfs);
-    // Only ever remove what this engine unpacked (never the cache's default image).
-    if (dirname(dir) !== this.imagesDir) return;
+    // Only ever remove what imports unpack here, by id (never the cache's default image; and the
+    // recorded path may predate a move of the state dir).
     const doomed = join(this.imagesDir, `.del-${img.id}`);
     try {
-      renameSync(dir, doomed);
+      renameSync(join(this.imagesDir, img.id), doomed);
     } catch {
       return; // already gone
     }
@@ -160,11 +159,10 @@ export class ImageService {
 
   /** Removes what a crash left: unfinished imports and deletions, and dirs without a record. */
   private sweep(): void {
-    const known = new Set(this.repo.all().map((i) => dirname(i.rootfs)));
     for (const entry of readdirSync(this.imagesDir)) {
-      const path = join(this.imagesDir, entry);
-      if (entry.startsWith('.tmp-') || entry.startsWith('.del-') || (entry.startsWith('img_') && !known.has(path))) {
-        rmSync(path, { recursive: true, force: true });
+      // By id, not by recorded path: a state dir that was moved keeps its images.
+      if (entry.startsWith('.tmp-') || entry.startsWith('.del-') || (entry.startsWith('img_') && !this.repo.get(entry))) {
+        rmSync(join(this.imagesDir, entry), { recursive: true, force: true });
       }
     }
   }
