@@ -227,6 +227,15 @@ describe('image import from the attacker side', () => {
     assert.equal(streamed.body.error.code, 'payload_too_large');
     assert.deepEqual(readdirSync(imagesDir()), before);
     assert.equal((await t.api('GET', '/v1/images?name=bomb')).body.data.length, 0);
+
+    // A corrupt or truncated gzip is the client's error (400), not the server's.
+    const good = gzipSync(await tarOf(minimalEntries()));
+    for (const bad of [Buffer.from([0x1f, 0x8b, 0, 0, 1, 2, 3, 4]), good.subarray(0, good.length >> 1)]) {
+      const res = await importTar('corrupt', bad);
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'invalid_request');
+    }
+    assert.deepEqual(readdirSync(imagesDir()), before);
   });
 
   it('removes a half-unpacked import when the client goes away mid-upload', async () => {

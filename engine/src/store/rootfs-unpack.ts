@@ -96,12 +96,17 @@ export async function unpackRootfs(body: Readable, dest: string, opts: { maxByte
   return { digest: `sha256:${hash.digest('hex')}`, entries: writer.entries, skipped: writer.skipped };
 }
 
-function asApiError(err: unknown): FaasError {
+/** Archive problems are the client's (400); the host's own failures are not dressed up as such. */
+function asApiError(err: unknown): unknown {
   if (err instanceof FaasError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  if (/incorrect header check|unexpected end of file|invalid (block type|distance|stored block)/i.test(msg)) {
-    return invalid(`the gzip stream is corrupt: ${msg}`);
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new FaasError('resource_limit', "the engine's disk is full: free space or import a smaller image", { reason: 'disk_full' });
   }
+  if (code.startsWith('Z_')) return invalid(`the gzip stream is corrupt: ${msg}`);
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return invalid(`upload interrupted: ${msg}`);
+  if (/^E[A-Z]+$/.test(code)) return err; // a host I/O error: 500, logged with the request id
   return invalid(`the body is not a readable tar archive: ${msg}`);
 }
 
