@@ -9,12 +9,15 @@ PACKAGES="bash,coreutils,procps,python3,curl,git,ca-certificates,iproute2,less,f
 name="debian-bookworm-r${RECIPE_VERSION}"
 dest="$CACHE/images/$name"
 if [ -f "$dest/.complete" ]; then
+  chmod 700 "$CACHE/images" "$dest"   # an older install left them open to every user
   echo "default image: cached at $dest"
   exit 0
 fi
 mkdir -p "$CACHE/images"
 tmp=$(mktemp -d "$CACHE/images/.build-$name.XXXXXX")
-chmod 755 "$tmp"
+# Only root may enter an image (its setuid files and device nodes are for sandboxes; gVisor's
+# gofer runs as root): see docs/security/images.md.
+chmod 700 "$CACHE/images" "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 echo "default image: debootstrap bookworm (about a minute) ..."
 mirror=${FAAS_DEBIAN_MIRROR:-$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -oE 'https?://[^ ]+' | grep -v security | head -n1 || true)}

@@ -31,6 +31,8 @@ export interface Config {
   execBodyMax: number;
   jsonBodyMax: number;
   jsonDepthMax: number;
+  /** Cap on an image import's upload and on its unpacked tar stream, in bytes. */
+  imageMaxBytes: number;
 }
 
 /** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
@@ -64,6 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     execBodyMax: int(env, 'FAAS_EXEC_BODY_MAX', 16 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     jsonBodyMax: int(env, 'FAAS_JSON_BODY_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     jsonDepthMax: int(env, 'FAAS_JSON_DEPTH_MAX', 32, 4, 1000),
+    imageMaxBytes: int(env, 'FAAS_IMAGE_MAX_BYTES', 2 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
   };
 }
 

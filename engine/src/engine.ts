@@ -75,7 +75,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
     images: join(config.stateDir, 'images'),
     agents: join(config.stateDir, 'agents'),
   };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  makePrivateDirs(config.stateDir, Object.values(dirs));
   if (!existsSync(config.runsc)) throw new Error(`runsc not found at ${config.runsc}: run scripts/install.sh`);
   const agentDir = installAgent(config.agentBinary, dirs.agents);
 
@@ -98,7 +98,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const files = new SnapshotFiles(dirs.snapshots);
   const warm = new WarmPool({ size: config.warmPool, maxSize: Math.max(config.warmPool, config.warmPoolMax), maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
   const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs, warm });
-  const images = new ImageService(repos.images, events, dirs.images);
+  const images = new ImageService(repos.images, events, dirs.images, repos.snapshots, { maxBytes: config.imageMaxBytes });
   const capacity = new HostCapacity(dirs.filestore, config.maxMemoryMb);
   const snapshots = new SnapshotService(repos.snapshots, repos.instances, files, images, sandboxes, runtime, events, () => agentDir, capacity);
   const instances = new InstanceService(repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, {
@@ -161,6 +161,18 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       db.close();
     },
   };
+}
+
+/**
+ * The state directory holds the API key, checkpoint images (sandbox memory) and imported images
+ * (setuid files of an archive): only root may enter it. Directories an older engine made with
+ * 0755 are tightened too. See docs/security/images.md.
+ */
+function makePrivateDirs(stateDir: string, subdirs: string[]): void {
+  for (const d of [stateDir, ...subdirs]) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    chmodSync(d, 0o700);
+  }
 }
 
 /** Copies faas-agent to a content-addressed directory: snapshots mount it, so it never changes. */

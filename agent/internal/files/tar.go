@@ -2,6 +2,8 @@ package files
 
 import (
 	"archive/tar"
+	"bufio"
+	"compress/gzip"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -47,6 +49,10 @@ func Extract(dest string, r io.Reader) (*TarResult, error) {
 
 	res := &TarResult{}
 	var dirs []dirMeta // modes/mtimes applied last: children would bump mtimes
+	r, err = maybeGunzip(r)
+	if err != nil {
+		return res, err
+	}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -99,6 +105,22 @@ func Extract(dest string, r io.Reader) (*TarResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// maybeGunzip decompresses a gzip stream (detected from its magic bytes, as
+// the API documents, whatever the content type said) and passes anything
+// else through unchanged.
+func maybeGunzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
+		return br, nil // short or plain: the tar reader reports what is wrong
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, errs.Invalid("reading gzip stream: %v", err)
+	}
+	return zr, nil
 }
 
 // extractEntry creates one entry in dir fd parent. Returns bytes written for

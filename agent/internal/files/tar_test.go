@@ -3,6 +3,7 @@ package files
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,4 +71,28 @@ func errorsAs(err error, target **errs.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// The API documents gzip uploads (detected from the magic bytes); they were
+// read as plain tar and always refused.
+func TestExtractGzip(t *testing.T) {
+	plain := tarOf(t, &tar.Header{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain.Bytes())
+	zw.Close()
+	dest := t.TempDir()
+	res, err := Extract(dest, &gz)
+	if err != nil || res.Files != 1 || res.Bytes != 5 {
+		t.Fatalf("gzip upload: %+v %v", res, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "d", "f")); err != nil || string(b) != "xxxxx" {
+		t.Fatalf("content %q %v", b, err)
+	}
+	// A corrupt gzip stream is invalid input, not a server error.
+	_, err = Extract(t.TempDir(), bytes.NewReader([]byte{0x1f, 0x8b, 0, 0}))
+	var e *errs.Error
+	if err == nil || !errorsAs(err, &e) || e.Code != errs.InvalidRequest {
+		t.Fatalf("corrupt gzip: %v", err)
+	}
 }

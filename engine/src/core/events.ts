@@ -15,7 +15,8 @@ export type EventType =
   | 'snapshot.deleted'
   | 'branch.created'
   | 'execution.complete'
-  | 'image.imported';
+  | 'image.imported'
+  | 'image.deleted';
 
 export interface FaasEvent {
   id: string;

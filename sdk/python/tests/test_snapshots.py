@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
-from faas_sdk import AsyncFaaSClient, ConflictError, ExecFailedError, FaaSClient, Snapshot, SnapshotChain
+from .conftest import Engine
+
+from faas_sdk import AsyncFaaSClient, ConflictError, ExecFailedError, FaaSClient, ImageNotFoundError, Snapshot, SnapshotChain
 
 
 def _data_dir(tmp_path: Path) -> Path:
@@ -63,3 +67,48 @@ def test_metadata_and_listing(client: FaaSClient, base_snapshot: Snapshot) -> No
     client.snapshots.set_metadata(base_snapshot, {"suite": "python-sdk"})
     images = client.images.list().to_list()
     assert images and client.images.get(images[0].id).digest.startswith("sha256:")
+
+
+def _import_bootable_image(engine: Engine, tmp_path: Path, name: str) -> str:
+    """Imports dash and its libraries (from the default image) as an image, over plain HTTP: the
+    Python SDK has no import call."""
+    src = Path("/var/cache/faas/images/default/rootfs")
+    root = tmp_path / "root"
+    for sub in ("bin", "lib/x86_64-linux-gnu", "lib64", "etc"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for source, dest in (("bin/dash", "bin/sh"), ("lib/x86_64-linux-gnu/libc.so.6", "lib/x86_64-linux-gnu/libc.so.6"), ("lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2")):
+        subprocess.run(["cp", "-L", str(src / source), str(root / dest)], check=True)
+    archive = subprocess.run(["tar", "-cz", "-C", str(root), "."], check=True, capture_output=True).stdout
+    res = httpx.post(
+        f"{engine.endpoint}/v1/images/import",
+        params={"name": name},
+        content=archive,
+        headers={"authorization": f"Bearer {engine.api_key}", "content-type": "application/gzip"},
+        timeout=60,
+    )
+    assert res.status_code == 201, res.text
+    return str(res.json()["id"])
+
+
+def test_image_delete_conflict_then_delete(client: FaaSClient, engine: Engine, tmp_path: Path) -> None:
+    image_id = _import_bootable_image(engine, tmp_path, f"py-del-{tmp_path.name}")
+    snapshot = client.snapshots.create(image_id=image_id, memory=256)
+    with pytest.raises(ConflictError) as busy:
+        client.images.delete(image_id)
+    assert busy.value.status_code == 409
+    assert busy.value.details is not None and busy.value.details["snapshots"] == [snapshot.id]
+    client.snapshots.delete(snapshot, force=True)
+    client.images.delete(image_id)
+    with pytest.raises(ImageNotFoundError):
+        client.images.get(image_id)
+    default = next(i for i in client.images.list() if i.source == "debootstrap")
+    with pytest.raises(ConflictError) as refused:
+        client.images.delete(default.id)
+    assert refused.value.details is not None and refused.value.details["reason"] == "default_image"
+
+
+async def test_image_delete_async(aclient: AsyncFaaSClient, engine: Engine, tmp_path: Path) -> None:
+    image_id = _import_bootable_image(engine, tmp_path, f"py-adel-{tmp_path.name}")
+    await aclient.images.delete(image_id)
+    with pytest.raises(ImageNotFoundError):
+        await aclient.images.get(image_id)

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closedPort, sharedSnapshotId, testClient } from './helpers/env.js';
+import { ConflictError, ImageNotFoundError } from '../src/index.js';
 
 const packageDir = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const bin = join(packageDir, 'dist/cli/main.js');
@@ -119,6 +120,51 @@ test('image import with a taken name is a conflict', () => {
   try {
     faasJson(['image', 'import', join(dir, 'tiny.tar'), '--name', name]);
     assert.equal(faasJson(['image', 'import', join(dir, 'tiny.tar'), '--name', name], 1).error.code, 'conflict');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A root filesystem tar with dash (and its libraries) copied from the default image, so it boots. */
+function bootableTar(dir: string): string {
+  const def = faasJson(['image', 'list']).find((i: { source: string }) => i.source === 'debootstrap');
+  assert.ok(def, 'the default image is registered');
+  const root = join(dir, 'root');
+  for (const sub of ['bin', 'lib/x86_64-linux-gnu', 'lib64', 'etc']) mkdirSync(join(root, sub), { recursive: true });
+  // The test runs as root beside the engine; the default image is where the install put it.
+  const src = '/var/cache/faas/images/default/rootfs';
+  spawnSync('cp', ['-L', join(src, 'bin/dash'), join(root, 'bin/sh')]);
+  spawnSync('cp', ['-L', join(src, 'lib/x86_64-linux-gnu/libc.so.6'), join(root, 'lib/x86_64-linux-gnu/')]);
+  spawnSync('cp', ['-L', join(src, 'lib64/ld-linux-x86-64.so.2'), join(root, 'lib64/')]);
+  spawnSync('tar', ['-czf', join(dir, 'boot.tar.gz'), '-C', root, '.']);
+  return join(dir, 'boot.tar.gz');
+}
+
+test('image delete (SDK and CLI): 409 while a snapshot uses it, then 204; the default image stays', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'faas-cli-image-'));
+  try {
+    const image = await client.images.import(bootableTar(dir), { name: `del-${Date.now()}` });
+    const snapshot = await client.snapshots.create({ imageId: image.id, memory: 256 });
+    const busy = await client.images.delete(image.id).then(() => null, (e: unknown) => e);
+    assert.ok(busy instanceof ConflictError, String(busy));
+    assert.equal(busy.statusCode, 409);
+    assert.deepEqual(busy.details?.snapshots, [snapshot.id]);
+    const cliBusy = faasJson(['image', 'delete', image.id], 1);
+    assert.equal(cliBusy.error.code, 'conflict');
+    assert.match(faas(['image', 'delete', image.id]).stderr, /faas snapshot delete/);
+
+    await client.snapshots.delete(snapshot.id, { force: true });
+    await client.images.delete(image.id);
+    await assert.rejects(client.images.get(image.id), ImageNotFoundError);
+
+    const other = await client.images.import(join(dir, 'boot.tar.gz'), { name: `del-cli-${Date.now()}` });
+    assert.deepEqual(faasJson(['image', 'delete', other.id]), { id: other.id, deleted: true });
+    assert.equal(faasJson(['image', 'delete', other.id], 1).error.code, 'image_not_found');
+
+    const def = faasJson(['image', 'list']).find((i: { source: string }) => i.source === 'debootstrap');
+    const refused = faasJson(['image', 'delete', def.id], 1);
+    assert.equal(refused.error.code, 'conflict');
+    assert.equal(refused.error.details.reason, 'default_image');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

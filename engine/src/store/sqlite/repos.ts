@@ -95,6 +95,9 @@ export class ImageRepo {
   setMetadata(id: string, m: Metadata): void {
     statement(this.db, 'UPDATE images SET metadata = ? WHERE id = ?').run(j(m), id);
   }
+  delete(id: string): void {
+    statement(this.db, 'DELETE FROM images WHERE id = ?').run(id);
+  }
   count(): number {
     return (statement(this.db, 'SELECT COUNT(*) AS n FROM images').get() as { n: number }).n;
   }
@@ -175,6 +178,10 @@ export class SnapshotRepo {
   }
   pooled(): { id: string; min: number }[] {
     return (statement(this.db, "SELECT id, pool_min FROM snapshots WHERE pool_min > 0 AND state = 'ready' ORDER BY created_at").all() as { id: string; pool_min: number }[]).map((r) => ({ id: r.id, min: r.pool_min }));
+  }
+  /** Every snapshot (any state) made from an image: they pin its files. */
+  idsOfImage(imageId: string): string[] {
+    return (statement(this.db, 'SELECT id FROM snapshots WHERE image_id = ? ORDER BY created_at').all(imageId) as Row[]).map((r) => String(r.id));
   }
   delete(id: string): void {
     statement(this.db, 'DELETE FROM snapshots WHERE id = ?').run(id);

@@ -28,6 +28,14 @@ class Images(SyncAPIResource):
     def set_metadata(self, image_id: str, metadata: Mapping[str, str]) -> Image:
         return _parse(self._client._call(APIRequest("PUT", f"/v1/images/{image_id}/metadata", json=dict(metadata))))
 
+    def delete(self, image_id: str) -> None:
+        """Deletes an imported image and its files.
+
+        Raises ``ConflictError`` (409) while snapshots made from it exist (``details["snapshots"]``:
+        delete them first) and for the default image (``details["reason"] == "default_image"``).
+        """
+        self._client._call(APIRequest("DELETE", f"/v1/images/{image_id}"))
+
 
 class AsyncImages(AsyncAPIResource):
     def list(self, *, metadata: Mapping[str, str] | None = None, page_size: int | None = None) -> AsyncPager[Image]:
@@ -38,3 +46,7 @@ class AsyncImages(AsyncAPIResource):
 
     async def set_metadata(self, image_id: str, metadata: Mapping[str, str]) -> Image:
         return _parse(await self._client._call(APIRequest("PUT", f"/v1/images/{image_id}/metadata", json=dict(metadata))))
+
+    async def delete(self, image_id: str) -> None:
+        """Deletes an imported image and its files (see ``Images.delete``)."""
+        await self._client._call(APIRequest("DELETE", f"/v1/images/{image_id}"))

@@ -1,4 +1,4 @@
-// faas image list|get|import
+// faas image list|get|import|delete
 import type { Image } from '../resources/images.js';
 import { arg, metadataOption, pairs, str, type CommandGroup } from './command.js';
 import { bytes, table, UsageError } from './output.js';
@@ -33,6 +33,15 @@ export const imageCommands: CommandGroup = {
       if (!name) throw new UsageError('image import needs --name <name>');
       const image = await ctx.out.progress(`importing ${file}`, ctx.client().images.import(file, { name }));
       ctx.out.result(image, (i: Image) => `imported ${i.id} (${i.name}, ${bytes(i.size)})`);
+    },
+  },
+  delete: {
+    usage: '<image-id>',
+    summary: 'Delete an imported image (refused while snapshots use it)',
+    async run(ctx) {
+      const id = arg(ctx, 0, 'image-id');
+      await ctx.client().images.delete(id);
+      ctx.out.result({ id, deleted: true }, () => `deleted ${id}`);
     },
   },
 };

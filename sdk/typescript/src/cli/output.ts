@@ -12,6 +12,7 @@ import {
   UnauthorizedError,
   ExecFailedError,
   ConflictError,
+  PayloadTooLargeError,
 } from '../core/errors.js';
 import { credentialsPath } from '../core/config.js';
 
@@ -95,6 +96,13 @@ function nextStep(error: FaaSError): string | undefined {
     return error.statusCode === 429
       ? `Too busy: retry in ${error.retryAfter ?? 'a few'} s, or stop idle instances (\`faas instance list --state ready\`).`
       : 'Ask for less (vcpus, memory, disk or branch count).';
+  }
+  if (error instanceof ConflictError && error.details?.reason === 'default_image') return 'The default image belongs to the install and stays.';
+  if (error instanceof ConflictError && error.details && 'snapshots' in error.details && !('instances' in error.details)) {
+    return 'Snapshots were made from this image: delete them first (`faas snapshot delete <id> --force`), then the image.';
+  }
+  if (error instanceof PayloadTooLargeError) {
+    return `The engine refuses bodies over ${error.details?.limit ?? 'its limit'} bytes (images: the engine's FAAS_IMAGE_MAX_BYTES).`;
   }
   if (error instanceof ConflictError && error.details && ('instances' in error.details || 'snapshots' in error.details)) {
     return 'Other resources depend on it: delete them first or pass --force.';

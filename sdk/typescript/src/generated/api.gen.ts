@@ -591,6 +591,7 @@ export const operations = {
   listImages: { method: "GET", path: "/v1/images" },
   importImage: { method: "POST", path: "/v1/images/import" },
   getImage: { method: "GET", path: "/v1/images/{id}" },
+  deleteImage: { method: "DELETE", path: "/v1/images/{id}" },
   setImageMetadata: { method: "PUT", path: "/v1/images/{id}/metadata" },
   listSnapshots: { method: "GET", path: "/v1/snapshots" },
   createSnapshot: { method: "POST", path: "/v1/snapshots" },

@@ -35,7 +35,10 @@ export class ImageManager {
 
   /**
    * Imports a root filesystem from a tar archive (optionally gzip-compressed): a file path, which
-   * is re-read if the upload has to be retried, or a stream, which is sent once.
+   * is re-read if the upload has to be retried, or a stream, which is sent once. Device nodes and
+   * FIFOs in the archive are skipped; entries escaping the root are refused (`invalid_request`);
+   * an archive over the engine's `FAAS_IMAGE_MAX_BYTES` (packed or unpacked) is refused with
+   * `payload_too_large` (413).
    */
   import(source: string | Readable | ReadableStream<Uint8Array>, options: ImportImageOptions): Promise<Image> {
     const { name, ...requestOptions } = options;
@@ -43,6 +46,14 @@ export class ImageManager {
     // Streamed bodies skip the engine's idempotency store, so a key would not make a retry safe.
     if (typeof source === 'string') return this.http.request({ ...common, idempotencyKey: null, body: () => createReadStream(source) });
     return this.http.request({ ...common, idempotencyKey: null, oneShotBody: source instanceof Readable ? source : Readable.fromWeb(source as never) });
+  }
+
+  /**
+   * Deletes an imported image and its files. Rejects with `FaaSError` code `conflict` (409) while
+   * snapshots made from it exist (`details.snapshots`: delete them first) and for the default image.
+   */
+  async delete(id: string, options?: RequestOptions): Promise<void> {
+    await this.http.request({ ...options, method: 'DELETE', path: `/v1/images/${seg(id)}` });
   }
 
   setMetadata(id: string, metadata: Record<string, string>, options?: RequestOptions): Promise<Image> {
