@@ -195,14 +195,15 @@ describe('network isolation', { timeout: 900_000 }, () => {
 
     // No warm pool: two engines share the test subnet, and each only avoids the slots it saw
     // taken when it started; engine B starts once A's namespaces are all made.
-    a = await startEngine({ env: { FAAS_WARM_POOL: '0' } });
-    const snapA = (await a.api('POST', '/v1/snapshots', {})).body.id as string;
+    a = await startEngine({ env: ENGINE_ENV });
+    const snapA = await snapshotOf(a);
     a1 = await sandbox(a, snapA);
     a2 = await sandbox(a, snapA);
     await settled(a);
-    b = await startEngine({ env: { FAAS_WARM_POOL: '0' } });
-    const snapB = (await b.api('POST', '/v1/snapshots', {})).body.id as string;
+    b = await startEngine({ env: ENGINE_ENV });
+    const snapB = await snapshotOf(b);
     b1 = await sandbox(b, snapB);
+    await settled(b);
   });
 
   after(async () => {
@@ -284,7 +285,47 @@ describe('network isolation', { timeout: 900_000 }, () => {
     assert.doesNotMatch(await peersOf(a1), /udp/, 'no datagram from nobody arrived');
     assert.match(await peersOf(a1), /tcp/, "root's connection arrived (the listener works)");
   });
+
+  it("faas engine stop --clean (shutdown with clean, then main.js clean) removes the engine's chains (IPv4 and IPv6), namespaces and runsc's null-netns mount; repeating it is harmless", async () => {
+    // A third engine on the shared subnet: it sees the slots of A and B (settled) as taken.
+    const t = await startEngine({ env: ENGINE_ENV });
+    const chain = `FAAS-${t.config.netTag}-`;
+    const mount = `${t.config.stateDir}/runsc/null-netns`;
+    const gone = () => {
+      assert.doesNotMatch(execFileSync('iptables-save', { encoding: 'utf8' }), new RegExp(chain));
+      assert.doesNotMatch(execFileSync('ip6tables-save', { encoding: 'utf8' }), new RegExp(chain));
+      assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(mount), 'null-netns unmounted');
+      assert.deepEqual(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`faas-${t.config.netTag}-`)), []);
+    };
+    let shutDown = false;
+    try {
+      const inst = await t.api('POST', '/v1/instances', { snapshotId: await snapshotOf(t) });
+      assert.equal(inst.status, 201, JSON.stringify(inst.body));
+      assert.match(execFileSync('iptables-save', { encoding: 'utf8' }), new RegExp(`-j ${chain}IN`));
+      assert.match(execFileSync('ip6tables-save', { encoding: 'utf8' }), new RegExp(`-j ${chain}IN`));
+      assert.ok(readFileSync('/proc/mounts', 'utf8').includes(mount), 'runsc mounted its null-netns (so its removal is tested)');
+      shutDown = true;
+      await t.engine.shutdown({ stopInstances: true, clean: true });
+      gone();
+      // What `faas engine stop --clean` runs once the engine is down: again, on a clean host.
+      const report = await cleanHost(t.config, () => false);
+      assert.equal(report.tag, t.config.netTag);
+      gone();
+    } finally {
+      if (!shutDown) await t.engine.shutdown({ stopInstances: true, clean: true }).catch(() => undefined);
+      purge(t.config.stateDir);
+    }
+  });
 });
+
+/** No warm pool (see before()); a long ready timeout, since the machine may be shared and busy. */
+const ENGINE_ENV = { FAAS_WARM_POOL: '0', FAAS_READY_TIMEOUT_MS: '120000' };
+
+async function snapshotOf(t: TestEngine): Promise<string> {
+  const r = await t.api('POST', '/v1/snapshots', {});
+  assert.equal(r.status, 201, `snapshot of the default image: ${JSON.stringify(r.body)}`);
+  return r.body.id;
+}
 
 /** Waits until the engine's namespace pool is full, so a second engine sees all its slots taken. */
 async function settled(t: TestEngine): Promise<void> {
@@ -296,33 +337,3 @@ async function settled(t: TestEngine): Promise<void> {
     await sleep(100);
   }
 }
-
-describe('engine clean-up (faas engine stop --clean)', { timeout: 600_000 }, () => {
-  it("removes the engine's chains (IPv4 and IPv6), namespaces and runsc's null-netns mount; repeating it is harmless", async () => {
-    const t = await startEngine({ env: { FAAS_WARM_POOL: '0' } });
-    const chain = `FAAS-${t.config.netTag}-`;
-    const mount = `${t.config.stateDir}/runsc/null-netns`;
-    const snap = (await t.api('POST', '/v1/snapshots', {})).body.id as string;
-    const inst = await t.api('POST', '/v1/instances', { snapshotId: snap });
-    assert.equal(inst.status, 201);
-    assert.match(execFileSync('iptables-save', { encoding: 'utf8' }), new RegExp(`-j ${chain}IN`));
-    assert.match(execFileSync('ip6tables-save', { encoding: 'utf8' }), new RegExp(`-j ${chain}IN`));
-    assert.ok(readFileSync('/proc/mounts', 'utf8').includes(mount), 'runsc mounted its null-netns (so its removal is tested)');
-    const gone = () => {
-      assert.doesNotMatch(execFileSync('iptables-save', { encoding: 'utf8' }), new RegExp(chain));
-      assert.doesNotMatch(execFileSync('ip6tables-save', { encoding: 'utf8' }), new RegExp(chain));
-      assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(mount), 'null-netns unmounted');
-      assert.deepEqual(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`faas-${t.config.netTag}-`)), []);
-    };
-    try {
-      await t.engine.shutdown({ stopInstances: true, clean: true });
-      gone();
-      // What `faas engine stop --clean` runs once the engine is down: again, on a clean host.
-      const report = await cleanHost(t.config, () => false);
-      assert.equal(report.tag, t.config.netTag);
-      gone();
-    } finally {
-      purge(t.config.stateDir);
-    }
-  });
-});
