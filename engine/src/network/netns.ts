@@ -2,7 +2,7 @@
 // 10.x.(4k)/30: host side .1, instance .2. gVisor copies the namespace's interfaces into its own
 // stack and strips their addresses, so a namespace is used once and deleted with its instance.
 // Configured namespaces are kept ready in a small pool so a start or branch does not wait for them.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { FaasError } from '../core/errors.js';
 import type { NetworkManager, NetworkSlot, ProgramRunner } from '../core/interfaces.js';
@@ -73,6 +73,14 @@ export class NetnsManager implements NetworkManager {
   adopt(netns: string): void {
     const k = Number(netns.slice(this.prefix().length));
     if (Number.isInteger(k)) this.inUse.add(k);
+    // Sandboxes started by an engine from before IPv6 was switched off on the veths: take the
+    // host end's address away now (the ip6tables chains drop their IPv6 traffic either way).
+    const dev = hostInterfaceOf(netns);
+    try {
+      if (dev) writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
+    } catch {
+      /* no IPv6 on this host, or the veth is gone */
+    }
   }
 
   async acquire(): Promise<NetworkSlot> {
