@@ -163,6 +163,8 @@ describe('network isolation', { timeout: 900_000 }, () => {
   const servers: Server[] = [];
   const sockets: UdpSocket[] = [];
   let outside: ChildProcess | undefined;
+  let outsideUdp: ChildProcess | undefined;
+  let outsideHeard = '';
   let anyPort = 0; // TCP+UDP on `::` (dual stack)
   let v4Port = 0; // TCP+UDP on 0.0.0.0
 
@@ -178,6 +180,9 @@ describe('network isolation', { timeout: 900_000 }, () => {
     ip('-n', OUT_NS, 'addr', 'add', `${OUTSIDE}/30`, 'dev', 'eth0');
     ip('-n', OUT_NS, 'link', 'set', 'eth0', 'up');
     outside = spawn('ip', ['netns', 'exec', OUT_NS, 'python3', '-m', 'http.server', '8000', '--bind', OUTSIDE], { stdio: 'ignore' });
+    const udpServer = `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("${OUTSIDE}", 9000))\nwhile True:\n    d, a = s.recvfrom(100); print(d.decode(), a[0], flush=True)`;
+    outsideUdp = spawn('ip', ['netns', 'exec', OUT_NS, 'python3', '-c', udpServer], { stdio: ['ignore', 'pipe', 'ignore'] });
+    outsideUdp.stdout!.on('data', (d: Buffer) => (outsideHeard += d.toString()));
 
     const tcpAny = await listenTcp('::');
     anyPort = tcpAny.port;
@@ -210,6 +215,7 @@ describe('network isolation', { timeout: 900_000 }, () => {
     for (const s of servers) s.close();
     for (const s of sockets) s.close();
     outside?.kill();
+    outsideUdp?.kill();
     await b?.close();
     await a?.close();
     quiet('ip', ['netns', 'del', OUT_NS]);
@@ -265,6 +271,23 @@ describe('network isolation', { timeout: 900_000 }, () => {
   it('a sandbox still reaches the outside through NAT', async () => {
     const r = await exec(a1.t, a1.id, `curl --noproxy '*' -sS -m 10 -o /dev/null -w '%{http_code}' http://${OUTSIDE}:8000/`);
     assert.equal(r.stdout, '200', `egress through NAT: ${r.stderr}`);
+  });
+
+  it("a sandbox cannot send from another sandbox's address, or any address not its own", async () => {
+    const send = (from: string, what: string) =>
+      `python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("${from}", 0)); [s.sendto(b"${what}", ("${OUTSIDE}", 9000)) for _ in range(3)]' 2>&1`;
+    const r = await exec(a1.t, a1.id, [
+      `ip addr add ${a2.addr}/32 dev eth0 2>&1`,
+      'ip addr add 203.0.113.7/32 dev eth0 2>&1',
+      send(a2.addr, 'spoofed-sibling'),
+      send('203.0.113.7', 'spoofed-foreign'),
+      send(a1.addr, 'own-address'),
+      `ip addr del ${a2.addr}/32 dev eth0; ip addr del 203.0.113.7/32 dev eth0; true`,
+    ].join('; '));
+    for (let i = 0; i < 50 && !outsideHeard.includes('own-address'); i++) await sleep(100);
+    await sleep(500);
+    assert.match(outsideHeard, /own-address/, `a datagram from the sandbox's own address gets out (${r.stdout})`);
+    assert.doesNotMatch(outsideHeard, /spoofed/, `spoofed datagrams got out:\n${outsideHeard}`);
   });
 
   it('host users other than root cannot connect to a sandbox on any port; root (the engine) can', async () => {

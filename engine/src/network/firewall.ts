@@ -15,6 +15,7 @@
 //            egress to the outside stays open, NATed (the default image relies on it).
 //   OUTPUT   host users other than root cannot open connections to sandboxes (the agent has root
 //            powers inside); root (the engine) can.
+//   raw      a sandbox cannot send from an address that does not route back to its own veth.
 //   IPv6     the veths have IPv6 switched off (netns.ts), so neither end has an address and the
 //            host drops IPv6 arriving on them; as defence in depth ip6tables drops every IPv6
 //            packet in or out of this engine's veths, for root too (the engine speaks IPv4 only).
@@ -37,7 +38,7 @@ export const VETH_PREFIX = 'fv';
 type Family = 'ipv4' | 'ipv6';
 
 interface ChainSet {
-  table: 'filter' | 'nat';
+  table: 'filter' | 'nat' | 'raw';
   chain: string;
   /** Built-in chain that jumps to it (at position 1, so its drops come before others' accepts). */
   from: string;
@@ -80,6 +81,9 @@ export class Firewall {
         rules: [['-o', mine, ...answers, '-j', 'RETURN'], ['-o', mine, '-m', 'owner', '!', '--uid-owner', '0', '-j', 'REJECT']],
       },
       { table: 'nat', chain: name('NAT'), from: 'POSTROUTING', rules: [['-s', subnet, '!', '-d', subnet, '-j', 'MASQUERADE']] },
+      // Strict reverse-path check: a sandbox's root may send from another sandbox's address; NATed
+      // like its own, the answers would then go into the other sandbox as established traffic.
+      { table: 'raw', chain: name('PRE'), from: 'PREROUTING', rules: [['-i', mine, '-m', 'rpfilter', '--invert', '-j', 'DROP']] },
     ];
   }
 
@@ -89,7 +93,7 @@ export class Firewall {
       const sets = this.chains(family);
       // Declaring a chain in a --noflush restore creates it or empties it, and the new rules
       // land in the same transaction: a restarting engine never leaves its sandboxes unfiltered.
-      const script = (['filter', 'nat'] as const)
+      const script = (['filter', 'nat', 'raw'] as const)
         .map((table) => {
           const mine = sets.filter((s) => s.table === table);
           if (!mine.length) return '';
