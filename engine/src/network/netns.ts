@@ -154,7 +154,7 @@ export class NetnsManager implements NetworkManager {
       // so the host has no address there and drops any IPv6 a sandbox's root configures itself.
       await ipBatch(this.opts.runner, [], [
         `netns add ${netns}`,
-        `netns exec ${netns} sysctl -q -w net.ipv6.conf.default.disable_ipv6=1`,
+        ...(HOST_HAS_IPV6 ? [`netns exec ${netns} sysctl -q -w net.ipv6.conf.default.disable_ipv6=1`] : []),
         `link add ${hostIf} type veth peer name eth0 netns ${netns}`,
       ]);
       await disableIpv6(hostIf);
@@ -196,10 +196,13 @@ async function ip(runner: ProgramRunner, args: string[], input?: string): Promis
   if (r.code !== 0) throw new FaasError('runtime_error', `ip ${args.join(' ')}: ${r.stderr.trim()}`, { log: r.stderr });
 }
 
+/** False on a kernel booted with ipv6.disable=1: nothing to switch off, and no sysctl to write. */
+const HOST_HAS_IPV6 = existsSync('/proc/sys/net/ipv6');
+
 /** Switches IPv6 off on a host interface (a no-op on a host without IPv6). */
 async function disableIpv6(dev: string): Promise<void> {
   const path = `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`;
-  if (!existsSync('/proc/sys/net/ipv6')) return;
+  if (!HOST_HAS_IPV6) return;
   try {
     await writeFile(path, '1');
   } catch (e) {
