@@ -38,6 +38,9 @@ import { KeyService } from './services/keys.js';
 
 export const VERSION = '0.1.0';
 
+/** `{tag, subnet}` of the last engine that ran on a state directory. */
+export const NETWORK_FILE = 'network.json';
+
 export interface Services {
   images: ImageService;
   snapshots: SnapshotService;
@@ -61,8 +64,12 @@ export interface Engine {
   apiKey: string;
   contract: Contract;
   reconcileReport: Awaited<ReturnType<Reconciler['reconcile']>>;
-  /** Stops serving. With stopInstances, every live instance is stopped first. */
-  shutdown(opts?: { stopInstances?: boolean }): Promise<void>;
+  /**
+   * Stops serving. With stopInstances, every live instance is stopped first. With clean (implies
+   * stopInstances), what the engine put on the host outside its state directory goes too: any
+   * sandbox still listed, its network namespaces, its firewall chains, runsc's null-netns mount.
+   */
+  shutdown(opts?: { stopInstances?: boolean; clean?: boolean }): Promise<void>;
 }
 
 export async function createEngine(config: Config, log: Logger = silentLogger): Promise<Engine> {
@@ -123,6 +130,8 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
   const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, agents, bundlesDir: dirs.bundles, log });
   await network.init();
+  // `faas engine stop --clean` removes the chains of the tag the engine actually used.
+  writeFileSync(join(config.stateDir, NETWORK_FILE), JSON.stringify({ tag: config.netTag, subnet: config.subnet }) + '\n');
   // Images a crash left unchecksummed are sealed before anything restores them (the reconciler
   // finishes interrupted starts from them).
   snapshots.queueSeal(repos.snapshots.unsealed());
@@ -149,12 +158,18 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       lifetimes.stop();
       await app.close();
       await snapshots.sealPending();
-      if (opts.stopInstances) {
+      if (opts.stopInstances || opts.clean) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
       }
       await clones.close();
       await warm.close();
       await network.close();
+      if (opts.clean) {
+        // Firewall rules go last: they must outlive every sandbox they protect.
+        for (const s of await runtime.list()) await runtime.destroy(s.id);
+        await network.uninstall();
+        await runtime.uninstall();
+      }
       await agents.close();
       spawner.close();
       cgroups.removeParentIfEmpty();

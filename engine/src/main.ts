@@ -5,6 +5,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from './config.js';
 import { createEngine } from './engine.js';
+import { cleanHost } from './clean.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -49,7 +50,17 @@ function alive(pid: number): boolean {
   }
 }
 
-main().catch((err) => {
-  console.error(`faas engine failed to start: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+if (process.argv[2] === 'clean') {
+  cleanHost(loadConfig(), alive).then(
+    (report) => console.log(JSON.stringify(report)),
+    (err) => {
+      console.error(`faas engine clean failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
+} else {
+  main().catch((err) => {
+    console.error(`faas engine failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

@@ -61,7 +61,9 @@ export async function startEngine(opts: { stateDir?: string; env?: Record<string
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async close() {
-      await engine.shutdown({ stopInstances: true });
+      // clean: the engine's namespaces, firewall chains and runsc mount go too, so test runs
+      // leave no rules behind.
+      await engine.shutdown({ stopInstances: true, clean: true });
       purge(stateDir);
     },
   };

@@ -20,6 +20,8 @@ export interface SandboxRuntime {
   processCount(id: string): Promise<number>;
   /** Sandboxes the runtime knows, with their status and host pid. */
   list(): Promise<{ id: string; status: string; pid: number }[]>;
+  /** Undoes what the runtime itself leaves on the host (mounts) once no sandbox is left. Idempotent. */
+  uninstall(): Promise<void>;
 }
 
 export interface NetworkSlot {
@@ -41,6 +43,8 @@ export interface NetworkManager {
   /** Namespaces this engine owns that exist on the host now. */
   existing(): Promise<string[]>;
   close(): Promise<void>;
+  /** After close() with no sandbox left: deletes the engine's namespaces and firewall rules. Idempotent. */
+  uninstall(): Promise<void>;
 }
 
 export interface SpawnRequest {

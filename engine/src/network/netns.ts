@@ -2,7 +2,8 @@
 // 10.x.(4k)/30: host side .1, instance .2. gVisor copies the namespace's interfaces into its own
 // stack and strips their addresses, so a namespace is used once and deleted with its instance.
 // Configured namespaces are kept ready in a small pool so a start or branch does not wait for them.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { FaasError } from '../core/errors.js';
 import type { NetworkManager, NetworkSlot, ProgramRunner } from '../core/interfaces.js';
 import { Firewall } from './firewall.js';
@@ -32,7 +33,7 @@ export class NetnsManager implements NetworkManager {
     if (!m) throw new Error(`FAAS_SUBNET must be an a.b.0.0/16 range, got ${opts.subnet}`);
     this.base = [Number(m[1]), Number(m[2])];
     if (!/^[a-z0-9]{1,6}$/.test(opts.tag)) throw new Error(`network tag must be 1-6 of [a-z0-9]: ${opts.tag}`);
-    this.firewall = new Firewall(opts.subnet);
+    this.firewall = new Firewall({ tag: opts.tag, subnet: opts.subnet });
   }
 
   async init(): Promise<void> {
@@ -72,6 +73,14 @@ export class NetnsManager implements NetworkManager {
   adopt(netns: string): void {
     const k = Number(netns.slice(this.prefix().length));
     if (Number.isInteger(k)) this.inUse.add(k);
+    // Sandboxes started by an engine from before IPv6 was switched off on the veths: take the
+    // host end's address away now (the ip6tables chains drop their IPv6 traffic either way).
+    const dev = hostInterfaceOf(netns);
+    try {
+      if (dev) writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
+    } catch {
+      /* no IPv6 on this host, or the veth is gone */
+    }
   }
 
   async acquire(): Promise<NetworkSlot> {
@@ -93,6 +102,11 @@ export class NetnsManager implements NetworkManager {
     await this.filling;
     const spare = this.ready.splice(0);
     await Promise.all(spare.map((s) => this.release(s.netns)));
+  }
+
+  async uninstall(): Promise<void> {
+    for (const ns of await this.existing()) await this.release(ns);
+    await this.firewall.remove();
   }
 
   private refill(): void {
@@ -132,9 +146,19 @@ export class NetnsManager implements NetworkManager {
     try {
       // A namespace left over from a crash with this name is replaced.
       await ip(this.opts.runner, ['netns', 'del', netns]).catch(() => undefined);
+      // IPv6 is switched off on both ends before either comes up, so neither ever gets a
+      // link-local address. In the namespace this must happen before runsc starts: gVisor copies
+      // the interfaces' addresses into its own stack, and a copied fe80:: address would let the
+      // sandbox speak IPv6 to the host end. `default` (not `all`) so eth0 inherits it while lo
+      // keeps ::1 for programs inside that use localhost over IPv6. The host end is switched off
+      // so the host has no address there and drops any IPv6 a sandbox's root configures itself.
       await ipBatch(this.opts.runner, [], [
         `netns add ${netns}`,
+        ...(HOST_HAS_IPV6 ? [`netns exec ${netns} sysctl -q -w net.ipv6.conf.default.disable_ipv6=1`] : []),
         `link add ${hostIf} type veth peer name eth0 netns ${netns}`,
+      ]);
+      await disableIpv6(hostIf);
+      await ipBatch(this.opts.runner, [], [
         `addr add ${hostIp}/30 dev ${hostIf}`,
         `link set ${hostIf} up`,
       ]);
@@ -170,6 +194,20 @@ async function ip(runner: ProgramRunner, args: string[], input?: string): Promis
     throw new FaasError('runtime_error', `ip: ${(e as Error).message}`, { log: (e as Error).message });
   }
   if (r.code !== 0) throw new FaasError('runtime_error', `ip ${args.join(' ')}: ${r.stderr.trim()}`, { log: r.stderr });
+}
+
+/** False on a kernel booted with ipv6.disable=1: nothing to switch off, and no sysctl to write. */
+const HOST_HAS_IPV6 = existsSync('/proc/sys/net/ipv6');
+
+/** Switches IPv6 off on a host interface (a no-op on a host without IPv6). */
+async function disableIpv6(dev: string): Promise<void> {
+  const path = `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`;
+  if (!HOST_HAS_IPV6) return;
+  try {
+    await writeFile(path, '1');
+  } catch (e) {
+    throw new FaasError('runtime_error', `could not switch IPv6 off on ${dev}: ${(e as Error).message}`, { log: String(e) });
+  }
 }
 
 async function hostAddresses(runner: ProgramRunner): Promise<string[]> {

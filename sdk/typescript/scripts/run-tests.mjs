@@ -52,6 +52,8 @@ async function teardown() {
     while (!engineExited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     if (!engineExited) engine.kill('SIGKILL');
   }
+  // What `faas engine stop --clean` does: the engine's firewall chains and runsc's mount go too.
+  spawnSync(process.execPath, [engineMain, 'clean'], { env: engineEnv, stdio: 'ignore' });
   spawnSync('umount', ['-l', join(stateDir, 'runsc/null-netns')], { stdio: 'ignore' });
   rmSync(stateDir, { recursive: true, force: true });
 }

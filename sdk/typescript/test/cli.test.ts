@@ -85,8 +85,17 @@ test('engine start, status, logs and stop on a fresh state directory', async () 
     const down = faas(['engine', 'status'], env);
     assert.equal(down.code, 3);
     assert.match(down.stdout, /faas engine start/);
+    // A plain stop keeps the firewall (instances keep running); --clean removes it, also later.
+    const chain = `FAAS-${JSON.parse(readFileSync(join(dir, 'network.json'), 'utf8')).tag}-`;
+    const save = (tool: string) => spawnSync(tool, [], { encoding: 'utf8' }).stdout;
+    assert.ok(save('iptables-save').includes(`-j ${chain}IN`));
+    const cleaned = faasJson(['engine', 'stop', '--clean'], 0, env);
+    assert.deepEqual([cleaned.wasRunning, cleaned.cleaned], [false, true]);
+    for (const tool of ['iptables-save', 'ip6tables-save']) assert.ok(!save(tool).includes(chain), `${tool} still has ${chain}*`);
+    assert.equal(faasJson(['engine', 'stop', '--clean'], 0, env).cleaned, true, 'again: nothing left, no error');
+    assert.match(faas(['engine', 'stop', '--help'], env).stdout + faas(['engine', '--help'], env).stdout, /--clean/);
   } finally {
-    faas(['engine', 'stop'], env);
+    faas(['engine', 'stop', '--clean'], env);
     spawnSync('umount', ['-l', join(dir, 'runsc/null-netns')], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   }

@@ -108,6 +108,19 @@ export class RunscRuntime implements SandboxRuntime {
     return (parsed ?? []).map((c) => ({ id: c.id, status: c.status, pid: c.pid }));
   }
 
+  /**
+   * runsc bind-mounts an empty network namespace for its gofers at <root>/null-netns and leaves
+   * it mounted; concurrent runsc calls can stack several mounts there, so unmount until none is
+   * left (bounded, in case umount keeps succeeding on something else).
+   */
+  async uninstall(): Promise<void> {
+    const path = join(this.opts.root, 'null-netns');
+    for (let i = 0; i < 64; i++) {
+      const r = await this.spawner.run({ file: 'umount', args: ['-l', path] }).catch(() => null);
+      if (!r || r.code !== 0) return;
+    }
+  }
+
   async processCount(id: string): Promise<number> {
     const out = await this.call(['ps', '--format=json', id], 'ps', id);
     const parsed = JSON.parse(out || '[]') as unknown[] | null;

@@ -1,8 +1,9 @@
 // faas engine start|stop|status|logs: run a local engine from this repository in the background.
 // start: `node <repo>/engine/dist/src/main.js`, detached, logs appended to $FAAS_STATE_DIR/engine.log,
 // then wait for /v1/health. stop: SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid (written by the
-// engine itself), then wait for it to exit.
-import { spawn } from 'node:child_process';
+// engine itself), then wait for it to exit. stop --clean: then `node main.js clean`, which stops
+// the instances and removes the engine's sandboxes, namespaces, firewall chains and runsc mount.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, closeSync, statSync, createReadStream, watch } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +62,14 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Runs the engine's own clean-up (it knows its firewall chains and runsc's mounts). */
+function cleanHost(): void {
+  const main = engineMain();
+  if (!existsSync(main)) throw new Error(`engine not built at ${main}: run \`npm run build --workspaces\` at the repository root, or set FAAS_ENGINE_MAIN`);
+  const r = spawnSync(process.execPath, [main, 'clean'], { env: process.env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error((r.stderr || r.error?.message || `engine clean exited with ${r.status}`).trim());
+}
+
 export const engineCommands: CommandGroup = {
   start: {
     usage: '',
@@ -96,19 +105,25 @@ export const engineCommands: CommandGroup = {
     },
   },
   stop: {
-    usage: '',
-    summary: 'Stop the local engine (SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid)',
+    usage: '[--clean]',
+    summary:
+      'Stop the local engine (SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid; instances keep running). ' +
+      'With --clean, also stop every instance and remove what the engine put on the host outside $FAAS_STATE_DIR: ' +
+      'sandboxes, network namespaces, its iptables/ip6tables chains and runsc\'s null-netns mount (safe to repeat)',
+    options: { clean: { type: 'boolean' } },
     async run(ctx) {
+      const clean = ctx.values.clean === true;
       const pid = readPid();
-      if (!pid || !alive(pid)) {
-        ctx.out.result({ stopped: true, wasRunning: false }, () => `no engine running for ${stateDir()}`);
-        return;
+      const wasRunning = pid !== undefined && alive(pid);
+      if (wasRunning) {
+        process.kill(pid, 'SIGTERM');
+        const deadline = Date.now() + STOP_TIMEOUT_MS;
+        while (alive(pid) && Date.now() < deadline) await sleep(100);
+        if (alive(pid)) throw new Error(`engine pid ${pid} did not exit within ${STOP_TIMEOUT_MS / 1000}s; see \`faas engine logs\``);
       }
-      process.kill(pid, 'SIGTERM');
-      const deadline = Date.now() + STOP_TIMEOUT_MS;
-      while (alive(pid) && Date.now() < deadline) await sleep(100);
-      if (alive(pid)) throw new Error(`engine pid ${pid} did not exit within ${STOP_TIMEOUT_MS / 1000}s; see \`faas engine logs\``);
-      ctx.out.result({ stopped: true, wasRunning: true, pid }, () => `engine stopped (pid ${pid})`);
+      if (clean) await ctx.out.progress('cleaning up the host', Promise.resolve().then(cleanHost));
+      const done = wasRunning ? `engine stopped (pid ${pid})` : `no engine running for ${stateDir()}`;
+      ctx.out.result({ stopped: true, wasRunning, pid: wasRunning ? pid : null, cleaned: clean }, () => (clean ? `${done}; its instances, sandboxes, namespaces, firewall rules and mounts are removed` : done));
     },
   },
   status: {
