@@ -2,74 +2,12 @@
 // again on the same state directory: records and host are reconciled, nothing is lost, no orphan
 // sandbox or namespace is left behind, interrupted work is finished or rolled back.
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../src/config.js';
+import { EngineProcess, freePort, RUNSC } from './engine-process.js';
 import { purge } from './harness.js';
-
-const RUNSC = loadConfig().runsc;
-
-const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-class EngineProcess {
-  proc: ChildProcess | null = null;
-  key = '';
-  constructor(readonly stateDir: string, readonly port: number, readonly tag: string) {}
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    this.proc = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, FAAS_STATE_DIR: this.stateDir, FAAS_PORT: String(this.port), FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16', FAAS_NET_TAG: this.tag, FAAS_NETNS_POOL: '1', FAAS_WARM_POOL: '1' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    for (let i = 0; i < 300; i++) {
-      try {
-        if ((await fetch(`${this.url}/v1/health`)).ok) break;
-      } catch {
-        /* not listening yet */
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    this.key = JSON.parse(readFileSync(join(this.stateDir, 'credentials.json'), 'utf8')).apiKey;
-  }
-  kill9(): void {
-    this.proc?.kill('SIGKILL');
-  }
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(this.url + path, {
-      method,
-      headers: { authorization: `Bearer ${this.key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  }
-  sandboxes(): string[] {
-    const out = execFileSync(RUNSC, [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
-    return ((JSON.parse(out || '[]') ?? []) as { id: string; status: string }[]).filter((s) => s.status === 'running' || s.status === 'paused').map((s) => s.id);
-  }
-  allSandboxes(): string[] {
-    const out = execFileSync(RUNSC, [`--root=${join(this.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
-    return ((JSON.parse(out || '[]') ?? []) as { id: string }[]).map((s) => s.id);
-  }
-  namespaces(): string[] {
-    return readdirSync('/var/run/netns').filter((n) => n.startsWith(`faas-${this.tag}-`));
-  }
-}
 
 function restoreRunning(stateDir: string): boolean {
   try {

@@ -3,13 +3,16 @@
 //  - sandboxes with no live record (orphans, unfinished snapshot boots) are destroyed;
 //  - instances left `pending` are finished: their half-made sandbox is replaced by a fresh restore;
 //  - instances left `stopping` are stopped; live records whose sandbox vanished become `error`;
-//  - network namespaces and bundles that nothing uses are deleted.
+//  - network namespaces (with their veths), bundles and cgroups that nothing uses are deleted.
+// It runs only while this engine holds the state directory's lock and after a crashed engine's
+// spawner helper has finished (engine.ts), so no other process adds sandboxes meanwhile.
 // While running, a watcher notices sandboxes that die on their own (OOM, crash).
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxRuntime } from '../core/interfaces.js';
 import { nowIso } from '../core/types.js';
 import type { NetnsManager } from '../network/netns.js';
+import type { Cgroups } from '../runtime/cgroups.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { InstanceService } from './instances.js';
@@ -22,6 +25,7 @@ export class Reconciler {
     private readonly d: {
       runtime: SandboxRuntime;
       network: NetnsManager;
+      cgroups: Cgroups;
       snapshots: SnapshotRepo;
       instances: InstanceRepo;
       files: SnapshotFiles;
@@ -74,6 +78,8 @@ export class Reconciler {
     }
     const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && sandboxes.has(i.id)).map((i) => i.id));
     for (const b of safeReaddir(d.bundlesDir)) if (!keepBundles.has(b)) rmSync(join(d.bundlesDir, b), { recursive: true, force: true });
+    // Cgroups of sandboxes destroyed above, or killed with the engine before runsc removed them.
+    for (const c of d.cgroups.list()) if (!keepBundles.has(c)) d.cgroups.remove(c);
     // Finish interrupted starts (e.g. children of a branch the engine died in) with a fresh restore.
     for (const id of toFinish) {
       try {
