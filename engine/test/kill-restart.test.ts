@@ -82,6 +82,8 @@ describe(`engine SIGKILLed at random points of a branch (seed ${SEED})`, () => {
       await Promise.all([branching, starting]);
       zombies.push(Object.assign(Object.create(EngineProcess.prototype), engine));
       const context = `round ${round}, kill after ${delay} ms of a ~${branchMs} ms branch (seed ${SEED})`;
+      // Connections drop when the kernel closes its files; the rest of exit() may take a moment.
+      for (let i = 0; i < 500 && processState(killed) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(processState(killed), 'Z', `${context}: the killed engine is an unreaped zombie (the case under test)`);
 
       await engine.start(); // throws with the engine's stderr if it does not come up
