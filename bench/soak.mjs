@@ -10,7 +10,8 @@
 // at the end of an iteration (none of their instances live), then 15 s for pools and timers to
 // settle — at the end of warm-up (--warmup minutes, default 5: caches, pools, JIT and the SQLite
 // WAL fill up first) and at the end. The verdict compares those two quiesced samples: each figure
-// must be within 5 % (counts: equal, or within 1 when small).
+// must not grow by more than 5 % (fd counts: by more than 2), and sandboxes, cgroups and
+// namespaces beyond the engine's own pools (warm sandboxes, spare namespaces) must not grow at all.
 // Traffic goes only to the engine on loopback. Subnet: FAAS_TEST_SUBNET (default 10.115.0.0/16).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -27,12 +28,13 @@ const WARMUP_MIN = Number(argv.warmup ?? Math.min(5, MINUTES / 6));
 const SAMPLE_MIN = Number(argv.sample ?? Math.min(5, MINUTES / 6));
 const SUBNET = process.env.FAAS_TEST_SUBNET ?? '10.115.0.0/16';
 const TOLERANCE = 0.05;
+const NETNS_POOL = 4; // FAAS_NETNS_POOL, set below
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const stateDir = mkdtempSync('/tmp/faas-test-restart-soak-');
 const tag = `ts${process.pid.toString(36).slice(-3)}`;
-const engine = await startEngine({ FAAS_STATE_DIR: stateDir, FAAS_SUBNET: SUBNET, FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '64' });
+const engine = await startEngine({ FAAS_STATE_DIR: stateDir, FAAS_SUBNET: SUBNET, FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '64', FAAS_NETNS_POOL: String(NETNS_POOL) });
 const pid = engine.proc.pid;
 log(`engine pid ${pid}, state ${engine.stateDir}, tag ${tag}, subnet ${SUBNET}; ${CLIENTS} clients for ${MINUTES} min (warm-up ${WARMUP_MIN} min)`);
 
@@ -48,7 +50,25 @@ const fds = (p) => readdirSync(`/proc/${p}/fd`).length;
 const ls = (d) => { try { return readdirSync(d); } catch { return []; } };
 const dirs = (d) => { try { return readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name); } catch { return []; } };
 
-function footprint(label) {
+/** The engine's own pools (pre-created sandboxes, each with a namespace and cgroup) change size
+ *  with the traffic; what is on the host beyond them and the spare namespaces must not grow. */
+async function pools() {
+  try {
+    const m = (await api('GET', '/v1/metrics')).body;
+    return { warmReady: m.warmPool?.ready ?? 0 };
+  } catch {
+    return { warmReady: 0 };
+  }
+}
+
+/** runsc lock files of sandboxes that no longer exist (runsc delete leaves them). */
+function runscLeftovers() {
+  const files = ls(join(engine.stateDir, 'runsc'));
+  return files.filter((f) => f.endsWith('.lock') && !files.includes(f.replace(/\.lock$/, '.state'))).length;
+}
+
+async function footprint(label) {
+  const { warmReady } = await pools();
   const helpers = helperPids();
   const cgroups = new Set();
   for (const ctl of ls('/sys/fs/cgroup')) for (const c of dirs(join('/sys/fs/cgroup', ctl, `faas-${tag}`))) cgroups.add(c);
@@ -65,6 +85,11 @@ function footprint(label) {
     netns: ls('/var/run/netns').filter((n) => n.startsWith(`faas-${tag}-`)).length,
     cgroups: cgroups.size,
     sandboxes: sandboxes.length,
+    warmReady,
+    sandboxesBeyondPools: sandboxes.length - warmReady,
+    cgroupsBeyondPools: cgroups.size - warmReady,
+    netnsBeyondPools: ls('/var/run/netns').filter((n) => n.startsWith(`faas-${tag}-`)).length - warmReady - NETNS_POOL,
+    runscLeftovers: runscLeftovers(),
     diskMb: Math.round(du(engine.stateDir) / 1e5) / 10,
     dbMb: Math.round(dbBytes / 1e5) / 10,
     iterations: done,
@@ -144,7 +169,7 @@ async function quiesced(label) {
   pauseRequested = true;
   while (paused < CLIENTS) await new Promise((r) => setTimeout(r, 200));
   await new Promise((r) => setTimeout(r, 15_000));
-  const f = footprint(label);
+  const f = await footprint(label);
   log(JSON.stringify(f));
   return f;
 }
@@ -155,7 +180,7 @@ function resume() {
 
 // --- run --------------------------------------------------------------------------------------
 const t0 = Date.now();
-const samples = [footprint('start (idle)')];
+const samples = [await footprint('start (idle)')];
 log(JSON.stringify(samples[0]));
 const base = (await api('POST', '/v1/snapshots', {})).body;
 const loops = Array.from({ length: CLIENTS }, (_, c) => client(c, base.id));
@@ -171,7 +196,7 @@ while (Date.now() < end) {
     samples.push(baseline);
     resume();
   } else if (Date.now() >= nextSample) {
-    const f = footprint('under load');
+    const f = await footprint('under load');
     log(JSON.stringify(f), `errors so far: ${[...errors.values()].reduce((a, b) => a + b, 0)}`);
     samples.push(f);
     nextSample += SAMPLE_MIN * 60_000;
@@ -183,13 +208,15 @@ stopRequested = true;
 resume();
 await Promise.all(loops);
 
-const FIGURES = ['rssMb', 'fds', 'helperFds', 'netns', 'cgroups', 'sandboxes', 'diskMb'];
-const verdict = FIGURES.map((k) => {
+// Flat = no growth beyond 5 % (a decrease is no leak). Counts that sit near zero (objects beyond
+// the pools) must not grow at all; fd counts may differ by 2 (a keep-alive socket or two).
+const FIGURES = { rssMb: 'pct', helperRssMb: 'pct', fds: 'fd', helperFds: 'fd', diskMb: 'pct', sandboxesBeyondPools: 'zero', cgroupsBeyondPools: 'zero', netnsBeyondPools: 'zero', runscLeftovers: 'zero', netns: 'info', cgroups: 'info', sandboxes: 'info' };
+const verdict = Object.entries(FIGURES).map(([k, rule]) => {
   const a = baseline[k];
   const b = last[k];
-  const small = ['netns', 'cgroups', 'sandboxes', 'fds', 'helperFds'].includes(k) && Math.max(a, b) < 20;
-  const flat = small ? Math.abs(b - a) <= 1 : Math.abs(b - a) <= TOLERANCE * Math.max(a, 1e-9);
-  return { figure: k, afterWarmup: a, end: b, change: a ? `${(((b - a) / a) * 100).toFixed(1)} %` : `${b - a}`, flat };
+  const grew = b - a;
+  const flat = rule === 'info' ? true : rule === 'zero' ? grew <= 0 : rule === 'fd' ? grew <= Math.max(2, TOLERANCE * a) : grew <= TOLERANCE * a;
+  return { figure: k, afterWarmup: a, end: b, change: a ? `${((grew / a) * 100).toFixed(1)} %` : `${grew >= 0 ? '+' : ''}${grew}`, flat: rule === 'info' ? null : flat };
 });
 const it = stats(iterMs);
 const result = {
@@ -197,11 +224,11 @@ const result = {
   minutes: MINUTES, clients: CLIENTS, warmupMinutes: WARMUP_MIN,
   iterations: done, errors: Object.fromEntries(errors),
   iterationMs: { p50: Math.round(it.p50), p95: Math.round(it.p95), max: Math.round(it.max) },
-  samples, verdict, flat: verdict.every((v) => v.flat),
+  samples, verdict, flat: verdict.every((v) => v.flat !== false),
   machine: { cores: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()), load: readFileSync('/proc/loadavg', 'utf8').trim() },
 };
-console.log('\n| figure | after warm-up | end | change | flat (±5 %) |\n|---|---|---|---|---|');
-for (const v of verdict) console.log(`| ${v.figure} | ${v.afterWarmup} | ${v.end} | ${v.change} | ${v.flat ? 'yes' : 'NO'} |`);
+console.log('\n| figure | after warm-up | end | change | flat |\n|---|---|---|---|---|');
+for (const v of verdict) console.log(`| ${v.figure} | ${v.afterWarmup} | ${v.end} | ${v.change} | ${v.flat === null ? '(pools, info)' : v.flat ? 'yes' : 'NO'} |`);
 console.log(`\niterations ${done} (p50 ${result.iterationMs.p50} ms, p95 ${result.iterationMs.p95} ms), errors ${JSON.stringify(result.errors)}`);
 console.log(`verdict: ${result.flat ? 'FLAT' : 'NOT FLAT'}`);
 mkdirSync(join(REPO, 'bench/results'), { recursive: true });

@@ -29,6 +29,8 @@ export interface Inventory {
   cgroups: string[];
   bundles: string[];
   snapshotDirs: string[];
+  /** Sandbox ids with a file (state or lock) in the runsc root. */
+  runscFiles: string[];
 }
 
 export class EngineProcess {
@@ -150,7 +152,8 @@ export class EngineProcess {
     const veths = links.map((l) => l.ifname).filter((n) => n.startsWith(`fv${this.tag}`));
     const cgroups = new Set<string>();
     for (const ctl of ls('/sys/fs/cgroup')) for (const c of dirs(join('/sys/fs/cgroup', ctl, `faas-${this.tag}`))) cgroups.add(c);
-    return { sandboxes, netns, veths, cgroups: [...cgroups], bundles: ls(join(this.stateDir, 'bundles')), snapshotDirs: ls(join(this.stateDir, 'snapshots')) };
+    const runscFiles = new Set(ls(join(this.stateDir, 'runsc')).map((f) => /^(.+)_sandbox:\1\.(lock|state)$/.exec(f)?.[1]).filter((id): id is string => !!id));
+    return { sandboxes, netns, veths, cgroups: [...cgroups], bundles: ls(join(this.stateDir, 'bundles')), snapshotDirs: ls(join(this.stateDir, 'snapshots')), runscFiles: [...runscFiles] };
   }
 
   /** The records, read from the state database (the engine may be stopped). */

@@ -6,7 +6,8 @@
 //  - every live record has its sandbox (running or paused);
 //  - a branch works (children answer an exec with the parent's data);
 //  - and after a graceful stop, nothing on the host lacks a record: no sandbox, netns, veth,
-//    cgroup, bundle or snapshot directory beyond what the live records and snapshots own.
+//    cgroup, bundle, runsc state/lock file or snapshot directory beyond what the live records and
+//    snapshots own.
 // The randomness is seeded; the seed is printed (FAAS_KILL_SEED=<n> repeats a run), and
 // FAAS_KILL_ROUNDS sets the number of rounds (default 5).
 import assert from 'node:assert/strict';
@@ -115,6 +116,7 @@ describe(`engine SIGKILLed at random points of a branch (seed ${SEED})`, () => {
       assert.deepEqual(sorted(host.veths), want.veths, `${context}: veths = those of live records`);
       assert.deepEqual(sorted(host.cgroups), want.ids, `${context}: cgroups = live records`);
       assert.deepEqual(sorted(host.bundles), want.ids, `${context}: bundles = live records`);
+      assert.deepEqual(sorted(host.runscFiles), want.ids, `${context}: runsc state and lock files = live records`);
       assert.deepEqual(sorted(host.snapshotDirs), sorted(records.snapshots.map((s) => s.id)), `${context}: snapshot directories = snapshot records`);
       await engine.start();
     }

@@ -20,6 +20,8 @@ export interface SandboxRuntime {
   processCount(id: string): Promise<number>;
   /** Sandboxes the runtime knows, with their status and host pid. */
   list(): Promise<{ id: string; status: string; pid: number }[]>;
+  /** Removes what the runtime keeps on disk for sandboxes that no longer exist (all but `known`). */
+  pruneLeftovers(known: Set<string>): void;
 }
 
 export interface NetworkSlot {

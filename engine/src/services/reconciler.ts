@@ -78,6 +78,7 @@ export class Reconciler {
     }
     const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && sandboxes.has(i.id)).map((i) => i.id));
     for (const b of safeReaddir(d.bundlesDir)) if (!keepBundles.has(b)) rmSync(join(d.bundlesDir, b), { recursive: true, force: true });
+    d.runtime.pruneLeftovers(keepBundles);
     // Cgroups of sandboxes destroyed above, or killed with the engine before runsc removed them.
     for (const c of d.cgroups.list()) if (!keepBundles.has(c)) d.cgroups.remove(c);
     // Finish interrupted starts (e.g. children of a branch the engine died in) with a fresh restore.

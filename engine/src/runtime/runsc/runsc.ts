@@ -4,7 +4,7 @@
 // instead (see control-socket.ts). Commands that leave a sandbox behind (boot, restore) get a log
 // file, never pipes, for stdio: the detached sandbox inherits it and a pipe would keep the caller
 // waiting until the sandbox dies.
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, constants as fsc } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { FaasError } from '../../core/errors.js';
 import type { SandboxRuntime } from '../../core/interfaces.js';
@@ -97,8 +97,24 @@ export class RunscRuntime implements SandboxRuntime {
     try {
       await this.call(['delete', '--force', id], 'delete', id);
     } catch (err) {
-      if (/does not exist|not found|no such/i.test(String((err as FaasError).details?.log ?? ''))) return;
-      throw err;
+      if (!/does not exist|not found|no such/i.test(String((err as FaasError).details?.log ?? ''))) throw err;
+    }
+    rmSync(join(this.opts.root, lockFileOf(id)), { force: true });
+  }
+
+  /** `runsc delete` leaves the container's lock file (`<id>_sandbox:<id>.lock`) in --root: one
+   *  file per sandbox ever made, which a long-running engine piled up (seen by the kill test's
+   *  inventory). destroy() removes it; this sweeps those of sandboxes deleted by a crashed engine. */
+  pruneLeftovers(known: Set<string>): void {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(this.opts.root);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const m = /^(.+)_sandbox:\1\.lock$/.exec(e);
+      if (m && !known.has(m[1]) && !entries.includes(`${m[1]}_sandbox:${m[1]}.state`)) rmSync(join(this.opts.root, e), { force: true });
     }
   }
 
@@ -149,6 +165,8 @@ export class RunscRuntime implements SandboxRuntime {
     throw runtimeError(op, id, log.trim() || `exit ${r.code ?? r.signal}`);
   }
 }
+
+const lockFileOf = (id: string) => `${id}_sandbox:${id}.lock`;
 
 function runtimeError(op: string, id: string, log: string): FaasError {
   const enospc = /no space left on device/i.test(log);
