@@ -50,8 +50,12 @@ describe('engine killed mid-operation', () => {
     await engine.api('POST', `/v1/instances/${parent.id}/exec`, { command: 'echo precious > /root/data' });
 
     // Fire a branch of 6 and kill the engine as soon as a child's `runsc restore` is running.
-    const branching = engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: 6 }).catch(() => null);
-    await until(() => restoreRunning(stateDir), 10_000);
+    let answered: unknown = undefined;
+    const branching = engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: 6 }).then((r) => ((answered = r), r), () => null);
+    // The checkpoint before the restores can take many seconds on a loaded 2-core machine.
+    await until(() => restoreRunning(stateDir), 60_000).catch((err: Error) => {
+      throw new Error(`${err.message} for a runsc restore; the branch ${answered === undefined ? 'was still pending' : `answered ${JSON.stringify(answered)}`}`);
+    });
     engine.kill9();
     assert.equal(await branching, null, 'the client saw the connection drop');
 

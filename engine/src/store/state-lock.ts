@@ -29,7 +29,7 @@ export function lockStateDir(stateDir: string): StateLock {
   const db = new Database(path);
   try {
     db.pragma('busy_timeout = 0');
-    db.pragma('journal_mode = OFF'); // nothing here worth a journal; no engine.lock-journal file
+    db.pragma('journal_mode = MEMORY'); // nothing here worth a journal file (OFF is refused in defensive mode)
     db.pragma('locking_mode = EXCLUSIVE');
     // The first write takes the EXCLUSIVE lock; exclusive locking mode keeps it after COMMIT.
     db.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER, since TEXT); DELETE FROM holder; COMMIT;');
