@@ -20,8 +20,9 @@ export interface SandboxRuntime {
   processCount(id: string): Promise<number>;
   /** Sandboxes the runtime knows, with their status and host pid. */
   list(): Promise<{ id: string; status: string; pid: number }[]>;
-  /** Removes what the runtime keeps on disk for sandboxes that no longer exist (all but `known`). */
-  pruneLeftovers(known: Set<string>): void;
+  /** Removes what the runtime keeps on disk for sandboxes that no longer exist (all but `known`),
+   *  leaving anything younger than minAgeMs (it may belong to a sandbox being made). */
+  pruneLeftovers(known: Set<string>, minAgeMs?: number): void;
 }
 
 export interface NetworkSlot {

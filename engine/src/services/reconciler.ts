@@ -6,7 +6,8 @@
 //  - network namespaces (with their veths), bundles and cgroups that nothing uses are deleted.
 // It runs only while this engine holds the state directory's lock and after a crashed engine's
 // spawner helper has finished (engine.ts), so no other process adds sandboxes meanwhile.
-// While running, a watcher notices sandboxes that die on their own (OOM, crash).
+// While running, a watcher notices sandboxes that die on their own (OOM, crash), and sweeps runsc's
+// leftover lock files about once a minute.
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxRuntime } from '../core/interfaces.js';
@@ -95,7 +96,18 @@ export class Reconciler {
 
   /** Watches for sandboxes that exit on their own while the engine runs. */
   watch(intervalMs = 2000): void {
+    let ticks = 0;
     const tick = async () => {
+      // About once a minute: runsc files of deleted sandboxes (see RunscRuntime.pruneLeftovers).
+      if (++ticks % Math.max(1, Math.round(60_000 / intervalMs)) === 0) {
+        try {
+          const known = new Set((await this.d.runtime.list()).map((s) => s.id));
+          for (const i of this.d.instances.live()) known.add(i.id);
+          this.d.runtime.pruneLeftovers(known, 60_000);
+        } catch (err) {
+          this.d.log.warn({ err: String(err) }, 'watcher: could not sweep runsc leftovers');
+        }
+      }
       const candidates = this.d.instances.live().filter((i) => i.state === 'ready' || i.state === 'paused');
       if (candidates.length) {
         const listedAt = nowIso();

@@ -4,7 +4,7 @@
 // instead (see control-socket.ts). Commands that leave a sandbox behind (boot, restore) get a log
 // file, never pipes, for stdio: the detached sandbox inherits it and a pipe would keep the caller
 // waiting until the sandbox dies.
-import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, constants as fsc } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { FaasError } from '../../core/errors.js';
 import type { SandboxRuntime } from '../../core/interfaces.js';
@@ -102,19 +102,30 @@ export class RunscRuntime implements SandboxRuntime {
     rmSync(join(this.opts.root, lockFileOf(id)), { force: true });
   }
 
-  /** `runsc delete` leaves the container's lock file (`<id>_sandbox:<id>.lock`) in --root: one
-   *  file per sandbox ever made, which a long-running engine piled up (seen by the kill test's
-   *  inventory). destroy() removes it; this sweeps those of sandboxes deleted by a crashed engine. */
-  pruneLeftovers(known: Set<string>): void {
+  /** `runsc delete` leaves the container's lock file (`<id>_sandbox:<id>.lock`) in --root, and a
+   *  `runsc list` or `ps` that overlaps a delete re-creates it afterwards: one file per sandbox ever
+   *  made piled up (the kill test's inventory and the soak showed them). destroy() removes it; this
+   *  sweeps the rest: lock files without a state file of sandboxes not in `known`, older than
+   *  `minAgeMs` (a sandbox being created has its lock file a moment before its state file). */
+  pruneLeftovers(known: Set<string>, minAgeMs = 0): void {
     let entries: string[] = [];
     try {
       entries = readdirSync(this.opts.root);
     } catch {
       return;
     }
+    const names = new Set(entries);
+    const now = Date.now();
     for (const e of entries) {
       const m = /^(.+)_sandbox:\1\.lock$/.exec(e);
-      if (m && !known.has(m[1]) && !entries.includes(`${m[1]}_sandbox:${m[1]}.state`)) rmSync(join(this.opts.root, e), { force: true });
+      if (!m || known.has(m[1]) || names.has(`${m[1]}_sandbox:${m[1]}.state`)) continue;
+      const path = join(this.opts.root, e);
+      try {
+        if (minAgeMs && now - statSync(path).mtimeMs < minAgeMs) continue;
+        rmSync(path, { force: true });
+      } catch {
+        /* gone meanwhile */
+      }
     }
   }
 
