@@ -179,6 +179,16 @@ function resume() {
 }
 
 // --- run --------------------------------------------------------------------------------------
+// Ctrl-C / SIGTERM: stop the clients, then the engine with its instances (nothing left running).
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, async () => {
+    log(`${sig}: stopping the clients and the engine`);
+    stopRequested = true;
+    resume();
+    await engine.close();
+    process.exit(130);
+  });
+}
 const t0 = Date.now();
 const samples = [await footprint('start (idle)')];
 log(JSON.stringify(samples[0]));
