@@ -185,15 +185,19 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     log(`${sig}: stopping the clients and the engine`);
     stopRequested = true;
     resume();
+    // Let the iterations in flight finish (each stops what it started), or an instance made after
+    // close() listed them would outlive the engine.
+    await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 120_000))]);
     await engine.close();
     process.exit(130);
   });
 }
+let loops = [];
 const t0 = Date.now();
 const samples = [await footprint('start (idle)')];
 log(JSON.stringify(samples[0]));
 const base = (await api('POST', '/v1/snapshots', {})).body;
-const loops = Array.from({ length: CLIENTS }, (_, c) => client(c, base.id));
+loops = Array.from({ length: CLIENTS }, (_, c) => client(c, base.id));
 
 const end = t0 + MINUTES * 60_000;
 const warmupEnd = t0 + WARMUP_MIN * 60_000;
