@@ -68,7 +68,7 @@ describe('engine killed mid-operation', () => {
     assert.equal(kids.length, 6, 'every child record exists');
     for (const k of kids) {
       const got = (await engine.api('GET', `/v1/instances/${k.id}/wait?state=ready&timeout=30000`)).body;
-      assert.equal(got.state, 'ready', `child ${k.id} was finished by the reconciler`);
+      assert.equal(got.state, 'ready', `child ${k.id} was finished by the reconciler: ${JSON.stringify(got)}`);
       const r = (await engine.api('POST', `/v1/instances/${k.id}/exec`, { command: 'cat /root/data' })).body;
       assert.equal(r.stdout, 'precious\n');
     }
@@ -103,5 +103,24 @@ describe('engine killed mid-operation', () => {
     assert.ok(!engine.sandboxes().some((s) => s.startsWith('boot-')), 'the boot sandbox is gone');
     const onDisk = readdirSync(join(stateDir, 'snapshots'));
     assert.deepEqual(new Set(onDisk), new Set(before), 'no stray image directories');
+  });
+
+  it('a sandbox that died while the engine was down: its record becomes error and nothing of it is left', async () => {
+    const base = (await engine.api('GET', '/v1/snapshots?limit=200')).body.data.find((s: any) => s.instanceId === null);
+    const inst = (await engine.api('POST', '/v1/instances', { snapshotId: base.id })).body;
+    assert.equal(inst.state, 'ready');
+    await engine.stop();
+    const netns = engine.records().instances.find((i) => i.id === inst.id)!.netns!;
+    // The sandbox dies with the engine away: runsc keeps its record, as "stopped".
+    execFileSync(RUNSC, [`--root=${join(stateDir, 'runsc')}`, 'kill', inst.id, 'KILL']);
+    await until(() => engine.inventory().sandboxes.some((s) => s.id === inst.id && s.status === 'stopped'), 30_000);
+    await engine.start();
+    const got = (await engine.api('GET', `/v1/instances/${inst.id}`)).body;
+    assert.equal(got.state, 'error');
+    const host = engine.inventory();
+    assert.ok(!host.sandboxes.some((s) => s.id === inst.id), 'runsc no longer lists it');
+    assert.ok(!host.bundles.includes(inst.id), 'its bundle is gone');
+    assert.ok(!host.cgroups.includes(inst.id), 'its cgroup is gone');
+    assert.ok(!host.netns.includes(netns), 'its namespace is gone');
   });
 });

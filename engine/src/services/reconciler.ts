@@ -68,7 +68,10 @@ export class Reconciler {
       } else if (inst.state === 'pending') {
         toFinish.push(inst.id);
       } else if (!sb || sb.status === 'stopped') {
-        d.instances.update(inst.id, { state: 'error', error: 'the sandbox exited while the engine was down' });
+        d.instances.update(inst.id, { state: 'error', error: 'the sandbox exited while the engine was down', netns: null });
+        // As the watcher does (markDead): runsc's record of the dead sandbox goes; its namespace,
+        // bundle and cgroup are not kept below.
+        if (sb) await d.runtime.destroy(inst.id).catch((e) => d.log.warn({ err: String(e), id: inst.id }, 'could not destroy sandbox'));
       } else if (inst.netns) {
         keepNetns.add(inst.netns);
         d.network.adopt(inst.netns);
@@ -77,7 +80,7 @@ export class Reconciler {
     for (const ns of await d.network.existing()) {
       if (!keepNetns.has(ns)) await d.network.release(ns).catch(() => undefined);
     }
-    const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && sandboxes.has(i.id)).map((i) => i.id));
+    const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && running(sandboxes.get(i.id))).map((i) => i.id));
     for (const b of safeReaddir(d.bundlesDir)) if (!keepBundles.has(b)) rmSync(join(d.bundlesDir, b), { recursive: true, force: true });
     d.runtime.pruneLeftovers(keepBundles);
     // Cgroups of sandboxes destroyed above, or killed with the engine before runsc removed them.
@@ -134,6 +137,8 @@ export class Reconciler {
     this.timer = null;
   }
 }
+
+const running = (sb: { status: string } | undefined) => !!sb && sb.status !== 'stopped';
 
 function safeReaddir(dir: string): string[] {
   try {
