@@ -224,7 +224,9 @@ await Promise.all(loops);
 
 // Flat = no growth beyond 5 % (a decrease is no leak). Counts that sit near zero (objects beyond
 // the pools) must not grow at all; fd counts may differ by 2 (a keep-alive socket or two).
-const FIGURES = { rssMb: 'pct', helperRssMb: 'pct', fds: 'fd', helperFds: 'fd', diskMb: 'pct', sandboxesBeyondPools: 'zero', cgroupsBeyondPools: 'zero', netnsBeyondPools: 'zero', runscLeftovers: 'zero', netns: 'info', cgroups: 'info', sandboxes: 'info' };
+// runscLeftovers is information: the watcher sweeps lock files older than 60 s once a minute, so
+// it holds up to ~2 minutes of deletions at any moment; the samples show whether it stays bounded.
+const FIGURES = { rssMb: 'pct', helperRssMb: 'pct', fds: 'fd', helperFds: 'fd', diskMb: 'pct', sandboxesBeyondPools: 'zero', cgroupsBeyondPools: 'zero', netnsBeyondPools: 'zero', runscLeftovers: 'info', netns: 'info', cgroups: 'info', sandboxes: 'info' };
 const verdict = Object.entries(FIGURES).map(([k, rule]) => {
   const a = baseline[k];
   const b = last[k];
