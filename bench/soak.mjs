@@ -92,6 +92,8 @@ async function footprint(label) {
     runscLeftovers: runscLeftovers(),
     diskMb: Math.round(du(engine.stateDir) / 1e5) / 10,
     dbMb: Math.round(dbBytes / 1e5) / 10,
+    // Where the disk goes (MB): what grows, if anything.
+    diskByDir: Object.fromEntries(['snapshots', 'filestore', 'logs', 'runsc', 'bundles', 'images', 'agents'].map((d) => [d, Math.round(du(join(engine.stateDir, d)) / 1e5) / 10])),
     iterations: done,
   };
 }
