@@ -12,7 +12,7 @@
 // FAAS_KILL_ROUNDS sets the number of rounds (default 5).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EngineProcess, expectedFor, freePort, processState, RUNSC } from './engine-process.js';
@@ -50,6 +50,17 @@ describe(`engine SIGKILLed at random points of a branch (seed ${SEED})`, () => {
       for (const z of [...zombies, engine]) z.release();
       for (const s of engine.allSandboxes()) execFileSync(RUNSC, [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', s], { stdio: 'ignore' });
       for (const ns of engine.namespaces()) execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      // The engine's parent cgroups (a sandbox's cgroup can linger a moment after runsc delete).
+      for (const ctl of readdirSync('/sys/fs/cgroup')) {
+        const parent = join('/sys/fs/cgroup', ctl, `faas-${engine.tag}`);
+        for (const dir of [...engine.inventory().cgroups.map((c) => join(parent, c)), parent]) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            /* absent, or a combined controller already removed */
+          }
+        }
+      }
       purge(stateDir);
     }
   });
