@@ -39,9 +39,10 @@ export async function freePort() {
   });
 }
 
-/** Starts `node engine/dist/src/main.js` on a fresh state directory; returns a tiny client. */
+/** Starts `node engine/dist/src/main.js` on a fresh state directory (or extraEnv.FAAS_STATE_DIR);
+ *  returns a tiny client. */
 export async function startEngine(extraEnv = {}) {
-  const stateDir = mkdtempSync('/tmp/faas-bench-');
+  const stateDir = extraEnv.FAAS_STATE_DIR ?? mkdtempSync('/tmp/faas-bench-');
   const port = await freePort();
   const tag = `b${process.pid.toString(36).slice(-3)}`;
   const proc = spawn(process.execPath, [join(REPO, 'engine/dist/src/main.js')], {

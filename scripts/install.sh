@@ -56,4 +56,27 @@ step "default image"
 scripts/build-default-image.sh
 latest=$(ls -d "$CACHE"/images/debian-bookworm-r* | sort -V | tail -n1)
 ln -sfn "$latest" "$CACHE/images/default"
+step "systemd unit (faas-engine.service)"
+# Rendered from scripts/faas-engine.service; rewritten only when it changed, never enabled here:
+# `systemctl enable --now faas-engine` is the operator's choice (docs/architecture.md).
+unit=/etc/systemd/system/faas-engine.service
+node_bin=$(command -v node)
+mkdir -p "$(dirname "$unit")"
+# The unit appends the engine's output to the state directory's engine.log: it must exist.
+[ -d /var/lib/faas ] || install -d -m 0700 /var/lib/faas
+sed -e "s|@REPO@|$PWD|g" -e "s|@NODE@|$node_bin|g" scripts/faas-engine.service > "$unit.tmp"
+if cmp -s "$unit.tmp" "$unit"; then
+  rm -f "$unit.tmp"; echo "unchanged: $unit"
+else
+  mv -f "$unit.tmp" "$unit"; echo "installed $unit"
+  # Only where systemd runs (not in a container whose PID 1 is something else).
+  if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+fi
+if [ ! -f /etc/faas/engine.env ]; then
+  mkdir -p /etc/faas
+  printf '%s\n' '# faas engine settings for faas-engine.service, one VAR=value a line (see engine/src/config.ts).' \
+    '#FAAS_PORT=7440' '#FAAS_SUBNET=10.200.0.0/16' '#FAAS_MAX_INSTANCES=64' > /etc/faas/engine.env
+fi
+echo "run the engine as a service: systemctl enable --now faas-engine"
+
 echo "ready: runsc, faas-agent, engine, SDKs, default image"

@@ -4,7 +4,7 @@
 // mount. It builds the same engine graph without listening (so records end `stopped`, exactly as a
 // stop through the API leaves them, also after a SIGKILL), then shuts it down with `clean`.
 // Idempotent: on a clean host it only confirms there is nothing left.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { createEngine, NETWORK_FILE } from './engine.js';
@@ -15,15 +15,12 @@ export interface CleanReport {
   subnet: string;
 }
 
-/** Refuses while an engine runs on the state directory: its sandboxes need their firewall. */
-export async function cleanHost(config: Config, engineRunning: (pid: number) => boolean): Promise<CleanReport> {
-  const pidFile = join(config.stateDir, 'engine.pid');
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    if (pid && pid !== process.pid && engineRunning(pid)) {
-      throw new Error(`an engine (pid ${pid}) still runs on ${config.stateDir}; stop it first (\`faas engine stop --clean\` does both)`);
-    }
-  }
+/**
+ * Refuses while an engine runs on the state directory (its sandboxes need their firewall): the
+ * engine built here takes the state directory's lock, which a running engine holds
+ * (StateDirLockedError, store/state-lock.ts).
+ */
+export async function cleanHost(config: Config): Promise<CleanReport> {
   // The tag and subnet the engine last ran with, whatever this environment says.
   let last: { tag?: string; subnet?: string } = {};
   try {

@@ -12,7 +12,7 @@ import { NetnsManager } from './network/netns.js';
 import { AgentClient } from './runtime/agent-client.js';
 import { Cgroups } from './runtime/cgroups.js';
 import { RunscRuntime } from './runtime/runsc/runsc.js';
-import { Spawner } from './runtime/spawner.js';
+import { Spawner, waitForLeftoverHelpers } from './runtime/spawner.js';
 import { ExecService } from './services/exec.js';
 import { ImageService } from './services/images.js';
 import { InstanceService } from './services/instances.js';
@@ -30,6 +30,7 @@ import { eventStreams } from './http/routes/events.js';
 import { terminals } from './http/routes/terminal.js';
 import { ClonePool } from './services/clone-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
+import { lockStateDir } from './store/state-lock.js';
 import { openDb, type Db } from './store/sqlite/db.js';
 import { SqliteEventLog } from './store/sqlite/event-log.js';
 import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
@@ -72,7 +73,23 @@ export interface Engine {
   shutdown(opts?: { stopInstances?: boolean; clean?: boolean }): Promise<void>;
 }
 
-export async function createEngine(config: Config, log: Logger = silentLogger): Promise<Engine> {
+/** With pidFile, engine.pid is written as soon as the lock is held (for `faas engine stop` and
+ *  people; it is information only: the lock, not the pid, decides whether an engine runs). */
+export async function createEngine(config: Config, log: Logger = silentLogger, opts: { pidFile?: boolean } = {}): Promise<Engine> {
+  // Before anything reads or changes the state: the reconciler below destroys every sandbox
+  // without a record, so a second engine on the same directory would kill the first one's work.
+  mkdirSync(config.stateDir, { recursive: true });
+  const lock = lockStateDir(config.stateDir);
+  try {
+    if (opts.pidFile) writeFileSync(join(config.stateDir, 'engine.pid'), `${process.pid}\n`);
+    return await assemble(config, log, lock.release);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function assemble(config: Config, log: Logger, releaseLock: () => void): Promise<Engine> {
   const dirs = {
     runsc: join(config.stateDir, 'runsc'),
     filestore: join(config.stateDir, 'filestore'),
@@ -85,6 +102,10 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   makePrivateDirs(config.stateDir, Object.values(dirs));
   if (!existsSync(config.runsc)) throw new Error(`runsc not found at ${config.runsc}: run scripts/install.sh`);
   const agentDir = installAgent(config.agentBinary, dirs.agents);
+  // A crashed engine's spawner helper may still be finishing a runsc restore or an `ip netns add`;
+  // reconciling before it is done would miss what it makes (spawner.ts).
+  const unfinished = await waitForLeftoverHelpers(dirs.runsc, 60_000);
+  if (unfinished.length) log.warn({ pids: unfinished }, 'a previous engine\'s helper is still running programs after 60 s; reconciling anyway');
 
   const db: Db = openDb(join(config.stateDir, 'faas.db'));
   const apiKey = loadOrCreateKey(config);
@@ -97,7 +118,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   const keys = new KeyService(new KeyRepo(db), join(config.stateDir, 'token-secret'));
   const bootstrap = keys.bootstrap(apiKey);
   if (bootstrap.revokedAt) log.warn({ keyId: bootstrap.id }, 'the key in credentials.json has been revoked; use another admin key');
-  const spawner = new Spawner();
+  const spawner = new Spawner(dirs.runsc);
   const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs, spawner });
   const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner });
   const agents = new AgentClient();
@@ -128,7 +149,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
-  const reconciler = new Reconciler({ runtime, network, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, agents, bundlesDir: dirs.bundles, log });
+  const reconciler = new Reconciler({ runtime, network, cgroups, snapshots: repos.snapshots, instances: repos.instances, files, service: instances, agents, bundlesDir: dirs.bundles, log });
   await network.init();
   // `faas engine stop --clean` removes the chains of the tag the engine actually used.
   writeFileSync(join(config.stateDir, NETWORK_FILE), JSON.stringify({ tag: config.netTag, subnet: config.subnet }) + '\n');
@@ -174,6 +195,7 @@ export async function createEngine(config: Config, log: Logger = silentLogger): 
       spawner.close();
       cgroups.removeParentIfEmpty();
       db.close();
+      releaseLock();
     },
   };
 }

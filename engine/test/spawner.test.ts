@@ -1,11 +1,15 @@
 // The spawner helper runs the engine's short-lived programs (runsc, ip). What the engine relies on:
 // exit status and output come back, stdin input is delivered, a program that cannot start is an
-// error, and a helper that dies fails the calls in flight and is replaced on the next call.
+// error, and a helper that dies fails the calls in flight and is replaced on the next call; when
+// the engine dies, its helper finishes the programs it started before it exits, and the next engine
+// can wait for it (else a half-done `runsc restore` could appear after the next reconcile).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Spawner } from '../src/runtime/spawner.js';
+import { fileURLToPath } from 'node:url';
+import { leftoverHelpers, Spawner, waitForLeftoverHelpers } from '../src/runtime/spawner.js';
 
 describe('spawner', () => {
   const spawner = new Spawner();
@@ -51,5 +55,27 @@ describe('spawner', () => {
   it('runs many calls at once', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => spawner.run({ file: 'echo', args: [String(i)] })));
     assert.deepEqual(results.map((r) => r.stdout), Array.from({ length: 20 }, (_, i) => `${i}\n`));
+  });
+
+  it('after the engine is SIGKILLed, its helper finishes the program in flight, then exits; the next engine can wait for it', async () => {
+    const label = join(dir, 'runsc-root');
+    const done = join(dir, 'finished');
+    const started = join(dir, 'started');
+    const module = fileURLToPath(new URL('../src/runtime/spawner.js', import.meta.url));
+    // A stand-in engine: starts a program that takes a while through a labelled helper, then is killed.
+    const engine = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { Spawner } = await import(${JSON.stringify(module)});
+      const { existsSync } = await import('node:fs');
+      new Spawner(${JSON.stringify(label)}).run({ file: 'sh', args: ['-c', 'touch ${started}; sleep 1.5; touch ${done}'] });
+      const poll = setInterval(() => existsSync(${JSON.stringify(started)}) && (clearInterval(poll), process.stdout.write('running')), 10);
+      setInterval(() => {}, 1000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => engine.stdout!.once('data', r));
+    engine.kill('SIGKILL');
+    await new Promise((r) => engine.once('exit', r));
+    assert.equal(leftoverHelpers(label).length, 1, 'the dead engine\'s helper is still running its program');
+    assert.equal(existsSync(done), false);
+    assert.deepEqual(await waitForLeftoverHelpers(label, 30_000), [], 'the helper exits once the program is done');
+    assert.equal(existsSync(done), true, 'the program ran to its end before the helper exited');
   });
 });

@@ -22,6 +22,9 @@ export interface SandboxRuntime {
   list(): Promise<{ id: string; status: string; pid: number }[]>;
   /** Undoes what the runtime itself leaves on the host (mounts) once no sandbox is left. Idempotent. */
   uninstall(): Promise<void>;
+  /** Removes what the runtime keeps on disk for sandboxes that no longer exist (all but `known`),
+   *  leaving anything younger than minAgeMs (it may belong to a sandbox being made). */
+  pruneLeftovers(known: Set<string>, minAgeMs?: number): void;
 }
 
 export interface NetworkSlot {

@@ -1,7 +1,7 @@
 // cgroup v1 (this machine's hybrid layout): runsc creates <controller>/<cgroupsPath> for each
 // sandbox from the spec. Limits are written here rather than in the spec because a restore must
 // reproduce its checkpoint's spec exactly, while resources differ per instance.
-import { readFileSync, readdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, rmdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Resources } from '../core/types.js';
 
@@ -50,6 +50,33 @@ export class Cgroups {
     }
   }
 
+  /** Ids that have a cgroup under this engine's parent in any controller. */
+  list(): string[] {
+    const ids = new Set<string>();
+    for (const ctl of safeReaddir(ROOT)) {
+      for (const e of safeReaddir(join(ROOT, ctl, this.parent))) {
+        try {
+          if (statSync(join(ROOT, ctl, this.parent, e)).isDirectory()) ids.add(e);
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+    }
+    return [...ids];
+  }
+
+  /** Removes a sandbox's cgroup in every controller (runsc delete does this; a crash may not). The
+   *  kernel refuses while a process is still in it: that one is left, and reported by list(). */
+  remove(id: string): void {
+    for (const ctl of safeReaddir(ROOT)) {
+      try {
+        rmdirSync(join(ROOT, ctl, this.parent, id));
+      } catch {
+        /* absent here, or still in use */
+      }
+    }
+  }
+
   exists(id: string): boolean {
     return existsSync(join(ROOT, 'memory', this.pathOf(id)));
   }
@@ -68,5 +95,13 @@ function read(ctl: string, path: string, file: string): string {
     return readFileSync(join(ROOT, ctl, path, file), 'utf8').trim();
   } catch {
     return '0';
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

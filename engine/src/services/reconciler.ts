@@ -3,14 +3,18 @@
 //  - sandboxes with no live record (orphans, unfinished snapshot boots) are destroyed;
 //  - instances left `pending` are finished: their half-made sandbox is replaced by a fresh restore;
 //  - instances left `stopping` are stopped; live records whose sandbox vanished become `error`;
-//  - network namespaces and bundles that nothing uses are deleted.
-// While running, a watcher notices sandboxes that die on their own (OOM, crash).
+//  - network namespaces (with their veths), bundles and cgroups that nothing uses are deleted.
+// It runs only while this engine holds the state directory's lock and after a crashed engine's
+// spawner helper has finished (engine.ts), so no other process adds sandboxes meanwhile.
+// While running, a watcher notices sandboxes that die on their own (OOM, crash), and sweeps runsc's
+// leftover lock files about once a minute.
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxRuntime } from '../core/interfaces.js';
 import { nowIso } from '../core/types.js';
 import type { NetnsManager } from '../network/netns.js';
 import type { AgentClient } from '../runtime/agent-client.js';
+import type { Cgroups } from '../runtime/cgroups.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { InstanceService } from './instances.js';
@@ -23,6 +27,7 @@ export class Reconciler {
     private readonly d: {
       runtime: SandboxRuntime;
       network: NetnsManager;
+      cgroups: Cgroups;
       snapshots: SnapshotRepo;
       instances: InstanceRepo;
       files: SnapshotFiles;
@@ -65,7 +70,10 @@ export class Reconciler {
       } else if (inst.state === 'pending') {
         toFinish.push(inst.id);
       } else if (!sb || sb.status === 'stopped') {
-        d.instances.update(inst.id, { state: 'error', error: 'the sandbox exited while the engine was down' });
+        d.instances.update(inst.id, { state: 'error', error: 'the sandbox exited while the engine was down', netns: null });
+        // As the watcher does (markDead): runsc's record of the dead sandbox goes; its namespace,
+        // bundle and cgroup are not kept below.
+        if (sb) await d.runtime.destroy(inst.id).catch((e) => d.log.warn({ err: String(e), id: inst.id }, 'could not destroy sandbox'));
       } else if (inst.netns) {
         keepNetns.add(inst.netns);
         d.network.adopt(inst.netns);
@@ -77,8 +85,11 @@ export class Reconciler {
     for (const ns of await d.network.existing()) {
       if (!keepNetns.has(ns)) await d.network.release(ns).catch(() => undefined);
     }
-    const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && sandboxes.has(i.id)).map((i) => i.id));
+    const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && running(sandboxes.get(i.id))).map((i) => i.id));
     for (const b of safeReaddir(d.bundlesDir)) if (!keepBundles.has(b)) rmSync(join(d.bundlesDir, b), { recursive: true, force: true });
+    d.runtime.pruneLeftovers(keepBundles);
+    // Cgroups of sandboxes destroyed above, or killed with the engine before runsc removed them.
+    for (const c of d.cgroups.list()) if (!keepBundles.has(c)) d.cgroups.remove(c);
     // Finish interrupted starts (e.g. children of a branch the engine died in) with a fresh restore.
     for (const id of toFinish) {
       try {
@@ -93,7 +104,18 @@ export class Reconciler {
 
   /** Watches for sandboxes that exit on their own while the engine runs. */
   watch(intervalMs = 2000): void {
+    let ticks = 0;
     const tick = async () => {
+      // About once a minute: runsc files of deleted sandboxes (see RunscRuntime.pruneLeftovers).
+      if (++ticks % Math.max(1, Math.round(60_000 / intervalMs)) === 0) {
+        try {
+          const known = new Set((await this.d.runtime.list()).map((s) => s.id));
+          for (const i of this.d.instances.live()) known.add(i.id);
+          this.d.runtime.pruneLeftovers(known, 60_000);
+        } catch (err) {
+          this.d.log.warn({ err: String(err) }, 'watcher: could not sweep runsc leftovers');
+        }
+      }
       const candidates = this.d.instances.live().filter((i) => i.state === 'ready' || i.state === 'paused');
       if (candidates.length) {
         const listedAt = nowIso();
@@ -120,6 +142,8 @@ export class Reconciler {
     this.timer = null;
   }
 }
+
+const running = (sb: { status: string } | undefined) => !!sb && sb.status !== 'stopped';
 
 function safeReaddir(dir: string): string[] {
   try {

@@ -4,7 +4,7 @@
 // instead (see control-socket.ts). Commands that leave a sandbox behind (boot, restore) get a log
 // file, never pipes, for stdio: the detached sandbox inherits it and a pipe would keep the caller
 // waiting until the sandbox dies.
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync, constants as fsc } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { FaasError } from '../../core/errors.js';
 import type { SandboxRuntime } from '../../core/interfaces.js';
@@ -97,8 +97,35 @@ export class RunscRuntime implements SandboxRuntime {
     try {
       await this.call(['delete', '--force', id], 'delete', id);
     } catch (err) {
-      if (/does not exist|not found|no such/i.test(String((err as FaasError).details?.log ?? ''))) return;
-      throw err;
+      if (!/does not exist|not found|no such/i.test(String((err as FaasError).details?.log ?? ''))) throw err;
+    }
+    rmSync(join(this.opts.root, lockFileOf(id)), { force: true });
+  }
+
+  /** `runsc delete` leaves the container's lock file (`<id>_sandbox:<id>.lock`) in --root, and a
+   *  `runsc list` or `ps` that overlaps a delete re-creates it afterwards: one file per sandbox ever
+   *  made piled up (the kill test's inventory and the soak showed them). destroy() removes it; this
+   *  sweeps the rest: lock files without a state file of sandboxes not in `known`, older than
+   *  `minAgeMs` (a sandbox being created has its lock file a moment before its state file). */
+  pruneLeftovers(known: Set<string>, minAgeMs = 0): void {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(this.opts.root);
+    } catch {
+      return;
+    }
+    const names = new Set(entries);
+    const now = Date.now();
+    for (const e of entries) {
+      const m = /^(.+)_sandbox:\1\.lock$/.exec(e);
+      if (!m || known.has(m[1]) || names.has(`${m[1]}_sandbox:${m[1]}.state`)) continue;
+      const path = join(this.opts.root, e);
+      try {
+        if (minAgeMs && now - statSync(path).mtimeMs < minAgeMs) continue;
+        rmSync(path, { force: true });
+      } catch {
+        /* gone meanwhile */
+      }
     }
   }
 
@@ -162,6 +189,8 @@ export class RunscRuntime implements SandboxRuntime {
     throw runtimeError(op, id, log.trim() || `exit ${r.code ?? r.signal}`);
   }
 }
+
+const lockFileOf = (id: string) => `${id}_sandbox:${id}.lock`;
 
 function runtimeError(op: string, id: string, log: string): FaasError {
   const enospc = /no space left on device/i.test(log);

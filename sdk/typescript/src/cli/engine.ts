@@ -1,14 +1,16 @@
 // faas engine start|stop|status|logs: run a local engine from this repository in the background.
 // start: `node <repo>/engine/dist/src/main.js`, detached, logs appended to $FAAS_STATE_DIR/engine.log,
-// then wait for /v1/health. stop: SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid (written by the
-// engine itself), then wait for it to exit. stop --clean: then `node main.js clean`, which stops
-// the instances and removes the engine's sandboxes, namespaces, firewall chains and runsc mount.
+// then wait for /v1/health; when it does not come up, print the engine's own reason from the log
+// and what to do next. stop: SIGTERM to the pid in $FAAS_STATE_DIR/engine.pid (written by the
+// engine itself), then wait for it to exit. A zombie counts as exited: a SIGKILLed engine that no
+// one reaps stays one, and it holds nothing (the engine's lock is released by the kernel at exit).
+// stop --clean: then `node main.js clean`, which stops the instances and removes the engine's
+// sandboxes, namespaces, firewall chains and runsc mount.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, closeSync, statSync, createReadStream, watch } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCredentials, stateDir } from '../core/config.js';
-import { networkError } from '../core/errors.js';
 import { sleep } from '../core/retry.js';
 import { int, type CommandGroup } from './command.js';
 import { EXIT } from './output.js';
@@ -53,12 +55,53 @@ function readPid(): number | undefined {
   }
 }
 
-function alive(pid: number): boolean {
+/** Running, not a zombie. kill(pid, 0) alone also succeeds for a zombie nobody has reaped. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ...": the state letter follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/** The engine's reason, from the lines it appended to engine.log since `from`: its error lines
+ *  (the start-up failure is one), else its last lines. */
+export function startFailureReason(log: string): string[] {
+  const lines = log.split('\n').map((l) => l.trimEnd()).filter(Boolean);
+  const errors = lines.filter((l) => {
+    if (!l.startsWith('{')) return true; // stderr: "faas engine failed to start: ...", stack traces
+    try {
+      const o = JSON.parse(l) as { level?: string; msg?: string; err?: string };
+      return o.level === 'error';
+    } catch {
+      return true;
+    }
+  });
+  return (errors.length ? errors : lines).slice(-8);
+}
+
+/** What to do next, from the reason the engine gave. */
+export function startAdvice(reason: string): string {
+  if (/another engine|holds .*engine\.lock/.test(reason)) return 'Another engine uses this state directory: `faas engine status` / `faas engine stop`, or set another FAAS_STATE_DIR.';
+  if (/EADDRINUSE|address already in use/i.test(reason)) return 'The port is taken by another program: set FAAS_PORT to a free one (or stop that program), then `faas engine start` again.';
+  if (/runsc not found|faas-agent not found|not built/i.test(reason)) return 'Install what is missing with `scripts/install.sh` (as root), then `faas engine start` again.';
+  if (/EACCES|EPERM|permission|must run as root|Operation not permitted/i.test(reason)) return 'The engine needs root (runsc, network namespaces, cgroups): run `faas engine start` as root.';
+  return 'Fix the cause above, then run `faas engine start` again; the whole log: `faas engine logs`.';
+}
+
+function readFrom(path: string, offset: number): string {
+  try {
+    const buf = readFileSync(path);
+    return buf.subarray(Math.min(offset, buf.length)).toString('utf8');
+  } catch {
+    return '';
   }
 }
 
@@ -84,12 +127,13 @@ export const engineCommands: CommandGroup = {
       const main = engineMain();
       if (!existsSync(main)) throw new Error(`engine not built at ${main}: run \`npm run build --workspaces\` at the repository root, or set FAAS_ENGINE_MAIN`);
       mkdirSync(stateDir(), { recursive: true });
+      const logStart = existsSync(logPath()) ? statSync(logPath()).size : 0;
       const log = openSync(logPath(), 'a');
       const child = spawn(process.execPath, [main], { detached: true, stdio: ['ignore', log, log], env: process.env });
       closeSync(log);
       child.unref();
-      let exited = false;
-      child.once('exit', () => (exited = true));
+      let exited: string | null = null;
+      child.once('exit', (code, signal) => (exited = signal ?? `exit code ${code}`));
       const work = (async () => {
         const deadline = Date.now() + START_TIMEOUT_MS;
         while (Date.now() < deadline) {
@@ -98,7 +142,10 @@ export const engineCommands: CommandGroup = {
           if (exited) break;
           await sleep(200);
         }
-        throw networkError(`the engine did not come up at ${endpoint}; see ${logPath()} (\`faas engine logs\`)`);
+        const reason = startFailureReason(readFrom(logPath(), logStart));
+        const how = exited ? `the engine exited (${exited})` : `the engine is still not answering at ${endpoint} after ${START_TIMEOUT_MS / 1000}s (pid ${child.pid} left running)`;
+        const text = reason.length ? reason.map((l) => `  ${l}`).join('\n') : '  (it wrote nothing to the log)';
+        throw new Error(`the engine did not come up: ${how}. From ${logPath()}:\n${text}\n${startAdvice(reason.join('\n'))}`);
       })();
       const up = await ctx.out.progress('starting engine', work);
       ctx.out.result({ running: true, alreadyRunning: false, endpoint, pid: child.pid ?? null, version: up.version, log: logPath() }, () => `engine started at ${endpoint} (pid ${child.pid}, log ${logPath()})`);
