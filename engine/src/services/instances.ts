@@ -257,8 +257,11 @@ export class InstanceService {
     const instances = children.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
     this.events.publish('branch.created', snapshot.id, { parentInstanceId: id, instances: instances.map((i) => i.id), failed: count - instances.length });
     if (failed) {
-      // All or nothing: a caller asked for N live copies; stop the ones that did come up.
-      await Promise.all(instances.map((i) => this.stop(i.id).catch(() => undefined)));
+      // All or nothing: a caller asked for N live copies; remove the ones that did come up and the
+      // branch point nobody was told about (the 30-minute soak found failed branches' checkpoints
+      // piling up). Children that failed to start keep their `error` rows as the record of why.
+      await Promise.all(instances.map((i) => this.delete(i.id).catch(() => undefined)));
+      await this.snapshots.delete(snapshot.id, true).catch(() => undefined);
       throw failed.reason;
     }
     return { snapshot, instances };
