@@ -5,6 +5,7 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
   not_found: 404,
+  method_not_allowed: 405,
   image_not_found: 404,
   snapshot_not_found: 404,
   instance_not_found: 404,

@@ -59,9 +59,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
   registerIdempotency(app, deps.services.idempotency);
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
-  app.setNotFoundHandler((req, reply) =>
-    sendError(new FaasError('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json`), req, reply),
-  );
+  // A path the contract knows, asked with a method it does not serve, is 405 with `Allow` (RFC 9110),
+  // not 404: the resource exists, the method does not.
+  const allowed = methodsByPath(deps.contract);
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    const methods = allowed(path);
+    if (methods.length && !methods.includes(req.method)) {
+      reply.header('allow', methods.join(', '));
+      return sendError(new FaasError('method_not_allowed', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`, { allow: methods }), req, reply);
+    }
+    return sendError(new FaasError('not_found', `no route ${req.method} ${path}; see /v1/openapi.json`), req, reply);
+  });
 
   const registered = new Set<string>();
   const router: Router = {
@@ -86,6 +95,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const missing = [...deps.contract.operations.keys()].filter((id) => !registered.has(id));
   if (missing.length) throw new Error(`spec/openapi.yaml operations without a route: ${missing.join(', ')}`);
   return app;
+}
+
+/** The methods the contract serves on a concrete path (GET also answers HEAD). */
+export function methodsByPath(contract: Contract): (path: string) => string[] {
+  const routes = [...contract.operations.values()].map((op) => ({
+    method: op.method,
+    re: new RegExp(`^${op.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+')}$`),
+  }));
+  return (path) => {
+    const methods = new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => methods.has(m));
+  };
 }
 
 /** `metadata[k]=v` (deepObject) becomes `{ metadata: { k: v } }`; everything else stays flat. */

@@ -1,0 +1,92 @@
+// Regression tests for what schemathesis (tests/schemathesis/run.py) found in the engine; each one
+// failed before its fix. See docs/security/schemathesis.md.
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { startEngine, type TestEngine } from './harness.js';
+
+describe('schemathesis findings', () => {
+  let t: TestEngine;
+  const auth = () => ({ authorization: `Bearer ${t.key}` });
+  /** node:http, because fetch refuses methods such as TRACE. */
+  const send = (method: string, path: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; body: any }>((ok, fail) => {
+      const req = request(t.url + path, { method, headers }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : null }));
+      });
+      req.on('error', fail);
+      req.end();
+    });
+
+  before(async () => {
+    t = await startEngine();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('a known path asked with a method it does not have is 405 with Allow, in the envelope', async () => {
+    for (const [method, path, allow] of [
+      ['DELETE', '/v1/instances', 'GET, HEAD, POST'],
+      ['TRACE', '/v1/health', 'GET, HEAD'],
+      ['PATCH', '/v1/snapshots/snap_abc/pool', 'GET, HEAD, PUT'],
+      ['GET', '/v1/instances/inst_abc/exec', 'POST'],
+    ] as const) {
+      const res = await send(method, path, auth());
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.allow, allow, `${method} ${path}`);
+      assert.equal(res.body.error.code, 'method_not_allowed');
+      assert.deepEqual(res.body.error.details.allow, allow.split(', '));
+      assert.equal(res.body.error.requestId, res.headers['x-request-id']);
+    }
+    // An unknown path stays 404, and without a key a protected path is still 401 first.
+    assert.equal((await send('DELETE', '/v1/nothing', auth())).status, 404);
+    assert.equal((await send('DELETE', '/v1/instances')).status, 401);
+  });
+
+  it('Last-Event-ID that is not a sequence number is 400, not a silent "from now on"', async () => {
+    const res = await fetch(`${t.url}/v1/events`, { headers: { ...auth(), 'last-event-id': 'E' } });
+    assert.equal(res.status, 400);
+    const body = await res.json();
+    assert.equal(body.error.code, 'invalid_request');
+    assert.equal(body.error.details.field, 'Last-Event-ID');
+    // A number still resumes (the stream opens).
+    const abort = new AbortController();
+    const ok = await fetch(`${t.url}/v1/events`, { headers: { ...auth(), 'last-event-id': '0' }, signal: abort.signal });
+    assert.equal(ok.status, 200);
+    abort.abort();
+  });
+
+  it('any cursor of the documented form is a position (200); anything else is a schema 400', async () => {
+    for (const kind of ['snapshots', 'instances', 'images']) {
+      const page = await t.api('GET', `/v1/${kind}?cursor=2000-01-01T00:00:00.000Z~inst_0`);
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      assert.deepEqual(page.body.data, []);
+      const far = await t.api('GET', `/v1/${kind}?cursor=9999-12-31T23:59:59.999Z~zzz_zzz`);
+      assert.equal(far.status, 200);
+      const bad = await t.api('GET', `/v1/${kind}?cursor=0`);
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'invalid_request');
+    }
+  });
+
+  it('a reused Idempotency-Key on PUT /v1/snapshots/{id}/pool is a documented 409', async () => {
+    const headers = { 'idempotency-key': 'pool-key' };
+    // The snapshot does not exist: the first answer (404) is stored, the second body conflicts.
+    const first = await t.api('PUT', '/v1/snapshots/snap_nothere/pool', { minInstances: 0 }, { headers });
+    assert.equal(first.status, 404);
+    const second = await t.api('PUT', '/v1/snapshots/snap_nothere/pool', { minInstances: 1 }, { headers });
+    assert.equal(second.status, 409); // the harness checks it against the spec: 409 must be listed
+    assert.equal(second.body.error.details.reason, 'body_mismatch');
+  });
+
+  it('an environment variable name the agent cannot use is refused by the schema', async () => {
+    for (const name of ['', 'A=B']) {
+      const res = await t.api('POST', '/v1/instances/inst_nothere/exec', { command: 'true', env: { [name]: 'x' } });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'invalid_request');
+    }
+  });
+});
