@@ -60,7 +60,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
 
 
 @schemathesis.serializer("application/x-tar")
-def tar_serializer(ctx: Any, value: Any) -> dict[str, Any]:
+def tar_serializer(ctx: Any, value: Any) -> bytes:
     data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
@@ -68,7 +68,7 @@ def tar_serializer(ctx: Any, value: Any) -> dict[str, Any]:
         info.size = len(data)
         info.mode = 0o644
         archive.addfile(info, io.BytesIO(data))
-    return {"data": buffer.getvalue()}
+    return buffer.getvalue()
 
 
 def _json(response: Any) -> Any:

@@ -45,9 +45,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   const auth = makeAuth(deps.apiKey);
+  // A path the contract knows, asked with a method it does not serve, is 405 with `Allow` (RFC 9110),
+  // not 404: the resource exists, the method does not. Decided before the body is parsed (a QUERY
+  // without Content-Type would otherwise be a parser error), after auth (401 comes first).
+  const allowedMethods = methodsByPath(deps.contract);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     auth(req);
+    const path = req.url.split('?')[0];
+    const methods = allowedMethods(path);
+    if (methods.length && !methods.includes(req.method)) {
+      reply.header('allow', methods.join(', '));
+      throw new FaasError('method_not_allowed', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`, { allow: methods });
+    }
   });
   // A request on an instance's exec/files/processes/terminal routes keeps it from being idle
   // (autoStop) until its response is finished (so an open stream counts as activity).
@@ -59,18 +69,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
   registerIdempotency(app, deps.services.idempotency);
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply));
-  // A path the contract knows, asked with a method it does not serve, is 405 with `Allow` (RFC 9110),
-  // not 404: the resource exists, the method does not.
-  const allowed = methodsByPath(deps.contract);
-  app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0];
-    const methods = allowed(path);
-    if (methods.length && !methods.includes(req.method)) {
-      reply.header('allow', methods.join(', '));
-      return sendError(new FaasError('method_not_allowed', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`, { allow: methods }), req, reply);
-    }
-    return sendError(new FaasError('not_found', `no route ${req.method} ${path}; see /v1/openapi.json`), req, reply);
-  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(new FaasError('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /v1/openapi.json`), req, reply),
+  );
 
   const registered = new Set<string>();
   const router: Router = {
@@ -97,14 +98,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   return app;
 }
 
-/** The methods the contract serves on a concrete path (GET also answers HEAD). */
+/**
+ * The methods the contract serves on a concrete path (GET also answers HEAD); empty for a path it
+ * does not know. A path written out in the spec (`/v1/images/import`) is that path item only, even
+ * where a templated one (`/v1/images/{id}`) would also match it.
+ */
 export function methodsByPath(contract: Contract): (path: string) => string[] {
   const routes = [...contract.operations.values()].map((op) => ({
     method: op.method,
+    literal: !op.url.includes(':'),
     re: new RegExp(`^${op.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+')}$`),
   }));
   return (path) => {
-    const methods = new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method));
+    const matching = routes.filter((r) => r.re.test(path));
+    const literal = matching.filter((r) => r.literal);
+    const methods = new Set((literal.length ? literal : matching).map((r) => r.method));
     if (methods.has('GET')) methods.add('HEAD');
     return ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => methods.has(m));
   };
