@@ -152,7 +152,8 @@ def run_schemathesis(engine: Engine, mode: str, budget: int, out: Path) -> dict[
     t0 = time.monotonic()
     # The budget is schemathesis's own; the kill is for a hang (a request cannot outlive 60 s).
     try:
-        proc = subprocess.run(cmd, env=env, cwd=REPO, timeout=budget + 240, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # In the report directory: schemathesis and hypothesis keep their caches in the cwd.
+        proc = subprocess.run(cmd, env=env, cwd=report_dir, timeout=budget + 240, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         output, code = proc.stdout, proc.returncode
     except subprocess.TimeoutExpired as err:
         output, code = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or ""), -1
