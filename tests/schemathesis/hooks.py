@@ -49,8 +49,12 @@ def _cap(value: Any) -> Any:
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     op = str((case.operation.definition.raw or {}).get("operationId", ""))
     name = WAIT_QUERY.get(op)
-    if name and isinstance(case.query, dict) and name in case.query:
-        case.query[name] = _cap(case.query[name])
+    if name:
+        # Omitted, the wait is 30 s (waitInstance) or until the exit (waitProcess): give it one.
+        if case.query is None:
+            case.query = {}
+        if isinstance(case.query, dict):
+            case.query[name] = _cap(case.query.get(name, MAX_WAIT_MS))
     if op in TIMEOUT_BODIES and isinstance(case.body, dict):
         if "timeout" in case.body:
             case.body["timeout"] = _cap(case.body["timeout"])
@@ -142,8 +146,9 @@ KNOWN: list[tuple[str, str, Any]] = [
      and ("violates `type`" in _message(f) or "Incorrect type" in _message(f))),
     ("hardening", "Idempotency-Key outside 1-255 characters is accepted",
      lambda f, c, r: "Schema-violating request accepted" in _message(f) and "Idempotency-Key" in _message(f)),
-    ("hardening", "bodyless POST /v1/snapshots answers 400 though the body is optional",
-     lambda f, c, r: _label(c) == "POST /v1/snapshots" and r.status_code == 400 and b"body must be object" in (r.content or b"")),
+    ("hardening", "a bodyless POST whose body is optional answers 400 (POST /v1/snapshots, POST /v1/instances/{id}/snapshot)",
+     lambda f, c, r: _label(c) in ("POST /v1/snapshots", "POST /v1/instances/{id}/snapshot") and r.status_code == 400
+     and b"body must be object" in (r.content or b"")),
     ("hardening", "414/431 answers lack the envelope",
      lambda f, c, r: r.status_code in (414, 431)),
     ("hardening", "an Idempotency-Key replay keeps the first requestId and drops Retry-After",
@@ -152,6 +157,9 @@ KNOWN: list[tuple[str, str, Any]] = [
     ("schemathesis", "the terminal is a WebSocket; a plain GET is told to upgrade (400)",
      lambda f, c, r: _label(c) == "GET /v1/instances/{id}/terminal" and r.status_code == 400
      and b"this route is a WebSocket" in (r.content or b"")),
+    ("schemathesis", "an archive schemathesis makes is not a root filesystem (no /bin or /usr), so the import refuses it",
+     lambda f, c, r: _label(c) == "POST /v1/images/import" and r.status_code == 400
+     and b"does not look like a root filesystem" in (r.content or b"")),
     ("schemathesis", "a file path valid in form but not in the sandbox's filesystem (a directory to write, / to remove, a read-only mount)",
      lambda f, c, r: "Schema-valid request rejected" in _message(f) and "/files/" in _label(c) and r.status_code == 400
      and _semantic_refusal(r)),

@@ -2,7 +2,7 @@
 // branch is a checkpoint of the running parent followed by parallel restores of that image.
 // Records are written before the sandbox exists (state `pending`) so that an engine killed in the
 // middle leaves something the reconciler can finish or roll back.
-import { FaasError, notFound } from '../core/errors.js';
+import { FaasError, notFound, waitExpired } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { assertCan, isLive } from '../core/instance-states.js';
@@ -159,7 +159,7 @@ export class InstanceService {
         }
       };
       const timer = setTimeout(
-        () => done(() => reject(new FaasError('timeout', `instance ${id} did not become ${state} within ${timeoutMs} ms`, { id, state: this.repo.get(id)?.state }))),
+        () => done(() => reject(waitExpired(`instance ${id} did not become ${state} within ${timeoutMs} ms`, { id, state: this.repo.get(id)?.state }))),
         timeoutMs,
       );
       this.events.on(channel, check);
