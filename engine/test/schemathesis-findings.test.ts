@@ -94,4 +94,26 @@ describe('schemathesis findings', () => {
       assert.equal(res.body.error.code, 'invalid_request');
     }
   });
+
+  it('a wait that reaches the caller\'s timeout is 409 timeout (not a 5xx that clients retry); argv [""] exits 127', async () => {
+    const snap = await t.api('POST', '/v1/snapshots', {});
+    assert.equal(snap.status, 201, JSON.stringify(snap.body));
+    const inst = await t.api('POST', '/v1/instances', { snapshotId: snap.body.id });
+    assert.equal(inst.status, 201, JSON.stringify(inst.body));
+    const id = inst.body.id;
+    const wait = await t.api('GET', `/v1/instances/${id}/wait?state=stopped&timeout=50`);
+    assert.equal(wait.status, 409, JSON.stringify(wait.body));
+    assert.equal(wait.body.error.code, 'timeout');
+    assert.equal(wait.body.error.details.state, 'ready');
+    const proc = await t.api('POST', `/v1/instances/${id}/processes`, { command: 'sleep 30' });
+    const pwait = await t.api('POST', `/v1/instances/${id}/processes/${proc.body.pid}/wait?timeout=50`);
+    assert.equal(pwait.status, 409, JSON.stringify(pwait.body));
+    assert.equal(pwait.body.error.code, 'timeout');
+    assert.equal(pwait.body.error.details.state, 'running');
+    // The spec allows an empty program name; it is a program that cannot be started, not a 400.
+    const empty = await t.api('POST', `/v1/instances/${id}/exec`, { argv: [''] });
+    assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    assert.equal(empty.body.exitCode, 127);
+    assert.equal((await t.api('DELETE', `/v1/instances/${id}`)).status, 204);
+  });
 });
