@@ -27,6 +27,7 @@ const README_NAMES: Record<string, string> = {
   timeout: 'TimeoutError',
   runtime_error: 'RuntimeFailureError',
   internal: 'InternalError',
+  method_not_allowed: 'NotFoundError',
 };
 
 test('every engine code maps to the class named in tests/conformance/README.md', () => {
