@@ -118,7 +118,7 @@ class ResourceLimitError(FaaSError):
 
 
 class FaaSTimeoutError(FaaSError):
-    """An engine-side wait or operation hit its limit (504). Not the client's own timeout."""
+    """A wait reached its ``timeout`` (409) or an engine-side operation hit its limit (504). Not the client's own timeout."""
 
 
 class RuntimeFailureError(FaaSError):

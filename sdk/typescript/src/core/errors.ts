@@ -53,7 +53,7 @@ export class PayloadTooLargeError extends FaaSError {}
 export class ExecFailedError extends FaaSError {}
 /** Too much asked of the host (422) or too many things at once (429, with `retryAfter`). */
 export class ResourceLimitError extends FaaSError {}
-/** An engine-side wait or operation hit its limit (504). Not the client's own request timeout. */
+/** A wait reached its `timeout` (409) or an engine-side operation hit its limit (504). Not the client's own request timeout. */
 export class TimeoutError extends FaaSError {}
 /** The sandbox runtime (gVisor runsc) failed; `details` carries its message. */
 export class RuntimeFailureError extends FaaSError {}
