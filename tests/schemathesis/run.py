@@ -77,6 +77,13 @@ class Engine:
             env.pop(name, None)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(["node", str(ENGINE_MAIN)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()  # nothing of a failed start stays behind
+            raise
+
+    def _wait_healthy(self) -> None:
         deadline = time.monotonic() + 90
         while True:
             if self.process.poll() is not None:
