@@ -143,6 +143,7 @@ def run_schemathesis(engine: Engine, mode: str, budget: int, out: Path) -> dict[
         "FAAS_SCHEMATHESIS_MODE": mode,
         "FAAS_SCHEMATHESIS_TOLERATED": str(tolerated),
         "SCHEMATHESIS_HOOKS": "hooks",
+        "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ in the checkout
         "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
     }
     cmd = [
