@@ -156,6 +156,8 @@ KNOWN: list[tuple[str, str, Any]] = [
     ("schemathesis", "an archive schemathesis makes is not a root filesystem (no /bin or /usr), so the import refuses it",
      lambda f, c, r: _label(c) == "POST /v1/images/import" and r.status_code == 400
      and b"does not look like a root filesystem" in (r.content or b"")),
+    ("schemathesis", "a stateful link carried a null field (e.g. a root snapshot's instanceId) into a path as 'None'",
+     lambda f, c, r: r.status_code == 400 and any(v is None for v in (c.path_parameters or {}).values())),
     ("schemathesis", "a file path valid in form but not in the sandbox's filesystem (a directory to write, / to remove, a read-only mount)",
      lambda f, c, r: "Schema-valid request rejected" in _message(f) and "/files/" in _label(c) and r.status_code == 400
      and _semantic_refusal(r)),
