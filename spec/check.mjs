@@ -102,7 +102,7 @@ const ALLOWED = new Set([
   'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'minimum', 'maximum',
   'minLength', 'maxLength', 'minItems', 'maxItems', 'maxProperties', 'pattern', 'format', 'oneOf',
   'anyOf', 'description', 'default', 'examples', 'const', 'contentMediaType', '$ref', 'title',
-  'propertyNames',
+  'propertyNames', 'not',
 ]);
 const TYPES = new Set(['string', 'integer', 'number', 'boolean', 'object', 'array', 'null']);
 function checkKeywords(schema, where) {
@@ -122,6 +122,7 @@ function checkKeywords(schema, where) {
   if (schema.items) checkKeywords(schema.items, `${where}/items`);
   if (schema.additionalProperties && typeof schema.additionalProperties === 'object') checkKeywords(schema.additionalProperties, `${where}/additionalProperties`);
   if (schema.propertyNames) checkKeywords(schema.propertyNames, `${where}/propertyNames`);
+  if (schema.not) checkKeywords(schema.not, `${where}/not`);
   for (const key of ['oneOf', 'anyOf']) (schema[key] ?? []).forEach((s, i) => checkKeywords(s, `${where}/${key}/${i}`));
   if (schema.required && schema.properties) {
     for (const r of schema.required) {

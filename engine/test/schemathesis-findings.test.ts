@@ -87,6 +87,13 @@ describe('schemathesis findings', () => {
     assert.equal(second.body.error.details.reason, 'body_mismatch');
   });
 
+  it('a metadata key __proto__ is refused with a message that says so (it is valid JSON)', async () => {
+    const res = await t.api('PUT', '/v1/snapshots/snap_nothere/metadata', '{"team":"a","__proto__":"x"}');
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'invalid_request');
+    assert.match(res.body.error.message, /__proto__/);
+  });
+
   it('an environment variable name the agent cannot use is refused by the schema', async () => {
     for (const name of ['', 'A=B']) {
       const res = await t.api('POST', '/v1/instances/inst_nothere/exec', { command: 'true', env: { [name]: 'x' } });
