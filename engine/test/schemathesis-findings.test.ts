@@ -94,6 +94,22 @@ describe('schemathesis findings', () => {
     assert.match(res.body.error.message, /__proto__/);
   });
 
+  it('metadata filters take any key: a backslash, a quote or a NUL in it is no 500', async () => {
+    for (const key of ['a\\b', 'x"y', 'n\u0000ul', 'plain']) {
+      const res = await t.api('GET', `/v1/images?metadata%5B${encodeURIComponent(key)}%5D=v`);
+      assert.equal(res.status, 200, `${JSON.stringify(key)}: ${JSON.stringify(res.body)}`);
+      assert.deepEqual(res.body.data, []);
+    }
+  });
+
+  it('a signal name Linux does not have is refused by the schema, before the instance is looked up', async () => {
+    const res = await t.api('POST', '/v1/instances/inst_nothere/processes/1/signal', { signal: 'SIGNOPE' });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'invalid_request');
+    assert.equal((await t.api('POST', '/v1/instances/inst_nothere/processes/1/signal', { signal: 'SIGTERM' })).status, 404);
+    assert.equal((await t.api('POST', '/v1/instances/inst_nothere/processes/1/signal', { signal: 9 })).status, 404);
+  });
+
   it('an environment variable name the agent cannot use is refused by the schema', async () => {
     for (const name of ['', 'A=B']) {
       const res = await t.api('POST', '/v1/instances/inst_nothere/exec', { command: 'true', env: { [name]: 'x' } });

@@ -23,8 +23,10 @@ export interface Where {
 
 export function metadataWhere(where: Where, metadata: Metadata | undefined): void {
   for (const [k, v] of Object.entries(metadata ?? {})) {
-    where.clauses.push('json_extract(metadata, ?) = ?');
-    where.params.push(`$."${k.replace(/"/g, '')}"`, v);
+    // json_each compares the key as a value: a JSON path built from the key broke (500) on keys
+    // with a backslash or NUL and matched the wrong key when it held a quote.
+    where.clauses.push('EXISTS (SELECT 1 FROM json_each(metadata) WHERE json_each.key = ? AND json_each.value = ?)');
+    where.params.push(k, v);
   }
 }
 

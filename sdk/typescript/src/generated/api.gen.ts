@@ -490,7 +490,7 @@ export interface ProcessList {
 }
 
 export interface SignalRequest {
-  /** Signal name (`SIGTERM`) or number (15); sent to the process group. */
+  /** Signal name (`SIGTERM`, one of Linux's) or number (15); sent to the process group. */
   signal: string | number;
 }
 
