@@ -102,6 +102,13 @@ describe('schemathesis findings', () => {
     }
   });
 
+  it('a metadata filter key given twice is refused, not reduced to its last value', async () => {
+    const res = await t.api('GET', '/v1/images?metadata%5Bteam%5D=a&metadata%5Bteam%5D=b');
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'invalid_request');
+    assert.equal((await t.api('GET', '/v1/images?metadata%5Bteam%5D=a')).status, 200);
+  });
+
   it('a signal name Linux does not have is refused by the schema, before the instance is looked up', async () => {
     const res = await t.api('POST', '/v1/instances/inst_nothere/processes/1/signal', { signal: 'SIGNOPE' });
     assert.equal(res.status, 400, JSON.stringify(res.body));

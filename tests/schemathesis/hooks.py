@@ -34,6 +34,9 @@ TIMEOUT_BODIES = {"exec", "execStream", "execScript", "execSnapshot", "startProc
 
 
 def _cap(value: Any) -> Any:
+    # Query values may come as text ("30000"); keep the form, lower the number.
+    if isinstance(value, str) and value.isdigit() and MAX_WAIT_MS < int(value) <= 3_600_000:
+        return str(MAX_WAIT_MS)
     # 645.0 is an integer to JSON Schema too; only valid values are lowered.
     number = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
     if number and MAX_WAIT_MS < value <= 3_600_000:

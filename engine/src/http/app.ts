@@ -124,8 +124,10 @@ export function parseQuery(qs: string): Record<string, unknown> {
   for (const [k, v] of new URLSearchParams(qs)) {
     const m = /^(\w+)\[([^\]]+)\]$/.exec(k);
     if (m) {
-      const obj = (out[m[1]] ??= {}) as Record<string, string>;
-      obj[m[2]] = v;
+      // A repeated key is kept as an array, which the schema (one string per key) then refuses;
+      // silently keeping the last value would filter on something the client did not ask for.
+      const obj = (out[m[1]] ??= {}) as Record<string, unknown>;
+      obj[m[2]] = m[2] in obj ? ([] as unknown[]).concat(obj[m[2]], v) : v;
     } else if (k in out) {
       out[k] = ([] as unknown[]).concat(out[k], v);
     } else {
