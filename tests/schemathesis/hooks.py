@@ -161,10 +161,20 @@ KNOWN: list[tuple[str, str, Any]] = [
      and b"does not look like a root filesystem" in (r.content or b"")),
     ("schemathesis", "a stateful link carried a null field (e.g. a root snapshot's instanceId) into a path as 'None'",
      lambda f, c, r: r.status_code == 400 and any(v is None for v in (c.path_parameters or {}).values())),
+    ("schemathesis", "a documented constraint JSON Schema cannot state: maxInstances >= minInstances, diskSize = the snapshot's",
+     lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400
+     and _error_field(r) in ("/maxInstances", "/resources/diskSize")),
     ("schemathesis", "a file path valid in form but not in the sandbox's filesystem (a directory to write, / to remove, a read-only mount)",
      lambda f, c, r: "Schema-valid request rejected" in _message(f) and "/files/" in _label(c) and r.status_code == 400
      and _semantic_refusal(r)),
 ]
+
+
+def _error_field(response: Any) -> Any:
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return details.get("field") if isinstance(details, dict) else None
 
 
 def _semantic_refusal(response: Any) -> bool:
