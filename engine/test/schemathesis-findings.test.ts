@@ -109,6 +109,12 @@ describe('schemathesis findings', () => {
     assert.equal((await t.api('GET', '/v1/images?metadata%5Bteam%5D=a')).status, 200);
   });
 
+  it('a pid beyond Linux\'s limit is refused by the schema', async () => {
+    const res = await t.api('GET', '/v1/instances/inst_nothere/processes/311510404452326214811516928');
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal((await t.api('GET', '/v1/instances/inst_nothere/processes/4194304')).status, 404);
+  });
+
   it('a signal name Linux does not have is refused by the schema, before the instance is looked up', async () => {
     const res = await t.api('POST', '/v1/instances/inst_nothere/processes/1/signal', { signal: 'SIGNOPE' });
     assert.equal(res.status, 400, JSON.stringify(res.body));
