@@ -47,7 +47,7 @@ npm run build --workspaces --if-present --silent
 ln -sfn "$PWD/sdk/typescript/dist/cli/main.js" /usr/local/bin/faas
 
 if [ -f sdk/python/pyproject.toml ]; then
-  step "Python SDK (editable, with test dependencies)"
+  step "Python SDK (editable, with test dependencies and schemathesis)"
   py=${PYTHON:-python3}
   "$py" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e "sdk/python[dev]"
 fi

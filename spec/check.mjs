@@ -102,6 +102,7 @@ const ALLOWED = new Set([
   'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'minimum', 'maximum',
   'minLength', 'maxLength', 'minItems', 'maxItems', 'maxProperties', 'pattern', 'format', 'oneOf',
   'anyOf', 'description', 'default', 'examples', 'const', 'contentMediaType', '$ref', 'title',
+  'propertyNames', 'not',
 ]);
 const TYPES = new Set(['string', 'integer', 'number', 'boolean', 'object', 'array', 'null']);
 function checkKeywords(schema, where) {
@@ -120,6 +121,8 @@ function checkKeywords(schema, where) {
   if (schema.properties) for (const [k, v] of Object.entries(schema.properties)) checkKeywords(v, `${where}/properties/${k}`);
   if (schema.items) checkKeywords(schema.items, `${where}/items`);
   if (schema.additionalProperties && typeof schema.additionalProperties === 'object') checkKeywords(schema.additionalProperties, `${where}/additionalProperties`);
+  if (schema.propertyNames) checkKeywords(schema.propertyNames, `${where}/propertyNames`);
+  if (schema.not) checkKeywords(schema.not, `${where}/not`);
   for (const key of ['oneOf', 'anyOf']) (schema[key] ?? []).forEach((s, i) => checkKeywords(s, `${where}/${key}/${i}`));
   if (schema.required && schema.properties) {
     for (const r of schema.required) {
@@ -300,6 +303,8 @@ for (const [path, item] of Object.entries(doc.paths ?? {})) {
     const codes = Object.keys(responses);
     if (!codes.some((c) => /^(2\d\d|101)$/.test(c))) problem(where, 'no success response');
     if (op.security?.length !== 0 && !codes.includes('401')) problem(where, 'authenticated operation without 401');
+    // A reused Idempotency-Key with another body (or while the first call runs) is 409 on any route.
+    if (seenParams.has('header:Idempotency-Key') && !codes.includes('409')) problem(where, 'takes Idempotency-Key but does not document 409 conflict');
     for (const [code, resp0] of Object.entries(responses)) {
       const resp = deref(resp0);
       if (!resp) { problem(where, `response ${code} does not resolve`); continue; }

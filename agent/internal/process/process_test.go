@@ -84,3 +84,19 @@ func TestShutdownTermThenKill(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// schemathesis found argv [""] refused as a bad request although the spec allows it: an empty
+// program name is a program that cannot be started, reported like any unknown name (127).
+func TestEmptyProgramNameIsNotFound(t *testing.T) {
+	argv := []string{"", "x"}
+	if err := (&Spec{Argv: argv}).Validate(); err != nil {
+		t.Fatalf("Validate refused argv [\"\", \"x\"]: %v", err)
+	}
+	if err := (&Spec{Argv: []string{}}).Validate(); err == nil {
+		t.Fatal("Validate accepted an empty argv")
+	}
+	_, serr := lookPath("", "/", "/usr/bin:/bin")
+	if serr == nil || serr.code != 127 {
+		t.Fatalf("lookPath(\"\") = %+v, want exit 127", serr)
+	}
+}

@@ -133,6 +133,10 @@ func lookPath(name, cwd, pathEnv string) (string, *startError) {
 		}
 		return full, nil
 	}
+	if name == "" {
+		// Joined with a PATH entry, "" would name the directory itself (126); it is simply no program.
+		return "", &startError{127, "empty program name: command not found"}
+	}
 	if strings.Contains(name, "/") {
 		return check(name)
 	}

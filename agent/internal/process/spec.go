@@ -76,7 +76,8 @@ func (s *Spec) Validate() error {
 	if (s.Argv == nil) == (s.Command == nil) {
 		return errs.Invalid("exactly one of argv or command is required")
 	}
-	if s.Argv != nil && (len(s.Argv) == 0 || s.Argv[0] == "") {
+	// An empty program name is a program that cannot be started (127), like any unknown name.
+	if s.Argv != nil && len(s.Argv) == 0 {
 		return errs.Invalid("argv must not be empty")
 	}
 	if s.Cwd != "" && !strings.HasPrefix(s.Cwd, "/") {

@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   key_revoked: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   image_not_found: 404,
   snapshot_not_found: 404,
   instance_not_found: 404,
@@ -58,6 +59,12 @@ export const invalid = (message: string, details: Record<string, unknown> | null
 
 export const conflict = (message: string, details: Record<string, unknown> | null = null) =>
   new FaasError('conflict', message, details);
+
+/**
+ * A wait whose deadline the caller chose ran out: nothing failed, the resource is just not there
+ * yet. 409 (its state conflicts with the one awaited), not a 5xx that clients retry as transient.
+ */
+export const waitExpired = (message: string, details: Record<string, unknown>) => new FaasError('timeout', message, details, { status: 409 });
 
 export const tooBusy = (message: string, retryAfterSeconds = 1) =>
   new FaasError('resource_limit', message, null, { status: 429, retryAfterSeconds });

@@ -81,9 +81,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
 
   const auth = makeAuth(deps.services.keys);
+  // A path the contract knows, asked with a method it does not serve, is 405 with `Allow` (RFC 9110),
+  // not 404: the resource exists, the method does not. Decided before the body is parsed (a QUERY
+  // without Content-Type would otherwise be a parser error), after auth (401 comes first).
+  const allowedMethods = methodsByPath(deps.contract);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     auth(req);
+    const path = req.url.split('?')[0];
+    const methods = allowedMethods(path);
+    if (methods.length && !methods.includes(req.method)) {
+      reply.header('allow', methods.join(', '));
+      throw new FaasError('method_not_allowed', `${req.method} is not allowed on ${path}; use ${methods.join(', ')}`, { allow: methods });
+    }
   });
   registerConcurrencyLimits(app, { perInstance: limits.instanceConcurrency, perCredential: limits.credentialConcurrency });
   // A request on an instance's exec/files/processes/terminal routes keeps it from being idle
@@ -138,14 +148,36 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   return app;
 }
 
+/**
+ * The methods the contract serves on a concrete path (GET also answers HEAD); empty for a path it
+ * does not know. A path written out in the spec (`/v1/images/import`) is that path item only, even
+ * where a templated one (`/v1/images/{id}`) would also match it.
+ */
+export function methodsByPath(contract: Contract): (path: string) => string[] {
+  const routes = [...contract.operations.values()].map((op) => ({
+    method: op.method,
+    literal: !op.url.includes(':'),
+    re: new RegExp(`^${op.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+')}$`),
+  }));
+  return (path) => {
+    const matching = routes.filter((r) => r.re.test(path));
+    const literal = matching.filter((r) => r.literal);
+    const methods = new Set((literal.length ? literal : matching).map((r) => r.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => methods.has(m));
+  };
+}
+
 /** `metadata[k]=v` (deepObject) becomes `{ metadata: { k: v } }`; everything else stays flat. */
 export function parseQuery(qs: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of new URLSearchParams(qs)) {
     const m = /^(\w+)\[([^\]]+)\]$/.exec(k);
     if (m) {
-      const obj = (out[m[1]] ??= {}) as Record<string, string>;
-      obj[m[2]] = v;
+      // A repeated key is kept as an array, which the schema (one string per key) then refuses;
+      // silently keeping the last value would filter on something the client did not ask for.
+      const obj = (out[m[1]] ??= {}) as Record<string, unknown>;
+      obj[m[2]] = m[2] in obj ? ([] as unknown[]).concat(obj[m[2]], v) : v;
     } else if (k in out) {
       out[k] = ([] as unknown[]).concat(out[k], v);
     } else {

@@ -26,10 +26,13 @@ export function toFaasError(err: unknown): FaasError {
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new FaasError('payload_too_large', 'the request body is too large', null);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      // The parser also lands here for valid JSON with a `__proto__` key (prototype pollution),
+      // which its own message would call "not valid JSON".
+      return new FaasError('invalid_request', 'the body is not valid JSON, or it has a key named __proto__ (refused)', null);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new FaasError('invalid_request', e.message, null);
     case 'FST_ERR_BAD_URL':
       return new FaasError('invalid_request', 'the URL is not valid (a malformed %-escape in the path?)', null);

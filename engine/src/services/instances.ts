@@ -4,7 +4,7 @@
 // middle leaves something the reconciler can finish or roll back.
 // Admission (limits.ts) is checked in the same turn as the record is inserted; every restore holds
 // its snapshot (snapshots.ts) so a delete cannot remove the files under it.
-import { FaasError, notFound } from '../core/errors.js';
+import { FaasError, notFound, waitExpired } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { assertCan, isLive } from '../core/instance-states.js';
@@ -187,7 +187,7 @@ export class InstanceService {
         }
       };
       const timer = setTimeout(
-        () => done(() => reject(new FaasError('timeout', `instance ${id} did not become ${state} within ${timeoutMs} ms`, { id, state: this.repo.get(id)?.state }))),
+        () => done(() => reject(waitExpired(`instance ${id} did not become ${state} within ${timeoutMs} ms`, { id, state: this.repo.get(id)?.state }))),
         timeoutMs,
       );
       this.events.on(channel, check);

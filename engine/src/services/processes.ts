@@ -2,7 +2,7 @@
 // the client that started them and are carried into every snapshot and branch; the engine keeps
 // no state about them and proxies to the agent's process table.
 import type { Readable } from 'node:stream';
-import { FaasError, notFound } from '../core/errors.js';
+import { FaasError, notFound, waitExpired } from '../core/errors.js';
 import { assertCan } from '../core/instance-states.js';
 import type { ExecRequest, Instance } from '../core/types.js';
 import { ndjson, type AgentClient } from '../runtime/agent-client.js';
@@ -49,12 +49,12 @@ export class ProcessService {
     return view(await this.call(id, pid, (ip) => this.agents.json(ip, 'GET', `/v1/processes/${pid}`)));
   }
 
-  /** Waits server-side; a process still running after `timeoutMs` is `504 timeout`. */
+  /** Waits server-side; a process still running after `timeoutMs` is `409 timeout`. */
   async wait(id: string, pid: number, timeoutMs?: number, signal?: AbortSignal): Promise<ProcessView> {
     const q = timeoutMs ? `?timeoutMs=${timeoutMs}` : '';
     const p = view(await this.call(id, pid, (ip) => this.agents.json(ip, 'POST', `/v1/processes/${pid}/wait${q}`, undefined, undefined, signal)));
     if (p.state === 'running') {
-      throw new FaasError('timeout', `process ${pid} is still running after ${timeoutMs} ms`, { pid, state: 'running' });
+      throw waitExpired(`process ${pid} is still running after ${timeoutMs} ms`, { pid, state: 'running' });
     }
     return p;
   }

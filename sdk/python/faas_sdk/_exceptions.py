@@ -133,7 +133,7 @@ class ResourceLimitError(FaaSError):
 
 
 class FaaSTimeoutError(FaaSError):
-    """An engine-side wait or operation hit its limit (504). Not the client's own timeout."""
+    """A wait reached its ``timeout`` (409) or an engine-side operation hit its limit (504). Not the client's own timeout."""
 
 
 class RuntimeFailureError(FaaSError):
@@ -161,6 +161,8 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "process_not_found": ProcessNotFoundError,
     "file_not_found": FileNotFoundError,
     "not_found": NotFoundError,
+    # The SDK never sends a method the spec does not list; a 405 means the route is not there.
+    "method_not_allowed": NotFoundError,
     "instance_not_ready": InstanceNotReadyError,
     "conflict": ConflictError,
     "payload_too_large": PayloadTooLargeError,

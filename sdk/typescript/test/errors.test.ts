@@ -30,6 +30,7 @@ const README_NAMES: Record<string, string> = {
   timeout: 'TimeoutError',
   runtime_error: 'RuntimeFailureError',
   internal: 'InternalError',
+  method_not_allowed: 'NotFoundError',
 };
 
 test('every engine code maps to the class named in tests/conformance/README.md', () => {
@@ -90,8 +91,8 @@ test('instance_not_ready, timeout and conflict on a live instance', async () => 
   const notReady = await expectError(instance.exec('true'), sdk.InstanceNotReadyError, 'instance_not_ready', 409);
   assert.equal(notReady.details?.state, 'paused');
   await instance.resume();
-  // Waiting for a state it will not reach in 1 ms is an engine-side timeout.
-  await expectError(client.instances.wait(instance.id, 'stopped', 1), sdk.TimeoutError, 'timeout', 504);
+  // Waiting for a state it will not reach in 1 ms runs out the caller's deadline: 409, not retried.
+  await expectError(client.instances.wait(instance.id, 'stopped', 1), sdk.TimeoutError, 'timeout', 409);
   // A snapshot that a live instance uses cannot be deleted without force.
   const snapshot = await instance.snapshot();
   const child = tracker.track(await snapshot.start());

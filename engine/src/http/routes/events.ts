@@ -9,6 +9,7 @@ import { owns } from '../../core/principal.js';
 import { principalOf } from '../auth.js';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
+import { invalid } from '../../core/errors.js';
 import { query } from './common.js';
 import { openSse } from './sse.js';
 
@@ -27,8 +28,13 @@ export function registerEventRoutes(app: FastifyInstance, r: Router, s: Services
     const types = q.types === undefined ? null : new Set(([] as string[]).concat(q.types as string[]).flatMap((t) => t.split(',')).filter(Boolean));
     const resourceId = (q.resourceId as string | undefined) ?? null;
     const lastId = req.headers['last-event-id'];
+    // A resume point that is not a sequence number would silently become "from now on" and lose
+    // the events the client asked for: refuse it before the stream starts.
+    if (lastId !== undefined && !(typeof lastId === 'string' && /^\d+$/.test(lastId))) {
+      throw invalid('Last-Event-ID must be the decimal seq of an event (the id: of an earlier message)', { field: 'Last-Event-ID' });
+    }
     // Without Last-Event-ID the stream starts with the next event: the cursor is set by the first one.
-    let cursor: number | null = typeof lastId === 'string' && /^\d+$/.test(lastId) ? Number(lastId) : null;
+    let cursor: number | null = typeof lastId === 'string' ? Number(lastId) : null;
     // A key sees the events of its own records only (admin keys: all).
     const who = principalOf(req);
     const wanted = (e: FaasEvent) => owns(who, e.owner) && (!types || types.has(e.type)) && (!resourceId || e.resourceId === resourceId);

@@ -1,19 +1,19 @@
 import { invalid } from '../../core/errors.js';
 import type { Metadata, Page } from '../../core/types.js';
 
-// Newest first; the cursor is the (created_at, id) of the last row served, opaque to clients.
+// Newest first; the cursor is the position after the last row served: its created_at and id joined
+// by `~` (the spec's Cursor pattern). Any well-formed position is valid, issued or not, so a client
+// holding a cursor whose row was deleted since still gets the next page.
+const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~([a-z]+_[a-z0-9]+)$/;
+
 export function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+  return `${createdAt}~${id}`;
 }
 
 export function decodeCursor(cursor: string): [string, string] {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString());
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]];
-  } catch {
-    /* fall through */
-  }
-  throw invalid('cursor is not one this engine issued', { cursor });
+  const m = CURSOR.exec(cursor);
+  if (!m) throw invalid('cursor must be the nextCursor of a previous page (<createdAt>~<id>)', { cursor });
+  return [m[1], m[2]];
 }
 
 export interface Where {
@@ -23,8 +23,10 @@ export interface Where {
 
 export function metadataWhere(where: Where, metadata: Metadata | undefined): void {
   for (const [k, v] of Object.entries(metadata ?? {})) {
-    where.clauses.push('json_extract(metadata, ?) = ?');
-    where.params.push(`$."${k.replace(/"/g, '')}"`, v);
+    // json_each compares the key as a value: a JSON path built from the key broke (500) on keys
+    // with a backslash or NUL and matched the wrong key when it held a quote.
+    where.clauses.push('EXISTS (SELECT 1 FROM json_each(metadata) WHERE json_each.key = ? AND json_each.value = ?)');
+    where.params.push(k, v);
   }
 }
 

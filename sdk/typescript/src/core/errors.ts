@@ -59,7 +59,7 @@ export class PayloadTooLargeError extends FaaSError {}
 export class ExecFailedError extends FaaSError {}
 /** Too much asked of the host (422) or too many things at once (429, with `retryAfter`). */
 export class ResourceLimitError extends FaaSError {}
-/** An engine-side wait or operation hit its limit (504). Not the client's own request timeout. */
+/** A wait reached its `timeout` (409) or an engine-side operation hit its limit (504). Not the client's own request timeout. */
 export class TimeoutError extends FaaSError {}
 /** The sandbox runtime (gVisor runsc) failed; `details` carries its message. */
 export class RuntimeFailureError extends FaaSError {}
@@ -82,6 +82,8 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   process_not_found: ProcessNotFoundError,
   file_not_found: FileNotFoundError,
   not_found: NotFoundError,
+  // The SDK never sends a method the spec does not list; a 405 means the route is not there.
+  method_not_allowed: NotFoundError,
   instance_not_ready: InstanceNotReadyError,
   conflict: ConflictError,
   payload_too_large: PayloadTooLargeError,

@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -327,7 +327,7 @@ export interface BranchResult {
 export interface ExecRequestFields {
   /** Shell command line, run as `["/bin/sh", "-c", command]`. */
   command?: string;
-  /** Program and arguments, run without a shell. */
+  /** Program and arguments, run without a shell. A program that cannot be started (including an empty name) exits with 127. */
   argv?: string[];
   /** Absolute working directory (default the user's home). */
   cwd?: string;
@@ -347,7 +347,7 @@ export type ExecRequest = (ExecRequestFields & { command: string }) | (ExecReque
 export interface InstanceExecRequestFields {
   /** Shell command line, run as `["/bin/sh", "-c", command]`. */
   command?: string;
-  /** Program and arguments, run without a shell. */
+  /** Program and arguments, run without a shell. A program that cannot be started (including an empty name) exits with 127. */
   argv?: string[];
   /** Absolute working directory (default the user's home). */
   cwd?: string;
@@ -493,7 +493,7 @@ export interface CopyFilesRequest {
 export interface ProcessStartRequestFields {
   /** Shell command line, run as `["/bin/sh", "-c", command]`. */
   command?: string;
-  /** Program and arguments, run without a shell. */
+  /** Program and arguments, run without a shell. A program that cannot be started (including an empty name) exits with 127. */
   argv?: string[];
   cwd?: string;
   env?: Environment;
@@ -532,7 +532,7 @@ export interface ProcessList {
 }
 
 export interface SignalRequest {
-  /** Signal name (`SIGTERM`) or number (15); sent to the process group. */
+  /** Signal name (`SIGTERM`, one of Linux's) or number (15); sent to the process group. */
   signal: string | number;
 }
 

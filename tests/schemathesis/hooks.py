@@ -1,0 +1,188 @@
+"""schemathesis hooks for the faas engine (loaded by run.py through SCHEMATHESIS_HOOKS).
+
+Four jobs, none of which hides a defect:
+- bodies of `application/x-tar`: the generated value becomes the content of a one-file archive, so
+  the tar routes get archives rather than an error from schemathesis (it has no tar serializer);
+- keep generated calls bounded in time: waits and command timeouts are schema-valid up to an
+  hour; a valid value above a few seconds is lowered to another valid value, so a positive case
+  stays positive and a negative one stays negative;
+- two checks of our own: every error is the envelope whose requestId is the X-Request-Id header,
+  and, in the run without a key, every route but /v1/health answers 401 `unauthorized`;
+- failures that are not defects (schemathesis cannot speak WebSocket or know a sandbox's files,
+  answers Node gives before routing) are set aside — not dropped silently: each one is written to
+  FAAS_SCHEMATHESIS_TOLERATED and reported by run.py with its reason; see KNOWN below.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from typing import Any
+
+import schemathesis
+
+MODE = os.environ.get("FAAS_SCHEMATHESIS_MODE", "key")  # "key" or "anonymous"
+TOLERATED_LOG = os.environ.get("FAAS_SCHEMATHESIS_TOLERATED")
+
+# Milliseconds. The spec allows up to an hour; a fuzzer that asks for that stalls the run.
+MAX_WAIT_MS = 2000
+WAIT_QUERY = {"waitInstance": "timeout", "waitProcess": "timeout"}
+TIMEOUT_BODIES = {"exec", "execStream", "execScript", "execSnapshot", "startProcess", "execBatch"}
+
+
+def _cap(value: Any) -> Any:
+    # Query values may come as text ("30000"); keep the form, lower the number.
+    if isinstance(value, str) and value.isdigit() and MAX_WAIT_MS < int(value) <= 3_600_000:
+        return str(MAX_WAIT_MS)
+    # 645.0 is an integer to JSON Schema too; only valid values are lowered.
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+    if number and MAX_WAIT_MS < value <= 3_600_000:
+        return MAX_WAIT_MS
+    return value
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    op = str((case.operation.definition.raw or {}).get("operationId", ""))
+    name = WAIT_QUERY.get(op)
+    if name:
+        # Omitted, the wait is 30 s (waitInstance) or until the exit (waitProcess): give it one.
+        if case.query is None:
+            case.query = {}
+        if isinstance(case.query, dict):
+            case.query[name] = _cap(case.query.get(name, MAX_WAIT_MS))
+    if op in TIMEOUT_BODIES and isinstance(case.body, dict):
+        if "timeout" in case.body:
+            case.body["timeout"] = _cap(case.body["timeout"])
+        for item in case.body.get("commands", []) if isinstance(case.body.get("commands"), list) else []:
+            if isinstance(item, dict) and "timeout" in item:
+                item["timeout"] = _cap(item["timeout"])
+
+
+@schemathesis.serializer("application/x-tar")
+def tar_serializer(ctx: Any, value: Any) -> bytes:
+    data = value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("schemathesis.txt")
+        info.size = len(data)
+        info.mode = 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _json(response: Any) -> Any:
+    try:
+        return json.loads(response.content or b"null")
+    except ValueError:
+        return None
+
+
+@schemathesis.check
+def error_envelope_matches_request_id(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every error is the one envelope, and its requestId is this response's X-Request-Id."""
+    request_id = response.headers.get("x-request-id") or response.headers.get("X-Request-Id")
+    if isinstance(request_id, list):
+        request_id = request_id[0] if request_id else None
+    if not request_id:
+        raise AssertionError("response without X-Request-Id")
+    if response.status_code < 400:
+        return None
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not {"code", "message", "details", "requestId"} <= set(error):
+        raise AssertionError(f"{response.status_code} answer is not the error envelope: {response.content[:200]!r}")
+    if error["requestId"] != request_id:
+        raise AssertionError(f"error.requestId {error['requestId']} differs from X-Request-Id {request_id}")
+    return None
+
+
+@schemathesis.check
+def anonymous_calls_are_refused(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Without a key, every route but the health check answers 401 `unauthorized`."""
+    if MODE != "anonymous" or case.path == "/v1/health":
+        return None
+    # An unsupported method never reaches a route; 405 tells nothing about the resource.
+    if response.status_code == 405 and case.method.upper() not in {"GET", "POST", "PUT", "DELETE"}:
+        return None
+    body = _json(response)
+    code = body.get("error", {}).get("code") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
+    if response.status_code != 401 or code != "unauthorized":
+        raise AssertionError(f"{case.method} {case.path} without a key answered {response.status_code} {code}, not 401 unauthorized")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Known failures owned by another helper of issue 12 (the "hardening" helper unless noted).
+# Each entry: (owner, what, predicate(failure, case, response)). Remove an entry when its fix lands.
+
+
+def _body_text(case: Any) -> str:
+    try:
+        return json.dumps(case.body)
+    except (TypeError, ValueError):
+        return repr(case.body)
+
+
+def _message(failure: Any) -> str:
+    return f"{getattr(failure, 'title', '')} {getattr(failure, 'message', '')}"
+
+
+def _label(case: Any) -> str:
+    return f"{case.operation.method.upper()} {case.operation.path}"
+
+
+KNOWN: list[tuple[str, str, Any]] = [
+    # Answered by Node before any route exists: documented once at the top of the spec (with the
+    # envelope and X-Request-Id), not per operation, so the per-operation status check flags them.
+    ("schemathesis", "414/431 are answered before routing (documented at the spec's top, not per operation)",
+     lambda f, c, r: r.status_code in (414, 431) and _json(r) is not None and "error" in (_json(r) or {})),
+    # Not defects: answers that depend on what schemathesis cannot know or speak.
+    ("schemathesis", "the terminal is a WebSocket; a plain GET is told to upgrade (400)",
+     lambda f, c, r: _label(c) == "GET /v1/instances/{id}/terminal" and r.status_code == 400
+     and b"this route is a WebSocket" in (r.content or b"")),
+    ("schemathesis", "an archive schemathesis makes is not a root filesystem (no /bin or /usr), so the import refuses it",
+     lambda f, c, r: _label(c) == "POST /v1/images/import" and r.status_code == 400
+     and b"does not look like a root filesystem" in (r.content or b"")),
+    ("schemathesis", "a stateful link carried a null field (e.g. a root snapshot's instanceId) into a path as 'None'",
+     lambda f, c, r: r.status_code == 400 and any(v is None for v in (c.path_parameters or {}).values())),
+    ("schemathesis", "a documented constraint JSON Schema cannot state: maxInstances >= minInstances, diskSize = the snapshot's",
+     lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400
+     and _error_field(r) in ("/maxInstances", "/resources/diskSize")),
+    ("schemathesis", "a file path valid in form but not in the sandbox's filesystem (a directory to write, / to remove, a read-only mount)",
+     lambda f, c, r: "Schema-valid request rejected" in _message(f) and "/files/" in _label(c) and r.status_code == 400
+     and _semantic_refusal(r)),
+]
+
+
+def _error_field(response: Any) -> Any:
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return details.get("field") if isinstance(details, dict) else None
+
+
+def _semantic_refusal(response: Any) -> bool:
+    """A 400 that is not a schema rejection: the agent refused the path for what it is on disk."""
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return isinstance(error, dict) and not (isinstance(details, dict) and "errors" in details)
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    for owner, what, matches in KNOWN:
+        try:
+            hit = bool(matches(failure, case, response))
+        except Exception:  # a predicate that cannot judge this failure does not match it
+            hit = False
+        if hit:
+            if TOLERATED_LOG:
+                with open(TOLERATED_LOG, "a", encoding="utf-8") as log:
+                    log.write(json.dumps({"owner": owner, "what": what, "operation": _label(case),
+                                          "status": response.status_code, "failure": _message(failure)[:300]}) + "\n")
+            return False
+    return True
