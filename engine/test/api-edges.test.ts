@@ -103,7 +103,7 @@ describe('API edges', () => {
       return { status: res.status, headers: res.headers, body: text.startsWith('{') ? JSON.parse(text) : text };
     };
     assertEnvelope(await get('/v1/nothing-here', { headers: auth() }), 404, 'not_found', 'unknown route');
-    assertEnvelope(await get('/v1/snapshots', { method: 'PATCH', headers: auth() }), 404, 'not_found', 'unknown method');
+    assertEnvelope(await get('/v1/snapshots', { method: 'PATCH', headers: auth() }), 405, 'method_not_allowed', 'unknown method');
     assertEnvelope(await get('/v1/snapshots'), 401, 'unauthorized', 'no key');
     assertEnvelope(await get('/v1/snapshots/%zz', { headers: auth() }), 400, 'invalid_request', 'malformed %-escape (before routing)');
     assertEnvelope(await get(`/v1/snapshots/snap_${'a'.repeat(2000)}`, { headers: auth() }), 414, 'invalid_request', 'over-long path parameter');
@@ -196,6 +196,12 @@ describe('API edges', () => {
     assert.equal(p.status, 201);
     const res = await fetch(`${t.url}/v1/instances/${instId}/processes/${p.body.pid}/stdin`, { method: 'POST', headers: auth() });
     assertEnvelope({ status: res.status, headers: res.headers, body: await res.json() }, 400, 'invalid_request', 'bodyless stdin');
+    // A media type no route takes (schemathesis found text/plain: Fastify parsed it to a string and
+    // the stdin route, which streams its body, failed with a 500).
+    const typed = await fetch(`${t.url}/v1/instances/${instId}/processes/${p.body.pid}/stdin`, {
+      method: 'POST', headers: { ...auth(), 'content-type': 'text/plain' }, body: 'abc',
+    });
+    assertEnvelope({ status: typed.status, headers: typed.headers, body: await typed.json() }, 400, 'invalid_request', 'text/plain stdin');
     await t.api('POST', `/v1/instances/${instId}/processes/${p.body.pid}/signal`, { signal: 'KILL' });
   });
 

@@ -35,6 +35,8 @@ export interface Inventory {
 
 export class EngineProcess {
   proc: ChildProcess | null = null;
+  /** Every reaper stand-in this object started (a restart replaces `proc`; the old one lives on). */
+  private readonly standIns: ChildProcess[] = [];
   /** The engine's own pid (with `unreaped`, a grandchild of this process). */
   pid = 0;
   key = '';
@@ -73,6 +75,7 @@ export class EngineProcess {
     if (this.unreaped) {
       // sh prints the engine's pid, then becomes `sleep`, the engine's parent that never reaps it.
       this.proc = spawn('sh', ['-c', '"$0" "$1" >/dev/null & echo $!; exec sleep 86400', process.execPath, MAIN], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      this.standIns.push(this.proc);
       this.pid = await new Promise<number>((resolve, reject) => {
         this.proc!.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
         this.proc!.once('exit', () => reject(new Error('sh exited before the engine started')));
@@ -118,7 +121,14 @@ export class EngineProcess {
 
   /** Ends the reaper stand-in (and so the zombie) of an unreaped engine. */
   release(): void {
-    if (this.unreaped && this.proc && this.proc.exitCode === null) this.proc.kill('SIGKILL');
+    // All of them: a graceful stop leaves its stand-in sleeping too, and the next start replaced
+    // `proc`; a stand-in left alive kept the test process from exiting (its pipes stay open).
+    for (const p of this.standIns.splice(0)) {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      p.stdout?.destroy();
+      p.stderr?.destroy();
+      p.unref();
+    }
   }
 
   async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {

@@ -11,7 +11,9 @@ import { Spawner } from '../src/runtime/spawner.js';
 it('acquires a slot whose host interface from an earlier use still exists', async () => {
   const tag = `tn${process.pid.toString(36).slice(-3)}`;
   const spawner = new Spawner();
-  const network = new NetnsManager({ tag, subnet: process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16', poolSize: 0, runner: spawner });
+  // A /16 of its own: slot 0 must be free for the assertion below, and in a subnet that other test
+  // engines share, their sandboxes may hold it.
+  const network = new NetnsManager({ tag, subnet: '10.252.0.0/16', poolSize: 0, runner: spawner });
   const stale = hostInterfaceOf(`faas-${tag}-0`)!;
   try {
     await network.init();
@@ -29,6 +31,7 @@ it('acquires a slot whose host interface from an earlier use still exists', asyn
       /* gone with its namespace */
     }
     await network.close();
+    await network.uninstall(); // this tag's firewall chains
     spawner.close();
   }
 });

@@ -148,6 +148,9 @@ KNOWN: list[tuple[str, str, Any]] = [
      and b"does not look like a root filesystem" in (r.content or b"")),
     ("schemathesis", "a stateful link carried a null field (e.g. a root snapshot's instanceId) into a path as 'None'",
      lambda f, c, r: r.status_code == 400 and any(v is None for v in (c.path_parameters or {}).values())),
+    ("schemathesis", "a documented rule (spec, top): no string but stdin may hold a NUL byte; 400 naming the field",
+     lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400
+     and b"contains a NUL byte" in (r.content or b"")),
     ("schemathesis", "a documented constraint JSON Schema cannot state: maxInstances >= minInstances, diskSize = the snapshot's",
      lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400
      and _error_field(r) in ("/maxInstances", "/resources/diskSize")),

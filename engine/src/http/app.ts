@@ -104,6 +104,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   // Bodies that are streams (tar, raw file bytes) reach handlers unread.
   app.addContentTypeParser(['application/octet-stream', 'application/x-tar', 'application/gzip'], (_req, payload, done) => done(null, payload));
+  // No route of the contract takes text/plain: without this, Fastify's own text parser handed a
+  // string to routes that stream their body (stdin: a 500). Now it is the usual unsupported type.
+  app.removeContentTypeParser('text/plain');
   // Before idempotency: a replay is only ever of the caller's own request on its own records.
   registerOwnership(app, deps.services);
   registerJsonParser(app, limits.jsonDepthMax);
