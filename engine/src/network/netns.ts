@@ -94,6 +94,10 @@ export class NetnsManager implements NetworkManager {
     await ip(this.opts.runner, ['netns', 'del', netns]).catch((e: FaasError) => {
       if (!/No such file|not exist|Invalid/i.test(String(e.details?.log))) throw e;
     });
+    // The kernel tears a deleted namespace (and the veth pair in it) down later, once its last
+    // process is gone; deleting the host end now takes the pair down at once, so no veth outlives
+    // its instance (the kill test saw two after a restart).
+    await ip(this.opts.runner, ['link', 'del', hostInterfaceName(this.opts.tag, k)]).catch(() => undefined);
     this.inUse.delete(k);
   }
 
