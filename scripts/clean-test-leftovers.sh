@@ -18,6 +18,18 @@ done
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(faas-[tkb][a-z0-9]+-[0-9]+|fbare-[0-9]+-[0-9]+)$'); do
   ip netns del "$ns" 2>/dev/null
 done
+# Firewall chains of test engines (FAAS-<tag>-*, tags t…/k…/b…): engines run as child processes by
+# the crash, kill and abuse tests are killed, not cleaned, so their chains stay behind otherwise.
+# The engine's own Firewall.remove() takes them out (IPv4 and IPv6, jumps first).
+FIREWALL_JS="$(dirname "$0")/../engine/dist/src/network/firewall.js"
+if [ -f "$FIREWALL_JS" ]; then
+  tags=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | sed -n 's/^:FAAS-\([tkb][a-z0-9]*\)-[A-Z]* .*/\1/p' | sort -u)
+  for tag in $tags; do
+    # A real engine's default tag is 4 hex digits of its state dir's hash: never one of those.
+    [[ "$tag" =~ ^[0-9a-f]{4}$ ]] && continue
+    node --input-type=module -e "const m = await import('$(realpath "$FIREWALL_JS")'); await new m.Firewall({ tag: '$tag', subnet: '10.210.0.0/16' }).remove();" 2>/dev/null
+  done
+fi
 # Parent cgroups of engines that are gone (each engine makes faas-<tag> in every controller); the
 # kernel refuses to remove one that still holds a process, so only empty ones go.
 # Depth first: sandbox cgroups a killed engine left under them go first.
