@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,29 +87,7 @@ func TestExecFloodMemoryBounded(t *testing.T) {
 		t.Skip("large output")
 	}
 	ts := newServer(t)
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var mon sync.WaitGroup
-	mon.Add(1)
-	go func() {
-		defer mon.Done()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
+	heap := watchHeap(5 * time.Millisecond)
 	var wg sync.WaitGroup
 	var bad atomic.Int32
 	for range 8 {
@@ -134,12 +111,10 @@ func TestExecFloodMemoryBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	mon.Wait()
+	base, growth := heap()
 	if bad.Load() > 0 {
 		t.Fatalf("%d execs failed", bad.Load())
 	}
-	growth := int64(peak.Load()) - int64(base)
 	t.Logf("heap in use: base %d MiB, peak growth %.1f MiB over 8 x 32 MiB of output", base>>20, float64(growth)/(1<<20))
 	// 8 execs x 2 streams x 1 MiB kept = 16 MiB, plus slices, pipes and GC
 	// slack; before the cap and the sliced encoding this was over 1 GiB.

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -163,4 +165,37 @@ func zombieChildren() []int {
 		}
 	}
 	return z
+}
+
+// watchHeap samples HeapInuse every interval from now on; the returned func stops
+// sampling and gives the heap in use at the start and the peak growth above it.
+func watchHeap(interval time.Duration) func() (base uint64, growth int64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+			}
+		}
+	}()
+	return func() (uint64, int64) {
+		close(stop)
+		wg.Wait()
+		return base, int64(peak.Load()) - int64(base)
+	}
 }

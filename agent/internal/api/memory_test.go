@@ -5,9 +5,6 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,29 +34,7 @@ func TestTransferMemoryBounded(t *testing.T) {
 	ts := newServer(t)
 	dest := filepath.Join(t.TempDir(), "dest")
 
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	heap := watchHeap(10 * time.Millisecond)
 
 	pr, pw := io.Pipe()
 	go func() {
@@ -102,12 +77,10 @@ func TestTransferMemoryBounded(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	close(stop)
-	wg.Wait()
+	base, growth := heap()
 	if got != size {
 		t.Fatalf("downloaded %d bytes, want %d", got, size)
 	}
-	growth := int64(peak.Load()) - int64(base)
 	t.Logf("heap in use: base %d MiB, peak growth %.1f MiB", base>>20, float64(growth)/(1<<20))
 	if growth > 16<<20 {
 		t.Fatalf("heap grew by %d bytes during a %d byte transfer", growth, size)
