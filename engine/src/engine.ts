@@ -36,6 +36,8 @@ import { SqliteEventLog } from './store/sqlite/event-log.js';
 import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
 import { KeyRepo } from './store/sqlite/keys.js';
 import { KeyService } from './services/keys.js';
+import { BranchService } from './services/branches.js';
+import { BranchRepo } from './store/sqlite/branches.js';
 
 export const VERSION = '0.1.0';
 
@@ -55,6 +57,7 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  branches: BranchService;
 }
 
 export interface Engine {
@@ -143,9 +146,11 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  const branches = new BranchService(new BranchRepo(db), snapshots, instances);
+  snapshots.branches = branches;
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
-    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
+    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
