@@ -80,6 +80,10 @@ describe('branches', () => {
     const noSnap = await t.api('POST', '/v1/branches', { snapshotId: 'snap_doesnotexist', name: 'x' });
     assert.equal(noSnap.body.error.code, 'snapshot_not_found');
 
+    const unnamed = await t.api('POST', '/v1/branches', { snapshotId: snap });
+    assert.equal(unnamed.body.name, unnamed.body.id, 'an unnamed branch is named by its id');
+    await t.api('DELETE', `/v1/branches/${unnamed.body.id}`);
+
     assert.equal((await t.api('DELETE', `/v1/branches/${feature.id}`)).status, 204);
     assert.equal((await t.api('DELETE', `/v1/branches/${main.id}`)).status, 204);
     assert.equal((await t.api('GET', `/v1/branches/${main.id}`)).status, 404);

@@ -52,11 +52,13 @@ export class BranchService {
     return { ...page, data: page.data.map((b) => ({ ...b, instanceId: this.liveInstance(b)?.id ?? null })) };
   }
 
-  create(input: { snapshotId: string; name: string; metadata?: Metadata; owner: string | null }): Branch {
+  create(input: { snapshotId: string; name?: string; metadata?: Metadata; owner: string | null }): Branch {
     const snap = this.snapshots.get(input.snapshotId);
-    this.assertNamesFree([input.name], input.owner);
+    if (input.name) this.assertNamesFree([input.name], input.owner);
     const parent = this.repo.oldestAtHead(snap.id, input.owner);
-    const b = this.record({ name: input.name, parentId: parent?.id ?? null, at: snap.id, instanceId: null, metadata: input.metadata, owner: input.owner });
+    const b = this.record({ name: input.name ?? '', parentId: parent?.id ?? null, at: snap.id, instanceId: null, metadata: input.metadata, owner: input.owner });
+    // Unnamed: the id is the name (unique by construction, and a name is always there to show).
+    if (!b.name) b.name = b.id;
     this.insert([b]);
     return this.get(b.id);
   }
