@@ -8,7 +8,7 @@
             print(instance.exec("cat /etc/motd").stdout)
 """
 
-from ._bound import BranchResult, Instance, Snapshot
+from ._bound import Branch, BranchResult, Instance, Snapshot
 from ._client import AsyncFaaSClient, FaaSClient
 from ._exceptions import (
     ERROR_CLASSES,
@@ -64,6 +64,7 @@ __all__ = [
     "Snapshot",
     "Instance",
     "BranchResult",
+    "Branch",
     "ManagedInstance",
     "AsyncManagedInstance",
     "SnapshotChain",

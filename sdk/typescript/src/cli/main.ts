@@ -11,12 +11,14 @@ import { instanceCommands } from './instances.js';
 import { EXIT, Output, UsageError } from './output.js';
 import { snapshotCommands } from './snapshots.js';
 import { keyCommands, tokenCommands } from './keys.js';
+import { branchCommands } from './branches.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
   image: imageCommands,
   snapshot: snapshotCommands,
   instance: instanceCommands,
+  branch: branchCommands,
   key: keyCommands,
   token: tokenCommands,
 };
