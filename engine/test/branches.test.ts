@@ -8,22 +8,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { START_COUNTER } from './counter-server.js';
 import { purge, startEngine, type TestEngine } from './harness.js';
 
-// A counter kept only in memory, served on 127.0.0.1:9000 inside the sandbox (every GET adds one).
-const COUNTER = `
-import http.server
-count = 0
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        global count
-        count += 1
-        body = str(count).encode()
-        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()
-`;
-const START_COUNTER = `cat > /root/counter.py <<'EOF'\n${COUNTER}\nEOF\nnohup python3 /root/counter.py >/dev/null 2>&1 &\nfor i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9000/ && break; sleep 0.05; done`;
 
 describe('branches', () => {
   let t: TestEngine;
