@@ -146,7 +146,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
-  const branches = new BranchService(new BranchRepo(db), snapshots, instances);
+  const branches = new BranchService(new BranchRepo(db), snapshots, instances, events);
   snapshots.branches = branches;
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,

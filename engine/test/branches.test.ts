@@ -179,6 +179,22 @@ describe('branches', () => {
     for (const br of branches) await t.api('DELETE', `/v1/branches/${br.id}`);
   });
 
+  it('an expired snapshot that is a branch head is kept until the branch is deleted', async () => {
+    const inst = (await t.api('POST', '/v1/instances', { snapshotId: snap })).body.id;
+    const expiring = (await t.api('POST', `/v1/instances/${inst}/snapshot`, { ttl: 1 })).body;
+    const b = await branch('holds-expiring', expiring.id);
+    await new Promise((r) => setTimeout(r, 1800));
+    assert.equal((await t.api('GET', `/v1/snapshots/${expiring.id}`)).status, 200, 'kept while a branch points at it');
+    await t.api('DELETE', `/v1/branches/${b.id}`);
+    let status = 200;
+    for (let i = 0; i < 50 && status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await t.api('GET', `/v1/snapshots/${expiring.id}`)).status;
+    }
+    assert.equal(status, 404, 'deleted once the branch is gone');
+    await t.api('DELETE', `/v1/instances/${inst}`);
+  });
+
   it('another API key cannot see or use a branch; anonymous callers and the host user nobody get 401', async () => {
     const other = (await t.api('POST', '/v1/keys', { name: 'other' })).body;
     const as = { headers: { authorization: `Bearer ${other.secret}` } };
