@@ -217,6 +217,22 @@ describe('branches', () => {
     assert.equal(own.body.parentId, null);
     assert.equal((await t.api('GET', `/v1/branches/${mine.id}`)).body.name, 'private', 'untouched');
 
+    // Two checkouts at once start one instance; an admin's checkout of the other key's branch
+    // starts it for that key; an admin's snapshot of that instance does not move the key's head.
+    const [c1, c2] = await Promise.all([
+      t.api('POST', `/v1/branches/${own.body.id}/checkout`),
+      t.api('POST', `/v1/branches/${own.body.id}/checkout`),
+    ]);
+    assert.deepEqual([c1.status, c2.status].sort(), [200, 201]);
+    assert.equal(c1.body.id, c2.body.id, 'one instance for concurrent checkouts');
+    assert.equal((await t.api('GET', `/v1/instances/${c1.body.id}`, undefined, as)).status, 200, "the instance is the branch owner's");
+    const adminSnap = await t.api('POST', `/v1/instances/${c1.body.id}/snapshot`, {});
+    assert.equal(adminSnap.status, 201);
+    assert.equal((await t.api('GET', `/v1/branches/${own.body.id}`, undefined, as)).body.head, ownSnap, "another key's snapshot does not move the head");
+    const byOwner = await t.api('POST', `/v1/instances/${c1.body.id}/snapshot`, {}, as);
+    assert.equal((await t.api('GET', `/v1/branches/${own.body.id}`, undefined, as)).body.head, byOwner.body.id, "the owner's snapshot does");
+    await t.api('DELETE', `/v1/instances/${c1.body.id}`);
+
     const anon = await fetch(`${t.url}/v1/branches/${mine.id}`);
     assert.equal(anon.status, 401);
     const port = new URL(t.url).port;
