@@ -10,6 +10,9 @@ import { buildApp } from './http/app.js';
 import { loadContract, type Contract } from './http/spec.js';
 import { NetnsManager } from './network/netns.js';
 import { AgentClient } from './runtime/agent-client.js';
+import { ChangeStore } from './store/changes.js';
+import { DiffService, TEXT_DIFF_MAX } from './services/diff.js';
+import { MergeService } from './services/merge.js';
 import { Cgroups } from './runtime/cgroups.js';
 import { RunscRuntime } from './runtime/runsc/runsc.js';
 import { Spawner, waitForLeftoverHelpers } from './runtime/spawner.js';
@@ -55,6 +58,8 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  diffs: DiffService;
+  merges: MergeService;
 }
 
 export interface Engine {
@@ -143,7 +148,23 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  // Diff and merge (store/changes.ts): each checkpoint keeps the agent's change manifest.
+  const changes = new ChangeStore(config.stateDir);
+  snapshots.captureChanges = async (ip) => {
+    try {
+      const answer = (await agents.json(ip, 'GET', `/v1/changes?inlineMax=${TEXT_DIFF_MAX}`, undefined, 30_000)) as Parameters<ChangeStore['save']>[1];
+      return (dir) => changes.save(dir, answer);
+    } catch (err) {
+      // An agent from before change tracking (an old snapshot): the snapshot keeps no manifest
+      // and a diff of it says so (diff_unavailable).
+      log.warn({ ip, err: (err as Error).message }, 'the agent keeps no change manifest; this snapshot cannot be diffed');
+      return null;
+    }
+  };
+  const diffs = new DiffService(snapshots, images, changes);
+  const merges = new MergeService(diffs, snapshots, instances, agents);
   const services: Services = {
+    diffs, merges,
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
   };

@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   file_not_found: 404,
   instance_not_ready: 409,
   conflict: 409,
+  merge_conflict: 409,
+  diff_unavailable: 409,
   payload_too_large: 413,
   exec_failed: 422,
   resource_limit: 422,

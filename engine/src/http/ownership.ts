@@ -51,12 +51,17 @@ export function registerOwnership(app: FastifyInstance, s: Services): void {
         if (route === prefix || route.startsWith(`${prefix}/`)) check(who, kind, id, req.method !== 'GET');
       }
     }
+    // A second snapshot in the path (diffSnapshots) and lists of them (mergeSnapshots).
+    const targetId = (req.params as { targetId?: string } | undefined)?.targetId;
+    if (targetId && route.startsWith('/v1/snapshots/')) check(who, 'snapshot', targetId, false);
     const body = req.body;
     if (body && typeof body === 'object' && !Array.isArray(body) && typeof (body as { pipe?: unknown }).pipe !== 'function') {
       for (const [field, kind] of BODY_REFS) {
         const ref = (body as Record<string, unknown>)[field];
         if (typeof ref === 'string') check(who, kind, ref, false);
       }
+      const ids = (body as { snapshotIds?: unknown }).snapshotIds;
+      if (Array.isArray(ids)) for (const ref of ids) if (typeof ref === 'string') check(who, 'snapshot', ref, false);
     }
   });
 }
