@@ -39,6 +39,8 @@ import { SqliteEventLog } from './store/sqlite/event-log.js';
 import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
 import { KeyRepo } from './store/sqlite/keys.js';
 import { KeyService } from './services/keys.js';
+import { BranchService } from './services/branches.js';
+import { BranchRepo } from './store/sqlite/branches.js';
 
 export const VERSION = '0.1.0';
 
@@ -60,6 +62,7 @@ export interface Services {
   keys: KeyService;
   diffs: DiffService;
   merges: MergeService;
+  branches: BranchService;
 }
 
 export interface Engine {
@@ -163,10 +166,12 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   };
   const diffs = new DiffService(snapshots, images, changes);
   const merges = new MergeService(diffs, snapshots, instances, agents);
+  const branches = new BranchService(new BranchRepo(db), snapshots, instances);
+  snapshots.branches = branches;
   const services: Services = {
     diffs, merges,
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
-    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
+    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));

@@ -12,12 +12,16 @@ export const ERROR_STATUS = {
   image_not_found: 404,
   snapshot_not_found: 404,
   instance_not_found: 404,
+  branch_not_found: 404,
   process_not_found: 404,
   file_not_found: 404,
   instance_not_ready: 409,
   conflict: 409,
   merge_conflict: 409,
   diff_unavailable: 409,
+  branch_name_taken: 409,
+  branch_has_children: 409,
+  branch_not_checked_out: 409,
   payload_too_large: 413,
   exec_failed: 422,
   resource_limit: 422,
@@ -50,7 +54,7 @@ export class FaasError extends Error {
   }
 }
 
-export const notFound = (kind: 'image' | 'snapshot' | 'instance' | 'process' | 'file', id: string | number) =>
+export const notFound = (kind: 'image' | 'snapshot' | 'instance' | 'branch' | 'process' | 'file', id: string | number) =>
   new FaasError(`${kind}_not_found` as ErrorCode, `${kind} ${id} does not exist`, { id });
 
 export const forbidden = (message: string, details: Record<string, unknown> | null = null) =>

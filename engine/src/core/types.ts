@@ -72,6 +72,22 @@ export interface Instance {
   owner: string | null;
 }
 
+/** A named line of snapshots (git's branch): `head` moves with each checkpoint of its checked-out instance. */
+export interface Branch {
+  id: string;
+  name: string;
+  parentId: string | null;
+  /** The snapshot it started at: its merge base with the parent. */
+  divergencePoint: string;
+  head: string;
+  /** The instance last checked out on it; the API shows it only while that instance is live. */
+  instanceId: string | null;
+  metadata: Metadata;
+  createdAt: string;
+  /** Id of the API key that made it. */
+  owner: string | null;
+}
+
 export interface ExecRequest {
   command?: string;
   argv?: string[];

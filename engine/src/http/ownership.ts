@@ -1,4 +1,4 @@
-// The ownership guard: every route that names an image, snapshot or instance (in its path, or as
+// The ownership guard: every route that names an image, snapshot, instance or branch (in its path, or as
 // a reference in its JSON body) answers 404 for a record the caller's key does not own, the same
 // answer as for an id that does not exist, so ids of other keys cannot be probed. One hook covers
 // every sub-route (exec, files, processes, pool, branch, …), including routes added later.
@@ -10,12 +10,13 @@ import { owns, type Principal } from '../core/principal.js';
 import type { Services } from '../engine.js';
 import { principalOf } from './auth.js';
 
-type Kind = 'image' | 'snapshot' | 'instance';
+type Kind = 'image' | 'snapshot' | 'instance' | 'branch';
 
 const PATH_KINDS: [string, Kind][] = [
   ['/v1/images/:id', 'image'],
   ['/v1/snapshots/:id', 'snapshot'],
   ['/v1/instances/:id', 'instance'],
+  ['/v1/branches/:id', 'branch'],
 ];
 /** Body fields that reference a record the caller must be able to see to use it. */
 const BODY_REFS: [string, Kind][] = [
@@ -37,7 +38,7 @@ export function registerOwnership(app: FastifyInstance, s: Services): void {
       if (!owns(who, img.owner)) throw notFound('image', id);
       return;
     }
-    const rec = kind === 'snapshot' ? s.snapshots.find(id) : s.instances.find(id);
+    const rec = kind === 'snapshot' ? s.snapshots.find(id) : kind === 'branch' ? s.branches.find(id) : s.instances.find(id);
     if (rec && !owns(who, rec.owner)) throw notFound(kind, id);
   };
 

@@ -188,6 +188,7 @@ export class SnapshotService {
       this.repo.markReady(snap.id, '', size, dir);
       const ready = this.get(snap.id);
       this.events.publish('snapshot.created', snap.id, { parentId: snap.parentId, instanceId: snap.instanceId, size });
+      this.branches?.onCheckpoint(ready);
       this.unsealed.add(snap.id);
       this.whenQuiet();
       if (opts.timings) {
@@ -246,15 +247,15 @@ export class SnapshotService {
   }
 
   /**
-   * Deletes a snapshot. With dependents (live instances, child snapshots) that is a conflict unless
+   * Deletes a snapshot. With dependents (live instances, child snapshots, branches pointing at it) that is a conflict unless
    * `force`, which deletes the whole subtree: descendants first, each after stopping its live
    * instances (their records stay, stopped).
    */
   async delete(id: string, force: boolean): Promise<void> {
     const s = this.get(id);
-    const dependents = () => ({ instances: this.instances.liveOfSnapshot(id), snapshots: this.repo.children(id) });
+    const dependents = () => ({ instances: this.instances.liveOfSnapshot(id), snapshots: this.repo.children(id), branches: this.branches?.refsTo(id) ?? [] });
     const refuse = (d: ReturnType<typeof dependents>) => {
-      if (!force && (d.instances.length || d.snapshots.length)) {
+      if (!force && (d.instances.length || d.snapshots.length || d.branches.length)) {
         throw conflict(`snapshot ${id} has dependents; stop them first or pass force=true`, d);
       }
     };
@@ -274,6 +275,7 @@ export class SnapshotService {
         const owner = this.repo.get(sid)?.owner ?? null;
         this.repo.delete(sid);
         this.files.remove(sid);
+        this.branches?.onSnapshotDeleted(sid);
         this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id }, owner);
       }
     } finally {
@@ -286,6 +288,16 @@ export class SnapshotService {
    * writes it into a checkpoint directory, or null when the agent keeps none (store/changes.ts).
    */
   captureChanges: (ip: string) => Promise<((dir: string) => void) | null> = async () => null;
+  /**
+   * Set by the composition root: branches (services/branches.ts) point at snapshots. A checkpoint
+   * of an instance moves the heads of the branches it is checked out on; a snapshot a branch points
+   * at is a dependent; a forced delete moves or removes the branches that pointed at it.
+   */
+  branches: {
+    onCheckpoint(snap: Snapshot): void;
+    refsTo(id: string): string[];
+    onSnapshotDeleted(id: string): void;
+  } | null = null;
   /** Set by the composition root (instances depend on snapshots, not the other way round). */
   stopInstance: ((id: string) => Promise<unknown>) | null = null;
   /** Set by the composition root: asks for a quiet moment, after which sealPending runs. */

@@ -3,7 +3,7 @@ import type { Services } from '../../engine.js';
 import type { StartInput } from '../../services/instances.js';
 import type { Router } from '../app.js';
 import { body, bool, listOwner, listQuery, ownerOf, params, query } from './common.js';
-import { publicInstance, publicSnapshot } from './views.js';
+import { publicBranch, publicInstance, publicSnapshot } from './views.js';
 
 export function registerInstanceRoutes(r: Router, s: Services): void {
   const i = s.instances;
@@ -42,11 +42,17 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   });
   r.op('branchInstance', async (req, reply) => {
     const t0 = performance.now();
-    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata }>(req);
+    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata; names?: string[] }>(req);
     const timings = {};
-    const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata, owner: ownerOf(req) }, timings);
+    const opts = { wait: b.wait, metadata: b.metadata, owner: ownerOf(req) };
+    // With names, each child also gets a Branch record (services/branches.ts).
+    const { snapshot, instances, branches } = b.names
+      ? await s.branches.branchInstance(params(req).id, b.count ?? 1, { ...opts, names: b.names }, timings)
+      : { ...(await i.branch(params(req).id, b.count ?? 1, opts, timings)), branches: undefined };
     reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
-    return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
+    return reply.code(201).send({
+      snapshot: publicSnapshot(snapshot), instances: instances.map(publicInstance), ...(branches ? { branches: branches.map(publicBranch) } : {}),
+    });
   });
 }
 

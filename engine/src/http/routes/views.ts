@@ -1,6 +1,6 @@
 // What the API shows of a record: internal fields (host paths, specs, netns names) stay inside.
 import { AGENT_PORT } from '../../runtime/agent-client.js';
-import type { Image, Instance, Snapshot } from '../../core/types.js';
+import type { Branch, Image, Instance, Snapshot } from '../../core/types.js';
 
 export function publicSnapshot(s: Snapshot) {
   const { spec: _spec, imageDir: _dir, state: _state, owner: _owner, checksum, ...rest } = s;
@@ -15,5 +15,10 @@ export function publicInstance(i: Instance) {
 
 export function publicImage(i: Image) {
   const { rootfs: _rootfs, owner: _owner, ...rest } = i;
+  return rest;
+}
+
+export function publicBranch(b: Branch) {
+  const { owner: _owner, ...rest } = b;
   return rest;
 }

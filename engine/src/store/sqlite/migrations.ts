@@ -53,4 +53,18 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE events ADD COLUMN owner TEXT;
    CREATE INDEX snapshots_owner ON snapshots(owner);
    CREATE INDEX instances_owner ON instances(owner);`,
+  // 8-10: reserved for changes merged in parallel (the integrator puts them here).
+  '',
+  '',
+  '',
+  // 11: branches (services/branches.ts): named, owned pointers to snapshots. A name is unique per
+  // owner (IFNULL: SQLite's UNIQUE lets NULLs repeat); the head hook looks branches up by instance.
+  `CREATE TABLE branches (
+     id TEXT PRIMARY KEY, name TEXT NOT NULL, parent_id TEXT, divergence_point TEXT NOT NULL,
+     head TEXT NOT NULL, instance_id TEXT, metadata TEXT NOT NULL DEFAULT '{}', owner TEXT,
+     created_at TEXT NOT NULL);
+   CREATE UNIQUE INDEX branches_owner_name ON branches(IFNULL(owner, ''), name);
+   CREATE INDEX branches_parent ON branches(parent_id);
+   CREATE INDEX branches_head ON branches(head);
+   CREATE INDEX branches_instance ON branches(instance_id);`,
 ];

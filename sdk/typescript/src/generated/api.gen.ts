@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -313,6 +313,8 @@ export type SnapshotTtl = number;
 export interface BranchRequest {
   /** Number of new instances. */
   count: number;
+  /** Make a Branch record for each new instance, named in order (as many names as `count`): `parentId` is the branch the source instance is checked out on (or null), `divergencePoint` and `head` are the snapshot taken, `instanceId` is the new instance. A name already taken is `409 branch_name_taken` before anything is started. */
+  names?: BranchName[];
   /** Answer only when every new instance is `ready`. */
   wait?: boolean;
   metadata?: Metadata;
@@ -321,6 +323,46 @@ export interface BranchRequest {
 export interface BranchResult {
   snapshot: Snapshot;
   instances: Instance[];
+  /** The Branch records made for the new instances (only when `names` was given), in the same order. */
+  branches?: Branch[];
+}
+
+/** Unique among one API key's branches. */
+export type BranchName = string;
+
+/** A named line of snapshots, like a git branch: `head` moves forward with every commit of its checked-out instance; `divergencePoint` is where it left its parent. */
+export interface Branch {
+  id: string;
+  name: BranchName;
+  /** The branch this one diverged from, or null. */
+  parentId: string | null;
+  /** The snapshot the branch started at (its merge base with the parent). */
+  divergencePoint: string;
+  /** The branch's newest snapshot; `checkoutBranch` restores it. */
+  head: string;
+  /** The live instance checked out on the branch, or null (none, or it stopped). */
+  instanceId: string | null;
+  metadata: Metadata;
+  createdAt: Timestamp;
+}
+
+export interface BranchPage {
+  data: Branch[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface CreateBranchRequest {
+  /** Where the branch starts (its divergence point and first head). */
+  snapshotId: string;
+  name: BranchName;
+  metadata?: Metadata;
+}
+
+export interface CommitBranchRequest {
+  /** Kept in the new snapshot's metadata as `message`. */
+  message?: string;
+  metadata?: Metadata;
 }
 
 /** Fields shared by every variant of {@link ExecRequest}. */
@@ -614,6 +656,12 @@ export const operations = {
   setInstanceMetadata: { method: "PUT", path: "/v1/instances/{id}/metadata" },
   snapshotInstance: { method: "POST", path: "/v1/instances/{id}/snapshot" },
   branchInstance: { method: "POST", path: "/v1/instances/{id}/branch" },
+  listBranches: { method: "GET", path: "/v1/branches" },
+  createBranch: { method: "POST", path: "/v1/branches" },
+  getBranch: { method: "GET", path: "/v1/branches/{id}" },
+  deleteBranch: { method: "DELETE", path: "/v1/branches/{id}" },
+  checkoutBranch: { method: "POST", path: "/v1/branches/{id}/checkout" },
+  commitBranch: { method: "POST", path: "/v1/branches/{id}/commit" },
   exec: { method: "POST", path: "/v1/instances/{id}/exec" },
   execStream: { method: "POST", path: "/v1/instances/{id}/exec/stream" },
   execBatch: { method: "POST", path: "/v1/instances/{id}/exec/batch" },
