@@ -13,6 +13,7 @@ import { AgentClient } from './runtime/agent-client.js';
 import { ChangeStore } from './store/changes.js';
 import { DiffService, TEXT_DIFF_MAX } from './services/diff.js';
 import { MergeService } from './services/merge.js';
+import { BranchMergeService } from './services/branch-merge.js';
 import { Cgroups } from './runtime/cgroups.js';
 import { RunscRuntime } from './runtime/runsc/runsc.js';
 import { Spawner, waitForLeftoverHelpers } from './runtime/spawner.js';
@@ -62,6 +63,7 @@ export interface Services {
   keys: KeyService;
   diffs: DiffService;
   merges: MergeService;
+  branchMerges: BranchMergeService;
   branches: BranchService;
 }
 
@@ -165,11 +167,13 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     }
   };
   const diffs = new DiffService(snapshots, images, changes);
-  const merges = new MergeService(diffs, snapshots, instances, agents);
-  const branches = new BranchService(new BranchRepo(db), snapshots, instances);
+  const merges = new MergeService(diffs, snapshots, instances, agents, repos.snapshots);
+  const branchRepo = new BranchRepo(db);
+  const branches = new BranchService(branchRepo, snapshots, instances);
+  const branchMerges = new BranchMergeService(branches, branchRepo, diffs, merges);
   snapshots.branches = branches;
   const services: Services = {
-    diffs, merges,
+    diffs, merges, branchMerges,
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches,
   };

@@ -227,3 +227,79 @@ describe('snapshot diff and merge', () => {
     assert.equal((await exec(instA, 'cat /work/both.txt')).stdout, 'A\n');
   });
 });
+
+describe('branch diff, merge and rebase', () => {
+  let t: TestEngine;
+  const exec = async (id: string, command: string) => {
+    const r = await t.api('POST', `/v1/instances/${id}/exec`, { command });
+    assert.equal(r.body.exitCode, 0, JSON.stringify(r.body));
+    return r.body.stdout as string;
+  };
+  /** A branch at `snapshotId` with `command` run and committed. */
+  const branchWith = async (snapshotId: string, name: string, command: string) => {
+    const b = await t.api('POST', '/v1/branches', { snapshotId, name });
+    assert.equal(b.status, 201, JSON.stringify(b.body));
+    const inst = (await t.api('POST', `/v1/branches/${b.body.id}/checkout`)).body.id;
+    await exec(inst, command);
+    const c = await t.api('POST', `/v1/branches/${b.body.id}/commit`, { message: name });
+    assert.equal(c.status, 201, JSON.stringify(c.body));
+    return { id: b.body.id as string, instance: inst as string, head: c.body.id as string };
+  };
+
+  before(async () => {
+    t = await startEngine();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('diffs branch heads, merges into the first (moving its head) and rebases onto another', async () => {
+    const root = (await t.api('POST', '/v1/snapshots', {})).body.id;
+    const base = await branchWith(root, 'main', "mkdir /app && printf 'a\\nb\\nc\\nd\\ne\\n' > /app/conf");
+    const feat = await branchWith(base.head, 'feature', "sed -i 's/^b$/B/' /app/conf && echo new > /app/feature.txt");
+    const fix = await branchWith(base.head, 'fix', "sed -i 's/^e$/E/' /app/conf && echo 'sleep 1000' > /app/fix.sh");
+
+    const d = await t.api('GET', `/v1/branches/${feat.id}/diff/${fix.id}`);
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    assert.deepEqual(d.body.files.map((f: any) => `${f.change} ${f.path}`), ['modified /app/conf', 'deleted /app/feature.txt', 'added /app/fix.sh']);
+    const ds = await t.api('GET', `/v1/branches/${feat.id}/diff/${base.head}`);
+    assert.equal(ds.body.target, base.head, 'a snapshot is a target too');
+
+    const m = await t.api('POST', '/v1/branches/merge', { branchIds: [feat.id, fix.id], message: 'merge fix' });
+    assert.equal(m.status, 201, JSON.stringify(m.body));
+    assert.equal(m.body.metadata.message, 'merge fix');
+    const after = (await t.api('GET', `/v1/branches/${feat.id}`)).body;
+    assert.equal(after.head, m.body.id, 'the first branch moved to the result');
+    assert.equal(after.instanceId, null, 'its old instance is detached, not overwritten');
+    assert.equal(await exec(feat.instance, 'cat /app/conf'), 'a\nB\nc\nd\ne\n', 'the detached instance kept its files');
+    assert.equal((await t.api('GET', `/v1/branches/${fix.id}`)).body.head, fix.head, 'the other branch is unchanged');
+    const co = (await t.api('POST', `/v1/branches/${feat.id}/checkout`)).body.id;
+    assert.equal(await exec(co, 'cat /app/conf /app/feature.txt /app/fix.sh'), 'a\nB\nc\nd\nE\nnew\nsleep 1000\n');
+
+    // Rebase fix onto main after main moved: fix's head gets main's change and keeps its own.
+    const mainInst = (await t.api('POST', `/v1/branches/${base.id}/checkout`)).body.id;
+    await exec(mainInst, "sed -i 's/^a$/A/' /app/conf");
+    const moved = (await t.api('POST', `/v1/branches/${base.id}/commit`, {})).body.id;
+    const r = await t.api('POST', `/v1/branches/${fix.id}/rebase`, { targetId: base.id });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.divergencePoint, moved);
+    assert.notEqual(r.body.head, fix.head);
+    const rc = (await t.api('POST', `/v1/branches/${fix.id}/checkout`)).body.id;
+    assert.equal(await exec(rc, 'cat /app/conf; test -e /app/feature.txt || echo no-feature'), 'A\nb\nc\nd\nE\nno-feature\n');
+    const back = await t.api('GET', `/v1/branches/${fix.id}/diff/${base.id}`);
+    assert.deepEqual(back.body.files.map((f: any) => `${f.change} ${f.path}`), ['modified /app/conf', 'deleted /app/fix.sh']);
+
+    // Conflicts are the snapshot merge's; another key sees nothing.
+    const c1 = await branchWith(base.head, 'c1', 'echo 1 > /app/x');
+    const c2 = await branchWith(base.head, 'c2', 'echo 2 > /app/x');
+    const conflict = await t.api('POST', '/v1/branches/merge', { branchIds: [c1.id, c2.id] });
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.error.details.conflicts[0].kind, 'add/add');
+    assert.equal((await t.api('GET', `/v1/branches/${c1.id}`)).body.head, c1.head, 'a refused merge moves nothing');
+    const k = await t.api('POST', '/v1/keys', { name: 'other' });
+    const other = { authorization: `Bearer ${k.body.secret}` };
+    assert.equal((await t.api('GET', `/v1/branches/${c1.id}/diff/${c2.id}`, undefined, { headers: other })).status, 404);
+    assert.equal((await t.api('POST', '/v1/branches/merge', { branchIds: [c1.id, c2.id] }, { headers: other })).status, 404);
+    assert.equal((await t.api('POST', `/v1/branches/${c1.id}/rebase`, { targetId: c2.id }, { headers: other })).status, 404);
+  });
+});

@@ -19,6 +19,7 @@ import { bytesOf, pathFields, sameState, type FileState } from '../store/changes
 import { asText, compareBytes, TEXT_DIFF_MAX, type DiffService, type SnapshotView } from './diff.js';
 import type { InstanceService } from './instances.js';
 import type { SnapshotService } from './snapshots.js';
+import type { SnapshotRepo } from '../store/sqlite/repos.js';
 
 export type Side = 'ours' | 'theirs';
 export type Strategy = 'fail' | Side | { paths?: Record<string, Side>; default?: 'fail' | Side };
@@ -54,13 +55,28 @@ export class MergeService {
     private readonly snapshots: SnapshotService,
     private readonly instances: InstanceService,
     private readonly agents: AgentClient,
+    private readonly repo: SnapshotRepo,
   ) {}
 
-  /** Nearest common ancestor of two snapshots by parentId, or null (then the image is the base). */
+  /**
+   * Nearest common ancestor of two snapshots, or null (then the image is the base). A snapshot's
+   * parents are its parentId and, for a checkpoint of an instance, that instance's checkpoint just
+   * before it (the instance's files at this checkpoint grew from those).
+   */
   mergeBase(a: string, b: string): string | null {
-    const seen = new Set<string>();
-    for (let id: string | null = a; id; id = this.snapshots.find(id)?.parentId ?? null) seen.add(id);
-    for (let id: string | null = b; id; id = this.snapshots.find(id)?.parentId ?? null) if (seen.has(id)) return id;
+    const parents = (id: string): string[] => {
+      const s = this.repo.get(id);
+      if (!s) return [];
+      return [s.parentId, this.repo.previousCheckpoint(s)].filter((p): p is string => !!p);
+    };
+    const seen = new Set<string>([a]);
+    for (const queue = [a]; queue.length; ) for (const p of parents(queue.shift() as string)) if (!seen.has(p)) (seen.add(p), queue.push(p));
+    const visited = new Set<string>([b]);
+    for (const queue = [b]; queue.length; ) {
+      const id = queue.shift() as string;
+      if (seen.has(id)) return id;
+      for (const p of parents(id)) if (!visited.has(p)) (visited.add(p), queue.push(p));
+    }
     return null;
   }
 
