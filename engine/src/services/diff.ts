@@ -2,7 +2,7 @@
 // restoring anything: the paths to compare are the union of what either side changed since the
 // image, so the cost follows what changed, not the size of the image. A path neither side lists is
 // the image's on both. Unified text diffs are made from kept blobs or the image's own files.
-import { createTwoFilesPatch, structuredPatch } from 'diff';
+import { FILE_HEADERS_ONLY, formatPatch, structuredPatch } from 'diff';
 import { FaasError } from '../core/errors.js';
 import type { Snapshot } from '../core/types.js';
 import { ABSENT, pathFields, sameState, type ChangeStore, type FileState, type Manifest } from '../store/changes.js';
@@ -176,14 +176,42 @@ function describeChange(key: string, before: FileState, after: FileState, conten
   const name = fc.path;
   const from = before.type === 'absent' ? '/dev/null' : `a${name}`;
   const to = after.type === 'absent' ? '/dev/null' : `b${name}`;
-  fc.diff = createTwoFilesPatch(from, to, oldText, newText, undefined, undefined, { context: 3 }).replace(/^=+\n/m, '');
-  for (const h of structuredPatch(from, to, oldText, newText, undefined, undefined, { context: 0 }).hunks) {
+  Object.assign(fc, unified(from, to, oldText, newText));
+  return fc;
+}
+
+/**
+ * A unified diff with 3 lines of context, and its counts. A file added or deleted whole needs no
+ * diff algorithm: every line is one hunk (half of a typical branch diff is such files).
+ */
+function unified(from: string, to: string, oldText: string, newText: string): { diff: string; insertions: number; deletions: number } {
+  const head = `--- ${from}\n+++ ${to}\n`;
+  if (oldText === '' || newText === '') {
+    const text = oldText || newText;
+    const ls = splitLines(text);
+    if (!ls.length) return { diff: head, insertions: 0, deletions: 0 };
+    const sign = oldText === '' ? '+' : '-';
+    const range = `${ls.length === 1 ? '1' : `1,${ls.length}`}`;
+    let body = oldText === '' ? `@@ -0,0 +${range} @@\n` : `@@ -${range} +0,0 @@\n`;
+    for (const l of ls) body += sign + l;
+    if (!text.endsWith('\n')) body += '\n\\ No newline at end of file\n';
+    return { diff: head + body, insertions: sign === '+' ? ls.length : 0, deletions: sign === '-' ? ls.length : 0 };
+  }
+  const patch = structuredPatch(from, to, oldText, newText, undefined, undefined, { context: 3 });
+  let insertions = 0;
+  let deletions = 0;
+  for (const h of patch.hunks) {
     for (const l of h.lines) {
-      if (l.startsWith('+')) fc.insertions++;
-      else if (l.startsWith('-')) fc.deletions++;
+      if (l[0] === '+') insertions++;
+      else if (l[0] === '-') deletions++;
     }
   }
-  return fc;
+  return { diff: formatPatch(patch, FILE_HEADERS_ONLY), insertions, deletions };
+}
+
+/** Lines with their terminators (a last line without one stays as it is). */
+export function splitLines(s: string): string[] {
+  return s.match(/[^\n]*\n|[^\n]+$/g) ?? [];
 }
 
 /** UTF-8 text without NUL bytes (git's test is the NUL byte; invalid UTF-8 is binary here too). */

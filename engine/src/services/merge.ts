@@ -16,7 +16,7 @@ import { FaasError, invalid } from '../core/errors.js';
 import type { Instance, Metadata, Snapshot } from '../core/types.js';
 import type { AgentClient } from '../runtime/agent-client.js';
 import { bytesOf, pathFields, sameState, type FileState } from '../store/changes.js';
-import { asText, compareBytes, TEXT_DIFF_MAX, type DiffService, type SnapshotView } from './diff.js';
+import { asText, compareBytes, splitLines, TEXT_DIFF_MAX, type DiffService, type SnapshotView } from './diff.js';
 import type { InstanceService } from './instances.js';
 import type { SnapshotService } from './snapshots.js';
 import type { SnapshotRepo } from '../store/sqlite/repos.js';
@@ -229,7 +229,7 @@ function lineMerge(b: FileState, o: FileState, t: FileState, bb: Buffer | null, 
   const ours = ob && asText(ob);
   const theirs = tb && asText(tb);
   if (base === null || ours === null || theirs === null || base === undefined) return null;
-  const regions = diff3Merge(lines(ours), lines(base), lines(theirs), { excludeFalseConflicts: true });
+  const regions = diff3Merge(splitLines(ours), splitLines(base), splitLines(theirs), { excludeFalseConflicts: true });
   const out: string[] = [];
   for (const r of regions) {
     if (r.conflict) return null;
@@ -238,10 +238,6 @@ function lineMerge(b: FileState, o: FileState, t: FileState, bb: Buffer | null, 
   return Buffer.from(out.join(''), 'utf8');
 }
 
-/** Lines with their terminators, so a missing final newline survives the merge. */
-function lines(s: string): string[] {
-  return s.match(/[^\n]*\n|[^\n]+$/g) ?? [];
-}
 
 function resolve(strategy: Strategy, key: string): 'fail' | Side {
   if (typeof strategy === 'string') return strategy;
