@@ -25,6 +25,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,21 +53,23 @@ type Tracker struct {
 	cache    map[string]hashed
 	overflow bool // events were lost: the set is no longer complete
 	started  bool
+	buf      []byte
 }
 
 var Default = &Tracker{}
 
-// Start watches every directory under root; events are read in the background from then on.
+// Start watches every directory under root; events are recorded every pumpEvery and before every manifest.
 func (t *Tracker) Start(root string) error {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
 	t.fd, t.watches, t.changed, t.cache, t.started = fd, map[int32]string{}, map[string]bool{}, map[string]hashed{}, true
+	t.buf = make([]byte, 256<<10)
 	t.watchTree(root, false)
 	t.mu.Unlock()
-	go t.read()
+	go t.background()
 	return nil
 }
 
@@ -91,27 +94,42 @@ func (t *Tracker) watchTree(dir string, mark bool) {
 	})
 }
 
-func (t *Tracker) read() {
-	buf := make([]byte, 256<<10)
+// pumpEvery bounds how long events wait in the kernel queue between manifests (a queue that
+// overflowed would make the set incomplete).
+const pumpEvery = 100 * time.Millisecond
+
+func (t *Tracker) background() {
+	for {
+		time.Sleep(pumpEvery)
+		t.mu.Lock()
+		t.pump()
+		t.mu.Unlock()
+	}
+}
+
+// pump records every event queued so far (the fd is non-blocking). gVisor queues an event inside
+// the syscall that caused it, so after a pump every change made before it is in the set: an exec
+// that wrote a file and a checkpoint right after it agree. Called with mu held.
+func (t *Tracker) pump() {
+	buf := t.buf
 	for {
 		n, err := unix.Read(t.fd, buf)
-		if err == unix.EINTR || err == unix.EAGAIN {
+		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || n <= 0 {
-			t.mu.Lock()
-			t.overflow = true
-			t.mu.Unlock()
+		if err == unix.EAGAIN || n == 0 {
 			return
 		}
-		t.mu.Lock()
+		if err != nil {
+			t.overflow = true
+			return
+		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 			t.handle(ev.Wd, ev.Mask, string(bytes.TrimRight(name, "\x00")))
 		}
-		t.mu.Unlock()
 	}
 }
 
@@ -170,6 +188,9 @@ type Entry struct {
 // be hashed in this call carry their bytes (the engine keeps each content once, by hash).
 func (t *Tracker) Manifest(inlineMax int64) (entries []Entry, complete bool, err error) {
 	t.mu.Lock()
+	if t.started {
+		t.pump()
+	}
 	paths := make([]string, 0, len(t.changed))
 	subtree := make(map[string]bool, len(t.changed))
 	for p, s := range t.changed {
