@@ -52,11 +52,13 @@ export class BranchService {
     return { ...page, data: page.data.map((b) => ({ ...b, instanceId: this.liveInstance(b)?.id ?? null })) };
   }
 
-  create(input: { snapshotId: string; name: string; metadata?: Metadata; owner: string | null }): Branch {
+  create(input: { snapshotId: string; name?: string; metadata?: Metadata; owner: string | null }): Branch {
     const snap = this.snapshots.get(input.snapshotId);
-    this.assertNamesFree([input.name], input.owner);
+    if (input.name) this.assertNamesFree([input.name], input.owner);
     const parent = this.repo.oldestAtHead(snap.id, input.owner);
-    const b = this.record({ name: input.name, parentId: parent?.id ?? null, at: snap.id, instanceId: null, metadata: input.metadata, owner: input.owner });
+    const b = this.record({ name: input.name ?? '', parentId: parent?.id ?? null, at: snap.id, instanceId: null, metadata: input.metadata, owner: input.owner });
+    // Unnamed: the id is the name (unique by construction, and a name is always there to show).
+    if (!b.name) b.name = b.id;
     this.insert([b]);
     return this.get(b.id);
   }
@@ -152,19 +154,11 @@ export class BranchService {
 
   /**
    * A snapshot was force-deleted. A branch that started there goes (nothing of it is left); a
-   * branch whose head it was falls back to the newest checkpoint of its instance, else the
-   * snapshot that instance was started from, else its divergence point.
+   * branch whose head it was falls back to its newest earlier head still there (its reflog).
    */
   onSnapshotDeleted(snapshotId: string): void {
     for (const b of this.repo.onSnapshot(snapshotId)) {
-      if (b.divergencePoint === snapshotId) {
-        this.repo.delete(b.id, b.parentId);
-        continue;
-      }
-      const exists = (sid: string | null | undefined): sid is string => !!sid && sid !== snapshotId && !!this.snapshots.find(sid);
-      const inst = b.instanceId ? this.instances.find(b.instanceId) : undefined;
-      const candidates = [b.instanceId ? this.repo.newestCheckpointOf(b.instanceId, b.owner, snapshotId) : undefined, inst?.snapshotId, b.divergencePoint];
-      const head = candidates.find(exists);
+      const head = b.divergencePoint === snapshotId ? undefined : this.repo.previousHead(b.id, snapshotId);
       if (head) this.repo.update(b.id, { head });
       else this.repo.delete(b.id, b.parentId);
     }

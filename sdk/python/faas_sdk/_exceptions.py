@@ -21,6 +21,7 @@ __all__ = [
     "ImageNotFoundError",
     "SnapshotNotFoundError",
     "InstanceNotFoundError",
+    "BranchNotFoundError",
     "ProcessNotFoundError",
     "FileNotFoundError",
     "InstanceNotReadyError",
@@ -104,6 +105,10 @@ class InstanceNotFoundError(NotFoundError):
     pass
 
 
+class BranchNotFoundError(NotFoundError):
+    pass
+
+
 class ProcessNotFoundError(NotFoundError):
     pass
 
@@ -158,6 +163,7 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "image_not_found": ImageNotFoundError,
     "snapshot_not_found": SnapshotNotFoundError,
     "instance_not_found": InstanceNotFoundError,
+    "branch_not_found": BranchNotFoundError,
     "process_not_found": ProcessNotFoundError,
     "file_not_found": FileNotFoundError,
     "not_found": NotFoundError,
@@ -165,6 +171,10 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "method_not_allowed": NotFoundError,
     "instance_not_ready": InstanceNotReadyError,
     "conflict": ConflictError,
+    # Conflicts with a branch: ``code`` says which (details name / children / id).
+    "branch_name_taken": ConflictError,
+    "branch_has_children": ConflictError,
+    "branch_not_checked_out": ConflictError,
     "payload_too_large": PayloadTooLargeError,
     "exec_failed": ExecFailedError,
     "resource_limit": ResourceLimitError,

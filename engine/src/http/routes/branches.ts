@@ -8,7 +8,7 @@ import { publicBranch, publicInstance, publicSnapshot } from './views.js';
 export function registerBranchRoutes(r: Router, s: Services): void {
   const b = s.branches;
   r.op('createBranch', async (req, reply) => {
-    const input = body<{ snapshotId: string; name: string; metadata?: Metadata }>(req);
+    const input = body<{ snapshotId: string; name?: string; metadata?: Metadata }>(req);
     return reply.code(201).send(publicBranch(b.create({ ...input, owner: ownerOf(req) })));
   });
   r.op('listBranches', async (req) => {

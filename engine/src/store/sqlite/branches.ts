@@ -29,7 +29,10 @@ export class BranchRepo {
       'INSERT INTO branches (id,name,parent_id,divergence_point,head,instance_id,metadata,owner,created_at) VALUES (?,?,?,?,?,?,?,?,?)',
     );
     this.db.transaction(() => {
-      for (const b of branches) ins.run(b.id, b.name, b.parentId, b.divergencePoint, b.head, b.instanceId, JSON.stringify(b.metadata), b.owner, b.createdAt);
+      for (const b of branches) {
+        ins.run(b.id, b.name, b.parentId, b.divergencePoint, b.head, b.instanceId, JSON.stringify(b.metadata), b.owner, b.createdAt);
+        this.log(b.id, b.head);
+      }
     })();
   }
   get(id: string): Branch | undefined {
@@ -53,10 +56,12 @@ export class BranchRepo {
   onSnapshot(snapshotId: string): Branch[] {
     return (statement(this.db, 'SELECT * FROM branches WHERE head = ? OR divergence_point = ?').all(snapshotId, snapshotId) as Row[]).map(toBranch);
   }
-  /** The newest ready snapshot of an instance by `owner` other than `except` (a head to fall back to). */
-  newestCheckpointOf(instanceId: string, owner: string | null, except: string): string | undefined {
-    const r = statement(this.db, "SELECT id FROM snapshots WHERE instance_id = ? AND IFNULL(owner, '') = IFNULL(?, '') AND state = 'ready' AND id != ? ORDER BY created_at DESC, id DESC LIMIT 1")
-      .get(instanceId, owner, except) as { id: string } | undefined;
+  /** The newest head in the branch's reflog, other than `except`, whose snapshot is still there. */
+  previousHead(id: string, except: string): string | undefined {
+    const r = statement(
+      this.db,
+      "SELECT l.snapshot_id AS id FROM branch_log l JOIN snapshots s ON s.id = l.snapshot_id AND s.state = 'ready' WHERE l.branch_id = ? AND l.snapshot_id != ? ORDER BY l.seq DESC LIMIT 1",
+    ).get(id, except) as { id: string } | undefined;
     return r?.id;
   }
   children(id: string): string[] {
@@ -73,13 +78,21 @@ export class BranchRepo {
   update(id: string, fields: Partial<Pick<Branch, 'head' | 'instanceId' | 'divergencePoint'>>): void {
     const cols = { head: 'head', instanceId: 'instance_id', divergencePoint: 'divergence_point' } as const;
     const sets = Object.keys(fields).map((k) => `${cols[k as keyof typeof cols]} = ?`);
-    if (sets.length) statement(this.db, `UPDATE branches SET ${sets.join(', ')} WHERE id = ?`).run(...Object.values(fields), id);
+    if (!sets.length) return;
+    this.db.transaction(() => {
+      statement(this.db, `UPDATE branches SET ${sets.join(', ')} WHERE id = ?`).run(...Object.values(fields), id);
+      if (fields.head) this.log(id, fields.head);
+    })();
+  }
+  private log(id: string, head: string): void {
+    statement(this.db, 'INSERT INTO branch_log (branch_id, snapshot_id, created_at) VALUES (?,?,?)').run(id, head, new Date().toISOString());
   }
   /** Deletes `id`, giving its children `newParent`, in one transaction. */
   delete(id: string, newParent: string | null): void {
     this.db.transaction(() => {
       statement(this.db, 'UPDATE branches SET parent_id = ? WHERE parent_id = ?').run(newParent, id);
       statement(this.db, 'DELETE FROM branches WHERE id = ?').run(id);
+      statement(this.db, 'DELETE FROM branch_log WHERE branch_id = ?').run(id);
     })();
   }
 }

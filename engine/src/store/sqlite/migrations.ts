@@ -59,6 +59,9 @@ export const MIGRATIONS: string[] = [
   '',
   // 11: branches (services/branches.ts): named, owned pointers to snapshots. A name is unique per
   // owner (IFNULL: SQLite's UNIQUE lets NULLs repeat); the head hook looks branches up by instance.
+  // branch_log is each branch's reflog (every head it had, in order): a head deleted with force
+  // falls back to the newest one still there (a checkpoint's parent is the instance's snapshot,
+  // not the previous head, so the snapshot tree alone cannot say).
   `CREATE TABLE branches (
      id TEXT PRIMARY KEY, name TEXT NOT NULL, parent_id TEXT, divergence_point TEXT NOT NULL,
      head TEXT NOT NULL, instance_id TEXT, metadata TEXT NOT NULL DEFAULT '{}', owner TEXT,
@@ -66,5 +69,9 @@ export const MIGRATIONS: string[] = [
    CREATE UNIQUE INDEX branches_owner_name ON branches(IFNULL(owner, ''), name);
    CREATE INDEX branches_parent ON branches(parent_id);
    CREATE INDEX branches_head ON branches(head);
-   CREATE INDEX branches_instance ON branches(instance_id);`,
+   CREATE INDEX branches_instance ON branches(instance_id);
+   CREATE TABLE branch_log (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, branch_id TEXT NOT NULL, snapshot_id TEXT NOT NULL,
+     created_at TEXT NOT NULL);
+   CREATE INDEX branch_log_branch ON branch_log(branch_id, seq);`,
 ];

@@ -49,6 +49,7 @@ export class NotFoundError extends FaaSError {}
 export class ImageNotFoundError extends NotFoundError {}
 export class SnapshotNotFoundError extends NotFoundError {}
 export class InstanceNotFoundError extends NotFoundError {}
+export class BranchNotFoundError extends NotFoundError {}
 export class ProcessNotFoundError extends NotFoundError {}
 export class FileNotFoundError extends NotFoundError {}
 /** The instance is in a state that does not allow the call; `details.state` holds it. */
@@ -79,6 +80,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   image_not_found: ImageNotFoundError,
   snapshot_not_found: SnapshotNotFoundError,
   instance_not_found: InstanceNotFoundError,
+  branch_not_found: BranchNotFoundError,
   process_not_found: ProcessNotFoundError,
   file_not_found: FileNotFoundError,
   not_found: NotFoundError,
@@ -86,6 +88,10 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   method_not_allowed: NotFoundError,
   instance_not_ready: InstanceNotReadyError,
   conflict: ConflictError,
+  // Conflicts with a branch: `code` says which (details.name / details.children / details.id).
+  branch_name_taken: ConflictError,
+  branch_has_children: ConflictError,
+  branch_not_checked_out: ConflictError,
   payload_too_large: PayloadTooLargeError,
   exec_failed: ExecFailedError,
   resource_limit: ResourceLimitError,

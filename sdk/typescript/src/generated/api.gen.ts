@@ -355,7 +355,8 @@ export interface BranchPage {
 export interface CreateBranchRequest {
   /** Where the branch starts (its divergence point and first head). */
   snapshotId: string;
-  name: BranchName;
+  /** Unique among the key's branches; the branch's id when omitted. */
+  name?: BranchName;
   metadata?: Metadata;
 }
 
