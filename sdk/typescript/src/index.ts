@@ -14,6 +14,8 @@ export { Snapshot, SnapshotPromise, SnapshotManager } from './resources/snapshot
 export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions } from './resources/snapshots.js';
 export { Instance, InstanceManager } from './resources/instances.js';
 export { BranchManager } from './resources/branches.js';
+export { pathBytes } from './resources/diff.js';
+export type { BranchDiff, SnapshotDiff, FileChange, MergeStrategy, MergeOptions, RebaseOptions, DiffOptions, BranchData } from './resources/diff.js';
 export type { InstanceData, InstanceState, InstanceMetrics, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult } from './resources/instances.js';
 export { ImageManager } from './resources/images.js';
 export type { Image, ImageListFilter, ImportImageOptions } from './resources/images.js';

@@ -10,12 +10,14 @@ import { imageCommands } from './images.js';
 import { instanceCommands } from './instances.js';
 import { EXIT, Output, UsageError } from './output.js';
 import { snapshotCommands } from './snapshots.js';
+import { branchDiffCommands, snapshotDiffCommands } from './diff.js';
 import { keyCommands, tokenCommands } from './keys.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
   image: imageCommands,
-  snapshot: snapshotCommands,
+  snapshot: { ...snapshotCommands, ...snapshotDiffCommands },
+  branch: branchDiffCommands,
   instance: instanceCommands,
   key: keyCommands,
   token: tokenCommands,

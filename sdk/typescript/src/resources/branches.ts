@@ -10,6 +10,9 @@ import type { RequestOptions } from '../core/http.js';
 import { idOf, type IdRef } from '../core/ids.js';
 import type { AutoPager } from '../core/pagination.js';
 import type { BranchResult, Instance, InstanceData, StartInstanceConfig } from './instances.js';
+import { seg } from '../core/ids.js';
+import type { BranchData, BranchDiff, DiffOptions, MergeOptions, RebaseOptions } from './diff.js';
+import { Snapshot } from './snapshots.js';
 
 export class BranchManager {
   constructor(private readonly client: FaaSClient) {}
@@ -34,5 +37,25 @@ export class BranchManager {
   list(parent: IdRef): AutoPager<Instance, InstanceData> {
     const id = idOf(parent);
     return id.startsWith('snap_') ? this.client.instances.list({ snapshotId: id }) : this.client.instances.list({ parentId: id });
+  }
+
+  /** What changed in the files from the branch's head to `target` (a branch's head, or a snapshot). */
+  diff(branch: IdRef, target: IdRef, options: DiffOptions = {}, requestOptions?: RequestOptions): Promise<BranchDiff> {
+    return this.client.http.request({ ...requestOptions, method: 'GET', path: `/v1/branches/${seg(idOf(branch))}/diff/${seg(idOf(target))}`, query: { textDiffs: options.textDiffs } });
+  }
+
+  /**
+   * Merges the branches' heads onto the first branch's head (its memory and processes) and moves
+   * that head to the result. Overlapping changes throw MergeConflictError unless `strategy` resolves them.
+   */
+  async merge(branches: IdRef[], options: MergeOptions = {}, requestOptions?: RequestOptions): Promise<Snapshot> {
+    const { strategy, message, metadata } = options;
+    const data = await this.client.http.request({ ...requestOptions, method: 'POST', path: '/v1/branches/merge', json: { branchIds: branches.map(idOf), strategy, message, metadata } });
+    return new Snapshot(this.client, data as ConstructorParameters<typeof Snapshot>[1]);
+  }
+
+  /** Replays the branch's changes onto `target`'s head (a branch or a snapshot); moves its head and divergencePoint. */
+  rebase(branch: IdRef, target: IdRef, options: RebaseOptions = {}, requestOptions?: RequestOptions): Promise<BranchData> {
+    return this.client.http.request({ ...requestOptions, method: 'POST', path: `/v1/branches/${seg(idOf(branch))}/rebase`, json: { targetId: idOf(target), strategy: options.strategy } });
   }
 }
