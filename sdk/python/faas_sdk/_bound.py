@@ -52,6 +52,10 @@ class Snapshot(SnapshotData):
     def delete(self, *, force: bool = False) -> None:
         _sync_client(self._client, "Snapshot.delete").snapshots.delete(self.id, force=force)
 
+    def diff(self, target: Any, *, text_diffs: bool | None = None) -> Any:
+        """What changed in the files from this snapshot to ``target`` (a SnapshotDiff)."""
+        return _sync_client(self._client, "Snapshot.diff").snapshots.diff(self.id, target, text_diffs=text_diffs)
+
 
 class Instance(InstanceData):
     """A running sandbox. ``with client.instances.start(snap) as inst:`` stops it on the way out,

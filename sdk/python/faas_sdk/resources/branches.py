@@ -10,11 +10,13 @@ have no engine support and are deliberately not provided (no client-side imitati
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, Sequence
 
 from .._bound import BranchResult, Instance, Snapshot
 from .._ids import IdRef, id_of, is_snapshot_id
 from .._pagination import AsyncPager, SyncPager
+from ..types.diff import BranchData, BranchDiff
+from ._diff import diff_request, merge_request, rebase_request
 from ._resource import AsyncAPIResource, SyncAPIResource
 
 
@@ -38,6 +40,28 @@ class Branches(SyncAPIResource):
             return self._client.instances.list(snapshot_id=id_of(parent))
         return self._client.instances.list(parent_id=id_of(parent))
 
+    def diff(self, branch: IdRef, target: IdRef, *, text_diffs: Optional[bool] = None) -> BranchDiff:
+        """What changed in the files from the branch's head to ``target`` (a branch's head, or a snapshot)."""
+        return BranchDiff.model_validate(self._client._call(diff_request("branches", branch, target, text_diffs)))
+
+    def merge(
+        self,
+        branches: Sequence[IdRef],
+        *,
+        strategy: Any = None,
+        message: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Snapshot:
+        """Merges the branches' heads onto the first branch's head (its memory and processes) and
+        moves that head to the result. Overlapping changes raise MergeConflictError unless ``strategy`` resolves them."""
+        data = self._client._call(merge_request("branches", branches, strategy, None, message, metadata))
+        return Snapshot.model_validate(data).bind(self._client)
+
+    def rebase(self, branch: IdRef, target: IdRef, *, strategy: Any = None) -> BranchData:
+        """Replays the branch's changes onto ``target``'s head; moves its head and divergence point.
+        In ``strategy``, ``ours`` is the target and ``theirs`` the branch (git's convention)."""
+        return BranchData.model_validate(self._client._call(rebase_request(branch, target, strategy)))
+
 
 class AsyncBranches(AsyncAPIResource):
     async def create(self, snapshot: IdRef | None = None, **start_options: Any) -> Instance:
@@ -54,3 +78,20 @@ class AsyncBranches(AsyncAPIResource):
         if is_snapshot_id(parent):
             return self._client.instances.list(snapshot_id=id_of(parent))
         return self._client.instances.list(parent_id=id_of(parent))
+
+    async def diff(self, branch: IdRef, target: IdRef, *, text_diffs: Optional[bool] = None) -> BranchDiff:
+        return BranchDiff.model_validate(await self._client._call(diff_request("branches", branch, target, text_diffs)))
+
+    async def merge(
+        self,
+        branches: Sequence[IdRef],
+        *,
+        strategy: Any = None,
+        message: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Snapshot:
+        data = await self._client._call(merge_request("branches", branches, strategy, None, message, metadata))
+        return Snapshot.model_validate(data).bind(self._client)
+
+    async def rebase(self, branch: IdRef, target: IdRef, *, strategy: Any = None) -> BranchData:
+        return BranchData.model_validate(await self._client._call(rebase_request(branch, target, strategy)))
