@@ -11,7 +11,7 @@ import { loadContract, type Contract } from './http/spec.js';
 import { NetnsManager } from './network/netns.js';
 import { AgentClient } from './runtime/agent-client.js';
 import { ChangeStore } from './store/changes.js';
-import { DiffService, TEXT_DIFF_MAX } from './services/diff.js';
+import { DiffService, fetchManifest } from './services/diff.js';
 import { MergeService } from './services/merge.js';
 import { BranchMergeService } from './services/branch-merge.js';
 import { Cgroups } from './runtime/cgroups.js';
@@ -157,8 +157,16 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const changes = new ChangeStore(config.stateDir);
   snapshots.captureChanges = async (ip) => {
     try {
-      const answer = (await agents.json(ip, 'GET', `/v1/changes?inlineMax=${TEXT_DIFF_MAX}`, undefined, 30_000)) as Parameters<ChangeStore['save']>[1];
-      return (dir) => changes.save(dir, answer);
+      const answer = await fetchManifest(agents, ip);
+      if (!Array.isArray(answer?.entries)) throw new Error('the agent answered no entries');
+      return (dir) => {
+        try {
+          changes.save(dir, answer);
+        } catch (err) {
+          // A malformed manifest costs the snapshot its diffs, never the checkpoint.
+          log.warn({ ip, err: (err as Error).message }, 'could not keep a change manifest; this snapshot cannot be diffed');
+        }
+      };
     } catch (err) {
       // An agent from before change tracking (an old snapshot): the snapshot keeps no manifest
       // and a diff of it says so (diff_unavailable).

@@ -303,3 +303,26 @@ describe('branch diff, merge and rebase', () => {
     assert.equal((await t.api('POST', `/v1/branches/${c1.id}/rebase`, { targetId: c2.id }, { headers: other })).status, 404);
   });
 });
+
+describe('change records from a sandbox are not trusted on the host', () => {
+  it('drops manifest paths that would leave the image directory', async () => {
+    const { ChangeStore, isPlainPath } = await import('../src/store/changes.js');
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/faas-test-diff-manifest-');
+    try {
+      const store = new ChangeStore(dir);
+      mkdirSync(join(dir, 'snap'));
+      const e = (path: string) => ({ path, type: 'file', mode: 0o644, size: 1, sha256: 'a'.repeat(64) });
+      writeFileSync(join(dir, 'snap', 'changes.json'), JSON.stringify({
+        version: 1, complete: true,
+        entries: [e('/ok'), e('/../../etc/shadow'), e('/a/./b'), e('//etc'), e('relative'), e('/x/'), { pathBase64: Buffer.from('/a\0b').toString('base64'), type: 'file', mode: 0, size: 0 }],
+      }));
+      const m = store.load('snap_x', join(dir, 'snap'));
+      assert.deepEqual([...(m?.entries.keys() ?? [])], ['/ok']);
+      assert.equal(isPlainPath('/'), false);
+      assert.equal(isPlainPath('/a b/\nc'), true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

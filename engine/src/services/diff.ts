@@ -5,12 +5,34 @@
 import { FILE_HEADERS_ONLY, formatPatch, structuredPatch } from 'diff';
 import { FaasError } from '../core/errors.js';
 import type { Snapshot } from '../core/types.js';
-import { ABSENT, pathFields, sameState, type ChangeStore, type FileState, type Manifest } from '../store/changes.js';
+import type { AgentClient } from '../runtime/agent-client.js';
+import { ABSENT, pathFields, sameState, type AgentChange, type ChangeStore, type FileState, type Manifest } from '../store/changes.js';
 import type { ImageService } from './images.js';
 import type { SnapshotService } from './snapshots.js';
 
 /** Text diffs are made for files up to this size on both sides (bytes). */
 export const TEXT_DIFF_MAX = 256 * 1024;
+/** The most the engine reads of one agent's change manifest (it comes from inside a sandbox). */
+export const MANIFEST_MAX = 512 * 1024 * 1024;
+
+/**
+ * Asks the agent at `ip` for its change manifest (spec/agent-protocol.md "Changes"), reading at
+ * most MANIFEST_MAX bytes of it. Small files changed since the agent was last asked come inlined.
+ */
+export async function fetchManifest(agents: AgentClient, ip: string): Promise<{ complete: boolean; entries: AgentChange[] }> {
+  const res = await agents.raw(ip, { method: 'GET', path: `/v1/changes?inlineMax=${TEXT_DIFF_MAX}`, signal: AbortSignal.timeout(60_000) });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > MANIFEST_MAX) {
+      res.body.destroy();
+      throw new FaasError('runtime_error', `the agent's change manifest is larger than ${MANIFEST_MAX} bytes`, { limit: MANIFEST_MAX });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+}
 
 /** One snapshot's files: its manifest over its image. */
 export class SnapshotView {

@@ -66,6 +66,13 @@ export function pathFields(key: string): { path: string; pathBase64?: string } {
 
 export const MANIFEST_FILE = 'changes.json';
 
+/** An absolute path of named components only: '/a/b', never '/', '/a/../b', '/a/./b', '/a//b', NUL. */
+export function isPlainPath(key: string): boolean {
+  if (key.length < 2 || key[0] !== '/' || key.includes('\0') || key.endsWith('/')) return false;
+  for (const part of key.slice(1).split('/')) if (part === '' || part === '.' || part === '..') return false;
+  return true;
+}
+
 export class ChangeStore {
   readonly blobDir: string;
   private readonly manifests = new Map<string, Manifest>();
@@ -96,10 +103,19 @@ export class ChangeStore {
     if (cached) return cached;
     const file = join(dir, MANIFEST_FILE);
     if (!existsSync(file)) return null;
-    const raw = JSON.parse(readFileSync(file, 'utf8')) as { complete: boolean; entries: AgentChange[] };
+    let raw: { complete: boolean; entries: AgentChange[] };
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+      if (!Array.isArray(raw.entries)) return null;
+    } catch {
+      return null; // unreadable (a write cut short): as if there were none
+    }
     const m: Manifest = { complete: raw.complete, entries: new Map(), subtrees: new Set() };
     for (const e of raw.entries) {
       const key = keyOf(e.path, e.pathBase64);
+      // The manifest comes from inside a sandbox: a path that is not a plain absolute one ('..',
+      // '.', '//', NUL) would name host files once joined to the image directory. Never trusted.
+      if (!isPlainPath(key) || (e.type === 'symlink' && (e.target ?? e.targetBase64) === undefined)) continue;
       m.entries.set(key, {
         key, subtree: !!e.subtree, type: e.type, mode: e.mode, size: e.size, sha256: e.sha256 ?? null,
         target: e.type === 'symlink' ? keyOf(e.target, e.targetBase64) : null,
