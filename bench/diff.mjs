@@ -74,24 +74,31 @@ try {
   }
   results.fullTree = row('direct: hash the whole root filesystem (one side)', full);
 
-  // What the change manifest costs a checkpoint: live branch N=1 of a branch with 100 changes.
-  const br = [];
-  const parts = {};
-  for (let i = 0; i < Math.min(REPS, 10); i++) {
-    await settle();
-    const t0 = now();
-    const res = await engine.api('POST', `/v1/instances/${a}/branch`, { count: 1 });
-    await engine.api('POST', `/v1/instances/${res.body.instances[0].id}/exec`, { argv: ['true'] });
-    br.push(now() - t0);
-    for (const m of (res.headers.get('server-timing') ?? '').split(',')) {
-      const [name, dur] = m.trim().split(';dur=');
-      if (dur) (parts[name] ??= []).push(Number(dur));
+  // What the change manifest costs a checkpoint: live branch N=1 of a fresh instance (nothing
+  // changed) and of a side (~250 changed paths), with the server-timing split (`changes`).
+  const branchOf = async (id, label, key) => {
+    const br = [];
+    const parts = {};
+    for (let i = 0; i < Math.min(REPS, 10); i++) {
+      await settle();
+      const t0 = now();
+      const res = await engine.api('POST', `/v1/instances/${id}/branch`, { count: 1 });
+      await engine.api('POST', `/v1/instances/${res.body.instances[0].id}/exec`, { argv: ['true'] });
+      br.push(now() - t0);
+      for (const m of (res.headers.get('server-timing') ?? '').split(',')) {
+        const [name, dur] = m.trim().split(';dur=');
+        if (dur) (parts[name] ??= []).push(Number(dur));
+      }
+      await engine.api('DELETE', `/v1/instances/${res.body.instances[0].id}`);
+      await engine.api('DELETE', `/v1/snapshots/${res.body.snapshot.id}?force=true`);
     }
-    await engine.api('DELETE', `/v1/instances/${res.body.instances[0].id}`);
-    await engine.api('DELETE', `/v1/snapshots/${res.body.snapshot.id}?force=true`);
-  }
-  results.branch = row('live branch N=1 of a side (every child answers)', br);
-  console.log('  server-timing p50: ' + Object.entries(parts).map(([k, v]) => `${k} ${fmt(stats(v).p50)}`).join(', '));
+    results[key] = row(label, br);
+    results[`${key}Changes`] = stats(parts.changes ?? [0]);
+    console.log('  server-timing p50: ' + Object.entries(parts).map(([k, v]) => `${k} ${fmt(stats(v).p50)}`).join(', '));
+  };
+  const fresh = (await engine.api('POST', '/v1/instances', { snapshotId: root.id })).body;
+  await branchOf(fresh.id, 'live branch N=1 of a fresh instance (every child answers)', 'branchFresh');
+  await branchOf(a, 'live branch N=1 of a side, ~250 changed paths', 'branch');
   console.log(`\n${JSON.stringify(Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { p50: Math.round(v.p50), p95: Math.round(v.p95) }])))}`);
 } finally {
   await engine.close();
