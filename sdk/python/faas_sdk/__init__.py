@@ -8,7 +8,7 @@
             print(instance.exec("cat /etc/motd").stdout)
 """
 
-from ._bound import BranchResult, Instance, Snapshot
+from ._bound import Branch, BranchResult, Instance, Snapshot
 from ._client import AsyncFaaSClient, FaaSClient
 from ._exceptions import (
     ERROR_CLASSES,
@@ -42,7 +42,7 @@ from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
-from .types.diff import BranchData, BranchDiff, DiffTotals, FileChange, SnapshotDiff
+from .types.diff import BranchDiff, DiffTotals, FileChange, SnapshotDiff
 from .types import (
     Event,
     ExecEvent,
@@ -66,12 +66,12 @@ __all__ = [
     "SnapshotDiff",
     "FileChange",
     "DiffTotals",
-    "BranchData",
     "FaaSClient",
     "AsyncFaaSClient",
     "Snapshot",
     "Instance",
     "BranchResult",
+    "Branch",
     "ManagedInstance",
     "AsyncManagedInstance",
     "SnapshotChain",

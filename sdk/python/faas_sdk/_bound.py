@@ -9,11 +9,11 @@ attribute that looks synchronous.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import PrivateAttr
 
-from .types import BranchResultData, ExecutionResult, InstanceData, SnapshotData
+from .types import BranchData, BranchResultData, ExecutionResult, InstanceData, SnapshotData
 
 if TYPE_CHECKING:
     from ._client import FaaSClient
@@ -104,14 +104,41 @@ class Instance(InstanceData):
         self.stop()
 
 
+class Branch(BranchData):
+    """A named line of snapshots (git's branch): ``head`` moves with every commit of its
+    checked-out instance; ``checkout()`` gives that instance (restored from ``head`` when none)."""
+
+    _client: Any = PrivateAttr(default=None)
+
+    def bind(self, client: object) -> Branch:
+        self._client = client
+        return self
+
+    def refresh(self) -> Branch:
+        return _sync_client(self._client, "Branch.refresh").branches.get(self.id)
+
+    def checkout(self) -> Instance:
+        return _sync_client(self._client, "Branch.checkout").branches.checkout(self.id)
+
+    def commit(self, message: str | None = None, **options: Any) -> Snapshot:
+        return _sync_client(self._client, "Branch.commit").branches.commit(self.id, message, **options)
+
+    def delete(self, *, force: bool = False) -> None:
+        _sync_client(self._client, "Branch.delete").branches.delete(self.id, force=force)
+
+
 class BranchResult(BranchResultData):
-    """The snapshot a live branch took and the instances started from it."""
+    """The snapshot a live branch took and the instances started from it (and, when the branch
+    was given ``names``, the Branch record of each instance, in the same order)."""
 
     snapshot: Snapshot
     instances: list[Instance]
+    branches: Optional[list[Branch]] = None
 
     def bind(self, client: object) -> BranchResult:
         self.snapshot.bind(client)
         for instance in self.instances:
             instance.bind(client)
+        for branch in self.branches or []:
+            branch.bind(client)
         return self

@@ -13,12 +13,12 @@ import dataclasses
 import inspect
 import threading
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Literal, Sequence, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Literal, Mapping, Sequence, Union
 
 import httpx
 
 from ._base_client import APIRequest, BaseClient
-from ._bound import Instance, Snapshot
+from ._bound import Branch, Instance, Snapshot
 from ._exceptions import FaaSError
 from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
 from .resources.branches import AsyncBranches, Branches
@@ -177,10 +177,13 @@ class FaaSClient(BaseClient):
     def exec_with_snapshot(self, target: Target, command: Command, **options: Any) -> Snapshot:
         return self.execution.with_snapshot(target, command, **options)
 
-    def branch(self, snapshot_id: str | Snapshot | None = None, **options: Any) -> Instance:
-        """A new running branch of ``snapshot_id`` (a fresh default snapshot when None); see
-        :class:`faas_sdk.resources.branches.Branches` for what a branch is in faas."""
-        return self.branches.create(snapshot_id, **options)
+    def branch(
+        self, snapshot_id: str | Snapshot | None = None, *, name: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> Branch:
+        """A new Branch at ``snapshot_id`` (a fresh root snapshot of the default image when None);
+        see :class:`faas_sdk.resources.branches.Branches`."""
+        at: str | Snapshot = snapshot_id if snapshot_id is not None else self.snapshots.create()
+        return self.branches.create(at, name=name, metadata=metadata)
 
 
 class AsyncFaaSClient(BaseClient):
@@ -309,6 +312,9 @@ class AsyncFaaSClient(BaseClient):
     async def exec_with_snapshot(self, target: Target, command: Command, **options: Any) -> Snapshot:
         return await self.execution.with_snapshot(target, command, **options)
 
-    async def branch(self, snapshot_id: str | Snapshot | None = None, **options: Any) -> Instance:
-        return await self.branches.create(snapshot_id, **options)
+    async def branch(
+        self, snapshot_id: str | Snapshot | None = None, *, name: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> Branch:
+        at: str | Snapshot = snapshot_id if snapshot_id is not None else await self.snapshots.create()
+        return await self.branches.create(at, name=name, metadata=metadata)
 

@@ -65,9 +65,13 @@ def test_pool_bounds_concurrency(client: FaaSClient) -> None:
 
 
 def test_branch_from_snapshot(client: FaaSClient, base_snapshot: Snapshot) -> None:
-    with client.branch(base_snapshot.id) as branch:
-        assert branch.snapshot_id == base_snapshot.id and branch.state == "ready"
-        assert [i.id for i in client.branches.list(base_snapshot)] [:1] == [branch.id]
+    branch = client.branch(base_snapshot.id)
+    try:
+        assert branch.head == base_snapshot.id and branch.name == branch.id and branch.instance_id is None
+        with branch.checkout() as instance:
+            assert instance.snapshot_id == base_snapshot.id and instance.state == "ready"
+    finally:
+        branch.delete()
 
 
 async def test_async_parallel(aclient: AsyncFaaSClient, base_snapshot: Snapshot) -> None:

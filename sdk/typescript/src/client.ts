@@ -13,9 +13,8 @@ import { ProcessOperations } from './resources/processes.js';
 import { TerminalOperations } from './resources/terminal.js';
 import { EventManager } from './resources/events.js';
 import { ParallelOperations } from './resources/parallel.js';
-import { BranchManager } from './resources/branches.js';
+import { BranchManager, type Branch, type CreateBranchConfig } from './resources/branches.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
-import type { Instance } from './resources/instances.js';
 
 export class FaaSClient {
   /** @internal the transport; use `request()` for routes the SDK does not wrap. */
@@ -87,9 +86,10 @@ export class FaaSClient {
     }
   }
 
-  /** A new running branch of `snapshotId` (a fresh default snapshot when omitted); see `branches`. */
-  branch(snapshotId?: IdRef, options?: RequestOptions): Promise<Instance> {
-    return this.branches.create(snapshotId, {}, options);
+  /** A new Branch at `snapshotId` (a fresh root snapshot of the default image when omitted); see `branches`. */
+  async branch(snapshotId?: IdRef, config: CreateBranchConfig = {}, options?: RequestOptions): Promise<Branch> {
+    const at = snapshotId ?? (await this.snapshots.create({}, options)).id;
+    return this.branches.create(at, config, options);
   }
 
   /** Escape hatch: any route, with the SDK's auth, errors and retries. Returns the parsed JSON. */

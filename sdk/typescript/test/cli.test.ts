@@ -232,6 +232,35 @@ test('instance lifecycle, exec exit codes, metrics, snapshot and branch', () => 
   assert.equal(faasJson(['instance', 'delete', inst.id]).deleted, true);
 });
 
+test('branch create, list, get, checkout, commit, delete, and named live branches', () => {
+  const name = `cli-${Date.now()}`;
+  const b = faasJson(['branch', 'create', sharedSnapshotId(), '--name', name, '--metadata', 'cli=yes']);
+  assert.equal(b.head, sharedSnapshotId());
+  assert.equal(faasJson(['branch', 'create', sharedSnapshotId(), '--name', name], 1).error.code, 'branch_name_taken');
+  assert.deepEqual(faasJson(['branch', 'list', '--name', name]).map((x: { id: string }) => x.id), [b.id]);
+  assert.equal(faasJson(['branch', 'get', b.id]).name, name);
+  const notOut = faas(['branch', 'commit', b.id]);
+  assert.equal(notOut.code, 1);
+  assert.match(notOut.stderr, /faas branch checkout/);
+  const inst = faasJson(['branch', 'checkout', b.id]);
+  startedInstances.push(inst.id);
+  assert.equal(inst.state, 'ready');
+  assert.equal(faasJson(['branch', 'checkout', b.id]).id, inst.id);
+  const snap = faasJson(['branch', 'commit', b.id, '--message', 'from the cli']);
+  assert.equal(snap.metadata.message, 'from the cli');
+  assert.equal(faasJson(['branch', 'get', b.id]).head, snap.id);
+  const forked = faasJson(['instance', 'branch', inst.id, '--name', `${name}-x`]);
+  startedInstances.push(...forked.instances.map((i: { id: string }) => i.id));
+  assert.equal(forked.branches[0].parentId, b.id);
+  assert.equal(faasJson(['branch', 'list', '--parent', b.id])[0].id, forked.branches[0].id);
+  assert.equal(faasJson(['branch', 'delete', b.id], 1).error.code, 'branch_has_children');
+  assert.equal(faasJson(['branch', 'delete', b.id, '--force']).deleted, true);
+  assert.equal(faasJson(['branch', 'delete', forked.branches[0].id]).deleted, true);
+  const gone = faas(['branch', 'get', b.id]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /faas branch list/);
+});
+
 test('instance cp both ways and shell --json', (t) => {
   const inst = faasJson(['instance', 'start', sharedSnapshotId()]);
   startedInstances.push(inst.id);

@@ -19,6 +19,10 @@ const README_NAMES: Record<string, string> = {
   image_not_found: 'ImageNotFoundError',
   snapshot_not_found: 'SnapshotNotFoundError',
   instance_not_found: 'InstanceNotFoundError',
+  branch_not_found: 'BranchNotFoundError',
+  branch_name_taken: 'ConflictError',
+  branch_has_children: 'ConflictError',
+  branch_not_checked_out: 'ConflictError',
   process_not_found: 'ProcessNotFoundError',
   file_not_found: 'FileNotFoundError',
   not_found: 'NotFoundError',
@@ -45,7 +49,7 @@ test('every engine code maps to the class named in tests/conformance/README.md',
     assert.deepEqual(error.details, { a: 1 });
     assert.equal((sdk as Record<string, unknown>)[name], error.constructor);
   }
-  for (const name of ['ImageNotFoundError', 'SnapshotNotFoundError', 'InstanceNotFoundError', 'ProcessNotFoundError', 'FileNotFoundError']) {
+  for (const name of ['ImageNotFoundError', 'SnapshotNotFoundError', 'InstanceNotFoundError', 'BranchNotFoundError', 'ProcessNotFoundError', 'FileNotFoundError']) {
     assert.ok(new (sdk as any)[name]('m', { code: 'x' }) instanceof sdk.NotFoundError, name);
   }
   assert.ok(new sdk.NetworkError('m', { code: 'network_error' }) instanceof sdk.FaaSError);

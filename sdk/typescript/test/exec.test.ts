@@ -110,17 +110,29 @@ test('client.exec runs in an instance, a snapshot, or a throwaway default snapsh
   assert.equal((await client.exec('cat /root/f', fresh.snapshotId)).stdout, 'fresh\n');
 });
 
-test('client.branches: start a branch of a snapshot, fork a live instance, list both kinds', async () => {
-  const b = await client.branch(sharedSnapshotId());
+test('client.branches: a Branch at a snapshot, checkout, commit, a named fork of its instance, list children', async () => {
+  const b = await client.branch(sharedSnapshotId(), { name: `ts-main-${Date.now()}` });
+  const made: string[] = [];
   try {
-    assert.equal(b.state, 'ready');
-    const forked = await client.branches.fork(b, 2, { via: 'branches' });
-    assert.equal(forked.instances.length, 2);
+    assert.equal(b.head, sharedSnapshotId());
+    assert.equal(b.instanceId, null);
+    const inst = await b.checkout();
+    made.push(inst.id);
+    assert.equal(inst.state, 'ready');
+    assert.equal((await client.branches.checkout(b)).id, inst.id, 'checkout reuses the live instance');
+    await inst.exec('echo ts > /root/f');
+    const snap = await b.commit('first');
+    assert.equal(snap.metadata.message, 'first');
+    assert.equal((await b.refresh()).head, snap.id);
+    const forked = await client.branches.fork(inst, 2, { names: [`${b.name}-a`, `${b.name}-b`] });
+    made.push(...forked.instances.map((k) => k.id));
+    assert.equal(forked.branches?.length, 2);
     const kids = await client.branches.list(b).toArray();
-    assert.deepEqual(new Set(kids.map((k) => k.id)), new Set(forked.instances.map((k) => k.id)));
-    assert.ok((await client.branches.list(sharedSnapshotId()).toArray()).some((i) => i.id === b.id));
-    for (const k of forked.instances) await k.delete();
+    assert.deepEqual(new Set(kids.map((k) => k.id)), new Set(forked.branches!.map((k) => k.id)));
+    assert.deepEqual(new Set(kids.map((k) => k.instanceId)), new Set(forked.instances.map((k) => k.id)));
+    for (const k of kids) await k.delete();
   } finally {
-    await b.delete();
+    for (const id of made) await client.instances.delete(id).catch(() => undefined);
+    await b.delete({ force: true });
   }
 });

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .._base_client import APIRequest, drop_none, metadata_params
 from .._bound import BranchResult, Instance, Snapshot
@@ -72,10 +72,14 @@ def _snapshot_request(instance: IdRef, name: str | None, metadata: Mapping[str, 
     return APIRequest("POST", f"/v1/instances/{id_of(instance)}/snapshot", json=body)
 
 
-def _branch_request(instance: IdRef, count: int, metadata: Mapping[str, str] | None, wait: bool) -> APIRequest:
+def _branch_request(
+    instance: IdRef, count: int, metadata: Mapping[str, str] | None, wait: bool, names: Sequence[str] | None = None
+) -> APIRequest:
     body: dict[str, Any] = {"count": count, "wait": wait}
     if metadata is not None:
         body["metadata"] = dict(metadata)
+    if names is not None:
+        body["names"] = list(names)
     return APIRequest("POST", f"/v1/instances/{id_of(instance)}/branch", json=body)
 
 
@@ -148,10 +152,17 @@ class Instances(SyncAPIResource):
         return Snapshot.model_validate(data).bind(self._client)
 
     def branch(
-        self, instance: IdRef, count: int = 1, *, metadata: Mapping[str, str] | None = None, wait: bool = True
+        self,
+        instance: IdRef,
+        count: int = 1,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        wait: bool = True,
+        names: Sequence[str] | None = None,
     ) -> BranchResult:
-        """Live-branches a running instance into ``count`` copies (memory, processes and files)."""
-        data = self._client._call(_branch_request(instance, count, metadata, wait))
+        """Live-branches a running instance into ``count`` copies (memory, processes and files);
+        with ``names`` (one per copy) each copy also gets a Branch record (``result.branches``)."""
+        data = self._client._call(_branch_request(instance, count, metadata, wait, names))
         return BranchResult.model_validate(data).bind(self._client)
 
 
@@ -229,7 +240,13 @@ class AsyncInstances(AsyncAPIResource):
         return Snapshot.model_validate(data).bind(self._client)
 
     async def branch(
-        self, instance: IdRef, count: int = 1, *, metadata: Mapping[str, str] | None = None, wait: bool = True
+        self,
+        instance: IdRef,
+        count: int = 1,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        wait: bool = True,
+        names: Sequence[str] | None = None,
     ) -> BranchResult:
-        data = await self._client._call(_branch_request(instance, count, metadata, wait))
+        data = await self._client._call(_branch_request(instance, count, metadata, wait, names))
         return BranchResult.model_validate(data).bind(self._client)

@@ -34,6 +34,7 @@ __all__ = [
     "ProcessOutput",
     "Event",
     "BranchResultData",
+    "BranchData",
 ]
 
 InstanceState = Literal["pending", "ready", "paused", "stopping", "stopped", "error"]
@@ -255,3 +256,16 @@ class Event(FaaSModel):
 
 class BranchResultData(FaaSModel):
     """Base of :class:`faas_sdk.BranchResult` (whose fields are the bound Snapshot/Instance)."""
+
+
+class BranchData(FaaSModel):
+    """Fields of a branch. Use :class:`faas_sdk.Branch`, which adds checkout/commit/delete."""
+
+    id: str
+    name: str
+    parent_id: Optional[str] = None
+    divergence_point: str
+    head: str
+    instance_id: Optional[str] = None  # the live checked-out instance, or None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: str

@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional, Union
 
 from . import FaaSModel
 
-__all__ = ["BranchDiff", "SnapshotDiff", "FileChange", "DiffTotals", "BranchData", "MergeStrategy"]
+__all__ = ["BranchDiff", "SnapshotDiff", "FileChange", "DiffTotals", "MergeStrategy"]
 
 #: ``"fail"`` (default: MergeConflictError), ``"ours"``, ``"theirs"``, or per path
 #: ``{"paths": {"/p": "theirs"}, "default": "fail"}``.
@@ -63,16 +63,3 @@ class BranchDiff(FaaSModel):
 
 #: The seed's name for a diff of two snapshots: the same shape.
 SnapshotDiff = BranchDiff
-
-
-class BranchData(FaaSModel):
-    """A branch as the engine answers it (id, name, parent_id, divergence_point, head, instance_id, metadata)."""
-
-    id: str
-    name: Optional[str] = None
-    parent_id: Optional[str] = None
-    divergence_point: str
-    head: str
-    instance_id: Optional[str] = None
-    metadata: dict[str, str] = {}
-    created_at: str

@@ -1,10 +1,11 @@
-// faas instance start|list|get|stop|pause|resume|restart|delete|metrics|snapshot|branch
+// faas instance start|list|get|stop|pause|resume|restart|delete|metrics|snapshot|branch (--name: named branches)
 // (exec, shell and cp are in instance-io.ts)
 import type { Instance, InstanceMetrics, InstanceState } from '../resources/instances.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
 import { instanceIoCommands } from './instance-io.js';
+import { showBranches } from './branches.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -100,14 +101,16 @@ export const instanceCommands: CommandGroup = {
     },
   },
   branch: {
-    usage: '<instance-id> --count N [--metadata k=v]…',
-    summary: 'Live-branch a running instance into N copies',
-    options: { ...metadataOption, count: { type: 'string', short: 'n' } },
+    usage: '<instance-id> --count N [--name <branch>]… [--metadata k=v]…',
+    summary: 'Live-branch a running instance into N copies (--name once per copy: each gets a Branch)',
+    options: { ...metadataOption, count: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true } },
     async run(ctx) {
-      const count = int(ctx, 'count') ?? 1;
-      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), { count, metadata: pairs(ctx, 'metadata') });
+      const names = ctx.values.name as string[] | undefined;
+      const count = int(ctx, 'count') ?? names?.length ?? 1;
+      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), { count, metadata: pairs(ctx, 'metadata'), names });
       const result = await ctx.out.progress(`branching into ${count}`, work);
-      ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}`);
+      const branches = (r: typeof result) => (r.branches ? `\n${showBranches(r.branches)}` : '');
+      ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}${branches(r)}`);
     },
   },
   ...instanceIoCommands,

@@ -12,13 +12,14 @@ import { EXIT, Output, UsageError } from './output.js';
 import { snapshotCommands } from './snapshots.js';
 import { branchDiffCommands, snapshotDiffCommands } from './diff.js';
 import { keyCommands, tokenCommands } from './keys.js';
+import { branchCommands } from './branches.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
   image: imageCommands,
   snapshot: { ...snapshotCommands, ...snapshotDiffCommands },
-  branch: branchDiffCommands,
   instance: instanceCommands,
+  branch: { ...branchCommands, ...branchDiffCommands },
   key: keyCommands,
   token: tokenCommands,
 };

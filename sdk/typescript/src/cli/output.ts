@@ -3,6 +3,7 @@
 // error messages that end with what to do next.
 import {
   MergeConflictError,
+  BranchNotFoundError,
   FaaSError,
   ImageNotFoundError,
   InstanceNotFoundError,
@@ -83,6 +84,10 @@ function nextStep(error: FaaSError): string | undefined {
   if (error instanceof InstanceNotFoundError) return 'List instances with `faas instance list`.';
   if (error instanceof SnapshotNotFoundError) return 'List snapshots with `faas snapshot list`.';
   if (error instanceof ImageNotFoundError) return 'List images with `faas image list`.';
+  if (error instanceof BranchNotFoundError) return 'List branches with `faas branch list`.';
+  if (error.code === 'branch_name_taken') return 'Pick another --name, or find the other branch with `faas branch list --name <n>`.';
+  if (error.code === 'branch_has_children') return 'Delete the child branches first, or pass --force (they move to this branch\'s parent).';
+  if (error.code === 'branch_not_checked_out') return 'Check the branch out first: `faas branch checkout <id>`.';
   if (error instanceof InstanceNotReadyError) {
     const state = error.details?.state;
     if (state === 'paused') return 'The instance is paused: `faas instance resume <id>` first.';

@@ -11,7 +11,6 @@ export type SnapshotDiff = api.BranchDiff;
 export type FileChange = api.FileChange;
 /** `fail` (default: MergeConflictError), `ours`, `theirs`, or per path `{paths: {'/p': 'theirs'}, default}`. */
 export type MergeStrategy = api.MergeStrategy;
-export type BranchData = api.Branch;
 
 export interface DiffOptions {
   /** Include unified text diffs (default true); false answers hashes and sizes only. */

@@ -8,6 +8,7 @@ import { AutoPager } from '../core/pagination.js';
 import { seg, type IdRef } from '../core/ids.js';
 import type { FaaSClient } from '../client.js';
 import { Snapshot } from './snapshots.js';
+import { Branch } from './branches.js';
 import type { Command, ExecOptions, ExecStream, ExecStreamOptions, BatchOptions, ScriptOptions, ExecutionResult } from './execution.js';
 import { InstanceFiles } from './files.js';
 import { InstanceProcesses } from './processes.js';
@@ -38,11 +39,15 @@ export interface BranchOptions {
   /** Answer when every new instance is ready (default true). */
   wait?: boolean;
   metadata?: Record<string, string>;
+  /** One name per new instance: each gets a Branch record (returned in `branches`). */
+  names?: string[];
 }
 
 export interface BranchResult {
   snapshot: Snapshot;
   instances: Instance[];
+  /** The Branch records made for the new instances, when `names` was given. */
+  branches?: Branch[];
 }
 
 const DEFAULT_WAIT_MS = 30_000;
@@ -245,6 +250,7 @@ export class InstanceManager {
   async branch(id: IdRef, countOrOptions: number | BranchOptions, options?: RequestOptions): Promise<BranchResult> {
     const body: BranchOptions = typeof countOrOptions === 'number' ? { count: countOrOptions } : countOrOptions;
     const result = await this.client.http.request<api.BranchResult>({ ...options, method: 'POST', path: `/v1/instances/${seg(id)}/branch`, json: body });
-    return { snapshot: new Snapshot(this.client, result.snapshot), instances: result.instances.map(this.wrap) };
+    const branches = result.branches?.map((b) => new Branch(this.client, b));
+    return { snapshot: new Snapshot(this.client, result.snapshot), instances: result.instances.map(this.wrap), ...(branches ? { branches } : {}) };
   }
 }
