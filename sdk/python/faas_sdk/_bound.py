@@ -126,6 +126,15 @@ class Branch(BranchData):
     def delete(self, *, force: bool = False) -> None:
         _sync_client(self._client, "Branch.delete").branches.delete(self.id, force=force)
 
+    def diff(self, target: Any, *, text_diffs: bool | None = None) -> Any:
+        """What changed in the files from this branch's head to ``target`` (a BranchDiff)."""
+        return _sync_client(self._client, "Branch.diff").branches.diff(self.id, target, text_diffs=text_diffs)
+
+    def rebase(self, target: Any, *, strategy: Any = None) -> Branch:
+        """Replays this branch's changes onto ``target``'s head; returns the moved branch."""
+        moved: Branch = _sync_client(self._client, "Branch.rebase").branches.rebase(self.id, target, strategy=strategy)
+        return moved
+
 
 class BranchResult(BranchResultData):
     """The snapshot a live branch took and the instances started from it (and, when the branch
