@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"faas/agent/internal/api"
+	"faas/agent/internal/changes"
 	"faas/agent/internal/harden"
 	"faas/agent/internal/listener"
 	"faas/agent/internal/process"
@@ -60,6 +61,14 @@ func run(args []string) error {
 
 	// Start reaping before anything can spawn or be orphaned onto us.
 	reaper.Default()
+
+	// Change tracking starts at a cold boot only, before anything can write; a restored agent
+	// resumes with its tracker (and its watches) restored with it.
+	if os.Getpid() == 1 {
+		if err := changes.Default.Start("/"); err != nil {
+			log.Printf("faas-agent: change tracking not available: %v", err)
+		}
+	}
 
 	// Signals are registered before listening so an early SIGTERM is not lost.
 	sigc := make(chan os.Signal, 1)

@@ -10,6 +10,10 @@ import { buildApp } from './http/app.js';
 import { loadContract, type Contract } from './http/spec.js';
 import { NetnsManager } from './network/netns.js';
 import { AgentClient } from './runtime/agent-client.js';
+import { ChangeStore } from './store/changes.js';
+import { DiffService, fetchManifest } from './services/diff.js';
+import { MergeService } from './services/merge.js';
+import { BranchMergeService } from './services/branch-merge.js';
 import { Cgroups } from './runtime/cgroups.js';
 import { RunscRuntime } from './runtime/runsc/runsc.js';
 import { Spawner, waitForLeftoverHelpers } from './runtime/spawner.js';
@@ -57,6 +61,9 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  diffs: DiffService;
+  merges: MergeService;
+  branchMerges: BranchMergeService;
   branches: BranchService;
 }
 
@@ -146,9 +153,35 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
-  const branches = new BranchService(new BranchRepo(db), snapshots, instances, events);
+  // Diff and merge (store/changes.ts): each checkpoint keeps the agent's change manifest.
+  const changes = new ChangeStore(config.stateDir);
+  snapshots.captureChanges = async (ip) => {
+    try {
+      const answer = await fetchManifest(agents, ip);
+      if (!Array.isArray(answer?.entries)) throw new Error('the agent answered no entries');
+      return (dir) => {
+        try {
+          changes.save(dir, answer);
+        } catch (err) {
+          // A malformed manifest costs the snapshot its diffs, never the checkpoint.
+          log.warn({ ip, err: (err as Error).message }, 'could not keep a change manifest; this snapshot cannot be diffed');
+        }
+      };
+    } catch (err) {
+      // An agent from before change tracking (an old snapshot): the snapshot keeps no manifest
+      // and a diff of it says so (diff_unavailable).
+      log.warn({ ip, err: (err as Error).message }, 'the agent keeps no change manifest; this snapshot cannot be diffed');
+      return null;
+    }
+  };
+  const diffs = new DiffService(snapshots, images, changes);
+  const merges = new MergeService(diffs, snapshots, instances, agents, repos.snapshots);
+  const branchRepo = new BranchRepo(db);
+  const branches = new BranchService(branchRepo, snapshots, instances, events);
+  const branchMerges = new BranchMergeService(branches, branchRepo, diffs, merges);
   snapshots.branches = branches;
   const services: Services = {
+    diffs, merges, branchMerges,
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches,
   };

@@ -55,6 +55,7 @@ var everyRoute = [][2]string{
 	{"GET", "/v1/files/stat?path=/"}, {"GET", "/v1/files/list?path=/"}, {"GET", "/v1/files/read?path=/etc/hostname"},
 	{"PUT", "/v1/files/write?path=/tmp/x"}, {"POST", "/v1/files/mkdir"}, {"POST", "/v1/files/remove"},
 	{"POST", "/v1/files/rename"}, {"PUT", "/v1/files/tar?path=/tmp"}, {"GET", "/v1/files/tar?path=/tmp"},
+	{"GET", "/v1/changes"}, {"POST", "/v1/changes/apply"},
 	{"GET", "/v1/pty"}, {"GET", "/v1/nope"}, {"DELETE", "/v1/identity"},
 }
 

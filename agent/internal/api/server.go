@@ -61,6 +61,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/files/tar", s.tarUpload)
 	mux.HandleFunc("GET /v1/files/tar", s.tarDownload)
 
+	mux.HandleFunc("GET /v1/changes", s.changes)
+	mux.HandleFunc("POST /v1/changes/apply", s.changesApply)
+
 	mux.HandleFunc("GET /v1/pty", s.pty)
 
 	// Catch-all so unknown routes and wrong methods also get the envelope

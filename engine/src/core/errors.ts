@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   file_not_found: 404,
   instance_not_ready: 409,
   conflict: 409,
+  merge_conflict: 409,
+  diff_unavailable: 409,
   branch_name_taken: 409,
   branch_has_children: 409,
   branch_not_checked_out: 409,

@@ -52,12 +52,21 @@ export function registerOwnership(app: FastifyInstance, s: Services): void {
         if (route === prefix || route.startsWith(`${prefix}/`)) check(who, kind, id, req.method !== 'GET');
       }
     }
+    // A second record in the path (diffSnapshots, diffBranch), a rebase's target, lists of them
+    // (mergeSnapshots, mergeBranches): a branch or a snapshot, told by its id's prefix.
+    const refOf = (ref: unknown) => {
+      if (typeof ref === 'string') check(who, ref.startsWith('br_') ? 'branch' : 'snapshot', ref, false);
+    };
+    refOf((req.params as { targetId?: string } | undefined)?.targetId);
     const body = req.body;
     if (body && typeof body === 'object' && !Array.isArray(body) && typeof (body as { pipe?: unknown }).pipe !== 'function') {
       for (const [field, kind] of BODY_REFS) {
         const ref = (body as Record<string, unknown>)[field];
         if (typeof ref === 'string') check(who, kind, ref, false);
       }
+      const refs = body as { snapshotIds?: unknown; branchIds?: unknown; targetId?: unknown };
+      for (const list of [refs.snapshotIds, refs.branchIds]) if (Array.isArray(list)) list.forEach(refOf);
+      refOf(refs.targetId);
     }
   });
 }

@@ -131,7 +131,9 @@ export class SnapshotService {
     this.repo.setAgentKey(snap.id, key);
     try {
       slot = await this.sandboxes.boot(sandboxId, spec, resources, key);
+      const changes = await this.captureChanges(slot.ip);
       await this.runtime.checkpoint(sandboxId, this.files.tempDirOf(snap.id), false);
+      changes?.(this.files.tempDirOf(snap.id));
       return this.commit(snap);
     } catch (err) {
       this.rollback(snap.id);
@@ -170,9 +172,15 @@ export class SnapshotService {
     // identity call changes it meanwhile).
     const key = this.instances.agentKey(inst.id);
     if (key) this.repo.setAgentKey(snap.id, key);
-    const t0 = performance.now();
+    const tc = performance.now();
     try {
+      // What the files look like at this checkpoint, relative to the image (store/changes.ts): the
+      // agent stats the paths changed since boot and hashes only those changed since last asked.
+      const row = this.instances.get(inst.id);
+      const changes = row?.ip && row.state === 'ready' ? await this.captureChanges(row.ip) : null;
+      const t0 = performance.now();
       await this.runtime.checkpoint(inst.id, this.files.tempDirOf(snap.id), true);
+      changes?.(this.files.tempDirOf(snap.id));
       const t1 = performance.now();
       // Ready as soon as the image is whole and in place; its checksum is computed in the next
       // quiet moment (sealPending), off the branch's and the caller's path.
@@ -184,6 +192,7 @@ export class SnapshotService {
       this.unsealed.add(snap.id);
       this.whenQuiet();
       if (opts.timings) {
+        opts.timings.changes = Math.round((t0 - tc) * 10) / 10;
         opts.timings.checkpoint = Math.round((t1 - t0) * 10) / 10;
         opts.timings.place = Math.round((performance.now() - t1) * 10) / 10;
       }
@@ -274,6 +283,11 @@ export class SnapshotService {
     }
   }
 
+  /**
+   * Set by the composition root: asks the agent at `ip` for its change manifest and returns what
+   * writes it into a checkpoint directory, or null when the agent keeps none (store/changes.ts).
+   */
+  captureChanges: (ip: string) => Promise<((dir: string) => void) | null> = async () => null;
   /**
    * Set by the composition root: branches (services/branches.ts) point at snapshots. A checkpoint
    * of an instance moves the heads of the branches it is checked out on; a snapshot a branch points

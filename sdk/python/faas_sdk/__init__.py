@@ -13,6 +13,7 @@ from ._client import AsyncFaaSClient, FaaSClient
 from ._exceptions import (
     ERROR_CLASSES,
     ConflictError,
+    MergeConflictError,
     ExecFailedError,
     FaaSError,
     FaaSTimeoutError,
@@ -41,6 +42,7 @@ from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
+from .types.diff import BranchDiff, DiffTotals, FileChange, SnapshotDiff
 from .types import (
     Event,
     ExecEvent,
@@ -59,6 +61,11 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "MergeConflictError",
+    "BranchDiff",
+    "SnapshotDiff",
+    "FileChange",
+    "DiffTotals",
     "FaaSClient",
     "AsyncFaaSClient",
     "Snapshot",

@@ -52,6 +52,10 @@ class Snapshot(SnapshotData):
     def delete(self, *, force: bool = False) -> None:
         _sync_client(self._client, "Snapshot.delete").snapshots.delete(self.id, force=force)
 
+    def diff(self, target: Any, *, text_diffs: bool | None = None) -> Any:
+        """What changed in the files from this snapshot to ``target`` (a SnapshotDiff)."""
+        return _sync_client(self._client, "Snapshot.diff").snapshots.diff(self.id, target, text_diffs=text_diffs)
+
 
 class Instance(InstanceData):
     """A running sandbox. ``with client.instances.start(snap) as inst:`` stops it on the way out,
@@ -121,6 +125,15 @@ class Branch(BranchData):
 
     def delete(self, *, force: bool = False) -> None:
         _sync_client(self._client, "Branch.delete").branches.delete(self.id, force=force)
+
+    def diff(self, target: Any, *, text_diffs: bool | None = None) -> Any:
+        """What changed in the files from this branch's head to ``target`` (a BranchDiff)."""
+        return _sync_client(self._client, "Branch.diff").branches.diff(self.id, target, text_diffs=text_diffs)
+
+    def rebase(self, target: Any, *, strategy: Any = None) -> Branch:
+        """Replays this branch's changes onto ``target``'s head; returns the moved branch."""
+        moved: Branch = _sync_client(self._client, "Branch.rebase").branches.rebase(self.id, target, strategy=strategy)
+        return moved
 
 
 class BranchResult(BranchResultData):

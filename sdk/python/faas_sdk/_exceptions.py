@@ -26,6 +26,7 @@ __all__ = [
     "FileNotFoundError",
     "InstanceNotReadyError",
     "ConflictError",
+    "MergeConflictError",
     "PayloadTooLargeError",
     "ExecFailedError",
     "ResourceLimitError",
@@ -125,6 +126,17 @@ class ConflictError(FaaSError):
     pass
 
 
+class MergeConflictError(ConflictError):
+    """A merge found paths changed on both sides; :attr:`conflicts` lists each path, its ``kind``
+    (modify/modify, add/add, modify/delete, delete/modify, typeChange) and the sides."""
+
+    @property
+    def conflicts(self) -> list[dict[str, Any]]:
+        details = self.details if isinstance(self.details, dict) else {}
+        found = details.get("conflicts")
+        return list(found) if isinstance(found, list) else []
+
+
 class PayloadTooLargeError(FaaSError):
     pass
 
@@ -175,6 +187,9 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "branch_name_taken": ConflictError,
     "branch_has_children": ConflictError,
     "branch_not_checked_out": ConflictError,
+    "merge_conflict": MergeConflictError,
+    # A snapshot without a record of its file changes (details reason).
+    "diff_unavailable": ConflictError,
     "payload_too_large": PayloadTooLargeError,
     "exec_failed": ExecFailedError,
     "resource_limit": ResourceLimitError,

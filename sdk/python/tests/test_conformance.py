@@ -74,6 +74,8 @@ CALLS: dict[str, Callable[..., Any]] = {
     "snapshots.set_metadata": lambda c, id, metadata: c.snapshots.set_metadata(id, metadata),
     "snapshots.exec": lambda c, id, command: c.snapshots.exec(id, command),
     "snapshots.get_pool": lambda c, id: c.snapshots.get_pool(id),
+    "snapshots.diff": lambda c, base, target, **a: c.snapshots.diff(base, target, **a),
+    "snapshots.merge": lambda c, snapshot_ids, **a: c.snapshots.merge(snapshot_ids, **a),
     "snapshots.set_pool": lambda c, id, min_instances, max_instances=None: c.snapshots.set_pool(id, min_instances, max_instances),
     "instances.start": lambda c, snapshot_id, **a: c.instances.start(snapshot_id, **a),
     "instances.get": lambda c, id: c.instances.get(id),

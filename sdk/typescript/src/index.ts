@@ -15,6 +15,8 @@ export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOp
 export { Instance, InstanceManager } from './resources/instances.js';
 export { Branch, BranchManager } from './resources/branches.js';
 export type { BranchData, CreateBranchConfig, BranchListFilter, DeleteBranchOptions, CommitOptions, ForkOptions } from './resources/branches.js';
+export { pathBytes } from './resources/diff.js';
+export type { BranchDiff, SnapshotDiff, FileChange, MergeStrategy, MergeOptions, RebaseOptions, DiffOptions } from './resources/diff.js';
 export type { InstanceData, InstanceState, InstanceMetrics, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult } from './resources/instances.js';
 export { ImageManager } from './resources/images.js';
 export type { Image, ImageListFilter, ImportImageOptions } from './resources/images.js';

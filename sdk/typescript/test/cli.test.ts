@@ -299,3 +299,37 @@ test('key create/list/revoke and token create, with --json', () => {
   faasJson(['key', 'revoke', adminId]);
   assert.equal(faasJson(['token', 'create', '--expires-in', 'soon'], 2).error.code, 'usage');
 });
+
+test('snapshot diff (stat lines, patches, --json), merge conflicts that say what to do, merge --theirs PATH', async () => {
+  const parent = await client.instances.start({ snapshotId: sharedSnapshotId() });
+  startedInstances.push(parent.id);
+  await parent.exec("mkdir -p /cli && printf 'one\\ntwo\\n' > /cli/t && echo base > /cli/c");
+  const { snapshot: fork, instances: kids } = await client.instances.branch(parent.id, { count: 2 });
+  startedInstances.push(...kids.map((k) => k.id));
+  await client.execution.exec(kids[0].id, "printf 'one\\nTWO\\n' > /cli/t && echo a > /cli/c");
+  await client.execution.exec(kids[1].id, 'echo b > /cli/c && echo new > "/cli/with space"');
+  const a = await client.instances.snapshot(kids[0].id);
+  const b = await client.instances.snapshot(kids[1].id);
+
+  const human = faas(['snapshot', 'diff', fork.id, a.id]);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, /^ M \/cli\/c +\| 2 \+-$/m);
+  assert.match(human.stdout, /2 file\(s\) changed \(0 added, 2 modified/);
+  assert.match(human.stdout, /^-two\n\+TWO$/m, 'the patches follow the stat lines');
+  const stat = faas(['snapshot', 'diff', fork.id, a.id, '--stat']);
+  assert.doesNotMatch(stat.stdout, /^@@/m);
+  const json = faasJson(['snapshot', 'diff', fork.id, b.id]);
+  assert.deepEqual(json.files.map((f: any) => `${f.change} ${f.path}`), ['modified /cli/c', 'added /cli/with space']);
+
+  const refused = faas(['snapshot', 'merge', a.id, b.id]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /modify\/modify +\/cli\/c/);
+  assert.match(refused.stderr, /--theirs PATH/);
+  assert.equal(faasJson(['snapshot', 'merge', a.id, b.id], 1).error.code, 'merge_conflict');
+  const merged = faasJson(['snapshot', 'merge', a.id, b.id, '--theirs', '/cli/c']);
+  assert.equal(merged.parentId, a.id);
+  const m = await client.instances.start({ snapshotId: merged.id });
+  startedInstances.push(m.id);
+  assert.equal((await m.exec('cat /cli/t /cli/c "/cli/with space"')).stdout, 'one\nTWO\nb\nnew\n');
+  assert.equal(faas(['snapshot', 'merge', a.id]).code, 2, 'one snapshot is a usage error');
+});

@@ -51,6 +51,8 @@ const OPERATIONS: Record<string, Operation> = {
   'snapshots.setMetadata': (a, c) => c.snapshots.setMetadata(a.id, a.metadata).then((s) => s),
   'snapshots.exec': (a, c) => c.snapshots.exec(a.id, a.command).then((s) => s),
   'snapshots.getPool': (a, c) => c.snapshots.getPool(a.id),
+  'snapshots.diff': (a, c) => c.snapshots.diff(a.base, a.target, { textDiffs: a.textDiffs }),
+  'snapshots.merge': (a, c) => c.snapshots.merge(a.snapshotIds, { strategy: a.strategy, name: a.name }).then((s) => s),
   'snapshots.setPool': (a, c) => c.snapshots.setPool(a.id, { minInstances: a.minInstances, maxInstances: a.maxInstances }),
   'instances.start': (a, c) => c.instances.start(a as sdk.StartInstanceConfig),
   'instances.get': (a, c) => c.instances.get(a.id),

@@ -144,6 +144,14 @@ export class SnapshotRepo {
   all(): Snapshot[] {
     return (statement(this.db, 'SELECT * FROM snapshots').all() as Row[]).map(toSnapshot);
   }
+  /** The checkpoint of the same instance made just before `s` (a diff/merge ancestor: the instance's
+   *  state at `s` descends from it, though its parentId is the snapshot the instance started from). */
+  previousCheckpoint(s: Snapshot): string | null {
+    if (!s.instanceId) return null;
+    const r = statement(this.db, `SELECT id FROM snapshots WHERE instance_id = ? AND state = 'ready' AND id != ? AND rowid < (SELECT rowid FROM snapshots WHERE id = ?) ORDER BY rowid DESC LIMIT 1`)
+      .get(s.instanceId, s.id, s.id) as { id: string } | undefined;
+    return r?.id ?? null;
+  }
   children(id: string): string[] {
     return (statement(this.db, 'SELECT id FROM snapshots WHERE parent_id = ?').all(id) as Row[]).map((r) => r.id);
   }

@@ -10,12 +10,14 @@ branches it makes.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from .._base_client import APIRequest, drop_none, metadata_params
 from .._bound import Branch, BranchResult, Instance, Snapshot
 from .._ids import IdRef, id_of
 from .._pagination import AsyncPager, SyncPager
+from ..types.diff import BranchDiff
+from ._diff import diff_request, merge_request, rebase_request
 from ._resource import AsyncAPIResource, SyncAPIResource
 
 
@@ -86,6 +88,28 @@ class Branches(SyncAPIResource):
         """Live-branches a running instance (= ``instances.branch``); with ``names`` each child gets a Branch."""
         return self._client.instances.branch(instance, count, metadata=metadata, names=names)
 
+    def diff(self, branch: IdRef, target: IdRef, *, text_diffs: Optional[bool] = None) -> BranchDiff:
+        """What changed in the files from the branch's head to ``target`` (a branch's head, or a snapshot)."""
+        return BranchDiff.model_validate(self._client._call(diff_request("branches", branch, target, text_diffs)))
+
+    def merge(
+        self,
+        branches: Sequence[IdRef],
+        *,
+        strategy: Any = None,
+        message: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Snapshot:
+        """Merges the branches' heads onto the first branch's head (its memory and processes) and
+        moves that head to the result. Overlapping changes raise MergeConflictError unless ``strategy`` resolves them."""
+        data = self._client._call(merge_request("branches", branches, strategy, None, message, metadata))
+        return Snapshot.model_validate(data).bind(self._client)
+
+    def rebase(self, branch: IdRef, target: IdRef, *, strategy: Any = None) -> Branch:
+        """Replays the branch's changes onto ``target``'s head; moves its head and divergence point.
+        In ``strategy``, ``ours`` is the target and ``theirs`` the branch (git's convention)."""
+        return self._parse(self._client._call(rebase_request(branch, target, strategy)))
+
 
 class AsyncBranches(AsyncAPIResource):
     def _parse(self, data: Any) -> Branch:
@@ -123,3 +147,20 @@ class AsyncBranches(AsyncAPIResource):
         self, instance: IdRef, count: int = 1, *, names: Sequence[str] | None = None, metadata: Mapping[str, str] | None = None
     ) -> BranchResult:
         return await self._client.instances.branch(instance, count, metadata=metadata, names=names)
+
+    async def diff(self, branch: IdRef, target: IdRef, *, text_diffs: Optional[bool] = None) -> BranchDiff:
+        return BranchDiff.model_validate(await self._client._call(diff_request("branches", branch, target, text_diffs)))
+
+    async def merge(
+        self,
+        branches: Sequence[IdRef],
+        *,
+        strategy: Any = None,
+        message: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Snapshot:
+        data = await self._client._call(merge_request("branches", branches, strategy, None, message, metadata))
+        return Snapshot.model_validate(data).bind(self._client)
+
+    async def rebase(self, branch: IdRef, target: IdRef, *, strategy: Any = None) -> Branch:
+        return self._parse(await self._client._call(rebase_request(branch, target, strategy)))

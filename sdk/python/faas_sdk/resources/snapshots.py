@@ -7,7 +7,7 @@ start an instance of the snapshot, upload, snapshot the instance, delete the ins
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Generator, Mapping, Optional
+from typing import Any, Awaitable, Callable, Generator, Mapping, Optional, Sequence
 
 from .._base_client import APIRequest, drop_none, metadata_params
 from .._bound import Snapshot
@@ -16,6 +16,8 @@ from ..types import SnapshotPool
 from ._commands import Command, command_body, request_timeout
 from ._resource import AsyncAPIResource, SyncAPIResource
 from .._ids import IdRef, id_of
+from ..types.diff import SnapshotDiff
+from ._diff import diff_request, merge_request
 
 
 def _create_request(
@@ -116,6 +118,24 @@ class Snapshots(SyncAPIResource):
         request = APIRequest("PUT", f"/v1/snapshots/{id_of(snapshot)}/pool", json=body)
         return SnapshotPool.model_validate(self._client._call(request))
 
+    def diff(self, base: IdRef, target: IdRef, *, text_diffs: Optional[bool] = None) -> SnapshotDiff:
+        """What changed in the files from ``base`` to ``target``, answered from records kept with
+        each snapshot (nothing is restored); ``text_diffs=False`` leaves the unified diffs out."""
+        return SnapshotDiff.model_validate(self._client._call(diff_request("snapshots", base, target, text_diffs)))
+
+    def merge(
+        self,
+        snapshots: Sequence[IdRef],
+        *,
+        strategy: Any = None,
+        name: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Snapshot:
+        """Three-way merge of the snapshots' file changes onto the first (whose memory and processes
+        the result keeps). Overlapping changes raise MergeConflictError unless ``strategy``
+        (``"ours"``, ``"theirs"``, ``{"paths": {...}, "default": ...}``) resolves them."""
+        return self._parse(self._client._call(merge_request("snapshots", snapshots, strategy, name, None, metadata)))
+
     def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:
         """A build step: the child snapshot with ``command`` run (``ExecFailedError`` if it fails).
         Options: ``cwd``, ``env``, ``user``, ``stdin``, ``timeout`` (seconds)."""
@@ -194,6 +214,19 @@ class AsyncSnapshots(AsyncAPIResource):
         body = {"minInstances": min_instances, "maxInstances": max_instances}
         request = APIRequest("PUT", f"/v1/snapshots/{id_of(snapshot)}/pool", json=body)
         return SnapshotPool.model_validate(await self._client._call(request))
+
+    async def diff(self, base: IdRef, target: IdRef, *, text_diffs: Optional[bool] = None) -> SnapshotDiff:
+        return SnapshotDiff.model_validate(await self._client._call(diff_request("snapshots", base, target, text_diffs)))
+
+    async def merge(
+        self,
+        snapshots: Sequence[IdRef],
+        *,
+        strategy: Any = None,
+        name: Optional[str] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Snapshot:
+        return self._parse(await self._client._call(merge_request("snapshots", snapshots, strategy, name, None, metadata)))
 
     async def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:
         return self._parse(await self._client._call(_step_request(snapshot, command, options, self._client.timeout)))

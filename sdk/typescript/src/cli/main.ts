@@ -10,15 +10,16 @@ import { imageCommands } from './images.js';
 import { instanceCommands } from './instances.js';
 import { EXIT, Output, UsageError } from './output.js';
 import { snapshotCommands } from './snapshots.js';
+import { branchDiffCommands, snapshotDiffCommands } from './diff.js';
 import { keyCommands, tokenCommands } from './keys.js';
 import { branchCommands } from './branches.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
   image: imageCommands,
-  snapshot: snapshotCommands,
+  snapshot: { ...snapshotCommands, ...snapshotDiffCommands },
   instance: instanceCommands,
-  branch: branchCommands,
+  branch: { ...branchCommands, ...branchDiffCommands },
   key: keyCommands,
   token: tokenCommands,
 };

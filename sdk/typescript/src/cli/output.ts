@@ -2,6 +2,7 @@
 // and short lines otherwise, a spinner on stderr for long work when stderr is a terminal, and
 // error messages that end with what to do next.
 import {
+  MergeConflictError,
   BranchNotFoundError,
   FaaSError,
   ImageNotFoundError,
@@ -112,6 +113,11 @@ function nextStep(error: FaaSError): string | undefined {
   if (error instanceof ConflictError && error.details && ('instances' in error.details || 'snapshots' in error.details)) {
     return 'Other resources depend on it: delete them first or pass --force.';
   }
+  if (error instanceof MergeConflictError) {
+    const list = error.conflicts.map((c) => `  ${c.kind.padEnd(13)} ${JSON.stringify(c.path).slice(1, -1)}`).join('\n');
+    return `Conflicting paths:\n${list}\nResolve with --strategy ours|theirs, or per path with --ours PATH / --theirs PATH.`;
+  }
+  if (error.code === 'diff_unavailable') return 'Snapshot a running instance again (its record of file changes is kept from then on) and compare that snapshot.';
   if (error.code === 'missing_api_key') return undefined; // the message already says what to do
   return undefined;
 }

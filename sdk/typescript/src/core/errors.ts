@@ -55,6 +55,22 @@ export class FileNotFoundError extends NotFoundError {}
 /** The instance is in a state that does not allow the call; `details.state` holds it. */
 export class InstanceNotReadyError extends FaaSError {}
 export class ConflictError extends FaaSError {}
+/** A merge found paths changed on both sides; `conflicts` lists each path, its kind and the sides. */
+export class MergeConflictError extends ConflictError {
+  get conflicts(): MergeConflict[] {
+    return ((this.details as { conflicts?: MergeConflict[] } | null)?.conflicts ?? []);
+  }
+}
+/** One conflicting path of a merge (`MergeConflictError.conflicts`). */
+export interface MergeConflict {
+  path: string;
+  /** The exact bytes, base64, when the path is not valid UTF-8. */
+  pathBase64?: string;
+  kind: 'modify/modify' | 'add/add' | 'modify/delete' | 'delete/modify' | 'typeChange';
+  base: string | null;
+  ours: string;
+  theirs: string;
+}
 export class PayloadTooLargeError extends FaaSError {}
 /** A snapshot step exited non-zero; `details` = {exitCode, stdout, stderr}. */
 export class ExecFailedError extends FaaSError {}
@@ -92,6 +108,9 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   branch_name_taken: ConflictError,
   branch_has_children: ConflictError,
   branch_not_checked_out: ConflictError,
+  merge_conflict: MergeConflictError,
+  // A snapshot without a record of its file changes (details.reason).
+  diff_unavailable: ConflictError,
   payload_too_large: PayloadTooLargeError,
   exec_failed: ExecFailedError,
   resource_limit: ResourceLimitError,

@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -159,6 +159,83 @@ export interface Token {
   expiresAt: Timestamp;
   /** The key the token acts as. */
   keyId: string;
+}
+
+export type MergeSide = "ours" | "theirs";
+
+/** How conflicts are resolved: `fail` (default: 409 merge_conflict), `ours` (keep the first side's version), `theirs` (take the other side's), or per path. */
+export type MergeStrategy = "fail" | "ours" | "theirs" | {
+  /** Path (or the base64 of a non-UTF-8 path) → the side that wins there. */
+  paths?: Record<string, MergeSide>;
+  default?: "fail" | "ours" | "theirs";
+};
+
+export interface MergeSnapshotsRequest {
+  /** The snapshots to merge; the first one's memory and processes are the result's. */
+  snapshotIds: string[];
+  strategy?: MergeStrategy;
+  /** A name for the merged snapshot (unique among the key's snapshots). */
+  name?: string;
+  metadata?: Metadata;
+}
+
+export interface MergeBranchesRequest {
+  /** The branches to merge; the first one's head moves to the result. */
+  branchIds: string[];
+  strategy?: MergeStrategy;
+  /** Kept as the result's `metadata.message`. */
+  message?: string;
+  metadata?: Metadata;
+}
+
+export interface RebaseBranchRequest {
+  /** A branch (its head) or a snapshot to replay this branch onto. */
+  targetId: string;
+  strategy?: MergeStrategy;
+}
+
+export interface FileChange {
+  /** The path as text (exact when valid UTF-8; otherwise invalid bytes are shown as U+FFFD and `pathBase64` holds the bytes). */
+  path: string;
+  /** The path's exact bytes, base64; present only when they are not valid UTF-8. */
+  pathBase64?: string;
+  change: "added" | "modified" | "deleted" | "typeChanged";
+  /** The type after the change (before it, for a deletion). */
+  type: "file" | "dir" | "symlink" | "other";
+  typeBefore: "file" | "dir" | "symlink" | "other" | null;
+  typeAfter: "file" | "dir" | "symlink" | "other" | null;
+  modeBefore: number | null;
+  modeAfter: number | null;
+  sizeBefore: number | null;
+  sizeAfter: number | null;
+  sha256Before: string | null;
+  sha256After: string | null;
+  symlinkTargetBefore: string | null;
+  symlinkTargetAfter: string | null;
+  /** Unified diff (3 lines of context) for text files up to 256 KiB on both sides. */
+  diff: string | null;
+  /** Why `diff` is null. */
+  diffOmitted: "binary" | "too_large" | "content_unavailable" | "not_a_file" | "mode_only" | null;
+  insertions: number;
+  deletions: number;
+}
+
+/** The file differences between two snapshots (or two branches' heads). */
+export interface BranchDiff {
+  /** The snapshot compared from. */
+  base: string;
+  /** The snapshot compared to. */
+  target: string;
+  files: FileChange[];
+  totals: {
+    files: number;
+    added: number;
+    modified: number;
+    deleted: number;
+    typeChanged: number;
+    insertions: number;
+    deletions: number;
+  };
 }
 
 export interface SnapshotPoolRequest {
@@ -640,6 +717,8 @@ export const operations = {
   createSnapshot: { method: "POST", path: "/v1/snapshots" },
   getSnapshot: { method: "GET", path: "/v1/snapshots/{id}" },
   deleteSnapshot: { method: "DELETE", path: "/v1/snapshots/{id}" },
+  diffSnapshots: { method: "GET", path: "/v1/snapshots/{id}/diff/{targetId}" },
+  mergeSnapshots: { method: "POST", path: "/v1/snapshots/merge" },
   setSnapshotMetadata: { method: "PUT", path: "/v1/snapshots/{id}/metadata" },
   getSnapshotPool: { method: "GET", path: "/v1/snapshots/{id}/pool" },
   setSnapshotPool: { method: "PUT", path: "/v1/snapshots/{id}/pool" },
@@ -659,6 +738,9 @@ export const operations = {
   branchInstance: { method: "POST", path: "/v1/instances/{id}/branch" },
   listBranches: { method: "GET", path: "/v1/branches" },
   createBranch: { method: "POST", path: "/v1/branches" },
+  diffBranch: { method: "GET", path: "/v1/branches/{id}/diff/{targetId}" },
+  mergeBranches: { method: "POST", path: "/v1/branches/merge" },
+  rebaseBranch: { method: "POST", path: "/v1/branches/{id}/rebase" },
   getBranch: { method: "GET", path: "/v1/branches/{id}" },
   deleteBranch: { method: "DELETE", path: "/v1/branches/{id}" },
   checkoutBranch: { method: "POST", path: "/v1/branches/{id}/checkout" },

@@ -13,6 +13,7 @@ import { idOf, seg, type IdRef } from '../core/ids.js';
 import { AutoPager } from '../core/pagination.js';
 import { Instance, type BranchResult } from './instances.js';
 import { Snapshot } from './snapshots.js';
+import type { BranchDiff, DiffOptions, MergeOptions, RebaseOptions } from './diff.js';
 
 export type BranchData = api.Branch;
 
@@ -81,6 +82,16 @@ export class Branch implements BranchData {
   delete(opts: DeleteBranchOptions = {}, options?: RequestOptions): Promise<void> {
     return this.#client.branches.delete(this.id, opts, options);
   }
+
+  /** What changed in the files from this branch's head to `target` (a branch's head, or a snapshot). */
+  diff(target: IdRef, opts?: DiffOptions, options?: RequestOptions): Promise<BranchDiff> {
+    return this.#client.branches.diff(this.id, target, opts, options);
+  }
+
+  /** Replays this branch's changes onto `target`'s head; answers the moved branch. */
+  rebase(target: IdRef, opts?: RebaseOptions, options?: RequestOptions): Promise<Branch> {
+    return this.#client.branches.rebase(this.id, target, opts, options);
+  }
 }
 
 export class BranchManager {
@@ -126,5 +137,24 @@ export class BranchManager {
   /** Live-branches a running instance (= instances.branch); with `names`, each child gets a Branch. */
   fork(instance: IdRef, count = 1, opts: ForkOptions = {}, options?: RequestOptions): Promise<BranchResult> {
     return this.client.instances.branch(instance, { count, ...opts }, options);
+  }
+
+  /** What changed in the files from the branch's head to `target` (a branch's head, or a snapshot). */
+  diff(branch: IdRef, target: IdRef, options: DiffOptions = {}, requestOptions?: RequestOptions): Promise<BranchDiff> {
+    return this.client.http.request({ ...requestOptions, method: 'GET', path: `/v1/branches/${seg(idOf(branch))}/diff/${seg(idOf(target))}`, query: { textDiffs: options.textDiffs } });
+  }
+
+  /**
+   * Merges the branches' heads onto the first branch's head (its memory and processes) and moves
+   * that head to the result. Overlapping changes throw MergeConflictError unless `strategy` resolves them.
+   */
+  async merge(branches: IdRef[], options: MergeOptions = {}, requestOptions?: RequestOptions): Promise<Snapshot> {
+    const { strategy, message, metadata } = options;
+    return new Snapshot(this.client, await this.client.http.request({ ...requestOptions, method: 'POST', path: '/v1/branches/merge', json: { branchIds: branches.map(idOf), strategy, message, metadata } }));
+  }
+
+  /** Replays the branch's changes onto `target`'s head (a branch or a snapshot); moves its head and divergencePoint. */
+  async rebase(branch: IdRef, target: IdRef, options: RebaseOptions = {}, requestOptions?: RequestOptions): Promise<Branch> {
+    return this.wrap(await this.client.http.request({ ...requestOptions, method: 'POST', path: `/v1/branches/${seg(idOf(branch))}/rebase`, json: { targetId: idOf(target), strategy: options.strategy } }));
   }
 }

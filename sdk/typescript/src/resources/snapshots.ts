@@ -8,6 +8,7 @@ import { idOf, seg, type IdRef } from '../core/ids.js';
 import type { FaaSClient } from '../client.js';
 import type { Instance, StartInstanceConfig } from './instances.js';
 import { execBody, type Command, type ExecOptions } from './execution.js';
+import type { DiffOptions, MergeOptions, SnapshotDiff } from './diff.js';
 
 export type SnapshotData = api.Snapshot;
 export type SnapshotConfig = api.CreateSnapshotRequest;
@@ -65,6 +66,11 @@ export class Snapshot implements SnapshotData {
 
   clone(requestOptions?: RequestOptions): SnapshotPromise {
     return this.#client.snapshots.clone(this.id, requestOptions);
+  }
+
+  /** What changed in the files from this snapshot to `target`. */
+  diff(target: IdRef, options?: DiffOptions, requestOptions?: RequestOptions): Promise<SnapshotDiff> {
+    return this.#client.snapshots.diff(this.id, target, options, requestOptions);
   }
 
   delete(options?: DeleteSnapshotOptions): Promise<void> {
@@ -158,6 +164,25 @@ export class SnapshotManager {
 
   setMetadata(id: IdRef, metadata: Record<string, string>, options?: RequestOptions): SnapshotPromise {
     return this.wrap(this.client.http.request({ ...options, method: 'PUT', path: `/v1/snapshots/${seg(id)}/metadata`, json: metadata }));
+  }
+
+  /**
+   * What changed in the files from `base` to `target` (added, modified, deleted, typeChanged; with
+   * unified diffs of small text files). Answered from records kept with each snapshot: nothing is
+   * restored. A snapshot without such a record throws ConflictError (`diff_unavailable`).
+   */
+  diff(base: IdRef, target: IdRef, options: DiffOptions = {}, requestOptions?: RequestOptions): Promise<SnapshotDiff> {
+    return this.client.http.request({ ...requestOptions, method: 'GET', path: `/v1/snapshots/${seg(idOf(base))}/diff/${seg(idOf(target))}`, query: { textDiffs: options.textDiffs } });
+  }
+
+  /**
+   * Three-way merge of the snapshots' file changes since their common ancestor onto the first
+   * (whose memory and processes the result keeps). Overlapping changes throw MergeConflictError
+   * (its `conflicts` list each path) unless `strategy` resolves them.
+   */
+  merge(ids: IdRef[], options: MergeOptions = {}, requestOptions?: RequestOptions): SnapshotPromise {
+    const { strategy, name, metadata } = options;
+    return this.wrap(this.client.http.request({ ...requestOptions, method: 'POST', path: '/v1/snapshots/merge', json: { snapshotIds: ids.map(idOf), strategy, name, metadata } }));
   }
 
   /**
