@@ -20,6 +20,8 @@ import type { Logger } from './services/logger.js';
 import { Reconciler } from './services/reconciler.js';
 import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
+import { StateService } from './services/state.js';
+import { LineageRepo } from './store/sqlite/lineage.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
@@ -46,6 +48,7 @@ export interface Services {
   images: ImageService;
   snapshots: SnapshotService;
   instances: InstanceService;
+  state: StateService;
   exec: ExecService;
   events: EventBus;
   idempotency: IdempotencyRepo;
@@ -136,6 +139,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
+  const lineage = new LineageRepo(db);
+  snapshots.lineage = lineage;
+  const state = new StateService(instances, snapshots, lineage);
   snapshots.stopInstance = (id) => instances.stop(id);
   // Checkpoints of running instances are checksummed in the next quiet moment.
   snapshots.whenQuiet = () => warm.nudge();
@@ -144,7 +150,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
   const services: Services = {
-    images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
+    images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
   };
 

@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   file_not_found: 404,
   instance_not_ready: 409,
   conflict: 409,
+  no_checkpoint: 409,
   payload_too_large: 413,
   exec_failed: 422,
   resource_limit: 422,

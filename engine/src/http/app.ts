@@ -16,6 +16,7 @@ import { registerExecRoutes } from './routes/exec.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
+import { registerStateRoutes } from './routes/state.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -138,6 +139,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerImageRoutes(router, deps.services);
   registerSnapshotRoutes(router, deps.services);
   registerInstanceRoutes(router, deps.services);
+  registerStateRoutes(router, deps.services);
   registerExecRoutes(router, deps.services);
   registerFileRoutes(router, deps.services);
   registerProcessRoutes(router, deps.services);

@@ -146,12 +146,16 @@ export class InstanceService {
     });
   }
 
-  /** Stops the sandbox and restores it again from the instance's snapshot, under the same id. */
-  async restart(id: string): Promise<Instance> {
+  /**
+   * Stops the sandbox and restores it again under the same id: from the instance's snapshot, or
+   * from the one `from` picks (rollback, services/state.ts). `from` and `restored` run under the
+   * instance's lock, so no checkpoint of it can come in between.
+   */
+  async restart(id: string, opts: { from?: (inst: Instance) => string; restored?: (snapshotId: string) => void } = {}): Promise<Instance> {
     return this.lock.run(id, async () => {
       const inst = this.get(id);
       assertCan(inst, 'restart');
-      const { snap, release } = this.snapshots.hold(inst.snapshotId);
+      const { snap, release } = this.snapshots.hold(opts.from ? opts.from(inst) : inst.snapshotId);
       try {
         if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
         // Live again: admitted like a start, in the same turn as it becomes pending.
@@ -159,6 +163,7 @@ export class InstanceService {
         this.repo.update(id, { state: 'pending', error: null, stoppedAt: null, readyAt: null });
         this.events.publish('instance.pending', id);
         await this.bringUp(this.get(id), snap);
+        opts.restored?.(snap.id);
       } finally {
         release();
       }

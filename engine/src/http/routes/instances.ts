@@ -23,7 +23,6 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('stopInstance', async (req) => publicInstance(await i.stop(params(req).id)));
   r.op('pauseInstance', async (req) => publicInstance(await i.pause(params(req).id)));
   r.op('resumeInstance', async (req) => publicInstance(await i.resume(params(req).id)));
-  r.op('restartInstance', async (req) => publicInstance(await i.restart(params(req).id)));
   r.op('deleteInstance', async (req, reply) => {
     await i.delete(params(req).id);
     return reply.code(204).send();
