@@ -1,15 +1,16 @@
-// faas instance start|list|get|stop|pause|resume|restart|delete|metrics|snapshot|branch
-// (exec, shell and cp are in instance-io.ts)
+// faas instance start|list|get|stop|pause|resume|delete|metrics|snapshot|branch
+// (exec, shell and cp are in instance-io.ts; checkpoint, timeline, rollback and restart in state.ts)
 import type { Instance, InstanceMetrics, InstanceState } from '../resources/instances.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
 import { instanceIoCommands } from './instance-io.js';
+import { stateCommands } from './state.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
 
-function lifecycle(verb: 'stop' | 'pause' | 'resume' | 'restart', summary: string): Command {
+function lifecycle(verb: 'stop' | 'pause' | 'resume', summary: string): Command {
   return {
     usage: '<instance-id>',
     summary,
@@ -66,7 +67,6 @@ export const instanceCommands: CommandGroup = {
   stop: lifecycle('stop', 'Stop an instance (it can be restarted)'),
   pause: lifecycle('pause', 'Freeze every process of an instance'),
   resume: lifecycle('resume', 'Unfreeze a paused instance'),
-  restart: lifecycle('restart', 'Restore an instance again from its snapshot'),
   delete: {
     usage: '<instance-id>',
     summary: 'Stop an instance and forget it',
@@ -111,4 +111,5 @@ export const instanceCommands: CommandGroup = {
     },
   },
   ...instanceIoCommands,
+  ...stateCommands,
 };

@@ -54,6 +54,8 @@ export class FileNotFoundError extends NotFoundError {}
 /** The instance is in a state that does not allow the call; `details.state` holds it. */
 export class InstanceNotReadyError extends FaaSError {}
 export class ConflictError extends FaaSError {}
+/** A rollback (or restart fromLatestCheckpoint) has no checkpoint that far back; `details.available` says how many there are. */
+export class NoCheckpointError extends ConflictError {}
 export class PayloadTooLargeError extends FaaSError {}
 /** A snapshot step exited non-zero; `details` = {exitCode, stdout, stderr}. */
 export class ExecFailedError extends FaaSError {}
@@ -86,6 +88,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   method_not_allowed: NotFoundError,
   instance_not_ready: InstanceNotReadyError,
   conflict: ConflictError,
+  no_checkpoint: NoCheckpointError,
   payload_too_large: PayloadTooLargeError,
   exec_failed: ExecFailedError,
   resource_limit: ResourceLimitError,
