@@ -13,6 +13,7 @@ from ._client import AsyncFaaSClient, FaaSClient
 from ._exceptions import (
     ERROR_CLASSES,
     ConflictError,
+    NoCheckpointError,
     ExecFailedError,
     FaaSError,
     FaaSTimeoutError,
@@ -52,6 +53,7 @@ from .types import (
     InstanceMetrics,
     ProcessInfo,
     ProcessOutput,
+    TimelineEntry,
     TransferResult,
 )
 
@@ -100,6 +102,8 @@ __all__ = [
     "FileNotFoundError",
     "InstanceNotReadyError",
     "ConflictError",
+    "NoCheckpointError",
+    "TimelineEntry",
     "PayloadTooLargeError",
     "ExecFailedError",
     "ResourceLimitError",

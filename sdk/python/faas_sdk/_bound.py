@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import PrivateAttr
 
-from .types import BranchResultData, ExecutionResult, InstanceData, SnapshotData
+from .types import BranchResultData, ExecutionResult, InstanceData, SnapshotData, TimelineEntry
 
 if TYPE_CHECKING:
     from ._client import FaaSClient
@@ -51,6 +51,10 @@ class Snapshot(SnapshotData):
 
     def delete(self, *, force: bool = False) -> None:
         _sync_client(self._client, "Snapshot.delete").snapshots.delete(self.id, force=force)
+
+    def clone(self, **options: Any) -> Snapshot:
+        """An engine-side copy sharing this snapshot's image files (``client.snapshots.clone``)."""
+        return _sync_client(self._client, "Snapshot.clone").snapshots.clone(self.id, **options)
 
 
 class Instance(InstanceData):
@@ -92,6 +96,21 @@ class Instance(InstanceData):
 
     def delete(self) -> None:
         _sync_client(self._client, "Instance.delete").instances.delete(self.id)
+
+    def restart(self, *, from_latest_checkpoint: bool | None = None) -> Instance:
+        return _sync_client(self._client, "Instance.restart").instances.restart(self.id, from_latest_checkpoint=from_latest_checkpoint)
+
+    def checkpoint(self, name: str | None = None, **options: Any) -> Snapshot:
+        """A checkpoint of this instance (``client.state.checkpoint``)."""
+        return _sync_client(self._client, "Instance.checkpoint").state.checkpoint(self.id, name, **options)
+
+    def timeline(self) -> list[TimelineEntry]:
+        """This instance's checkpoints, oldest first (``client.state.timeline``)."""
+        return _sync_client(self._client, "Instance.timeline").state.timeline(self.id)
+
+    def rollback(self, steps: int = 1) -> Instance:
+        """Back in place to the checkpoint ``steps`` back, 1 = the latest (``client.state.rollback``)."""
+        return _sync_client(self._client, "Instance.rollback").state.rollback(self.id, steps)
 
     def __enter__(self) -> Instance:
         return self

@@ -25,6 +25,7 @@ __all__ = [
     "FileNotFoundError",
     "InstanceNotReadyError",
     "ConflictError",
+    "NoCheckpointError",
     "PayloadTooLargeError",
     "ExecFailedError",
     "ResourceLimitError",
@@ -120,6 +121,10 @@ class ConflictError(FaaSError):
     pass
 
 
+class NoCheckpointError(ConflictError):
+    """A rollback (or restart ``from_latest_checkpoint``) has no checkpoint that far back; ``details["available"]`` says how many there are."""
+
+
 class PayloadTooLargeError(FaaSError):
     pass
 
@@ -165,6 +170,7 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "method_not_allowed": NotFoundError,
     "instance_not_ready": InstanceNotReadyError,
     "conflict": ConflictError,
+    "no_checkpoint": NoCheckpointError,
     "payload_too_large": PayloadTooLargeError,
     "exec_failed": ExecFailedError,
     "resource_limit": ResourceLimitError,

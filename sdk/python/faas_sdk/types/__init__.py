@@ -34,6 +34,7 @@ __all__ = [
     "ProcessOutput",
     "Event",
     "BranchResultData",
+    "TimelineEntry",
 ]
 
 InstanceState = Literal["pending", "ready", "paused", "stopping", "stopped", "error"]
@@ -255,3 +256,13 @@ class Event(FaaSModel):
 
 class BranchResultData(FaaSModel):
     """Base of :class:`faas_sdk.BranchResult` (whose fields are the bound Snapshot/Instance)."""
+
+
+class TimelineEntry(FaaSModel):
+    """One checkpoint of an instance's timeline (``client.state.timeline``), oldest first."""
+
+    snapshot_id: str
+    name: Optional[str] = None
+    created_at: str
+    instance_id: Optional[str] = None
+    inherited: bool
