@@ -17,6 +17,7 @@ import { owns, type Principal } from '../core/principal.js';
 import type { Instance, Snapshot } from '../core/types.js';
 import type { LineageRepo } from '../store/sqlite/lineage.js';
 import type { InstanceService } from './instances.js';
+import type { Timings } from './sandboxes.js';
 import type { SnapshotService } from './snapshots.js';
 
 export interface TimelineEntry {
@@ -50,8 +51,9 @@ export class StateService {
   }
 
   /** The same instance returns to the checkpoint `steps` back (1: the head), in place. */
-  rollback(id: string, steps: number, who: Principal): Promise<Instance> {
+  rollback(id: string, steps: number, who: Principal, timings?: Timings): Promise<Instance> {
     return this.instances.restart(id, {
+      timings,
       from: (inst) => this.target(inst, steps, who),
       restored: (snapshotId) => this.lineage.setHead(id, snapshotId),
     });

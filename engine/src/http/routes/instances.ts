@@ -2,7 +2,7 @@ import type { InstanceState, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { StartInput } from '../../services/instances.js';
 import type { Router } from '../app.js';
-import { body, bool, listOwner, listQuery, ownerOf, params, query } from './common.js';
+import { body, bool, listOwner, listQuery, ownerOf, params, query, serverTiming } from './common.js';
 import { publicInstance, publicSnapshot } from './views.js';
 
 export function registerInstanceRoutes(r: Router, s: Services): void {
@@ -48,5 +48,3 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
   });
 }
-
-const serverTiming = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k};dur=${v}`).join(', ');
