@@ -3,7 +3,10 @@
 // restart), restart fromLatestCheckpoint, the engine-native clone (shared image files that outlive
 // either side), and other keys refused on every new route.
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { purge, sh, startEngine, type TestEngine } from './harness.js';
@@ -214,6 +217,58 @@ describe('state: checkpoints, timeline, rollback, clone', () => {
     await t.api('DELETE', `/v1/instances/${id}`);
   });
 
+  it('re-keys the agent on rollback: the key the instance held before is refused', async () => {
+    const id = await start();
+    await checkpoint(id);
+    const db = new Database(join(stateDir, 'faas.db'), { readonly: true });
+    const keyOf = () => (db.prepare('SELECT agent_key FROM instances WHERE id = ?').get(id) as { agent_key: string }).agent_key;
+    try {
+      const before = keyOf();
+      const r = await rollback(id);
+      assert.equal(r.status, 200);
+      const after = keyOf();
+      assert.notEqual(after, before);
+      // The restored image's agent held the key of the checkpoint (= `before`); it was replaced.
+      assert.equal(await agentHealth(r.body.network.ip, before), 401);
+      assert.equal(await agentHealth(r.body.network.ip, after), 200);
+    } finally {
+      db.close();
+    }
+    await t.api('DELETE', `/v1/instances/${id}`);
+  });
+
+  it('keeps a clone\'s shared image files out of reach of other host users', async () => {
+    const id = await start();
+    const src = await checkpoint(id);
+    await t.api('DELETE', `/v1/instances/${id}`);
+    const clone = (await t.api('POST', `/v1/snapshots/${src}/clone`, {})).body.id as string;
+    const file = join(stateDir, 'snapshots', clone, 'checkpoint.img');
+    assert.equal(statSync(join(stateDir, 'snapshots', clone)).mode & 0o077, 0, 'the clone directory is private');
+    const asNobody = spawnSync('runuser', ['-u', 'nobody', '--', 'cat', file], { encoding: 'utf8' });
+    assert.notEqual(asNobody.status, 0);
+    assert.match(asNobody.stderr, /Permission denied/);
+    for (const s of [clone, src]) await t.api('DELETE', `/v1/snapshots/${s}`);
+  });
+
+  it('leaves another key\'s checkpoint out of a timeline and out of rollback\'s steps', async () => {
+    const tenant = (await t.api('POST', '/v1/keys', { name: 'state-tenant' })).body.secret as string;
+    const as = { headers: { authorization: `Bearer ${tenant}` } };
+    const own = (await t.api('POST', '/v1/snapshots', {}, as)).body.id as string;
+    const id = (await t.api('POST', '/v1/instances', { snapshotId: own }, as)).body.id as string;
+    await t.api('POST', `/v1/instances/${id}/exec`, sh('echo mine > /root/t'), as);
+    const mine = (await t.api('POST', `/v1/instances/${id}/snapshot`, {}, as)).body.id as string;
+    // An admin checkpoints the tenant's instance: that snapshot is the admin's.
+    const admins = await checkpoint(id);
+    assert.deepEqual((await timeline(id)).data.map((e) => e.snapshotId), [own, mine, admins]);
+    const theirs = await t.api('GET', `/v1/instances/${id}/timeline`, undefined, as);
+    assert.deepEqual(theirs.body.data.map((e: { snapshotId: string }) => e.snapshotId), [own, mine]);
+    assert.equal(theirs.body.head, mine);
+    assert.equal((await t.api('POST', `/v1/instances/${id}/rollback`, { steps: 3 }, as)).body.error.code, 'no_checkpoint');
+    assert.equal((await t.api('POST', `/v1/instances/${id}/rollback`, { steps: 1 }, as)).status, 200);
+    assert.equal((await t.api('POST', `/v1/instances/${id}/exec`, sh('cat /root/t'), as)).body.stdout, 'mine\n');
+    await t.api('DELETE', `/v1/instances/${id}`, undefined, as);
+  });
+
   it('answers another key like a missing id on every new route, and anonymous callers 401', async () => {
     const id = await start();
     const ck = await checkpoint(id);
@@ -239,3 +294,15 @@ describe('state: checkpoints, timeline, rollback, clone', () => {
     await t.api('DELETE', `/v1/instances/${id}`);
   });
 });
+
+/** GET /v1/health on an instance's agent from the host (as root, as the engine talks to it). */
+function agentHealth(ip: string, key: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: ip, port: 7070, path: '/v1/health', agent: false, headers: { authorization: `Bearer ${key}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
