@@ -142,6 +142,8 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const lineage = new LineageRepo(db);
   snapshots.lineage = lineage;
   const state = new StateService(instances, snapshots, lineage);
+  // An interrupted start, restart or rollback is finished from the instance's head.
+  instances.sourceOf = (inst) => lineage.headOf(inst.id);
   snapshots.stopInstance = (id) => instances.stop(id);
   // Checkpoints of running instances are checksummed in the next quiet moment.
   snapshots.whenQuiet = () => warm.nudge();

@@ -269,6 +269,26 @@ describe('state: checkpoints, timeline, rollback, clone', () => {
     await t.api('DELETE', `/v1/instances/${id}`, undefined, as);
   });
 
+  it('finishes a rollback the engine was killed in the middle of from the rollback\'s target', async () => {
+    const id = await start();
+    await exec(id, 'echo target > /root/k');
+    const ck = await checkpoint(id);
+    await exec(id, 'echo later > /root/k');
+    // The state a kill leaves between the rollback's takeDown and its restore: the sandbox gone,
+    // the record `pending` with the target recorded as its head.
+    const tag = t.config.netTag;
+    await t.engine.shutdown();
+    spawnSync(t.config.runsc, [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
+    const db = new Database(join(stateDir, 'faas.db'));
+    db.prepare("UPDATE instances SET state = 'pending', head_id = ? WHERE id = ?").run(ck, id);
+    db.close();
+    t = await startEngine({ stateDir, env: { FAAS_NET_TAG: tag, FAAS_WARM_POOL: '1' } });
+    assert.equal((await t.api('GET', `/v1/instances/${id}/wait?state=ready&timeout=60000`)).status, 200);
+    assert.equal((await exec(id, 'cat /root/k')).stdout, 'target\n', 'restored from the target, not from the snapshot it was started from');
+    assert.equal((await timeline(id)).head, ck);
+    await t.api('DELETE', `/v1/instances/${id}`);
+  });
+
   it('answers another key like a missing id on every new route, and anonymous callers 401', async () => {
     const id = await start();
     const ck = await checkpoint(id);

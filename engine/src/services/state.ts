@@ -55,7 +55,7 @@ export class StateService {
     return this.instances.restart(id, {
       timings,
       from: (inst) => this.target(inst, steps, who),
-      restored: (snapshotId) => this.lineage.setHead(id, snapshotId),
+      restoring: (snapshotId) => this.lineage.setHead(id, snapshotId),
     });
   }
 
@@ -64,7 +64,7 @@ export class StateService {
    * or with fromLatestCheckpoint from its head (rollback by 1, but needing a checkpoint of its own).
    */
   restart(id: string, fromLatestCheckpoint: boolean, who: Principal): Promise<Instance> {
-    if (!fromLatestCheckpoint) return this.instances.restart(id, { restored: () => this.lineage.setHead(id, null) });
+    if (!fromLatestCheckpoint) return this.instances.restart(id, { restoring: () => this.lineage.setHead(id, null) });
     return this.instances.restart(id, {
       from: (inst) => {
         const head = this.lineage.headOf(inst.id);
@@ -72,7 +72,7 @@ export class StateService {
         if (!head || !own) throw noCheckpoint(`instance ${inst.id} has no checkpoint of its own to restart from; take one with checkpoint (POST /v1/instances/${inst.id}/snapshot) or restart without fromLatestCheckpoint`, { id: inst.id, available: 0 });
         return head;
       },
-      restored: (snapshotId) => this.lineage.setHead(id, snapshotId),
+      restoring: (snapshotId) => this.lineage.setHead(id, snapshotId),
     });
   }
 
