@@ -162,6 +162,28 @@ describe('state: checkpoints, timeline, rollback, clone', () => {
     await t.api('DELETE', `/v1/instances/${id}`);
   });
 
+  it('rolls a branch child back into its parent\'s earlier checkpoint, and restarts from it', async () => {
+    const a = await start();
+    await exec(a, 'echo early > /root/p');
+    const a1 = await checkpoint(a);
+    await exec(a, 'echo at-branch > /root/p');
+    const br = (await t.api('POST', `/v1/instances/${a}/branch`, { count: 1 })).body;
+    const child = br.instances[0].id as string;
+    assert.equal((await exec(child, 'cat /root/p')).stdout, 'at-branch\n');
+    // [root, a1, branch point]: two steps back is the parent's a1, inherited.
+    const r = await rollback(child, 2);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.id, child);
+    assert.equal((await exec(child, 'cat /root/p')).stdout, 'early\n');
+    assert.deepEqual((await timeline(child)).data.map((e) => [e.snapshotId, e.inherited]), [[root, true], [a1, true]]);
+    assert.equal((await exec(a, 'cat /root/p')).stdout, 'at-branch\n', 'the parent is untouched');
+    await exec(child, 'echo changed > /root/p');
+    const again = await t.api('POST', `/v1/instances/${child}/restart`, { fromLatestCheckpoint: true });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal((await exec(child, 'cat /root/p')).stdout, 'early\n');
+    for (const id of [child, a]) await t.api('DELETE', `/v1/instances/${id}`);
+  });
+
   it('clones a snapshot without a restore: shared files that outlive either side', async () => {
     const id = await start();
     await exec(id, 'echo cloned > /root/c');

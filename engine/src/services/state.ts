@@ -61,15 +61,20 @@ export class StateService {
 
   /**
    * Restart: from the instance's own snapshot (its head goes back there: the timeline ends at it),
-   * or with fromLatestCheckpoint from its head (rollback by 1, but needing a checkpoint of its own).
+   * or with fromLatestCheckpoint from its head, the last entry of its timeline (rollback by 1),
+   * which must be a checkpoint beyond the snapshot it was started from.
    */
   restart(id: string, fromLatestCheckpoint: boolean, who: Principal): Promise<Instance> {
     if (!fromLatestCheckpoint) return this.instances.restart(id, { restoring: () => this.lineage.setHead(id, null) });
     return this.instances.restart(id, {
       from: (inst) => {
-        const head = this.lineage.headOf(inst.id);
-        const own = this.chain(inst, who).some((s) => s.instanceId === inst.id);
-        if (!head || !own) throw noCheckpoint(`instance ${inst.id} has no checkpoint of its own to restart from; take one with checkpoint (POST /v1/instances/${inst.id}/snapshot) or restart without fromLatestCheckpoint`, { id: inst.id, available: 0 });
+        const head = this.chain(inst, who).at(-1)?.id;
+        if (!head || head === inst.snapshotId) {
+          throw noCheckpoint(
+            `instance ${inst.id} has no checkpoint beyond the snapshot it was started from; take one with POST /v1/instances/${inst.id}/snapshot, or restart without fromLatestCheckpoint`,
+            { id: inst.id, available: 0 },
+          );
+        }
         return head;
       },
       restoring: (snapshotId) => this.lineage.setHead(id, snapshotId),
