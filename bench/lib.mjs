@@ -93,8 +93,11 @@ export async function startEngine(extraEnv = {}) {
 // Network namespaces are prepared before the clock starts (the engine keeps a pool too).
 
 export class BareRunsc {
-  constructor() {
-    this.dir = mkdtempSync('/tmp/faas-bare-');
+  /** `dirPrefix` and `net` (the first two octets of the veth addresses) let a run keep to its own
+   *  temp dirs and address block on a shared machine. */
+  constructor({ dirPrefix = '/tmp/faas-bare-', net = '10.241' } = {}) {
+    this.net = net;
+    this.dir = mkdtempSync(dirPrefix);
     this.root = join(this.dir, 'root');
     this.slot = 0;
     mkdirSync(this.root);
@@ -113,8 +116,8 @@ export class BareRunsc {
   netnsUp() {
     const k = this.slot++;
     const ns = `fbare-${process.pid % 1000}-${k}`;
-    const host = `10.241.${Math.floor((k * 4) / 256)}.${(k * 4) % 256 + 1}`;
-    const guest = `10.241.${Math.floor((k * 4) / 256)}.${(k * 4) % 256 + 2}`;
+    const host = `${this.net}.${Math.floor((k * 4) / 256)}.${(k * 4) % 256 + 1}`;
+    const guest = `${this.net}.${Math.floor((k * 4) / 256)}.${(k * 4) % 256 + 2}`;
     const hostIf = `fbh${process.pid % 1000}x${k}`;
     execFileSync('ip', ['-batch', '-'], { input: `netns add ${ns}\nlink add ${hostIf} type veth peer name eth0 netns ${ns}\naddr add ${host}/30 dev ${hostIf}\nlink set ${hostIf} up\n` });
     execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `addr add ${guest}/30 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via ${host}\n` });

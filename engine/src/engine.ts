@@ -24,6 +24,8 @@ import type { Logger } from './services/logger.js';
 import { Reconciler } from './services/reconciler.js';
 import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
+import { StateService } from './services/state.js';
+import { LineageRepo } from './store/sqlite/lineage.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
@@ -52,6 +54,7 @@ export interface Services {
   images: ImageService;
   snapshots: SnapshotService;
   instances: InstanceService;
+  state: StateService;
   exec: ExecService;
   events: EventBus;
   idempotency: IdempotencyRepo;
@@ -146,6 +149,11 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
+  const lineage = new LineageRepo(db);
+  snapshots.lineage = lineage;
+  const state = new StateService(instances, snapshots, lineage);
+  // An interrupted start, restart or rollback is finished from the instance's head.
+  instances.sourceOf = (inst) => lineage.headOf(inst.id);
   snapshots.stopInstance = (id) => instances.stop(id);
   // Checkpoints of running instances are checksummed in the next quiet moment.
   snapshots.whenQuiet = () => warm.nudge();
@@ -182,7 +190,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   snapshots.branches = branches;
   const services: Services = {
     diffs, merges, branchMerges,
-    images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
+    images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches,
   };
 

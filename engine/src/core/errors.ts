@@ -22,6 +22,7 @@ export const ERROR_STATUS = {
   branch_name_taken: 409,
   branch_has_children: 409,
   branch_not_checked_out: 409,
+  no_checkpoint: 409,
   payload_too_large: 413,
   exec_failed: 422,
   resource_limit: 422,

@@ -17,6 +17,7 @@ import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { registerBranchDiffRoutes, registerDiffRoutes } from './routes/diff.js';
+import { registerStateRoutes } from './routes/state.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -142,6 +143,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerDiffRoutes(router, deps.services);
   registerBranchDiffRoutes(router, deps.services);
   registerInstanceRoutes(router, deps.services);
+  registerStateRoutes(router, deps.services);
   registerExecRoutes(router, deps.services);
   registerFileRoutes(router, deps.services);
   registerProcessRoutes(router, deps.services);

@@ -35,6 +35,8 @@ export interface StartInput {
 
 export class InstanceService {
   readonly lock = new KeyedLock();
+  /** Set by the composition root: the snapshot a pending instance is restored from (its head, services/state.ts). */
+  sourceOf: ((inst: Instance) => string | null) | null = null;
   /** Set by the composition root: paused clones to resume instead of restoring. */
   clones: { take(snapshotId: string): Clone | undefined } | null = null;
 
@@ -146,19 +148,28 @@ export class InstanceService {
     });
   }
 
-  /** Stops the sandbox and restores it again from the instance's snapshot, under the same id. */
-  async restart(id: string): Promise<Instance> {
+  /**
+   * Stops the sandbox and restores it again under the same id: from the instance's snapshot, or
+   * from the one `from` picks (rollback, services/state.ts). `from` and `restoring` run under the
+   * instance's lock, so no checkpoint of it can come in between. `restoring` records what is about
+   * to be restored in the same turn as the record becomes `pending`, so an engine killed during
+   * the restore finishes it from that snapshot (finishPending asks `sourceOf`).
+   */
+  async restart(id: string, opts: { from?: (inst: Instance) => string; restoring?: (snapshotId: string) => void; timings?: Timings } = {}): Promise<Instance> {
     return this.lock.run(id, async () => {
       const inst = this.get(id);
       assertCan(inst, 'restart');
-      const { snap, release } = this.snapshots.hold(inst.snapshotId);
+      const { snap, release } = this.snapshots.hold(opts.from ? opts.from(inst) : inst.snapshotId);
       try {
-        if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped');
+        const t0 = performance.now();
+        if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped', true);
+        if (opts.timings) opts.timings.takeDown = Math.round((performance.now() - t0) * 10) / 10;
         // Live again: admitted like a start, in the same turn as it becomes pending.
         this.limits.admission.check(1, inst.resources.memory);
+        opts.restoring?.(snap.id);
         this.repo.update(id, { state: 'pending', error: null, stoppedAt: null, readyAt: null });
         this.events.publish('instance.pending', id);
-        await this.bringUp(this.get(id), snap);
+        await this.bringUp(this.get(id), snap, opts.timings);
       } finally {
         release();
       }
@@ -306,7 +317,7 @@ export class InstanceService {
       if (inst.state !== 'pending') return;
       let held: ReturnType<SnapshotService['hold']>;
       try {
-        held = this.snapshots.hold(inst.snapshotId);
+        held = this.snapshots.hold(this.sourceOf?.(inst) ?? inst.snapshotId);
       } catch (err) {
         this.repo.update(id, { state: 'error', error: `cannot finish the start: ${(err as Error).message}` });
         throw err;
@@ -400,9 +411,9 @@ export class InstanceService {
     }
   }
 
-  private async takeDown(inst: Instance, final: 'stopped'): Promise<void> {
+  private async takeDown(inst: Instance, final: 'stopped', networkLater = false): Promise<void> {
     this.repo.update(inst.id, { state: 'stopping' });
-    await this.sandboxes.destroy(inst.id, inst.netns, inst.ip);
+    await this.sandboxes.destroy(inst.id, inst.netns, inst.ip, networkLater);
     this.repo.update(inst.id, { state: final, stoppedAt: nowIso(), netns: null });
     this.events.publish('instance.stopped', inst.id);
   }

@@ -56,10 +56,15 @@ export class Sandboxes {
     }
   }
 
-  async destroy(id: string, netns: string | null, ip: string | null): Promise<void> {
+  /**
+   * With `networkLater`, the namespace is released in the background (a restart restores into a
+   * pooled one meanwhile; a crash before it is done leaves it to the reconciler's sweep).
+   */
+  async destroy(id: string, netns: string | null, ip: string | null, networkLater = false): Promise<void> {
     this.d.agents.forget(ip);
     await this.d.runtime.destroy(id);
-    if (netns) await this.d.network.release(netns);
+    if (netns && networkLater) void this.d.network.release(netns).catch(() => undefined);
+    else if (netns) await this.d.network.release(netns);
     rmSync(join(this.d.bundlesDir, id), { recursive: true, force: true });
   }
 

@@ -17,6 +17,7 @@ import { newAgentKey } from '../runtime/agent-client.js';
 import { nowIso, type Image, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
 import { makeTemplate } from '../runtime/runsc/bundle.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
+import type { LineageRepo } from '../store/sqlite/lineage.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { ImageService } from './images.js';
 import type { HostCapacity } from './limits.js';
@@ -168,6 +169,8 @@ export class SnapshotService {
       environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec, owner,
       digest: opts.digest ?? digestOf([parent.digest, 'checkpoint', inst.id, newId('op')]),
     });
+    // History: the new checkpoint follows the instance's head (services/state.ts).
+    this.lineage?.setPrevious(snap.id, this.lineage.headOf(inst.id) ?? parent.id);
     // The image's agent holds the instance's key (the caller holds the instance's lock, so no
     // identity call changes it meanwhile).
     const key = this.instances.agentKey(inst.id);
@@ -186,6 +189,7 @@ export class SnapshotService {
       // quiet moment (sealPending), off the branch's and the caller's path.
       const { size, dir } = await this.files.place(snap.id);
       this.repo.markReady(snap.id, '', size, dir);
+      this.lineage?.setHead(inst.id, snap.id);
       const ready = this.get(snap.id);
       this.events.publish('snapshot.created', snap.id, { parentId: snap.parentId, instanceId: snap.instanceId, size });
       this.branches?.onCheckpoint(ready);
@@ -273,6 +277,7 @@ export class SnapshotService {
       for (const sid of [...order].reverse()) {
         for (const iid of this.instances.liveOfSnapshot(sid)) await this.stopInstance?.(iid);
         const owner = this.repo.get(sid)?.owner ?? null;
+        this.lineage?.spliceOut(sid);
         this.repo.delete(sid);
         this.files.remove(sid);
         this.branches?.onSnapshotDeleted(sid);
@@ -298,6 +303,45 @@ export class SnapshotService {
     refsTo(id: string): string[];
     onSnapshotDeleted(id: string): void;
   } | null = null;
+   * Engine-native clone: a new row sharing `id`'s image files (SnapshotFiles.link), nothing
+   * restored. Same state, checksum, parent, instance, agent key and history as the original;
+   * its own id, name, metadata (a copy unless given) and owner (the caller).
+   */
+  async clone(id: string, opts: { name?: string; metadata?: Metadata; owner?: string | null } = {}): Promise<Snapshot> {
+    // Held, so a delete of the original waits until the links exist (then both have the files).
+    const { snap: src, release } = this.hold(id);
+    try {
+      const owner = opts.owner === undefined ? src.owner : opts.owner;
+      this.assertNameFree(opts.name, owner);
+      const snap = this.newRecord({
+        parentId: src.parentId, imageId: src.imageId, instanceId: src.instanceId, name: opts.name ?? null, resources: src.resources,
+        environment: src.environment, metadata: opts.metadata ?? src.metadata, spec: src.spec, owner, digest: src.digest,
+      });
+      this.lineage?.setPrevious(snap.id, this.lineage.previousOf(src.id));
+      const key = this.repo.agentKey(src.id);
+      if (key) this.repo.setAgentKey(snap.id, key);
+      try {
+        const { dir } = await this.files.link(src.id, snap.id);
+        // Read again: the original may have been sealed meanwhile.
+        const checksum = this.repo.get(src.id)?.checksum ?? '';
+        this.repo.markReady(snap.id, checksum, src.size, dir);
+        if (checksum === '') {
+          this.unsealed.add(snap.id);
+          this.whenQuiet();
+        }
+      } catch (err) {
+        this.rollback(snap.id);
+        throw err;
+      }
+      this.events.publish('snapshot.created', snap.id, { parentId: snap.parentId, instanceId: snap.instanceId, size: src.size, clonedFrom: src.id });
+      return this.get(snap.id);
+    } finally {
+      release();
+    }
+  }
+
+  /** Set by the composition root: history records (services/state.ts). */
+  lineage: LineageRepo | null = null;
   /** Set by the composition root (instances depend on snapshots, not the other way round). */
   stopInstance: ((id: string) => Promise<unknown>) | null = null;
   /** Set by the composition root: asks for a quiet moment, after which sealPending runs. */

@@ -14,6 +14,7 @@ from ._exceptions import (
     ERROR_CLASSES,
     ConflictError,
     MergeConflictError,
+    NoCheckpointError,
     ExecFailedError,
     FaaSError,
     FaaSTimeoutError,
@@ -55,6 +56,7 @@ from .types import (
     InstanceMetrics,
     ProcessInfo,
     ProcessOutput,
+    TimelineEntry,
     TransferResult,
 )
 
@@ -110,6 +112,8 @@ __all__ = [
     "FileNotFoundError",
     "InstanceNotReadyError",
     "ConflictError",
+    "NoCheckpointError",
+    "TimelineEntry",
     "PayloadTooLargeError",
     "ExecFailedError",
     "ResourceLimitError",

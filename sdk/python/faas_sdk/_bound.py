@@ -55,6 +55,9 @@ class Snapshot(SnapshotData):
     def diff(self, target: Any, *, text_diffs: bool | None = None) -> Any:
         """What changed in the files from this snapshot to ``target`` (a SnapshotDiff)."""
         return _sync_client(self._client, "Snapshot.diff").snapshots.diff(self.id, target, text_diffs=text_diffs)
+    def clone(self, **options: Any) -> Snapshot:
+        """An engine-side copy sharing this snapshot's image files (``client.snapshots.clone``)."""
+        return _sync_client(self._client, "Snapshot.clone").snapshots.clone(self.id, **options)
 
 
 class Instance(InstanceData):
@@ -96,6 +99,21 @@ class Instance(InstanceData):
 
     def delete(self) -> None:
         _sync_client(self._client, "Instance.delete").instances.delete(self.id)
+
+    def restart(self, *, from_latest_checkpoint: bool | None = None) -> Instance:
+        return _sync_client(self._client, "Instance.restart").instances.restart(self.id, from_latest_checkpoint=from_latest_checkpoint)
+
+    def checkpoint(self, name: str | None = None, **options: Any) -> Snapshot:
+        """A checkpoint of this instance (``client.state.checkpoint``)."""
+        return _sync_client(self._client, "Instance.checkpoint").state.checkpoint(self.id, name, **options)
+
+    def timeline(self) -> list[TimelineEntry]:
+        """This instance's checkpoints, oldest first (``client.state.timeline``)."""
+        return _sync_client(self._client, "Instance.timeline").state.timeline(self.id)
+
+    def rollback(self, steps: int = 1) -> Instance:
+        """Back in place to the checkpoint ``steps`` back, 1 = the latest (``client.state.rollback``)."""
+        return _sync_client(self._client, "Instance.rollback").state.rollback(self.id, steps)
 
     def __enter__(self) -> Instance:
         return self

@@ -30,6 +30,7 @@ from .resources.instances import AsyncInstances, Instances
 from .resources.parallel import AsyncParallel, Parallel
 from .resources.processes import AsyncProcesses, Processes
 from .resources.snapshots import AsyncSnapshots, Snapshots
+from .resources.state import AsyncState, State
 from .resources.terminals import AsyncTerminals, Terminals
 from .types import ExecutionResult, Health
 
@@ -66,6 +67,7 @@ class FaaSClient(BaseClient):
         self.snapshots = Snapshots(self)
         self.instances = Instances(self)
         self.branches = Branches(self)
+        self.state = State(self)
         self.execution = Execution(self)
         self.files = Files(self)
         self.processes = Processes(self)
@@ -211,6 +213,7 @@ class AsyncFaaSClient(BaseClient):
         self.snapshots = AsyncSnapshots(self)
         self.instances = AsyncInstances(self)
         self.branches = AsyncBranches(self)
+        self.state = AsyncState(self)
         self.execution = AsyncExecution(self)
         self.files = AsyncFiles(self)
         self.processes = AsyncProcesses(self)

@@ -27,6 +27,7 @@ __all__ = [
     "InstanceNotReadyError",
     "ConflictError",
     "MergeConflictError",
+    "NoCheckpointError",
     "PayloadTooLargeError",
     "ExecFailedError",
     "ResourceLimitError",
@@ -135,6 +136,8 @@ class MergeConflictError(ConflictError):
         details = self.details if isinstance(self.details, dict) else {}
         found = details.get("conflicts")
         return list(found) if isinstance(found, list) else []
+class NoCheckpointError(ConflictError):
+    """A rollback (or restart ``from_latest_checkpoint``) has no checkpoint that far back; ``details["available"]`` says how many there are."""
 
 
 class PayloadTooLargeError(FaaSError):
@@ -190,6 +193,7 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "merge_conflict": MergeConflictError,
     # A snapshot without a record of its file changes (details reason).
     "diff_unavailable": ConflictError,
+    "no_checkpoint": NoCheckpointError,
     "payload_too_large": PayloadTooLargeError,
     "exec_failed": ExecFailedError,
     "resource_limit": ResourceLimitError,

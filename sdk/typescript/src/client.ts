@@ -14,6 +14,7 @@ import { TerminalOperations } from './resources/terminal.js';
 import { EventManager } from './resources/events.js';
 import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager, type Branch, type CreateBranchConfig } from './resources/branches.js';
+import { StateOperations } from './resources/state.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
 
 export class FaaSClient {
@@ -23,6 +24,8 @@ export class FaaSClient {
   readonly snapshots: SnapshotManager;
   readonly instances: InstanceManager;
   readonly branches: BranchManager;
+  /** Checkpoints, timelines and rollback of instances (the seed's StateOperations). */
+  readonly state: StateOperations;
   readonly execution: ExecutionOperations;
   readonly files: FileOperations;
   readonly processes: ProcessOperations;
@@ -44,6 +47,7 @@ export class FaaSClient {
     this.snapshots = new SnapshotManager(this);
     this.instances = new InstanceManager(this);
     this.branches = new BranchManager(this);
+    this.state = new StateOperations(this);
     this.execution = new ExecutionOperations(this);
     this.files = new FileOperations(this.http);
     this.processes = new ProcessOperations(this.http);

@@ -259,6 +259,32 @@ test('branch create, list, get, checkout, commit, delete, and named live branche
   const gone = faas(['branch', 'get', b.id]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /faas branch list/);
+test('instance checkpoint, timeline, rollback, restart --from-latest-checkpoint and snapshot clone', () => {
+  const inst = faasJson(['instance', 'start', sharedSnapshotId()]);
+  startedInstances.push(inst.id);
+  faas(['instance', 'exec', inst.id, 'echo one > /root/v']);
+  const ck = faasJson(['instance', 'checkpoint', inst.id, '--metadata', 'by=cli']);
+  assert.equal(ck.instanceId, inst.id);
+  assert.deepEqual(ck.metadata, { by: 'cli' });
+  const timeline = faasJson(['instance', 'timeline', inst.id]);
+  assert.deepEqual(timeline.map((e: { snapshotId: string; inherited: boolean }) => [e.snapshotId, e.inherited]), [[sharedSnapshotId(), true], [ck.id, false]]);
+  // Human output numbers the entries with the --steps that reaches each one.
+  assert.match(faas(['instance', 'timeline', inst.id]).stdout, new RegExp(`\\n1 +${ck.id}`));
+  faas(['instance', 'exec', inst.id, 'echo two > /root/v']);
+  assert.equal(faasJson(['instance', 'rollback', inst.id]).id, inst.id);
+  assert.equal(faas(['instance', 'exec', inst.id, 'cat /root/v']).stdout, 'one\n');
+  const past = faas(['instance', 'rollback', inst.id, '--steps', '3', '--json']);
+  assert.equal(past.code, 1);
+  assert.equal(JSON.parse(past.stdout).error.code, 'no_checkpoint');
+  assert.equal(faas(['instance', 'rollback', inst.id, '--steps', '0']).code, 2);
+  faas(['instance', 'exec', inst.id, 'echo three > /root/v']);
+  assert.equal(faasJson(['instance', 'restart', inst.id, '--from-latest-checkpoint']).state, 'ready');
+  assert.equal(faas(['instance', 'exec', inst.id, 'cat /root/v']).stdout, 'one\n');
+  const clone = faasJson(['snapshot', 'clone', ck.id]);
+  assert.notEqual(clone.id, ck.id);
+  assert.equal(clone.parentId, ck.parentId);
+  assert.equal(faasJson(['instance', 'delete', inst.id]).deleted, true);
+  for (const id of [clone.id, ck.id]) assert.equal(faasJson(['snapshot', 'delete', id]).deleted, true);
 });
 
 test('instance cp both ways and shell --json', (t) => {

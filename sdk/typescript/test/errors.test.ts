@@ -28,6 +28,7 @@ const README_NAMES: Record<string, string> = {
   not_found: 'NotFoundError',
   instance_not_ready: 'InstanceNotReadyError',
   conflict: 'ConflictError',
+  no_checkpoint: 'NoCheckpointError',
   payload_too_large: 'PayloadTooLargeError',
   exec_failed: 'ExecFailedError',
   resource_limit: 'ResourceLimitError',
@@ -49,6 +50,8 @@ test('every engine code maps to the class named in tests/conformance/README.md',
     assert.deepEqual(error.details, { a: 1 });
     assert.equal((sdk as Record<string, unknown>)[name], error.constructor);
   }
+  // A rollback past the first checkpoint is a conflict too: code that catches ConflictError still does.
+  assert.ok(new sdk.NoCheckpointError('m', { code: 'no_checkpoint' }) instanceof sdk.ConflictError);
   for (const name of ['ImageNotFoundError', 'SnapshotNotFoundError', 'InstanceNotFoundError', 'BranchNotFoundError', 'ProcessNotFoundError', 'FileNotFoundError']) {
     assert.ok(new (sdk as any)[name]('m', { code: 'x' }) instanceof sdk.NotFoundError, name);
   }

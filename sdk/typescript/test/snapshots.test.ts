@@ -59,16 +59,17 @@ test('chain steps without awaits, step cache and parent links', async () => {
   await instance.delete();
 });
 
-test('clone makes a new snapshot with the same state', async () => {
+test('clone makes a new snapshot with the same state on the engine, restoring nothing', async () => {
   const source = await client.snapshots.exec(sharedSnapshotId(), 'echo cloned > /root/c');
   created.push(source.id);
-  const copy = await client.snapshots.clone(source.id);
+  const copy = await client.snapshots.clone(source.id, { metadata: { copy: 'yes' } });
   created.push(copy.id);
   assert.notEqual(copy.id, source.id);
-  assert.equal(copy.parentId, source.id);
+  assert.equal(copy.parentId, source.parentId, 'same lineage as the original');
+  assert.deepEqual(copy.metadata, { copy: 'yes' });
+  assert.equal((await client.instances.list({ snapshotId: source.id })).length, 0, 'no instance was started for it');
   const instance = tracker.track(await copy.start());
   assert.equal((await instance.exec('cat /root/c')).stdout, 'cloned\n');
-  assert.equal((await client.instances.list({ snapshotId: source.id, state: 'ready' })).length, 0, 'the temporary instance is gone');
 });
 
 test('upload as a chain step', async (t) => {

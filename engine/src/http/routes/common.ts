@@ -9,6 +9,8 @@ export const query = (req: FastifyRequest) => (req.query ?? {}) as Q;
 export const body = <T>(req: FastifyRequest) => (req.body ?? {}) as T;
 export const bool = (v: unknown, dflt: boolean) => (v === undefined ? dflt : v === true || v === 'true');
 export const listQuery = (q: Q) => ({ limit: Number(q.limit ?? 50), cursor: q.cursor, metadata: q.metadata });
+/** A `server-timing` header value: where a request's time went, step by step. */
+export const serverTiming = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k};dur=${v}`).join(', ');
 /** The API key that owns what this request makes. */
 export const ownerOf = (req: FastifyRequest) => principalOf(req).keyId;
 /** The owner filter of a list: the caller's own records (admin keys: everything). */

@@ -2,7 +2,7 @@ import type { InstanceState, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { StartInput } from '../../services/instances.js';
 import type { Router } from '../app.js';
-import { body, bool, listOwner, listQuery, ownerOf, params, query } from './common.js';
+import { body, bool, listOwner, listQuery, ownerOf, params, query, serverTiming } from './common.js';
 import { publicBranch, publicInstance, publicSnapshot } from './views.js';
 
 export function registerInstanceRoutes(r: Router, s: Services): void {
@@ -23,7 +23,6 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('stopInstance', async (req) => publicInstance(await i.stop(params(req).id)));
   r.op('pauseInstance', async (req) => publicInstance(await i.pause(params(req).id)));
   r.op('resumeInstance', async (req) => publicInstance(await i.resume(params(req).id)));
-  r.op('restartInstance', async (req) => publicInstance(await i.restart(params(req).id)));
   r.op('deleteInstance', async (req, reply) => {
     await i.delete(params(req).id);
     return reply.code(204).send();
@@ -55,5 +54,3 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     });
   });
 }
-
-const serverTiming = (t: Record<string, number>) => Object.entries(t).map(([k, v]) => `${k};dur=${v}`).join(', ');

@@ -28,6 +28,12 @@ export function registerSnapshotRoutes(r: Router, s: Services): void {
     const b = body<{ minInstances: number; maxInstances?: number | null }>(req);
     return s.clones.set(params(req).id, b.minInstances, b.maxInstances ?? null);
   });
+  r.op('cloneSnapshot', async (req, reply) => {
+    const { ttl, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number }>(req);
+    const snap = await s.snapshots.clone(params(req).id, { ...b, owner: ownerOf(req) });
+    if (ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, ttl);
+    return reply.code(201).send(publicSnapshot(snap));
+  });
   r.op('execSnapshot', async (req, reply) => {
     const [snap, created] = await s.exec.step(params(req).id, body<ExecRequest>(req), ownerOf(req));
     return reply.code(created ? 201 : 200).send(publicSnapshot(snap));

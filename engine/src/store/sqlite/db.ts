@@ -14,7 +14,7 @@ export function openDb(path: string): Db {
   const applied = new Set(db.prepare('SELECT version FROM schema_migrations').all().map((r) => (r as { version: number }).version));
   MIGRATIONS.forEach((sql, i) => {
     const version = i + 1;
-    if (applied.has(version)) return;
+    if (sql === null || applied.has(version)) return;
     db.transaction(() => {
       db.exec(sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());

@@ -1,5 +1,7 @@
 // Ordered, append-only. Never edit a migration that has shipped; add the next one.
-export const MIGRATIONS: string[] = [
+// A null entry is a number reserved by work merged in parallel: skipped and not recorded, so the
+// migration that later takes its place still runs.
+export const MIGRATIONS: (string | null)[] = [
   // 1: the domain records
   `CREATE TABLE images (
      id TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, rootfs TEXT NOT NULL,
@@ -53,10 +55,10 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE events ADD COLUMN owner TEXT;
    CREATE INDEX snapshots_owner ON snapshots(owner);
    CREATE INDEX instances_owner ON instances(owner);`,
-  // 8-10: reserved for changes merged in parallel (the integrator puts them here).
-  '',
-  '',
-  '',
+  // 8-10: reserved for work in parallel branches (issue 13)
+  null,
+  null,
+  null,
   // 11: branches (services/branches.ts): named, owned pointers to snapshots. A name is unique per
   // owner (IFNULL: SQLite's UNIQUE lets NULLs repeat); the head hook looks branches up by instance.
   // branch_log is each branch's reflog (every head it had, in order): a head deleted with force
@@ -74,4 +76,20 @@ export const MIGRATIONS: string[] = [
      seq INTEGER PRIMARY KEY AUTOINCREMENT, branch_id TEXT NOT NULL, snapshot_id TEXT NOT NULL,
      created_at TEXT NOT NULL);
    CREATE INDEX branch_log_branch ON branch_log(branch_id, seq);`,
+  // 12: reserved for work in a parallel branch (issue 14)
+  null,
+  // 13: instance history (services/state.ts). `previous_id`: the checkpoint a snapshot's state
+  // descends from (for a checkpoint of an instance: that instance's head when it was taken; for a
+  // root: null). `head_id`: the checkpoint an instance's current state descends from (null: its
+  // snapshot_id). Existing rows: a checkpoint follows the previous ready checkpoint of the same
+  // instance (else its parent); an instance's head is its latest checkpoint.
+  `ALTER TABLE snapshots ADD COLUMN previous_id TEXT;
+   ALTER TABLE instances ADD COLUMN head_id TEXT;
+   UPDATE snapshots SET previous_id = COALESCE(
+     (SELECT p.id FROM snapshots p WHERE snapshots.instance_id IS NOT NULL AND p.instance_id = snapshots.instance_id
+        AND p.state = 'ready' AND p.rowid < snapshots.rowid ORDER BY p.rowid DESC LIMIT 1),
+     parent_id);
+   UPDATE instances SET head_id =
+     (SELECT s.id FROM snapshots s WHERE s.instance_id = instances.id AND s.state = 'ready' ORDER BY s.rowid DESC LIMIT 1);
+   CREATE INDEX snapshots_previous ON snapshots(previous_id);`,
 ];

@@ -72,6 +72,15 @@ def _snapshot_request(instance: IdRef, name: str | None, metadata: Mapping[str, 
     return APIRequest("POST", f"/v1/instances/{id_of(instance)}/snapshot", json=body)
 
 
+def _restart_request(instance: IdRef, from_latest_checkpoint: bool | None) -> APIRequest:
+    body = None if from_latest_checkpoint is None else {"fromLatestCheckpoint": from_latest_checkpoint}
+    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/restart", json=body)
+
+
+def _rollback_request(instance: IdRef, steps: int) -> APIRequest:
+    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/rollback", json={"steps": steps})
+
+
 def _branch_request(
     instance: IdRef, count: int, metadata: Mapping[str, str] | None, wait: bool, names: Sequence[str] | None = None
 ) -> APIRequest:
@@ -127,8 +136,15 @@ class Instances(SyncAPIResource):
     def resume(self, instance: IdRef) -> Instance:
         return self._parse(self._client._call(_action(instance, "resume")))
 
-    def restart(self, instance: IdRef) -> Instance:
-        return self._parse(self._client._call(_action(instance, "restart")))
+    def restart(self, instance: IdRef, *, from_latest_checkpoint: bool | None = None) -> Instance:
+        """Restores it again under the same id, keeping its id, metadata, ttl, resources and
+        checkpoints: from its snapshot (its timeline then ends there), or with
+        ``from_latest_checkpoint=True`` from the latest checkpoint of its timeline."""
+        return self._parse(self._client._call(_restart_request(instance, from_latest_checkpoint)))
+
+    def rollback(self, instance: IdRef, steps: int = 1) -> Instance:
+        """See :meth:`faas_sdk.resources.state.State.rollback`."""
+        return self._parse(self._client._call(_rollback_request(instance, steps)))
 
     def delete(self, instance: IdRef) -> None:
         self._client._call(APIRequest("DELETE", f"/v1/instances/{id_of(instance)}"))
@@ -214,8 +230,11 @@ class AsyncInstances(AsyncAPIResource):
     async def resume(self, instance: IdRef) -> Instance:
         return self._parse(await self._client._call(_action(instance, "resume")))
 
-    async def restart(self, instance: IdRef) -> Instance:
-        return self._parse(await self._client._call(_action(instance, "restart")))
+    async def restart(self, instance: IdRef, *, from_latest_checkpoint: bool | None = None) -> Instance:
+        return self._parse(await self._client._call(_restart_request(instance, from_latest_checkpoint)))
+
+    async def rollback(self, instance: IdRef, steps: int = 1) -> Instance:
+        return self._parse(await self._client._call(_rollback_request(instance, steps)))
 
     async def delete(self, instance: IdRef) -> None:
         await self._client._call(APIRequest("DELETE", f"/v1/instances/{id_of(instance)}"))

@@ -65,6 +65,11 @@ def _step_request(snapshot: IdRef, command: Command, options: Mapping[str, Any],
     )
 
 
+def _clone_request(snapshot: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None) -> APIRequest:
+    body = drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
+    return APIRequest("POST", f"/v1/snapshots/{id_of(snapshot)}/clone", json=body)
+
+
 class Snapshots(SyncAPIResource):
     def _parse(self, data: Any) -> Snapshot:
         return Snapshot.model_validate(data).bind(self._client)
@@ -140,6 +145,14 @@ class Snapshots(SyncAPIResource):
         """A build step: the child snapshot with ``command`` run (``ExecFailedError`` if it fails).
         Options: ``cwd``, ``env``, ``user``, ``stdin``, ``timeout`` (seconds)."""
         return self._parse(self._client._call(_step_request(snapshot, command, options, self._client.timeout)))
+
+    def clone(
+        self, snapshot: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+    ) -> Snapshot:
+        """A new snapshot with the same state, made on the engine without restoring anything: it
+        shares the image files (deleting either never affects the other) and has the same
+        checksum, parent and history. ``metadata`` defaults to a copy of the original's."""
+        return self._parse(self._client._call(_clone_request(snapshot, name, metadata, ttl)))
 
     def upload(self, snapshot: IdRef, local_path: str, remote_path: str) -> Snapshot:
         """A child snapshot with ``local_path`` copied to ``remote_path`` (via a temporary instance)."""
@@ -230,6 +243,11 @@ class AsyncSnapshots(AsyncAPIResource):
 
     async def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:
         return self._parse(await self._client._call(_step_request(snapshot, command, options, self._client.timeout)))
+
+    async def clone(
+        self, snapshot: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+    ) -> Snapshot:
+        return self._parse(await self._client._call(_clone_request(snapshot, name, metadata, ttl)))
 
     async def upload(self, snapshot: IdRef, local_path: str, remote_path: str) -> Snapshot:
         instance = await self._client.instances.start(id_of(snapshot))

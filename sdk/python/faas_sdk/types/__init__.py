@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "BranchResultData",
     "BranchData",
+    "TimelineEntry",
 ]
 
 InstanceState = Literal["pending", "ready", "paused", "stopping", "stopped", "error"]
@@ -269,3 +270,11 @@ class BranchData(FaaSModel):
     instance_id: Optional[str] = None  # the live checked-out instance, or None
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: str
+class TimelineEntry(FaaSModel):
+    """One checkpoint of an instance's timeline (``client.state.timeline``), oldest first."""
+
+    snapshot_id: str
+    name: Optional[str] = None
+    created_at: str
+    instance_id: Optional[str] = None
+    inherited: bool

@@ -6,11 +6,12 @@ import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, 
 import { bytes, table, UsageError } from './output.js';
 import { instanceIoCommands } from './instance-io.js';
 import { showBranches } from './branches.js';
+import { stateCommands } from './state.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
 
-function lifecycle(verb: 'stop' | 'pause' | 'resume' | 'restart', summary: string): Command {
+function lifecycle(verb: 'stop' | 'pause' | 'resume', summary: string): Command {
   return {
     usage: '<instance-id>',
     summary,
@@ -67,7 +68,6 @@ export const instanceCommands: CommandGroup = {
   stop: lifecycle('stop', 'Stop an instance (it can be restarted)'),
   pause: lifecycle('pause', 'Freeze every process of an instance'),
   resume: lifecycle('resume', 'Unfreeze a paused instance'),
-  restart: lifecycle('restart', 'Restore an instance again from its snapshot'),
   delete: {
     usage: '<instance-id>',
     summary: 'Stop an instance and forget it',
@@ -114,4 +114,5 @@ export const instanceCommands: CommandGroup = {
     },
   },
   ...instanceIoCommands,
+  ...stateCommands,
 };

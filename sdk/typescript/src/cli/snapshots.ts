@@ -1,4 +1,4 @@
-// faas snapshot create|list|get|delete|exec
+// faas snapshot create|list|get|delete|exec|clone
 import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
@@ -70,6 +70,16 @@ export const snapshotCommands: CommandGroup = {
       const id = arg(ctx, 0, 'snapshot-id');
       await ctx.client().snapshots.delete(id, { force: ctx.values.force === true });
       ctx.out.result({ id, deleted: true }, () => `deleted ${id}`);
+    },
+  },
+  clone: {
+    usage: '<snapshot-id> [--name <n>] [--metadata k=v]…',
+    summary: 'Copy a snapshot on the engine without restoring it (shares its image files)',
+    options: { ...metadataOption, name: { type: 'string' } },
+    async run(ctx) {
+      const work = ctx.client().snapshots.clone(arg(ctx, 0, 'snapshot-id'), { name: str(ctx, 'name'), metadata: pairs(ctx, 'metadata') }).then((s) => s);
+      const snapshot = await ctx.out.progress('cloning', work);
+      ctx.out.result(snapshot, (s: Snapshot) => s.id);
     },
   },
   exec: {

@@ -71,6 +71,8 @@ export interface MergeConflict {
   ours: string;
   theirs: string;
 }
+/** A rollback (or restart fromLatestCheckpoint) has no checkpoint that far back; `details.available` says how many there are. */
+export class NoCheckpointError extends ConflictError {}
 export class PayloadTooLargeError extends FaaSError {}
 /** A snapshot step exited non-zero; `details` = {exitCode, stdout, stderr}. */
 export class ExecFailedError extends FaaSError {}
@@ -111,6 +113,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   merge_conflict: MergeConflictError,
   // A snapshot without a record of its file changes (details.reason).
   diff_unavailable: ConflictError,
+  no_checkpoint: NoCheckpointError,
   payload_too_large: PayloadTooLargeError,
   exec_failed: ExecFailedError,
   resource_limit: ResourceLimitError,

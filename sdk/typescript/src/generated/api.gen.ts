@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "no_checkpoint" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -377,6 +377,41 @@ export interface InstanceMetrics {
   };
 }
 
+export interface CloneSnapshotRequest {
+  /** Unique name (`409 conflict` when taken). */
+  name?: string;
+  metadata?: Metadata;
+  ttl?: SnapshotTtl;
+}
+
+export interface RestartRequest {
+  /** Restore the latest checkpoint of the instance's timeline instead of its `snapshotId`. */
+  fromLatestCheckpoint?: boolean;
+}
+
+export interface RollbackRequest {
+  /** 1 = the latest checkpoint (drop changes since it), 2 = the one before it, … */
+  steps?: number;
+}
+
+export interface Timeline {
+  instanceId: string;
+  /** The checkpoint the instance's current state descends from (the last entry), or null when the timeline is empty. */
+  head: string | null;
+  /** Oldest first. */
+  data: TimelineEntry[];
+}
+
+export interface TimelineEntry {
+  snapshotId: string;
+  name: string | null;
+  createdAt: Timestamp;
+  /** The instance the checkpoint was taken of; null for a snapshot made from an image. */
+  instanceId: string | null;
+  /** false for checkpoints of this instance, true for those it inherited (the snapshot it was started from and that snapshot's history). */
+  inherited: boolean;
+}
+
 export interface SnapshotInstanceRequest {
   /** Unique name (`409 conflict` when taken). */
   name?: string;
@@ -722,6 +757,7 @@ export const operations = {
   setSnapshotMetadata: { method: "PUT", path: "/v1/snapshots/{id}/metadata" },
   getSnapshotPool: { method: "GET", path: "/v1/snapshots/{id}/pool" },
   setSnapshotPool: { method: "PUT", path: "/v1/snapshots/{id}/pool" },
+  cloneSnapshot: { method: "POST", path: "/v1/snapshots/{id}/clone" },
   execSnapshot: { method: "POST", path: "/v1/snapshots/{id}/exec" },
   listInstances: { method: "GET", path: "/v1/instances" },
   startInstance: { method: "POST", path: "/v1/instances" },
@@ -735,6 +771,8 @@ export const operations = {
   getInstanceMetrics: { method: "GET", path: "/v1/instances/{id}/metrics" },
   setInstanceMetadata: { method: "PUT", path: "/v1/instances/{id}/metadata" },
   snapshotInstance: { method: "POST", path: "/v1/instances/{id}/snapshot" },
+  getInstanceTimeline: { method: "GET", path: "/v1/instances/{id}/timeline" },
+  rollbackInstance: { method: "POST", path: "/v1/instances/{id}/rollback" },
   branchInstance: { method: "POST", path: "/v1/instances/{id}/branch" },
   listBranches: { method: "GET", path: "/v1/branches" },
   createBranch: { method: "POST", path: "/v1/branches" },

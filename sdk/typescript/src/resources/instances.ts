@@ -13,6 +13,7 @@ import type { Command, ExecOptions, ExecStream, ExecStreamOptions, BatchOptions,
 import { InstanceFiles } from './files.js';
 import { InstanceProcesses } from './processes.js';
 import type { Terminal, TerminalOptions } from './terminal.js';
+import type { CheckpointOptions, TimelineEntry } from './state.js';
 
 export type InstanceData = api.Instance;
 export type InstanceState = api.InstanceState;
@@ -41,6 +42,11 @@ export interface BranchOptions {
   metadata?: Record<string, string>;
   /** One name per new instance: each gets a Branch record (returned in `branches`). */
   names?: string[];
+}
+
+/** `restart` options: with fromLatestCheckpoint it restores the latest checkpoint of the instance's timeline instead of its snapshot. */
+export interface RestartOptions extends RequestOptions {
+  fromLatestCheckpoint?: boolean;
 }
 
 export interface BranchResult {
@@ -109,8 +115,24 @@ export class Instance implements InstanceData {
     return this.update(await this.#client.instances.lifecycle(this.id, 'resume', options));
   }
 
-  async restart(options?: RequestOptions): Promise<this> {
-    return this.update(await this.#client.instances.lifecycle(this.id, 'restart', options));
+  /** Restores it again from its snapshot (or, with fromLatestCheckpoint, its latest checkpoint) under the same id. */
+  async restart(options?: RestartOptions): Promise<this> {
+    return this.update(await this.#client.instances.restartData(this.id, options));
+  }
+
+  /** A checkpoint of this instance (`client.state.checkpoint`). */
+  checkpoint(nameOrOptions?: string | CheckpointOptions, options?: RequestOptions): Promise<Snapshot> {
+    return this.#client.state.checkpoint(this.id, nameOrOptions, options);
+  }
+
+  /** This instance's checkpoints, oldest first (`client.state.timeline`). */
+  timeline(options?: RequestOptions): Promise<TimelineEntry[]> {
+    return this.#client.state.timeline(this.id, options);
+  }
+
+  /** Back in place to the checkpoint `steps` back (1: the latest) (`client.state.rollback`). */
+  async rollback(steps = 1, options?: RequestOptions): Promise<this> {
+    return this.update(await this.#client.instances.rollbackData(this.id, steps, options));
   }
 
   delete(options?: RequestOptions): Promise<void> {
@@ -207,8 +229,30 @@ export class InstanceManager {
     return this.wrap(await this.lifecycle(id, 'resume', options));
   }
 
-  async restart(id: IdRef, options?: RequestOptions): Promise<Instance> {
-    return this.wrap(await this.lifecycle(id, 'restart', options));
+  /**
+   * Stops it if needed and restores it again under the same id, keeping its id, metadata, ttl,
+   * resources and checkpoints: from its snapshot (its timeline then ends there), or with
+   * `fromLatestCheckpoint` from the latest checkpoint of its timeline.
+   */
+  async restart(id: IdRef, options?: RestartOptions): Promise<Instance> {
+    return this.wrap(await this.restartData(id, options));
+  }
+
+  /** @internal */
+  restartData(id: IdRef, options: RestartOptions = {}): Promise<InstanceData> {
+    const { fromLatestCheckpoint, ...requestOptions } = options;
+    const json = fromLatestCheckpoint === undefined ? undefined : { fromLatestCheckpoint };
+    return this.client.http.request({ ...requestOptions, method: 'POST', path: `/v1/instances/${seg(id)}/restart`, json });
+  }
+
+  /** See `client.state.rollback`. */
+  async rollback(id: IdRef, steps = 1, options?: RequestOptions): Promise<Instance> {
+    return this.wrap(await this.rollbackData(id, steps, options));
+  }
+
+  /** @internal */
+  rollbackData(id: IdRef, steps: number, options?: RequestOptions): Promise<InstanceData> {
+    return this.client.http.request({ ...options, method: 'POST', path: `/v1/instances/${seg(id)}/rollback`, json: { steps } });
   }
 
   /** Stops the instance if it runs and forgets it. */

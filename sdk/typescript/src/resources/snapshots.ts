@@ -64,8 +64,9 @@ export class Snapshot implements SnapshotData {
     return this.#client.instances.start({ ...config, snapshotId: this.id }, requestOptions);
   }
 
-  clone(requestOptions?: RequestOptions): SnapshotPromise {
-    return this.#client.snapshots.clone(this.id, requestOptions);
+  /** An engine-side copy sharing this snapshot's image files (see SnapshotManager.clone). */
+  clone(config: api.CloneSnapshotRequest = {}, requestOptions?: RequestOptions): SnapshotPromise {
+    return this.#client.snapshots.clone(this.id, config, requestOptions);
   }
 
   /** What changed in the files from this snapshot to `target`. */
@@ -208,11 +209,13 @@ export class SnapshotManager {
   }
 
   /**
-   * A new snapshot with the same state (memory, processes, files) as `id`, whose parent is `id`:
-   * start an instance from it, snapshot the instance, delete the instance.
+   * A new snapshot with the same state (memory, processes, files) as `id`, made by the engine
+   * without restoring anything: it shares the image files (either can be deleted without
+   * affecting the other) and has the same checksum, parent and history. `name`, `metadata`
+   * (default: a copy of the original's) and `ttl` are the clone's own.
    */
-  clone(id: IdRef, options?: RequestOptions): SnapshotPromise {
-    return new SnapshotPromise(this.withTemporaryInstance(id, options, (instance) => instance.snapshot({}, options)));
+  clone(id: IdRef, config: api.CloneSnapshotRequest = {}, options?: RequestOptions): SnapshotPromise {
+    return this.wrap(this.client.http.request({ ...options, method: 'POST', path: `/v1/snapshots/${seg(id)}/clone`, json: config }));
   }
 
   private async withTemporaryInstance(id: IdRef, options: RequestOptions | undefined, work: (instance: Instance) => Promise<Snapshot>): Promise<Snapshot> {
