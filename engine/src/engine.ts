@@ -20,6 +20,8 @@ import type { Logger } from './services/logger.js';
 import { Reconciler } from './services/reconciler.js';
 import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
+import { StepService } from './services/steps.js';
+import { StepCacheRepo } from './store/sqlite/step-cache.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
@@ -55,6 +57,7 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  steps: StepService;
 }
 
 export interface Engine {
@@ -98,6 +101,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     snapshots: join(config.stateDir, 'snapshots'),
     images: join(config.stateDir, 'images'),
     agents: join(config.stateDir, 'agents'),
+    uploads: join(config.stateDir, 'uploads'),
   };
   makePrivateDirs(config.stateDir, Object.values(dirs));
   if (!existsSync(config.runsc)) throw new Error(`runsc not found at ${config.runsc}: run scripts/install.sh`);
@@ -133,7 +137,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     admission: new Admission({ maxLiveInstances: config.maxLiveInstances, capacity }, () => repos.instances.live()),
     capacity,
   });
-  const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
+  const exec = new ExecService(instances, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   snapshots.stopInstance = (id) => instances.stop(id);
@@ -143,9 +147,14 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  const fileService = new FileService(instances, agents);
+  const steps = new StepService({
+    snapshots, instances, files: fileService, agents, cache: new StepCacheRepo(db),
+    outputMax: config.execOutputMax, uploadDir: dirs.uploads, uploadMax: config.imageMaxBytes,
+  });
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
-    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
+    files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, steps,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));

@@ -16,6 +16,7 @@ import { registerExecRoutes } from './routes/exec.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
+import { registerStepRoutes } from './routes/steps.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -137,6 +138,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSystemRoutes(app, router, deps);
   registerImageRoutes(router, deps.services);
   registerSnapshotRoutes(router, deps.services);
+  registerStepRoutes(router, deps.services);
   registerInstanceRoutes(router, deps.services);
   registerExecRoutes(router, deps.services);
   registerFileRoutes(router, deps.services);
