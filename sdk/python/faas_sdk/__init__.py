@@ -38,6 +38,7 @@ from ._managed import AsyncManagedInstance, ManagedInstance
 from .resources.parallel import RaceResult
 from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
+from ._config import OptimizationHints
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
 from .types import (
@@ -53,6 +54,7 @@ from .types import (
     ProcessInfo,
     ProcessOutput,
     TransferResult,
+    StepResult,
 )
 
 __version__ = "0.1.0"
@@ -66,6 +68,8 @@ __all__ = [
     "ManagedInstance",
     "AsyncManagedInstance",
     "SnapshotChain",
+    "OptimizationHints",
+    "StepResult",
     "ExecStream",
     "AsyncExecStream",
     "ProcessHandle",

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Literal, S
 import httpx
 
 from ._base_client import APIRequest, BaseClient
+from ._config import OptimizationHints
 from ._bound import Instance, Snapshot
 from ._exceptions import FaaSError
 from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
@@ -55,10 +56,12 @@ class FaaSClient(BaseClient):
         token_provider: Callable[[], str] | None = None,
         use_session_tokens: bool = False,
         token_expires_in: int | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries,
             token_provider=token_provider, use_session_tokens=use_session_tokens, token_expires_in=token_expires_in,
+            optimization_hints=optimization_hints,
         )
         self._session_lock = threading.Lock()
         self._http = http_client or httpx.Client()
@@ -197,10 +200,12 @@ class AsyncFaaSClient(BaseClient):
         token_provider: Callable[[], str | Awaitable[str]] | None = None,
         use_session_tokens: bool = False,
         token_expires_in: int | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries,
             token_provider=token_provider, use_session_tokens=use_session_tokens, token_expires_in=token_expires_in,
+            optimization_hints=optimization_hints,
         )
         self._session_lock = asyncio.Lock()
         self._http = http_client or httpx.AsyncClient()

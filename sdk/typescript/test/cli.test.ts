@@ -270,3 +270,39 @@ test('key create/list/revoke and token create, with --json', () => {
   faasJson(['key', 'revoke', adminId]);
   assert.equal(faasJson(['token', 'create', '--expires-in', 'soon'], 2).error.code, 'usage');
 });
+
+test('snapshot exec prints the step output while it runs, and says when the step cache answered', async () => {
+  const step = 'echo cli-first; while [ ! -e /root/go ]; do sleep 0.05; done; echo cli-second';
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [bin, 'snapshot', 'exec', sharedSnapshotId(), step], { env: process.env });
+  let stdout = '';
+  let stderr = '';
+  let released = false;
+  child.stdout.on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((ok) => child.on('close', ok));
+  for await (const chunk of child.stderr) {
+    stderr += chunk;
+    // Order, not time: the step cannot end before the CLI has printed its first line, because it
+    // waits for a file written only now.
+    if (!released && stderr.includes('cli-first')) {
+      released = true;
+      const [live] = await client.instances.list({ metadata: { 'faas.step': 'exec' }, state: 'ready' }).toArray();
+      assert.ok(live, 'the step is still running when its first line is printed');
+      await client.files.write(live.id, '/root/go', '');
+    }
+  }
+  assert.equal(await exited, 0, stderr);
+  assert.ok(released);
+  assert.match(stdout.trim(), /^snap_[a-z0-9]+$/);
+  assert.match(stderr, /cli-first\n[\s\S]*cli-second\n/);
+  assert.doesNotMatch(stderr, /cached/);
+
+  const again = faas(['snapshot', 'exec', sharedSnapshotId(), step]);
+  assert.equal(again.code, 0);
+  assert.equal(again.stdout.trim(), stdout.trim(), 'the same snapshot');
+  assert.match(again.stderr, /cli-first\ncli-second\n[\s\S]*cached/);
+  const json = faasJson(['snapshot', 'exec', sharedSnapshotId(), step]);
+  assert.equal(json.cached, true);
+  assert.equal(json.stepResult.stdout, 'cli-first\ncli-second\n');
+  await client.snapshots.delete(json.id, { force: true });
+});
