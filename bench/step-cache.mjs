@@ -1,20 +1,21 @@
 #!/usr/bin/env node
-// The README's chain — `client.snapshots.create().then((s) => s.exec('python3 -m venv /opt/env'))`
+// The README's chain — `client.snapshots.create().then((s) => s.exec('python3 -m venv --without-pip /opt/env'))`
 // — run cold (every create and step runs: OptimizationHints.reuseSnapshots false), warm (the same
 // chain again: every step answered from the step cache) and, in the same run, the direct paths
 // beside them: the same state made by hand (start the root, exec, snapshot the instance, delete
 // it) and the floor of any two-call chain (two plain GETs of a snapshot). p50/p95, ms.
 // Usage: node bench/step-cache.mjs [--quick] [--json out.json]
 // (engine env: BENCH_ENGINE_ENV='{"FAAS_SUBNET":"…","FAAS_NET_TAG":"…"}'). Not a test.
-import { writeFileSync } from 'node:fs';
-import { FaaSClient } from '../sdk/typescript/dist/src/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { FaaSClient } from '../sdk/typescript/dist/index.js';
 import { fmt, now, settle, startEngine, stats } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
 const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
 const COLD = quick ? 3 : 6;
 const WARM = quick ? 20 : 60;
-const STEP = 'python3 -m venv /opt/env';
+// The command of the README's chain, read from it so the bench measures what the README shows.
+const STEP = /s\.exec\('([^']+)'\)/.exec(readFileSync(new URL('../README.md', import.meta.url), 'utf8'))[1];
 const rows = [];
 
 function row(name, samples) {

@@ -1,7 +1,7 @@
 // Snapshots: create/get/list/delete, the chaining of the SDK specification, clone and upload steps.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecFailedError, FaaSClient, ResourceLimitError, Snapshot, SnapshotPromise } from '../src/index.js';
@@ -169,4 +169,17 @@ test('upload steps are cached by content', async (t) => {
   assert.notEqual(changed.id, first.id);
   const instance = tracker.track(await changed.start());
   assert.equal((await instance.exec('cat /root/f.txt')).stdout, 'two');
+});
+
+test("the repository README's chain runs, and run again every step is a hit", async () => {
+  const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+  const command = /client\.snapshots\.create\(\)\.then\(\(s\) => s\.exec\('([^']+)'\)\)/.exec(readme)?.[1];
+  assert.ok(command, "README.md shows the create().then((s) => s.exec('…')) chain");
+  const chain = () => client.snapshots.create().then((s) => s.exec(command));
+  const first = await chain();
+  created.push(first.id, first.parentId!);
+  const again = await chain();
+  assert.equal(again.id, first.id);
+  assert.equal(again.cached, true);
+  assert.equal((await client.snapshots.create()).cached, true, 'the root too');
 });
