@@ -1,15 +1,13 @@
 // Build steps on snapshots, answered from the step cache when they already ran (services/steps.ts,
 // docs/step-cache.md): exec (one answer, or its output streamed as Server-Sent Events) and upload.
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { ExecRequest } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { StepAnswer, UploadStep } from '../../services/steps.js';
 import type { Router } from '../app.js';
-import { envelope, logServerError, toFaasError } from '../errors.js';
 import { body, bool, ownerOf, params, query } from './common.js';
 import { closeOnError } from './files.js';
-import { openSse } from './sse.js';
+import { openSse, pacedSend, sendStreamError } from './sse.js';
 import { publicSnapshot } from './views.js';
 
 export const publicStep = (a: StepAnswer) => ({ ...publicSnapshot(a.snapshot), cached: a.cached, stepResult: a.result });
@@ -27,27 +25,21 @@ export function registerStepRoutes(r: Router, s: Services): void {
     return reply.code(a.cached ? 200 : 201).send(publicStep(a));
   });
 
-  // The step's output as it is produced, then the child snapshot. A client that goes away kills the step.
+  // The step's output as it is produced (paced by the reader), then the child snapshot. A client
+  // that goes away kills the step.
   r.op('execSnapshotStream', async (req, reply) => {
     s.snapshots.get(params(req).id); // an unknown parent is a plain 404, before the stream starts
     const abort = new AbortController();
     const sse = openSse(req, reply);
     sse.res.on('close', () => abort.abort());
-    // A slow reader slows the step down (backpressure reaches the agent) instead of filling memory.
-    const send = async (event: string, data: unknown) => {
-      if (!sse.send(event, data) && !abort.signal.aborted) await once(sse.res, 'drain', { signal: abort.signal }).catch(() => undefined);
-    };
+    const send = pacedSend(sse, abort.signal);
     try {
       const a = await s.steps.exec(params(req).id, body<ExecRequest>(req), ownerOf(req), {
         fresh: bool(query(req).fresh, false), signal: abort.signal, onOutput: (stream, data) => send(stream, { data }),
       });
       await send('snapshot', publicStep(a));
     } catch (err) {
-      if (!abort.signal.aborted) {
-        const fe = toFaasError(err);
-        logServerError(r.log, fe, err, req.id, `POST ${req.url.split('?')[0]} (stream)`);
-        await send('error', envelope(fe.code, fe.message, fe.details, req.id));
-      }
+      await sendStreamError(r.log, req, send, err, abort.signal);
     } finally {
       sse.end();
     }
