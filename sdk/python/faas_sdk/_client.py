@@ -166,7 +166,7 @@ class FaaSClient(BaseClient):
 
     def exec(self, command: Command, target: Target | None = None, **options: Any) -> ExecutionResult:
         """Runs ``command``. ``target``: an instance (runs there); a snapshot (runs in a throwaway
-        instance of it); or None (a fresh root snapshot of the default image). Without an instance
+        instance of it); or None (the default root snapshot: your cached one, else a new boot). Without an instance
         the result's ``snapshot_id`` is a snapshot taken after the command, so you can continue
         from that state; the throwaway instance is deleted."""
         return self.execution.run(command, target, **options)
