@@ -219,6 +219,28 @@ describe('step cache', () => {
     assert.equal(failed[1].data.error.details.exitCode, 5);
   });
 
+  it('kills a streamed step whose client leaves, and caches nothing of it', async () => {
+    const children = async () => (await t.api('GET', `/v1/snapshots?parentId=${root.id}&limit=200`)).body.data.length;
+    const before = await children();
+    const abort = new AbortController();
+    const res = await fetch(`${t.url}/v1/snapshots/${root.id}/exec/stream`, {
+      method: 'POST', signal: abort.signal, headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'echo started; while true; do sleep 0.05; done' }),
+    });
+    for await (const ev of events(res)) {
+      if (ev.event === 'stdout') break; // leaving the loop cancels the body: the client is gone
+    }
+    abort.abort();
+    // The engine notices, kills the command and deletes the step's instance (order, not time).
+    for (let i = 0; i < 400; i++) {
+      const live = (await t.api('GET', '/v1/instances?metadata[faas.step]=exec&limit=200')).body.data.filter((x: any) => x.state !== 'stopped');
+      if (live.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal((await t.api('GET', '/v1/instances?metadata[faas.step]=exec&state=ready')).body.data.length, 0, 'the step instance is gone');
+    assert.equal(await children(), before, 'no child was made');
+  });
+
   it('never crosses API keys, and refuses strangers', async () => {
     // Another key asking for the same root and the same steps gets its own, never these.
     const mine = await t.api('POST', '/v1/snapshots', { environment: { SUITE: 'step-cache' } }, as(other.secret));
@@ -252,5 +274,27 @@ describe('step cache', () => {
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     const r = spawnSync('runuser', ['-u', 'nobody', '--', 'ls', dir], { encoding: 'utf8', cwd: '/' });
     assert.notEqual(r.status, 0, 'nobody cannot list the spool directory');
+  });
+});
+
+describe('step cache across an engine restart', () => {
+  it('answers from what it recorded before the restart', async () => {
+    const stateDir = mkdtempSync('/tmp/faas-test-');
+    let t: TestEngine | undefined = await startEngine({ stateDir });
+    const netTag = t.config.netTag;
+    const root = (await t.api('POST', '/v1/snapshots', { environment: { SUITE: 'restart' } })).body;
+    const step = (await t.api('POST', `/v1/snapshots/${root.id}/exec`, { command: 'echo kept' })).body;
+    await t.engine.shutdown();
+    try {
+      t = await startEngine({ stateDir, env: { FAAS_NET_TAG: netTag } });
+      const again = await t.api('POST', '/v1/snapshots', { environment: { SUITE: 'restart' } });
+      assert.equal(again.body.id, root.id);
+      assert.equal(again.body.cached, true);
+      const hit = await t.api('POST', `/v1/snapshots/${root.id}/exec`, { command: 'echo kept' });
+      assert.equal(hit.body.id, step.id);
+      assert.deepEqual(hit.body.stepResult, step.stepResult, 'the recorded result survived');
+    } finally {
+      await t?.close();
+    }
   });
 });
