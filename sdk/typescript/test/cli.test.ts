@@ -306,3 +306,20 @@ test('snapshot exec prints the step output while it runs, and says when the step
   assert.equal(json.stepResult.stdout, 'cli-first\ncli-second\n');
   await client.snapshots.delete(json.id, { force: true });
 });
+
+test('snapshot upload copies a local file in as a cached step', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'faas-cli-upload-'));
+  try {
+    writeFileSync(join(dir, 'f.txt'), 'cli-upload');
+    const first = faasJson(['snapshot', 'upload', sharedSnapshotId(), join(dir, 'f.txt'), '/root/cli-upload.txt']);
+    assert.equal(first.cached, false);
+    assert.equal(first.parentId, sharedSnapshotId());
+    const again = faas(['snapshot', 'upload', sharedSnapshotId(), join(dir, 'f.txt'), '/root/cli-upload.txt']);
+    assert.equal(again.code, 0);
+    assert.equal(again.stdout.trim(), first.id);
+    assert.match(again.stderr, /cached/);
+    assert.equal(faasJson(['snapshot', 'upload', sharedSnapshotId()], 2).error.code, 'usage');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,4 @@
-// faas snapshot create|list|get|delete|exec (creates and exec steps are answered from the step cache when they already ran)
+// faas snapshot create|list|get|delete|exec|upload (creates and exec steps are answered from the step cache when they already ran)
 import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
@@ -85,6 +85,18 @@ export const snapshotCommands: CommandGroup = {
       const onOutput = (data: string) => void process.stderr.write(data);
       const snapshot = await ctx.client().snapshots.exec(id, commandFrom(ctx, 1), { fresh: ctx.values.fresh === true || undefined, onOutput }).then((s) => s);
       if (snapshot.cached) process.stderr.write(`cached: this step already ran on ${id}; its recorded output is shown above (--fresh runs it again)\n`);
+      ctx.out.result(snapshot, (s: Snapshot) => s.id);
+    },
+  },
+  upload: {
+    usage: '<snapshot-id> <local-path> <remote-path> [--fresh]',
+    summary: 'Copy a local file or directory into a snapshot as a build step; prints the resulting snapshot',
+    options: { fresh: { type: 'boolean' } },
+    async run(ctx) {
+      const [id, local, remote] = [arg(ctx, 0, 'snapshot-id'), arg(ctx, 1, 'local-path'), arg(ctx, 2, 'remote-path')];
+      const step = ctx.client().snapshots.upload(id, local, remote, { fresh: ctx.values.fresh === true || undefined }).then((s) => s);
+      const snapshot = await ctx.out.progress('uploading', step);
+      if (snapshot.cached) process.stderr.write(`cached: this content was already uploaded there on ${id} (--fresh uploads it again)\n`);
       ctx.out.result(snapshot, (s: Snapshot) => s.id);
     },
   },
