@@ -177,6 +177,21 @@ describe('step cache', () => {
     }
   });
 
+  it('refuses an upload body of the wrong type with a 400, not a 500', async () => {
+    const json = await t.api('POST', `/v1/snapshots/${root.id}/upload?path=/root/x`, {});
+    assert.equal(json.status, 400);
+    assert.match(json.body.error.message, /application\/octet-stream/);
+    // The same held for the instance upload routes before (regression: they answered 500).
+    const inst = (await t.api('POST', '/v1/instances', { snapshotId: root.id })).body;
+    try {
+      for (const [method, path] of [['PUT', `/v1/instances/${inst.id}/files/write?path=/root/x`], ['PUT', `/v1/instances/${inst.id}/files/tar?path=/root`]]) {
+        assert.equal((await t.api(method, path, {})).status, 400, path);
+      }
+    } finally {
+      await t.api('DELETE', `/v1/instances/${inst.id}`);
+    }
+  });
+
   it('streams a step while it runs, then replays it from the cache', async () => {
     // The step cannot finish before the test has seen its first chunk: it waits for /root/go,
     // which the test writes into the step's sandbox only then.

@@ -125,6 +125,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (!op) throw new Error(`operation ${operationId} is not in spec/openapi.yaml`);
       registered.add(operationId);
       const bodyless = async (req: FastifyRequest) => {
+        // JSON sent to a raw-body route (file write, tar, upload step) reached the handler parsed,
+        // where a stream was expected: a 500 before this check. (Raw types all arrive as streams,
+        // which those handlers read whatever the type says.)
+        if (req.body !== undefined && op.bodyTypes.length && !op.bodyTypes.includes('application/json') && /^application\/json\b/i.test(String(req.headers['content-type']))) {
+          throw invalid(`this route takes Content-Type: ${op.bodyTypes.join(' or ')}, not application/json`);
+        }
         if (req.body !== undefined || !op.bodyTypes.length) return;
         // No body and no Content-Type: an optional JSON body is an empty object; a required one
         // is a clear 400 (a stream route would otherwise get nothing to read).
