@@ -26,6 +26,8 @@ import { Sandboxes } from './services/sandboxes.js';
 import { SnapshotService } from './services/snapshots.js';
 import { StateService } from './services/state.js';
 import { LineageRepo } from './store/sqlite/lineage.js';
+import { StepService } from './services/steps.js';
+import { StepCacheRepo } from './store/sqlite/step-cache.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
@@ -68,6 +70,7 @@ export interface Services {
   merges: MergeService;
   branchMerges: BranchMergeService;
   branches: BranchService;
+  steps: StepService;
 }
 
 export interface Engine {
@@ -111,6 +114,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     snapshots: join(config.stateDir, 'snapshots'),
     images: join(config.stateDir, 'images'),
     agents: join(config.stateDir, 'agents'),
+    uploads: join(config.stateDir, 'uploads'),
   };
   makePrivateDirs(config.stateDir, Object.values(dirs));
   if (!existsSync(config.runsc)) throw new Error(`runsc not found at ${config.runsc}: run scripts/install.sh`);
@@ -146,7 +150,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     admission: new Admission({ maxLiveInstances: config.maxLiveInstances, capacity }, () => repos.instances.live()),
     capacity,
   });
-  const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
+  const exec = new ExecService(instances, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
   const lineage = new LineageRepo(db);
@@ -161,6 +165,11 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  const fileService = new FileService(instances, agents);
+  const steps = new StepService({
+    snapshots, instances, files: fileService, agents, cache: new StepCacheRepo(db),
+    outputMax: config.execOutputMax, uploadDir: dirs.uploads, uploadMax: config.imageMaxBytes,
+  });
   // Diff and merge (store/changes.ts): each checkpoint keeps the agent's change manifest.
   const changes = new ChangeStore(config.stateDir);
   snapshots.captureChanges = async (ip) => {
@@ -191,7 +200,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const services: Services = {
     diffs, merges, branchMerges,
     images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
-    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches,
+    files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches, steps,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));

@@ -90,7 +90,7 @@ describe('engine killed mid-operation', () => {
     const before = (await engine.api('GET', '/v1/snapshots?limit=200')).body.data.map((s: any) => s.id);
     const bundles = join(stateDir, 'bundles');
     let answered: unknown = undefined;
-    const creating = engine.api('POST', '/v1/snapshots', {}).then((r) => (answered = r), () => null);
+    const creating = engine.api('POST', '/v1/snapshots', { fresh: true }).then((r) => (answered = r), () => null);
     // If the boot never shows, say what the engine answered instead (seen once in CI: a timeout).
     await until(() => readdirSync(bundles).some((b) => b.startsWith('boot-')), 10_000).catch((err: Error) => {
       throw new Error(`${err.message}; the snapshot request ${answered === undefined ? 'was still pending' : `answered ${JSON.stringify(answered)}`}; bundles: ${readdirSync(bundles).join(' ')}`);

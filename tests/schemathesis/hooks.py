@@ -161,8 +161,8 @@ KNOWN: list[tuple[str, str, Any]] = [
      lambda f, c, r: "Schema-violating request accepted" in _message(f) and "`metadata` in query" in _message(f)
      and _only_text_violations((c.query or {}).get("metadata"))),
     ("schemathesis", "a file path valid in form but not in the sandbox's filesystem (a directory to write, / to remove, a read-only mount)",
-     lambda f, c, r: "Schema-valid request rejected" in _message(f) and "/files/" in _label(c) and r.status_code == 400
-     and _semantic_refusal(r)),
+     lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400 and _semantic_refusal(r)
+     and ("/files/" in _label(c) or _label(c) == "POST /v1/snapshots/{id}/upload")),
 ]
 
 

@@ -18,6 +18,7 @@ import { registerInstanceRoutes } from './routes/instances.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { registerBranchDiffRoutes, registerDiffRoutes } from './routes/diff.js';
 import { registerStateRoutes } from './routes/state.js';
+import { registerStepRoutes } from './routes/steps.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
@@ -127,6 +128,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (!op) throw new Error(`operation ${operationId} is not in spec/openapi.yaml`);
       registered.add(operationId);
       const bodyless = async (req: FastifyRequest) => {
+        // JSON sent to a raw-body route (file write, tar, upload step) reached the handler parsed,
+        // where a stream was expected: a 500 before this check. (Raw types all arrive as streams,
+        // which those handlers read whatever the type says.)
+        if (req.body !== undefined && op.bodyTypes.length && !op.bodyTypes.includes('application/json') && /^application\/json\b/i.test(String(req.headers['content-type']))) {
+          throw invalid(`this route takes Content-Type: ${op.bodyTypes.join(' or ')}, not application/json`);
+        }
         if (req.body !== undefined || !op.bodyTypes.length) return;
         // No body and no Content-Type: an optional JSON body is an empty object; a required one
         // is a clear 400 (a stream route would otherwise get nothing to read).
@@ -142,6 +149,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSnapshotRoutes(router, deps.services);
   registerDiffRoutes(router, deps.services);
   registerBranchDiffRoutes(router, deps.services);
+  registerStepRoutes(router, deps.services);
   registerInstanceRoutes(router, deps.services);
   registerStateRoutes(router, deps.services);
   registerExecRoutes(router, deps.services);

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { FaasError } from '../core/errors.js';
 
 /** Operations whose JSON bodies carry user data (stdin, scripts, batches): they get the big limit. */
-export const EXEC_BODY_OPERATIONS = new Set(['exec', 'execStream', 'execBatch', 'execScript', 'execSnapshot', 'startProcess']);
+export const EXEC_BODY_OPERATIONS = new Set(['exec', 'execStream', 'execBatch', 'execScript', 'execSnapshot', 'execSnapshotStream', 'startProcess']);
 
 export interface JsonBodyLimits {
   execBodyMax: number;

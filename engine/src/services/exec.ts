@@ -1,13 +1,11 @@
-// Running commands in instances through faas-agent: one-shot, streamed, batched, scripts, and the
-// snapshot "step" (restore, run, checkpoint, stop) whose result is cached by digest so the same
-// chain of steps never runs twice.
+// Running commands in instances through faas-agent: one-shot, streamed, batched, scripts. Steps on
+// snapshots (restore, run, checkpoint, stop; cached by digest) are services/steps.ts.
 import { FaasError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { assertCan } from '../core/instance-states.js';
-import type { ExecRequest, ExecutionResult, Instance, Snapshot } from '../core/types.js';
+import type { ExecRequest, ExecutionResult, Instance } from '../core/types.js';
 import type { AgentClient, AgentExecEvent } from '../runtime/agent-client.js';
 import type { InstanceService } from './instances.js';
-import { digestOf, type SnapshotService } from './snapshots.js';
 
 export interface BatchInput {
   commands: (string | ExecRequest)[];
@@ -33,7 +31,6 @@ export interface ScriptInput {
 export class ExecService {
   constructor(
     private readonly instances: InstanceService,
-    private readonly snapshots: SnapshotService,
     private readonly agents: AgentClient,
     private readonly events: EventBus,
     private readonly outputMax: number,
@@ -89,27 +86,6 @@ export class ExecService {
     }, null, signal);
   }
 
-  /** A step on a snapshot: returns [snapshot, created]. Fails with exec_failed on a non-zero exit. */
-  async step(snapshotId: string, req: ExecRequest, owner: string | null = null): Promise<[Snapshot, boolean]> {
-    const parent = this.snapshots.get(snapshotId);
-    const digest = digestOf([parent.digest, 'exec', canonical(req)]);
-    const cached = this.snapshots.stepChild(parent.id, digest, owner);
-    if (cached) return [cached, false];
-    const inst = await this.instances.start({ snapshotId, metadata: { 'faas.step': 'exec' }, owner });
-    try {
-      const r = await this.agents.exec(inst.ip!, req, this.outputMax);
-      if (r.exitCode !== 0) {
-        throw new FaasError('exec_failed', `the step exited with ${r.exitCode}`, { exitCode: r.exitCode, stdout: r.stdout.slice(-4096), stderr: r.stderr.slice(-4096) });
-      }
-      const snap = await this.instances.lock.run(inst.id, () =>
-        this.snapshots.checkpointInstance(inst, { digest, metadata: parent.metadata, name: null, owner }),
-      );
-      return [snap, true];
-    } finally {
-      await this.instances.delete(inst.id).catch(() => undefined);
-    }
-  }
-
   private ready(id: string): Instance {
     const inst = this.instances.get(id);
     assertCan(inst, 'exec');
@@ -132,12 +108,4 @@ export class ExecService {
     }
     return err;
   }
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
 }

@@ -23,6 +23,9 @@ import type { ImageService } from './images.js';
 import type { HostCapacity } from './limits.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 
+/** Bumped when a boot would make a different root from the same image, resources and template. */
+const ROOT_RECIPE = 'faas-root/1';
+
 export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null };
 
 export interface CreateSnapshotInput {
@@ -108,22 +111,35 @@ export class SnapshotService {
     return this.get(id);
   }
 
-  async createFromImage(input: CreateSnapshotInput): Promise<Snapshot> {
+  /**
+   * What a root made from `input` is, without making it. Its digest is the content address the
+   * root cache keys on (docs/step-cache.md): the image's digest, the resources, and the boot
+   * template, which holds the environment and the content-addressed agent path (agents/<sha>);
+   * ROOT_RECIPE versions whatever else of a boot would make a different root. Name and metadata
+   * are not content.
+   */
+  rootRecipe(input: CreateSnapshotInput): { image: Image; resources: Resources; environment: Record<string, string>; spec: string; digest: string } {
     const image: Image = input.imageId ? this.images.get(input.imageId) : this.images.default();
-    const resources = this.capacity.check({
+    const resources: Resources = {
       vcpus: input.vcpus ?? DEFAULT_RESOURCES.vcpus,
       memory: input.memory ?? DEFAULT_RESOURCES.memory,
       diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
       maxProcesses: input.maxProcesses ?? DEFAULT_RESOURCES.maxProcesses,
-    });
-    const owner = input.owner ?? null;
-    this.assertNameFree(input.name, owner);
+    };
     const environment = input.environment ?? {};
     const spec = makeTemplate({ rootfs: image.rootfs, agentDir: this.agentDir(), environment });
+    return { image, resources, environment, spec, digest: digestOf([ROOT_RECIPE, image.digest, spec, JSON.stringify(resources)]) };
+  }
+
+  async createFromImage(input: CreateSnapshotInput): Promise<Snapshot> {
+    const recipe = this.rootRecipe(input);
+    const { image, environment, spec } = recipe;
+    const resources = this.capacity.check(recipe.resources);
+    const owner = input.owner ?? null;
+    this.assertNameFree(input.name, owner);
     const snap = this.newRecord({
       parentId: null, imageId: image.id, instanceId: null, name: input.name ?? null, resources, environment,
-      metadata: input.metadata ?? {}, spec, owner,
-      digest: digestOf([image.digest, spec, JSON.stringify(resources)]),
+      metadata: input.metadata ?? {}, spec, owner, digest: recipe.digest,
     });
     const sandboxId = `boot-${snap.id}`;
     let slot: { netns: string; ip: string } | null = null;
@@ -240,9 +256,10 @@ export class SnapshotService {
     for (const id of ids) this.unsealed.add(id);
   }
 
-  /** The step-cache lookup: a child of exactly this parent made by the same step. */
-  stepChild(parentId: string, digest: string, owner: string | null): Snapshot | undefined {
-    return this.repo.byDigest(digest, parentId, owner);
+  /** Ready and not being deleted: what the step cache may answer with; undefined otherwise. */
+  visible(id: string): Snapshot | undefined {
+    const s = this.repo.get(id);
+    return s && s.state === 'ready' && !this.deleting.has(id) ? s : undefined;
   }
 
   /** Verifies a snapshot's image before a restore trusts it. */

@@ -41,6 +41,7 @@ from ._managed import AsyncManagedInstance, ManagedInstance
 from .resources.parallel import RaceResult
 from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
+from ._config import OptimizationHints
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
 from .types.diff import BranchDiff, DiffTotals, FileChange, SnapshotDiff
@@ -58,6 +59,7 @@ from .types import (
     ProcessOutput,
     TimelineEntry,
     TransferResult,
+    StepResult,
 )
 
 __version__ = "0.1.0"
@@ -77,6 +79,8 @@ __all__ = [
     "ManagedInstance",
     "AsyncManagedInstance",
     "SnapshotChain",
+    "OptimizationHints",
+    "StepResult",
     "ExecStream",
     "AsyncExecStream",
     "ProcessHandle",

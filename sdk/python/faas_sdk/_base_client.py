@@ -12,7 +12,7 @@ from typing import Any, AsyncIterable, Callable, Iterable, Mapping, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from ._config import ClientConfig, resolve_config
+from ._config import ClientConfig, OptimizationHints, resolve_config
 from ._exceptions import FaaSError, NetworkError, error_from_body
 from ._retry import RetryPolicy, parse_retry_after
 from ._session import DEFAULT_TOKEN_EXPIRES_IN, SessionTokens
@@ -64,7 +64,10 @@ class BaseClient:
         token_provider: Callable[[], Any] | None = None,
         use_session_tokens: bool = False,
         token_expires_in: int | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> None:
+        #: How the engine may save work; see :class:`OptimizationHints`.
+        self.optimization_hints = optimization_hints or OptimizationHints()
         self._config: ClientConfig = resolve_config(
             api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries
         )

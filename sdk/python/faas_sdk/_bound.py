@@ -39,12 +39,13 @@ class Snapshot(SnapshotData):
         return self
 
     def exec(self, command: Command, **options: Any) -> Snapshot:
-        """A build step: a new child snapshot with ``command`` run in it (cached by the engine)."""
+        """A build step: a new child snapshot with ``command`` run in it (cached by the engine;
+        ``fresh=True`` always runs, ``on_output(data, stream)`` streams its output)."""
         return _sync_client(self._client, "Snapshot.exec").snapshots.exec(self.id, command, **options)
 
-    def upload(self, local_path: str, remote_path: str) -> Snapshot:
-        """A new child snapshot with ``local_path`` uploaded to ``remote_path``."""
-        return _sync_client(self._client, "Snapshot.upload").snapshots.upload(self.id, local_path, remote_path)
+    def upload(self, local_path: str, remote_path: str, **options: Any) -> Snapshot:
+        """A new child snapshot with ``local_path`` uploaded to ``remote_path`` (cached by content; ``fresh=True`` always runs)."""
+        return _sync_client(self._client, "Snapshot.upload").snapshots.upload(self.id, local_path, remote_path, **options)
 
     def start(self, **options: Any) -> Instance:
         return _sync_client(self._client, "Snapshot.start").instances.start(self.id, **options)

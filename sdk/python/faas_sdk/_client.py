@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, Literal, M
 import httpx
 
 from ._base_client import APIRequest, BaseClient
+from ._config import OptimizationHints
 from ._bound import Branch, Instance, Snapshot
 from ._exceptions import FaaSError
 from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
@@ -56,10 +57,12 @@ class FaaSClient(BaseClient):
         token_provider: Callable[[], str] | None = None,
         use_session_tokens: bool = False,
         token_expires_in: int | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries,
             token_provider=token_provider, use_session_tokens=use_session_tokens, token_expires_in=token_expires_in,
+            optimization_hints=optimization_hints,
         )
         self._session_lock = threading.Lock()
         self._http = http_client or httpx.Client()
@@ -165,7 +168,7 @@ class FaaSClient(BaseClient):
 
     def exec(self, command: Command, target: Target | None = None, **options: Any) -> ExecutionResult:
         """Runs ``command``. ``target``: an instance (runs there); a snapshot (runs in a throwaway
-        instance of it); or None (a fresh root snapshot of the default image). Without an instance
+        instance of it); or None (the default root snapshot: your cached one, else a new boot). Without an instance
         the result's ``snapshot_id`` is a snapshot taken after the command, so you can continue
         from that state; the throwaway instance is deleted."""
         return self.execution.run(command, target, **options)
@@ -202,10 +205,12 @@ class AsyncFaaSClient(BaseClient):
         token_provider: Callable[[], str | Awaitable[str]] | None = None,
         use_session_tokens: bool = False,
         token_expires_in: int | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key, endpoint=endpoint, timeout=timeout, max_retries=max_retries,
             token_provider=token_provider, use_session_tokens=use_session_tokens, token_expires_in=token_expires_in,
+            optimization_hints=optimization_hints,
         )
         self._session_lock = asyncio.Lock()
         self._http = http_client or httpx.AsyncClient()

@@ -21,6 +21,16 @@ DEFAULT_MAX_RETRIES = 2
 
 
 @dataclass(frozen=True)
+class OptimizationHints:
+    """The seed's OptimizationHints. Only ``reuse_snapshots`` has an effect: with it (the default),
+    ``snapshots.create`` and the chain steps ``exec``/``upload`` are answered from the engine's step
+    cache when the same create or step already ran (docs/step-cache.md); False sends ``fresh`` on
+    every one."""
+
+    reuse_snapshots: bool = True
+
+
+@dataclass(frozen=True)
 class ClientConfig:
     api_key: str
     endpoint: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,6 +60,21 @@ async def _exec_stream(client: Client, target: str, command: str) -> dict[str, A
     }
 
 
+async def _snapshot_exec(client: Client, id: str, command: str, fresh: bool | None, stream: bool) -> Any:
+    if not stream:
+        return await _resolve(client.snapshots.exec(id, command, fresh=fresh))
+    chunks: list[str] = []
+    snapshot = await _resolve(client.snapshots.exec(id, command, fresh=fresh, on_output=lambda data, _stream: chunks.append(data)))
+    return {**snapshot.model_dump(mode="json", by_alias=True), "output": "".join(chunks)}
+
+
+async def _snapshot_upload(client: Client, id: str, path: str, content: str, fresh: bool | None) -> Any:
+    with tempfile.TemporaryDirectory(prefix="faas-conformance-") as directory:
+        local = Path(directory) / "content"
+        local.write_text(content)
+        return await _resolve(client.snapshots.upload(id, str(local), path, fresh=fresh))
+
+
 def _seconds(args: dict[str, Any]) -> dict[str, Any]:
     """The vocabulary's timeouts are milliseconds (the API's unit); the SDK takes seconds."""
     return {**args, "timeout": args["timeout"] / 1000} if "timeout" in args else args
@@ -72,7 +88,8 @@ CALLS: dict[str, Callable[..., Any]] = {
     "snapshots.delete": lambda c, id, force=False: c.snapshots.delete(id, force=force),
     "snapshots.list": lambda c, **a: c.snapshots.list(**a),
     "snapshots.set_metadata": lambda c, id, metadata: c.snapshots.set_metadata(id, metadata),
-    "snapshots.exec": lambda c, id, command: c.snapshots.exec(id, command),
+    "snapshots.exec": lambda c, id, command, fresh=None, stream=False: _snapshot_exec(c, id, command, fresh, stream),
+    "snapshots.upload": lambda c, id, path, content, fresh=None: _snapshot_upload(c, id, path, content, fresh),
     "snapshots.get_pool": lambda c, id: c.snapshots.get_pool(id),
     "snapshots.diff": lambda c, base, target, **a: c.snapshots.diff(base, target, **a),
     "snapshots.merge": lambda c, snapshot_ids, **a: c.snapshots.merge(snapshot_ids, **a),

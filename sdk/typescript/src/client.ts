@@ -74,7 +74,7 @@ export class FaaSClient {
 
   /**
    * Runs a command. With an instance (or its id) it runs there. With a snapshot id, or nothing
-   * (a fresh root snapshot of the default image), it runs in a throwaway instance that is deleted
+   * (the default root snapshot: your cached one, else a new boot), it runs in a throwaway instance that is deleted
    * afterwards; the result's `snapshotId` is a snapshot taken after the command, so you can
    * continue from that state (the seed's "automatic snapshot creation"; same as the Python SDK).
    */

@@ -2,7 +2,7 @@
 import './core/dispose.js';
 
 export { FaaSClient } from './client.js';
-export type { ClientConfig, TokenProvider, Credentials } from './core/config.js';
+export type { ClientConfig, TokenProvider, Credentials, OptimizationHints } from './core/config.js';
 export { credentialsPath, readCredentials, stateDir, DEFAULT_ENDPOINT } from './core/config.js';
 export type { RequestOptions, HttpTransport, RequestSpec, QueryValue, BodyInit } from './core/http.js';
 export * from './core/errors.js';
@@ -11,7 +11,7 @@ export type { Page, FetchPage } from './core/pagination.js';
 export type { IdRef } from './core/ids.js';
 
 export { Snapshot, SnapshotPromise, SnapshotManager } from './resources/snapshots.js';
-export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions } from './resources/snapshots.js';
+export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions, SnapshotExecOptions, SnapshotUploadOptions } from './resources/snapshots.js';
 export { Instance, InstanceManager } from './resources/instances.js';
 export { Branch, BranchManager } from './resources/branches.js';
 export type { BranchData, CreateBranchConfig, BranchListFilter, DeleteBranchOptions, CommitOptions, ForkOptions } from './resources/branches.js';

@@ -359,3 +359,56 @@ test('snapshot diff (stat lines, patches, --json), merge conflicts that say what
   assert.equal((await m.exec('cat /cli/t /cli/c "/cli/with space"')).stdout, 'one\nTWO\nb\nnew\n');
   assert.equal(faas(['snapshot', 'merge', a.id]).code, 2, 'one snapshot is a usage error');
 });
+
+test('snapshot exec prints the step output while it runs, and says when the step cache answered', async () => {
+  const step = 'echo cli-first; while [ ! -e /root/go ]; do sleep 0.05; done; echo cli-second';
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [bin, 'snapshot', 'exec', sharedSnapshotId(), step], { env: process.env });
+  let stdout = '';
+  let stderr = '';
+  let released = false;
+  child.stdout.on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((ok) => child.on('close', ok));
+  for await (const chunk of child.stderr) {
+    stderr += chunk;
+    // Order, not time: the step cannot end before the CLI has printed its first line, because it
+    // waits for a file written only now.
+    if (!released && stderr.includes('cli-first')) {
+      released = true;
+      const [live] = await client.instances.list({ metadata: { 'faas.step': 'exec' }, state: 'ready' }).toArray();
+      assert.ok(live, 'the step is still running when its first line is printed');
+      await client.files.write(live.id, '/root/go', '');
+    }
+  }
+  assert.equal(await exited, 0, stderr);
+  assert.ok(released);
+  assert.match(stdout.trim(), /^snap_[a-z0-9]+$/);
+  assert.match(stderr, /cli-first\n[\s\S]*cli-second\n/);
+  assert.doesNotMatch(stderr, /cached/);
+
+  const again = faas(['snapshot', 'exec', sharedSnapshotId(), step]);
+  assert.equal(again.code, 0);
+  assert.equal(again.stdout.trim(), stdout.trim(), 'the same snapshot');
+  assert.match(again.stderr, /cli-first\ncli-second\n[\s\S]*cached/);
+  const json = faasJson(['snapshot', 'exec', sharedSnapshotId(), step]);
+  assert.equal(json.cached, true);
+  assert.equal(json.stepResult.stdout, 'cli-first\ncli-second\n');
+  await client.snapshots.delete(json.id, { force: true });
+});
+
+test('snapshot upload copies a local file in as a cached step', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'faas-cli-upload-'));
+  try {
+    writeFileSync(join(dir, 'f.txt'), 'cli-upload');
+    const first = faasJson(['snapshot', 'upload', sharedSnapshotId(), join(dir, 'f.txt'), '/root/cli-upload.txt']);
+    assert.equal(first.cached, false);
+    assert.equal(first.parentId, sharedSnapshotId());
+    const again = faas(['snapshot', 'upload', sharedSnapshotId(), join(dir, 'f.txt'), '/root/cli-upload.txt']);
+    assert.equal(again.code, 0);
+    assert.equal(again.stdout.trim(), first.id);
+    assert.match(again.stderr, /cached/);
+    assert.equal(faasJson(['snapshot', 'upload', sharedSnapshotId()], 2).error.code, 'usage');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,8 @@
 // same files; a behaviour difference between the SDKs is a failing scenario in one of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -49,7 +50,21 @@ const OPERATIONS: Record<string, Operation> = {
   'snapshots.delete': (a, c) => c.snapshots.delete(a.id, { force: a.force }).then(() => null),
   'snapshots.list': ({ pageSize, ...filter }, c) => collect(c.snapshots.list({ ...filter, pageSize })),
   'snapshots.setMetadata': (a, c) => c.snapshots.setMetadata(a.id, a.metadata).then((s) => s),
-  'snapshots.exec': (a, c) => c.snapshots.exec(a.id, a.command).then((s) => s),
+  'snapshots.exec': async (a, c) => {
+    if (!a.stream) return c.snapshots.exec(a.id, a.command, { fresh: a.fresh }).then((s) => s);
+    let output = '';
+    const snapshot = await c.snapshots.exec(a.id, a.command, { fresh: a.fresh, onOutput: (data) => void (output += data) });
+    return { ...snapshot, output };
+  },
+  'snapshots.upload': async (a, c) => {
+    const dir = mkdtempSync(join(tmpdir(), 'faas-conformance-'));
+    try {
+      writeFileSync(join(dir, 'content'), a.content);
+      return await c.snapshots.upload(a.id, join(dir, 'content'), a.path, { fresh: a.fresh });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
   'snapshots.getPool': (a, c) => c.snapshots.getPool(a.id),
   'snapshots.diff': (a, c) => c.snapshots.diff(a.base, a.target, { textDiffs: a.textDiffs }),
   'snapshots.merge': (a, c) => c.snapshots.merge(a.snapshotIds, { strategy: a.strategy, name: a.name }).then((s) => s),

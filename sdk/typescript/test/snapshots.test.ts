@@ -1,10 +1,10 @@
 // Snapshots: create/get/list/delete, the chaining of the SDK specification, clone and upload steps.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ResourceLimitError, Snapshot, SnapshotPromise } from '../src/index.js';
+import { ExecFailedError, FaaSClient, ResourceLimitError, Snapshot, SnapshotPromise } from '../src/index.js';
 import { InstanceTracker, sharedSnapshotId, testClient } from './helpers/env.js';
 
 const client = testClient();
@@ -99,4 +99,88 @@ test('warm pool and engine metrics', async () => {
   await assert.rejects(client.instances.start({ snapshotId: snapshot.id }, { maxRetries: 0 }), (e: unknown) => e instanceof ResourceLimitError && e.code === 'resource_limit');
   await one.stop();
   assert.equal((await client.snapshots.setPool(snapshot.id, 0)).maxInstances, null);
+});
+
+test('step cache: identical creates and steps are hits, fresh and reuseSnapshots: false run again', async () => {
+  const config = { environment: { SUITE: 'ts-step-cache' } };
+  const root = await client.snapshots.create(config);
+  created.push(root.id);
+  assert.equal(root.cached, false);
+  const hit = await client.snapshots.create(config);
+  assert.equal(hit.id, root.id);
+  assert.equal(hit.cached, true);
+
+  const step = await root.exec('echo out; echo err >&2');
+  assert.equal(step.cached, false);
+  assert.deepEqual({ stdout: step.stepResult?.stdout, stderr: step.stepResult?.stderr, exitCode: step.stepResult?.exitCode }, { stdout: 'out\n', stderr: 'err\n', exitCode: 0 });
+  const again = await root.exec('echo out; echo err >&2');
+  assert.equal(again.id, step.id);
+  assert.equal(again.cached, true);
+  assert.equal(again.stepResult?.stdout, 'out\n');
+  const fresh = await root.exec('echo out; echo err >&2', { fresh: true });
+  assert.notEqual(fresh.id, step.id);
+
+  const noReuse = new FaaSClient({ endpoint: client.endpoint, apiKey: client.http.apiKey, optimizationHints: { reuseSnapshots: false } });
+  const booted = await noReuse.snapshots.create(config);
+  created.push(booted.id);
+  assert.notEqual(booted.id, root.id);
+  assert.equal(booted.cached, false);
+  assert.notEqual((await noReuse.snapshots.exec(root.id, 'echo out; echo err >&2')).id, step.id);
+});
+
+test('onOutput gets the step output while it runs, and the recorded output on a hit', async () => {
+  const command = 'echo first; while [ ! -e /root/go ]; do sleep 0.05; done; echo second';
+  const seen: string[] = [];
+  let released: Promise<unknown> | undefined;
+  const snapshot = await client.snapshots.exec(sharedSnapshotId(), command, {
+    onOutput: (data, stream) => {
+      seen.push(`${stream}:${data}`);
+      // Order, not time: the step waits for /root/go, written only once its first chunk is here.
+      released ??= client.instances
+        .list({ metadata: { 'faas.step': 'exec' }, state: 'ready' })
+        .toArray()
+        .then(([live]) => client.files.write(live.id, '/root/go', ''));
+    },
+  });
+  created.push(snapshot.id);
+  await released;
+  assert.equal(seen[0], 'stdout:first\n');
+  assert.equal(seen.join('').replace(/stdout:/g, ''), 'first\nsecond\n');
+  assert.equal(snapshot.cached, false);
+
+  const replayed: string[] = [];
+  const hit = await client.snapshots.exec(sharedSnapshotId(), command, { onOutput: (data, stream) => replayed.push(`${stream}:${data}`) });
+  assert.equal(hit.id, snapshot.id);
+  assert.equal(hit.cached, true);
+  assert.deepEqual(replayed, ['stdout:first\nsecond\n']);
+  await assert.rejects(client.snapshots.exec(sharedSnapshotId(), 'echo no; exit 2', { onOutput: () => undefined }), ExecFailedError);
+});
+
+test('upload steps are cached by content', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'faas-upload-cache-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'f.txt'), 'one');
+  const first = await client.snapshots.upload(sharedSnapshotId(), join(dir, 'f.txt'), '/root/f.txt');
+  created.push(first.id);
+  assert.equal(first.cached, false);
+  assert.equal((await client.snapshots.upload(sharedSnapshotId(), join(dir, 'f.txt'), '/root/f.txt')).id, first.id);
+  writeFileSync(join(dir, 'f.txt'), 'two');
+  const changed = await client.snapshots.upload(sharedSnapshotId(), join(dir, 'f.txt'), '/root/f.txt');
+  created.push(changed.id);
+  assert.notEqual(changed.id, first.id);
+  const instance = tracker.track(await changed.start());
+  assert.equal((await instance.exec('cat /root/f.txt')).stdout, 'two');
+});
+
+test("the repository README's chain runs, and run again every step is a hit", async () => {
+  const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+  const command = /client\.snapshots\.create\(\)\.then\(\(s\) => s\.exec\('([^']+)'\)\)/.exec(readme)?.[1];
+  assert.ok(command, "README.md shows the create().then((s) => s.exec('…')) chain");
+  const chain = () => client.snapshots.create().then((s) => s.exec(command));
+  const first = await chain();
+  created.push(first.id, first.parentId!);
+  const again = await chain();
+  assert.equal(again.id, first.id);
+  assert.equal(again.cached, true);
+  assert.equal((await client.snapshots.create()).cached, true, 'the root too');
 });

@@ -1,12 +1,10 @@
-import { once } from 'node:events';
 import type { ExecRequest } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { BatchInput, ScriptInput } from '../../services/exec.js';
 import type { Router } from '../app.js';
-import { envelope, logServerError, toFaasError } from '../errors.js';
 import { body, closedSignal, ownerOf, params } from './common.js';
 import { sendResults } from './exec-result.js';
-import { openSse } from './sse.js';
+import { openSse, pacedSend, sendStreamError } from './sse.js';
 
 export function registerExecRoutes(r: Router, s: Services): void {
   // A client that goes away before the result kills the command (and frees its concurrency slot).
@@ -22,10 +20,7 @@ export function registerExecRoutes(r: Router, s: Services): void {
     const first = await events.next();
     const sse = openSse(req, reply);
     sse.res.on('close', () => abort.abort());
-    // A slow reader slows the stream down (backpressure reaches the agent) instead of filling memory.
-    const send = async (event: string, data: unknown) => {
-      if (!sse.send(event, data) && !abort.signal.aborted) await once(sse.res, 'drain', { signal: abort.signal }).catch(() => undefined);
-    };
+    const send = pacedSend(sse, abort.signal);
     try {
       for (let it = first; !it.done; it = await events.next()) {
         const ev = it.value;
@@ -34,11 +29,7 @@ export function registerExecRoutes(r: Router, s: Services): void {
         else if (ev.type === 'exit') await send('exit', { exitCode: ev.exitCode, signal: ev.signal ?? null, duration: ev.durationMs, timedOut: ev.timedOut ?? false });
       }
     } catch (err) {
-      if (!abort.signal.aborted) {
-        const fe = toFaasError(err);
-        logServerError(r.log, fe, err, req.id, `POST ${req.url.split('?')[0]} (stream)`);
-        await send('error', envelope(fe.code, fe.message, fe.details, req.id));
-      }
+      await sendStreamError(r.log, req, send, err, abort.signal);
     } finally {
       sse.end();
     }

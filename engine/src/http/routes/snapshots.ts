@@ -1,4 +1,4 @@
-import type { ExecRequest, Metadata } from '../../core/types.js';
+import type { Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { CreateSnapshotInput } from '../../services/snapshots.js';
 import type { Router } from '../app.js';
@@ -7,10 +7,10 @@ import { publicSnapshot } from './views.js';
 
 export function registerSnapshotRoutes(r: Router, s: Services): void {
   r.op('createSnapshot', async (req, reply) => {
-    const b = body<CreateSnapshotInput & { ttl?: number }>(req);
-    const snap = await s.snapshots.createFromImage({ ...b, owner: ownerOf(req) });
+    const b = body<CreateSnapshotInput & { ttl?: number; fresh?: boolean }>(req);
+    const { snapshot: snap, cached } = await s.steps.createRoot(b, ownerOf(req));
     if (b.ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, b.ttl);
-    return reply.code(201).send(publicSnapshot(snap));
+    return reply.code(cached ? 200 : 201).send({ ...publicSnapshot(snap), cached });
   });
   r.op('listSnapshots', async (req) => {
     const q = query(req);
@@ -33,9 +33,5 @@ export function registerSnapshotRoutes(r: Router, s: Services): void {
     const snap = await s.snapshots.clone(params(req).id, { ...b, owner: ownerOf(req) });
     if (ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, ttl);
     return reply.code(201).send(publicSnapshot(snap));
-  });
-  r.op('execSnapshot', async (req, reply) => {
-    const [snap, created] = await s.exec.step(params(req).id, body<ExecRequest>(req), ownerOf(req));
-    return reply.code(created ? 201 : 200).send(publicSnapshot(snap));
   });
 }

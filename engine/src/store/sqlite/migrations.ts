@@ -93,3 +93,15 @@ export const MIGRATIONS: (string | null)[] = [
      (SELECT s.id FROM snapshots s WHERE s.instance_id = instances.id AND s.state = 'ready' ORDER BY s.rowid DESC LIMIT 1);
    CREATE INDEX snapshots_previous ON snapshots(previous_id);`,
 ];
+
+// Numbered slots: helpers working in parallel were each given one number, so later migrations are
+// placed at their version (versions are applied by number, in order, each once; an empty slot is
+// skipped until it is filled).
+// 14: the step cache (docs/step-cache.md): cache lookups by (owner, parent, digest) among ready
+// snapshots, root lookups among unnamed roots, and the recorded result of the exec step that made
+// each step snapshot (replayed on a hit); it goes with its snapshot.
+MIGRATIONS[14 - 1] = `CREATE INDEX snapshots_step_cache ON snapshots(owner, parent_id, digest) WHERE state = 'ready';
+   CREATE TABLE step_results (
+     snapshot_id TEXT PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+     exit_code INTEGER NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL,
+     duration INTEGER NOT NULL, truncated INTEGER NOT NULL);`;

@@ -127,12 +127,6 @@ export class SnapshotRepo {
     const r = statement(this.db, 'SELECT * FROM snapshots WHERE id = ?').get(id) as Row | undefined;
     return r && toSnapshot(r);
   }
-  /** The step cache: only the caller's own children count (another key's answer is not shared). */
-  byDigest(digest: string, parentId: string, owner: string | null): Snapshot | undefined {
-    const r = statement(this.db, "SELECT * FROM snapshots WHERE digest = ? AND parent_id = ? AND owner IS ? AND state = 'ready' ORDER BY created_at DESC LIMIT 1")
-      .get(digest, parentId, owner) as Row | undefined;
-    return r && toSnapshot(r);
-  }
   /** Names are unique per owner, so a taken name says nothing about other keys' snapshots. */
   byName(name: string, owner: string | null): Snapshot | undefined {
     const r = statement(this.db, 'SELECT * FROM snapshots WHERE name = ? AND owner IS ? LIMIT 1').get(name, owner) as Row | undefined;

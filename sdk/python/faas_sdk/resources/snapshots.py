@@ -1,23 +1,42 @@
 """Snapshots: create from an image, list, delete, and derive new ones by build steps.
 
-A step (``exec``) runs on the engine (``POST /v1/snapshots/{id}/exec``), which caches it by the
-parent's digest and the step. ``upload`` has no engine route of its own, so the SDK composes it:
-start an instance of the snapshot, upload, snapshot the instance, delete the instance.
+Creates and steps (``exec``: ``POST /v1/snapshots/{id}/exec``; ``upload``: ``…/upload``) are
+answered from the engine's step cache when the same one already ran (docs/step-cache.md): the
+result then has ``cached=True`` (and an exec step the recorded ``step_result`` of the original
+run). ``fresh=True``, or the client's ``OptimizationHints(reuse_snapshots=False)``, always runs.
+With ``on_output`` an exec step streams its output while it runs (``…/exec/stream``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Generator, Mapping, Optional, Sequence
+import os
+from pathlib import Path
+from typing import IO, Any, Awaitable, Callable, Generator, Mapping, Optional, Sequence
 
-from .._base_client import APIRequest, drop_none, metadata_params
+from .._base_client import APIRequest, BaseClient, drop_none, metadata_params
 from .._bound import Snapshot
+from .._exceptions import NetworkError, error_from_body
 from .._pagination import AsyncPager, SyncPager
+from .._sse import SSEDecoder, ServerSentEvent
+from .._tar import aiter_chunks, iter_chunks, pack_directory
 from ..types import SnapshotPool
 from ._commands import Command, command_body, request_timeout
 from ._resource import AsyncAPIResource, SyncAPIResource
 from .._ids import IdRef, id_of
 from ..types.diff import SnapshotDiff
 from ._diff import diff_request, merge_request
+
+
+#: ``on_output(data, stream)``: a chunk of a step's output as it runs; stream is "stdout" or "stderr".
+OutputCallback = Callable[[str, str], object]
+#: Seconds an upload step may take (the body is read whole, then written into a restored sandbox).
+UPLOAD_TIMEOUT = 600.0
+
+
+def _fresh(client: BaseClient, fresh: bool | None) -> bool | None:
+    """``fresh`` as sent: explicit, else what ``reuse_snapshots`` says; omitted when False."""
+    wanted = (not client.optimization_hints.reuse_snapshots) if fresh is None else fresh
+    return True if wanted else None
 
 
 def _create_request(
@@ -29,6 +48,7 @@ def _create_request(
     environment: Mapping[str, str] | None,
     metadata: Mapping[str, str] | None,
     ttl: int | None,
+    fresh: bool | None,
 ) -> APIRequest:
     body = drop_none(
         {
@@ -40,6 +60,7 @@ def _create_request(
             "environment": dict(environment) if environment is not None else None,
             "metadata": dict(metadata) if metadata is not None else None,
             "ttl": ttl,
+            "fresh": fresh,
         }
     )
     return APIRequest("POST", "/v1/snapshots", json=body)
@@ -56,10 +77,13 @@ def _list_request(
     return APIRequest("GET", "/v1/snapshots", params={**params, **metadata_params(metadata)})
 
 
-def _step_request(snapshot: IdRef, command: Command, options: Mapping[str, Any], client_timeout: float) -> APIRequest:
+def _step_request(
+    snapshot: IdRef, command: Command, options: Mapping[str, Any], client_timeout: float, fresh: bool | None, stream: bool
+) -> APIRequest:
     return APIRequest(
         "POST",
-        f"/v1/snapshots/{id_of(snapshot)}/exec",
+        f"/v1/snapshots/{id_of(snapshot)}/exec" + ("/stream" if stream else ""),
+        params=drop_none({"fresh": fresh}),
         json=command_body(command, **options),
         timeout=request_timeout(options.get("timeout"), client_timeout),
     )
@@ -68,6 +92,36 @@ def _step_request(snapshot: IdRef, command: Command, options: Mapping[str, Any],
 def _clone_request(snapshot: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None) -> APIRequest:
     body = drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
     return APIRequest("POST", f"/v1/snapshots/{id_of(snapshot)}/clone", json=body)
+
+
+def _step_event(sse: ServerSentEvent, on_output: OutputCallback) -> Any:
+    """The snapshot's data when the stream's last event arrives; None for an output chunk."""
+    payload = sse.json()
+    if sse.event in ("stdout", "stderr"):
+        on_output(payload["data"], sse.event)
+        return None
+    if sse.event == "error":
+        raise error_from_body(payload)
+    if sse.event == "snapshot":
+        return payload
+    return None
+
+
+def _stream_ended() -> NetworkError:
+    return NetworkError("the step stream ended before its snapshot", code="network_error")
+
+
+def _upload_request(snapshot: IdRef, local: Path, remote_path: str, fresh: bool | None, archive: IO[bytes] | None, chunks: Any) -> APIRequest:
+    """A file is sent as it is (with its mode); a directory as the tar in ``archive``."""
+    path = f"/v1/snapshots/{id_of(snapshot)}/upload"
+    if archive is None:
+        data = local.read_bytes()
+        params = drop_none({"path": remote_path, "mode": f"{local.stat().st_mode & 0o777:04o}", "fresh": fresh})
+        headers = {"Content-Type": "application/octet-stream"}
+        return APIRequest("POST", path, params=params, content=lambda: data, headers=headers, timeout=UPLOAD_TIMEOUT)
+    params = drop_none({"path": remote_path, "format": "tar", "fresh": fresh})
+    headers = {"Content-Type": "application/x-tar"}
+    return APIRequest("POST", path, params=params, content=lambda: chunks(archive), headers=headers, timeout=UPLOAD_TIMEOUT)
 
 
 class Snapshots(SyncAPIResource):
@@ -85,9 +139,11 @@ class Snapshots(SyncAPIResource):
         environment: Mapping[str, str] | None = None,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
+        fresh: bool | None = None,
     ) -> Snapshot:
-        """Boots an image (the default one when ``image_id`` is None) and checkpoints it."""
-        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl)
+        """Boots an image (the default one when ``image_id`` is None) and checkpoints it, or returns
+        this key's root with the same content and metadata (``cached=True``) unless ``fresh``."""
+        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh))
         return self._parse(self._client._call(request))
 
     def get(self, snapshot: IdRef) -> Snapshot:
@@ -141,10 +197,34 @@ class Snapshots(SyncAPIResource):
         (``"ours"``, ``"theirs"``, ``{"paths": {...}, "default": ...}``) resolves them."""
         return self._parse(self._client._call(merge_request("snapshots", snapshots, strategy, name, None, metadata)))
 
-    def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:
-        """A build step: the child snapshot with ``command`` run (``ExecFailedError`` if it fails).
-        Options: ``cwd``, ``env``, ``user``, ``stdin``, ``timeout`` (seconds)."""
-        return self._parse(self._client._call(_step_request(snapshot, command, options, self._client.timeout)))
+    def exec(
+        self, snapshot: IdRef, command: Command, *, fresh: bool | None = None, on_output: OutputCallback | None = None, **options: Any
+    ) -> Snapshot:
+        """A build step: the child snapshot with ``command`` run (``ExecFailedError`` if it fails),
+        or the cached one when it already ran on this parent. Options: ``cwd``, ``env``, ``user``,
+        ``stdin``, ``timeout`` (seconds). ``on_output(data, stream)`` gets the output as it runs
+        (on a hit: the recorded output, all of stdout then all of stderr)."""
+        request = _step_request(snapshot, command, options, self._client.timeout, _fresh(self._client, fresh), on_output is not None)
+        if on_output is None:
+            return self._parse(self._client._call(request))
+        with self._client._stream(request) as response:
+            decoder = SSEDecoder()
+            for line in response.iter_lines():
+                sse = decoder.feed(line)
+                done = _step_event(sse, on_output) if sse is not None else None
+                if done is not None:
+                    return self._parse(done)
+        raise _stream_ended()
+
+    def upload(self, snapshot: IdRef, local_path: str | os.PathLike[str], remote_path: str, *, fresh: bool | None = None) -> Snapshot:
+        """A child snapshot with ``local_path`` copied to ``remote_path`` (a file keeps its mode; a
+        directory's contents go under it), cached by content."""
+        local = Path(local_path)
+        if local.is_file():
+            return self._parse(self._client._call(_upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), None, None)))
+        with pack_directory(local) as archive:
+            request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), archive, iter_chunks)
+            return self._parse(self._client._call(request))
 
     def clone(
         self, snapshot: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
@@ -153,15 +233,6 @@ class Snapshots(SyncAPIResource):
         shares the image files (deleting either never affects the other) and has the same
         checksum, parent and history. ``metadata`` defaults to a copy of the original's."""
         return self._parse(self._client._call(_clone_request(snapshot, name, metadata, ttl)))
-
-    def upload(self, snapshot: IdRef, local_path: str, remote_path: str) -> Snapshot:
-        """A child snapshot with ``local_path`` copied to ``remote_path`` (via a temporary instance)."""
-        instance = self._client.instances.start(id_of(snapshot))
-        try:
-            self._client.files.upload(instance.id, local_path, remote_path)
-            return self._client.instances.snapshot(instance.id)
-        finally:
-            self._client.instances.delete(instance.id)
 
 
 class AsyncSnapshots(AsyncAPIResource):
@@ -179,9 +250,10 @@ class AsyncSnapshots(AsyncAPIResource):
         environment: Mapping[str, str] | None = None,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
+        fresh: bool | None = None,
     ) -> SnapshotChain:
         """Awaitable; chain steps before awaiting: ``await client.snapshots.create().exec("…")``."""
-        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl)
+        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh))
 
         async def create() -> Snapshot:
             return self._parse(await self._client._call(request))
@@ -241,21 +313,36 @@ class AsyncSnapshots(AsyncAPIResource):
     ) -> Snapshot:
         return self._parse(await self._client._call(merge_request("snapshots", snapshots, strategy, name, None, metadata)))
 
-    async def exec(self, snapshot: IdRef, command: Command, **options: Any) -> Snapshot:
-        return self._parse(await self._client._call(_step_request(snapshot, command, options, self._client.timeout)))
+    async def exec(
+        self, snapshot: IdRef, command: Command, *, fresh: bool | None = None, on_output: OutputCallback | None = None, **options: Any
+    ) -> Snapshot:
+        """See :meth:`Snapshots.exec`."""
+        request = _step_request(snapshot, command, options, self._client.timeout, _fresh(self._client, fresh), on_output is not None)
+        if on_output is None:
+            return self._parse(await self._client._call(request))
+        async with self._client._stream(request) as response:
+            decoder = SSEDecoder()
+            async for line in response.aiter_lines():
+                sse = decoder.feed(line)
+                done = _step_event(sse, on_output) if sse is not None else None
+                if done is not None:
+                    return self._parse(done)
+        raise _stream_ended()
+
+    async def upload(self, snapshot: IdRef, local_path: str | os.PathLike[str], remote_path: str, *, fresh: bool | None = None) -> Snapshot:
+        """See :meth:`Snapshots.upload`."""
+        local = Path(local_path)
+        if local.is_file():
+            request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), None, None)
+            return self._parse(await self._client._call(request))
+        with pack_directory(local) as archive:
+            request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), archive, aiter_chunks)
+            return self._parse(await self._client._call(request))
 
     async def clone(
         self, snapshot: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
     ) -> Snapshot:
         return self._parse(await self._client._call(_clone_request(snapshot, name, metadata, ttl)))
-
-    async def upload(self, snapshot: IdRef, local_path: str, remote_path: str) -> Snapshot:
-        instance = await self._client.instances.start(id_of(snapshot))
-        try:
-            await self._client.files.upload(instance.id, local_path, remote_path)
-            return await self._client.instances.snapshot(instance.id)
-        finally:
-            await self._client.instances.delete(instance.id)
 
 
 class SnapshotChain:
@@ -272,9 +359,9 @@ class SnapshotChain:
 
         return SnapshotChain(self._snapshots, step)
 
-    def upload(self, local_path: str, remote_path: str) -> SnapshotChain:
+    def upload(self, local_path: str, remote_path: str, *, fresh: bool | None = None) -> SnapshotChain:
         async def step() -> Snapshot:
-            return await self._snapshots.upload(await self._resolve(), local_path, remote_path)
+            return await self._snapshots.upload(await self._resolve(), local_path, remote_path, fresh=fresh)
 
         return SnapshotChain(self._snapshots, step)
 

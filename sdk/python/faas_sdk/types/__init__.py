@@ -21,6 +21,7 @@ __all__ = [
     "Resources",
     "SnapshotData",
     "SnapshotPool",
+    "StepResult",
     "InstanceData",
     "InstanceNetwork",
     "InstanceEndpoints",
@@ -89,6 +90,17 @@ class Resources(FaaSModel):
     disk_size: int
 
 
+class StepResult(FaaSModel):
+    """The recorded result of the exec step that made a snapshot (output up to the engine's cap)."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    #: Milliseconds the original run took.
+    duration: int = 0
+    truncated: bool = False
+
+
 class SnapshotData(FaaSModel):
     """Fields of a snapshot. Use :class:`faas_sdk.Snapshot`, which adds the chaining methods."""
 
@@ -105,6 +117,10 @@ class SnapshotData(FaaSModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: str
     expires_at: Optional[str] = None
+    #: In the answer of a create or a step: True when the step cache answered and nothing ran.
+    cached: Optional[bool] = None
+    #: In the answer of an exec step: what the run that made it did (recorded; the same on a hit).
+    step_result: Optional[StepResult] = None
 
 
 class SnapshotPool(FaaSModel):

@@ -1,4 +1,4 @@
-// faas snapshot create|list|get|delete|exec|clone
+// faas snapshot create|list|get|delete|exec|upload|clone|diff|merge (creates and exec steps are answered from the step cache when they already ran)
 import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
@@ -20,12 +20,13 @@ export function commandFrom(ctx: Context, from: number): Command {
 
 export const snapshotCommands: CommandGroup = {
   create: {
-    usage: '[--image <id>] [--name <n>] [--vcpus N] [--memory MB] [--disk MB] [--env K=V]… [--metadata k=v]…',
-    summary: 'Boot an image and checkpoint it as a root snapshot',
+    usage: '[--image <id>] [--name <n>] [--vcpus N] [--memory MB] [--disk MB] [--env K=V]… [--metadata k=v]… [--fresh]',
+    summary: 'Boot an image and checkpoint it as a root snapshot (an identical one of yours is reused unless --fresh)',
     options: {
       ...metadataOption,
       image: { type: 'string' },
       name: { type: 'string' },
+      fresh: { type: 'boolean' },
       vcpus: { type: 'string' },
       memory: { type: 'string' },
       disk: { type: 'string' },
@@ -40,8 +41,10 @@ export const snapshotCommands: CommandGroup = {
         diskSize: int(ctx, 'disk'),
         environment: pairs(ctx, 'env'),
         metadata: pairs(ctx, 'metadata'),
+        fresh: ctx.values.fresh === true || undefined,
       };
       const snapshot = await ctx.out.progress('creating snapshot', ctx.client().snapshots.create(config).then((s) => s));
+      if (snapshot.cached) process.stderr.write(`cached: reusing your root snapshot with this configuration (--fresh boots a new one)\n`);
       ctx.out.result(snapshot, (s: Snapshot) => s.id);
     },
   },
@@ -83,12 +86,27 @@ export const snapshotCommands: CommandGroup = {
     },
   },
   exec: {
-    usage: "<snapshot-id> ('<shell line>' | -- <program> [args…])",
-    summary: 'Run a build step on a snapshot; prints the resulting snapshot',
+    usage: "<snapshot-id> [--fresh] ('<shell line>' | -- <program> [args…])",
+    summary: "Run a build step on a snapshot; its output is printed (on stderr) as it runs; prints the resulting snapshot",
+    options: { fresh: { type: 'boolean' } },
     async run(ctx) {
       const id = arg(ctx, 0, 'snapshot-id');
-      const step = ctx.client().snapshots.exec(id, commandFrom(ctx, 1)).then((s) => s);
-      const snapshot = await ctx.out.progress('running step', step);
+      // The step's output goes to stderr as it comes, so stdout stays the snapshot (id or --json).
+      const onOutput = (data: string) => void process.stderr.write(data);
+      const snapshot = await ctx.client().snapshots.exec(id, commandFrom(ctx, 1), { fresh: ctx.values.fresh === true || undefined, onOutput }).then((s) => s);
+      if (snapshot.cached) process.stderr.write(`cached: this step already ran on ${id}; its recorded output is shown above (--fresh runs it again)\n`);
+      ctx.out.result(snapshot, (s: Snapshot) => s.id);
+    },
+  },
+  upload: {
+    usage: '<snapshot-id> <local-path> <remote-path> [--fresh]',
+    summary: 'Copy a local file or directory into a snapshot as a build step; prints the resulting snapshot',
+    options: { fresh: { type: 'boolean' } },
+    async run(ctx) {
+      const [id, local, remote] = [arg(ctx, 0, 'snapshot-id'), arg(ctx, 1, 'local-path'), arg(ctx, 2, 'remote-path')];
+      const step = ctx.client().snapshots.upload(id, local, remote, { fresh: ctx.values.fresh === true || undefined }).then((s) => s);
+      const snapshot = await ctx.out.progress('uploading', step);
+      if (snapshot.cached) process.stderr.write(`cached: this content was already uploaded there on ${id} (--fresh uploads it again)\n`);
       ctx.out.result(snapshot, (s: Snapshot) => s.id);
     },
   },

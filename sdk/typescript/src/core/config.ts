@@ -34,6 +34,17 @@ export interface ClientConfig {
   tokenExpiresIn?: number;
   /** Replaces global fetch (tests, proxies). */
   fetch?: typeof fetch;
+  /** How the engine may save work (the seed's OptimizationHints). */
+  optimizationHints?: OptimizationHints;
+}
+
+/**
+ * The seed's OptimizationHints. Only `reuseSnapshots` has an effect: with it (the default),
+ * `snapshots.create` and the chain steps `exec`/`upload` are answered from the engine's step cache
+ * when the same create or step already ran (docs/step-cache.md); false sends `fresh` on every one.
+ */
+export interface OptimizationHints {
+  reuseSnapshots?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -45,6 +56,7 @@ export interface ResolvedConfig {
   useSessionTokens: boolean;
   tokenExpiresIn: number;
   fetch: typeof fetch;
+  reuseSnapshots: boolean;
 }
 
 export interface Credentials {
@@ -91,5 +103,6 @@ export function resolveConfig(config: ClientConfig = {}, env: NodeJS.ProcessEnv 
     useSessionTokens: config.useSessionTokens ?? false,
     tokenExpiresIn: config.tokenExpiresIn ?? DEFAULT_TOKEN_EXPIRES_IN,
     fetch: config.fetch ?? globalThis.fetch.bind(globalThis),
+    reuseSnapshots: config.optimizationHints?.reuseSnapshots ?? true,
   };
 }

@@ -80,6 +80,11 @@ export class HttpTransport {
     return this.config.apiKey;
   }
 
+  /** OptimizationHints.reuseSnapshots: whether creates and chain steps may be answered from the step cache. */
+  get reuseSnapshots(): boolean {
+    return this.config.reuseSnapshots;
+  }
+
   url(path: string, query?: Record<string, QueryValue>): string {
     return `${this.config.endpoint}${path}${buildQuery(query)}`;
   }

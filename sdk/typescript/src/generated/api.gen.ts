@@ -277,6 +277,19 @@ export interface Snapshot {
   createdAt: Timestamp;
   /** When the engine may garbage-collect it; null = kept until deleted. */
   expiresAt: string | null;
+  /** Only in the answer of a create or a step (`createSnapshot`, `execSnapshot`, `execSnapshotStream`, `uploadSnapshot`): true when the cache answered and nothing ran. */
+  cached?: boolean;
+  stepResult?: StepResult;
+}
+
+/** Only in the answer of `execSnapshot` / `execSnapshotStream`: the result of the run that made this snapshot, recorded with it, so a cache hit answers what the original run did. Output is kept up to the engine's one-shot cap per stream (`truncated` beyond). */
+export interface StepResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Milliseconds the original run took. */
+  duration: number;
+  truncated: boolean;
 }
 
 export interface SnapshotPage {
@@ -301,6 +314,8 @@ export interface CreateSnapshotRequest {
   environment?: Environment;
   metadata?: Metadata;
   ttl?: SnapshotTtl;
+  /** Boot a new root even when the root cache has one with this content. */
+  fresh?: boolean;
 }
 
 export type InstanceState = "pending" | "ready" | "paused" | "stopping" | "stopped" | "error";
@@ -759,6 +774,8 @@ export const operations = {
   setSnapshotPool: { method: "PUT", path: "/v1/snapshots/{id}/pool" },
   cloneSnapshot: { method: "POST", path: "/v1/snapshots/{id}/clone" },
   execSnapshot: { method: "POST", path: "/v1/snapshots/{id}/exec" },
+  execSnapshotStream: { method: "POST", path: "/v1/snapshots/{id}/exec/stream" },
+  uploadSnapshot: { method: "POST", path: "/v1/snapshots/{id}/upload" },
   listInstances: { method: "GET", path: "/v1/instances" },
   startInstance: { method: "POST", path: "/v1/instances" },
   getInstance: { method: "GET", path: "/v1/instances/{id}" },
@@ -814,6 +831,14 @@ export const operations = {
 } as const;
 
 export type OperationId = keyof typeof operations;
+
+/** Event name -> data of the `execSnapshotStream` stream. */
+export interface ExecSnapshotStreamEvents {
+  stdout: ExecStreamChunk;
+  stderr: ExecStreamChunk;
+  snapshot: Snapshot;
+  error: ExecStreamError;
+}
 
 /** Event name -> data of the `execStream` stream. */
 export interface ExecStreamEvents {

@@ -1,8 +1,14 @@
 // client.snapshots and the Snapshot resource. Snapshots chain: every step returns a new Snapshot,
 // so `await client.snapshots.create().exec('apt-get update').exec('make')` (or the same with
-// `.then(s => s.exec(…))`) builds an image-like recipe whose steps the engine caches by digest.
+// `.then(s => s.exec(…))`) builds an image-like recipe whose creates and steps the engine caches
+// by digest (docs/step-cache.md): run the chain again and every step is a hit (`cached: true`).
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type * as api from '../generated/api.gen.js';
+import { errorFromBody, networkError } from '../core/errors.js';
 import type { RequestOptions } from '../core/http.js';
+import { readServerSentEvents } from '../core/sse.js';
+import { packDirectory } from '../core/tar.js';
 import { AutoPager } from '../core/pagination.js';
 import { idOf, seg, type IdRef } from '../core/ids.js';
 import type { FaaSClient } from '../client.js';
@@ -20,6 +26,22 @@ export interface SnapshotListFilter {
   parentId?: string;
   /** Page size used while iterating (1..200). */
   pageSize?: number;
+}
+
+/** Options of the chain step `exec` besides the command's own (cwd, env, user, stdin, timeout). */
+export interface SnapshotExecOptions extends ExecOptions {
+  /** Run the step even when the step cache has it (default: the client's `reuseSnapshots` hint, negated). */
+  fresh?: boolean;
+  /**
+   * The step's output while it runs (then the step uses the streamed route); on a cache hit the
+   * recorded output is replayed: all of stdout, then all of stderr.
+   */
+  onOutput?: (data: string, stream: 'stdout' | 'stderr') => void;
+}
+
+export interface SnapshotUploadOptions extends RequestOptions {
+  /** Run the step even when the step cache has it. */
+  fresh?: boolean;
 }
 
 export interface DeleteSnapshotOptions extends RequestOptions {
@@ -42,6 +64,10 @@ export class Snapshot implements SnapshotData {
   declare readonly metadata: Record<string, string>;
   declare readonly createdAt: string;
   declare readonly expiresAt: string | null;
+  /** In the answer of a create or a step: true when the step cache answered and nothing ran. */
+  declare readonly cached?: boolean;
+  /** In the answer of an exec step: what the run that made it did (recorded; the same on a hit). */
+  declare readonly stepResult?: api.StepResult;
   readonly #client: FaaSClient;
 
   constructor(client: FaaSClient, data: SnapshotData) {
@@ -50,13 +76,13 @@ export class Snapshot implements SnapshotData {
   }
 
   /** A chain step: runs `command` on a copy of this snapshot and returns the resulting snapshot. */
-  exec(command: Command, options?: ExecOptions, requestOptions?: RequestOptions): SnapshotPromise {
+  exec(command: Command, options?: SnapshotExecOptions, requestOptions?: RequestOptions): SnapshotPromise {
     return this.#client.snapshots.exec(this.id, command, options, requestOptions);
   }
 
   /** A chain step: copies a local file or directory to `remotePath` and returns the resulting snapshot. */
-  upload(localPath: string, remotePath: string, requestOptions?: RequestOptions): SnapshotPromise {
-    return this.#client.snapshots.upload(this.id, localPath, remotePath, requestOptions);
+  upload(localPath: string, remotePath: string, options?: SnapshotUploadOptions): SnapshotPromise {
+    return this.#client.snapshots.upload(this.id, localPath, remotePath, options);
   }
 
   /** Starts an instance restored from this snapshot. */
@@ -93,12 +119,12 @@ export class SnapshotPromise implements Promise<Snapshot> {
 
   constructor(private readonly promise: Promise<Snapshot>) {}
 
-  exec(command: Command, options?: ExecOptions, requestOptions?: RequestOptions): SnapshotPromise {
+  exec(command: Command, options?: SnapshotExecOptions, requestOptions?: RequestOptions): SnapshotPromise {
     return new SnapshotPromise(this.promise.then((s) => s.exec(command, options, requestOptions)));
   }
 
-  upload(localPath: string, remotePath: string, requestOptions?: RequestOptions): SnapshotPromise {
-    return new SnapshotPromise(this.promise.then((s) => s.upload(localPath, remotePath, requestOptions)));
+  upload(localPath: string, remotePath: string, options?: SnapshotUploadOptions): SnapshotPromise {
+    return new SnapshotPromise(this.promise.then((s) => s.upload(localPath, remotePath, options)));
   }
 
   start(config?: Omit<StartInstanceConfig, 'snapshotId'>, requestOptions?: RequestOptions): Promise<Instance> {
@@ -125,9 +151,14 @@ export class SnapshotManager {
     return new SnapshotPromise(promise.then((data) => new Snapshot(this.client, data)));
   }
 
-  /** Boots an image (the default one unless `imageId`), checkpoints it and returns the root snapshot. */
+  /**
+   * Boots an image (the default one unless `imageId`), checkpoints it and returns the root
+   * snapshot — or, when this key already has a root with the same content and metadata, that one
+   * (`cached: true`; `fresh: true` or `reuseSnapshots: false` always boots).
+   */
   create(config: SnapshotConfig = {}, options?: RequestOptions): SnapshotPromise {
-    return this.wrap(this.client.http.request({ ...options, method: 'POST', path: '/v1/snapshots', json: config }));
+    const json = { ...config, fresh: this.fresh(config.fresh) };
+    return this.wrap(this.client.http.request({ ...options, method: 'POST', path: '/v1/snapshots', json }));
   }
 
   get(id: string, options?: RequestOptions): SnapshotPromise {
@@ -188,24 +219,52 @@ export class SnapshotManager {
 
   /**
    * A build step on the engine (`POST /v1/snapshots/{id}/exec`): a new child snapshot, or the cached
-   * one when this step already ran on this parent. A non-zero exit throws ExecFailedError.
+   * one when this step already ran on this parent (`cached: true`, with the original `stepResult`).
+   * With `onOutput` the output arrives while the step runs. A non-zero exit throws ExecFailedError.
    */
-  exec(id: IdRef, command: Command, options: ExecOptions = {}, requestOptions?: RequestOptions): SnapshotPromise {
-    return this.wrap(this.client.http.request({ ...requestOptions, method: 'POST', path: `/v1/snapshots/${seg(id)}/exec`, json: execBody(command, options) }));
+  exec(id: IdRef, command: Command, options: SnapshotExecOptions = {}, requestOptions?: RequestOptions): SnapshotPromise {
+    const { fresh, onOutput, ...execOptions } = options;
+    const query = { fresh: this.fresh(fresh) };
+    const json = execBody(command, execOptions);
+    if (!onOutput) return this.wrap(this.client.http.request({ ...requestOptions, method: 'POST', path: `/v1/snapshots/${seg(id)}/exec`, query, json }));
+    return this.wrap(this.streamStep(id, json, query, onOutput, requestOptions));
   }
 
   /**
-   * A chain step that copies local files in. The engine has no upload step route, so this starts
-   * an instance from the snapshot, uploads, snapshots it and deletes the instance. Unlike `exec`
-   * steps it is not cached.
+   * A chain step (`POST /v1/snapshots/{id}/upload`): a local file becomes the file `remotePath`
+   * (its mode kept); a directory's contents go under `remotePath` (as a tar). Cached by content:
+   * the same bytes to the same place on the same parent is a hit.
    */
-  upload(id: IdRef, localPath: string, remotePath: string, options?: RequestOptions): SnapshotPromise {
-    return new SnapshotPromise(
-      this.withTemporaryInstance(id, options, async (instance) => {
-        await instance.files.upload(localPath, remotePath, options);
-        return instance.snapshot({}, options);
+  upload(id: IdRef, localPath: string, remotePath: string, options: SnapshotUploadOptions = {}): SnapshotPromise {
+    const { fresh, ...requestOptions } = options;
+    const common = { ...requestOptions, method: 'POST' as const, path: `/v1/snapshots/${seg(id)}/upload` };
+    return this.wrap(
+      stat(localPath).then((info): Promise<SnapshotData> => {
+        const query = { path: remotePath, fresh: this.fresh(fresh) };
+        if (info.isDirectory()) return this.client.http.request({ ...common, query: { ...query, format: 'tar' }, contentType: 'application/x-tar', body: () => packDirectory(localPath) });
+        const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
+        return this.client.http.request({ ...common, query: { ...query, mode }, body: () => createReadStream(localPath) });
       }),
     );
+  }
+
+  /** `fresh` as sent: explicit, else what the reuseSnapshots hint says; omitted when false. */
+  private fresh(fresh: boolean | undefined): true | undefined {
+    return (fresh ?? !this.client.http.reuseSnapshots) || undefined;
+  }
+
+  /** `execSnapshotStream`: output events as they come, then the snapshot (or the error). */
+  private async streamStep(id: IdRef, json: api.ExecRequest, query: { fresh?: true }, onOutput: NonNullable<SnapshotExecOptions['onOutput']>, requestOptions?: RequestOptions): Promise<SnapshotData> {
+    const response = await this.client.http.requestRaw({
+      ...requestOptions, method: 'POST', path: `/v1/snapshots/${seg(id)}/exec/stream`, query, headers: { Accept: 'text/event-stream' }, json,
+    });
+    for await (const message of readServerSentEvents(response.body!)) {
+      const data = JSON.parse(message.data);
+      if (message.event === 'stdout' || message.event === 'stderr') onOutput(data.data, message.event);
+      else if (message.event === 'snapshot') return data as SnapshotData;
+      else if (message.event === 'error') throw errorFromBody(data.error, undefined);
+    }
+    throw networkError('the step stream ended before its snapshot');
   }
 
   /**
