@@ -28,6 +28,7 @@ import { EngineMetrics } from './services/metrics.js';
 import { ProcessService } from './services/processes.js';
 import { eventStreams } from './http/routes/events.js';
 import { terminals } from './http/routes/terminal.js';
+import { NetworkPolicyService } from './services/network-policy.js';
 import { ClonePool } from './services/clone-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
 import { lockStateDir } from './store/state-lock.js';
@@ -136,6 +137,11 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const exec = new ExecService(instances, snapshots, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
+  const networkPolicy = new NetworkPolicyService({
+    network, instances: repos.instances, log, resolveSeconds: config.egressResolveSeconds, hostsFile: config.egressHostsFile,
+  });
+  instances.networkPolicy = networkPolicy;
+  clones.networkPolicy = networkPolicy;
   snapshots.stopInstance = (id) => instances.stop(id);
   // Checkpoints of running instances are checksummed in the next quiet moment.
   snapshots.whenQuiet = () => warm.nudge();
@@ -158,6 +164,8 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   snapshots.queueSeal(repos.snapshots.unsealed());
   await snapshots.sealPending();
   const reconcileReport = await reconciler.reconcile();
+  // Adopted instances get their egress rules and bandwidth re-applied (host names re-resolved).
+  await networkPolicy.start();
   network.startPool();
   clones.start();
   reconciler.watch();
@@ -177,6 +185,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     async shutdown(opts = {}) {
       reconciler.stop();
       lifetimes.stop();
+      await networkPolicy.stop();
       await app.close();
       await snapshots.sealPending();
       if (opts.stopInstances || opts.clean) {

@@ -1,3 +1,4 @@
+import type { NetworkConfigInput } from '../../core/network-config.js';
 import type { InstanceState, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { StartInput } from '../../services/instances.js';
@@ -33,6 +34,7 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     return publicInstance(await i.waitFor(params(req).id, (q.state ?? 'ready') as InstanceState, Number(q.timeout ?? 30_000)));
   });
   r.op('getInstanceMetrics', async (req) => i.metrics(params(req).id));
+  r.op('setInstanceNetwork', async (req) => publicInstance(await i.setNetwork(params(req).id, body<{ networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }>(req))));
   r.op('setInstanceMetadata', async (req) => publicInstance(i.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('snapshotInstance', async (req, reply) => {
     const { ttl, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number }>(req);
@@ -42,9 +44,9 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   });
   r.op('branchInstance', async (req, reply) => {
     const t0 = performance.now();
-    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata }>(req);
+    const { count, ...b } = body<{ count?: number; wait?: boolean; metadata?: Metadata; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }>(req);
     const timings = {};
-    const out = await i.branch(params(req).id, b.count ?? 1, { wait: b.wait, metadata: b.metadata, owner: ownerOf(req) }, timings);
+    const out = await i.branch(params(req).id, count ?? 1, { ...b, owner: ownerOf(req) }, timings);
     reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
     return reply.code(201).send({ snapshot: publicSnapshot(out.snapshot), instances: out.instances.map(publicInstance) });
   });
