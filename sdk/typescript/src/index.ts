@@ -14,7 +14,7 @@ export { Snapshot, SnapshotPromise, SnapshotManager } from './resources/snapshot
 export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions } from './resources/snapshots.js';
 export { Instance, InstanceManager } from './resources/instances.js';
 export { BranchManager } from './resources/branches.js';
-export type { InstanceData, InstanceState, InstanceMetrics, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult } from './resources/instances.js';
+export type { InstanceData, InstanceState, InstanceMetrics, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult, NetworkConfig, EgressPolicy, NetworkSettings } from './resources/instances.js';
 export { ImageManager } from './resources/images.js';
 export type { Image, ImageListFilter, ImportImageOptions } from './resources/images.js';
 export { ExecutionOperations, ExecStream } from './resources/execution.js';

@@ -15,6 +15,7 @@ from .._pagination import AsyncPager, SyncPager
 from ..types import SnapshotPool
 from ._commands import Command, command_body, request_timeout
 from ._resource import AsyncAPIResource, SyncAPIResource
+from ._network import Bandwidth, NetworkConfigParam, network_fields
 from .._ids import IdRef, id_of
 
 
@@ -27,8 +28,10 @@ def _create_request(
     environment: Mapping[str, str] | None,
     metadata: Mapping[str, str] | None,
     ttl: int | None,
+    network_config: NetworkConfigParam | None = None,
+    network_bandwidth: Bandwidth | None = None,
 ) -> APIRequest:
-    body = drop_none(
+    body = network_fields(network_config, network_bandwidth) | drop_none(
         {
             "imageId": image_id,
             "name": name,
@@ -78,9 +81,13 @@ class Snapshots(SyncAPIResource):
         environment: Mapping[str, str] | None = None,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
     ) -> Snapshot:
         """Boots an image (the default one when ``image_id`` is None) and checkpoints it."""
-        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl)
+        request = _create_request(
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, network_config, network_bandwidth
+        )
         return self._parse(self._client._call(request))
 
     def get(self, snapshot: IdRef) -> Snapshot:
@@ -146,9 +153,13 @@ class AsyncSnapshots(AsyncAPIResource):
         environment: Mapping[str, str] | None = None,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
     ) -> SnapshotChain:
         """Awaitable; chain steps before awaiting: ``await client.snapshots.create().exec("…")``."""
-        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl)
+        request = _create_request(
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, network_config, network_bandwidth
+        )
 
         async def create() -> Snapshot:
             return self._parse(await self._client._call(request))

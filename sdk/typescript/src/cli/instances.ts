@@ -5,6 +5,7 @@ import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
 import { instanceIoCommands } from './instance-io.js';
+import { bandwidthFrom, NETWORK_USAGE, networkCommand, networkConfigFrom, networkOptions } from './network.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -30,17 +31,18 @@ function stateFilter(ctx: Context): InstanceState | undefined {
 
 export const instanceCommands: CommandGroup = {
   start: {
-    usage: '<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] [--metadata k=v]… [--no-wait]',
+    usage: `<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--no-wait]`,
     summary: 'Start an instance from a snapshot',
-    options: { ...metadataOption, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' } },
+    options: { ...metadataOption, ...networkOptions, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' } },
     async run(ctx) {
-      const resources = { vcpus: int(ctx, 'vcpus'), memory: int(ctx, 'memory'), diskSize: int(ctx, 'disk') };
+      const resources = { vcpus: int(ctx, 'vcpus'), memory: int(ctx, 'memory'), diskSize: int(ctx, 'disk'), networkBandwidth: bandwidthFrom(ctx) };
       const hasResources = Object.values(resources).some((v) => v !== undefined);
       const instance = await ctx.client().instances.start({
         snapshotId: arg(ctx, 0, 'snapshot-id'),
         ttl: int(ctx, 'ttl'),
         metadata: pairs(ctx, 'metadata'),
         resources: hasResources ? resources : undefined,
+        networkConfig: networkConfigFrom(ctx),
         wait: ctx.values['no-wait'] === true ? false : undefined,
       });
       ctx.out.result(instance, (i: Instance) => i.id);
@@ -100,15 +102,18 @@ export const instanceCommands: CommandGroup = {
     },
   },
   branch: {
-    usage: '<instance-id> --count N [--metadata k=v]…',
-    summary: 'Live-branch a running instance into N copies',
-    options: { ...metadataOption, count: { type: 'string', short: 'n' } },
+    usage: `<instance-id> --count N ${NETWORK_USAGE} [--metadata k=v]…`,
+    summary: 'Live-branch a running instance into N copies (they inherit its network policy unless flags say otherwise)',
+    options: { ...metadataOption, ...networkOptions, count: { type: 'string', short: 'n' } },
     async run(ctx) {
       const count = int(ctx, 'count') ?? 1;
-      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), { count, metadata: pairs(ctx, 'metadata') });
+      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), {
+        count, metadata: pairs(ctx, 'metadata'), networkConfig: networkConfigFrom(ctx), networkBandwidth: bandwidthFrom(ctx),
+      });
       const result = await ctx.out.progress(`branching into ${count}`, work);
       ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}`);
     },
   },
+  network: networkCommand,
   ...instanceIoCommands,
 };
