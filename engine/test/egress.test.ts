@@ -6,10 +6,10 @@
 // host's own resolution is never touched). Every probe runs as root inside the sandbox.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEngine, type TestEngine } from './harness.js';
+import { purge, startEngine, type TestEngine } from './harness.js';
 
 const n = process.pid % 100000;
 const OUT_NS = `fnteg-${n}`;
@@ -41,16 +41,25 @@ while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 `;
 
-// In the sandbox: TCP connects (2 s timeout) to each target, printed as JSON {target: result}.
+// In the sandbox: TCP connects (2 s timeout) to each target (port 8000 unless given as
+// host:port), printed as JSON {target: result}.
 const PROBE = `
 import json, socket, sys
 out = {}
 for t in sys.argv[1:]:
+    host, _, port = t.partition(":")
     try:
-        socket.create_connection((t, 8000), timeout=2).close(); out[t] = "connected"
+        socket.create_connection((host, int(port or 8000)), timeout=2).close(); out[t] = "connected"
     except Exception as e:
         out[t] = "blocked: %r" % (e,)
 print(json.dumps(out))
+`;
+// In upstream: a TCP listener on port 53 (the DNS exception must not open port 53 everywhere).
+const PORT53 = `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 53)); s.listen(16)
+while True:
+    c, _ = s.accept(); c.close()
 `;
 
 // In the sandbox: download /big, then upload 8 MB to the sink; prints both rates in bytes/s.
@@ -94,6 +103,7 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     execFileSync('dd', ['if=/dev/urandom', `of=${work}/big`, 'bs=1M', 'count=8'], { stdio: 'ignore' });
     servers.push(spawn('ip', ['netns', 'exec', OUT_NS, 'python3', '-m', 'http.server', '8000', '--bind', '0.0.0.0', '--directory', work], { stdio: 'ignore' }));
     servers.push(spawn('ip', ['netns', 'exec', OUT_NS, 'python3', '-c', SINK], { stdio: 'ignore' }));
+    servers.push(spawn('ip', ['netns', 'exec', OUT_NS, 'python3', '-c', PORT53], { stdio: 'ignore' }));
     t = await startEngine({ stateDir, env });
     const snap = await t.api('POST', '/v1/snapshots', {});
     assert.equal(snap.status, 201, JSON.stringify(snap.body));
@@ -102,7 +112,7 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
 
   after(async () => {
     for (const s of servers) s.kill();
-    await t?.close();
+    if (t) await t.close();
     quiet('ip', ['netns', 'del', OUT_NS]);
     rmSync(work, { recursive: true, force: true });
   });
@@ -119,7 +129,7 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     return r.body as { stdout: string; stderr: string; exitCode: number };
   }
 
-  async function reach(id: string, targets = [ALLOWED, DENIED, NAMED]): Promise<Record<string, boolean>> {
+  async function reach(id: string, targets: string[] = [ALLOWED, DENIED, NAMED]): Promise<Record<string, boolean>> {
     const r = await t.api('POST', `/v1/instances/${id}/exec`, { argv: ['python3', '-c', PROBE, ...targets] });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const out = JSON.parse(r.body.stdout) as Record<string, string>;
@@ -186,6 +196,25 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     assert.deepEqual(await reach(allowWins.id), { [ALLOWED]: true, [DENIED]: false, [NAMED]: false });
     await t.api('DELETE', `/v1/instances/${inst.id}`);
     await t.api('DELETE', `/v1/instances/${allowWins.id}`);
+  });
+
+  it('under deny-all, DNS goes to the host\'s resolvers only (dns: true), and nowhere with dns: false', async () => {
+    const resolvers = readFileSync('/etc/resolv.conf', 'utf8').split('\n').flatMap((l) => /^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l.trim())?.[1] ?? []).filter((a) => !a.startsWith('127.'));
+    const withDns = await start({ networkConfig: { egress: { mode: 'deny-all' } } });
+    const noDns = await start({ networkConfig: { egress: { mode: 'deny-all', dns: false } } });
+    // Port 53 is no hole: a listener on 53 at a denied address stays unreachable.
+    assert.deepEqual(await reach(withDns.id, [`${DENIED}:53`, `${ALLOWED}:53`]), { [`${DENIED}:53`]: false, [`${ALLOWED}:53`]: false });
+    // The exception itself is checked on the rules (the resolvers are outside: no traffic goes there).
+    const rules = (chain: string) => spawnSync('iptables', ['-w', '-S', chain], { encoding: 'utf8' }).stdout;
+    for (const ns of resolvers) {
+      for (const proto of ['udp', 'tcp']) {
+        assert.match(rules(hostIfOf(withDns).chain), new RegExp(`-d ${ns.replace(/\./g, '\\.')}/32 -p ${proto} -m ${proto} --dport 53 -j RETURN`));
+      }
+    }
+    assert.doesNotMatch(rules(hostIfOf(noDns).chain), /--dport 53/);
+    assert.match(rules(hostIfOf(noDns).chain), /-j REJECT/);
+    await t.api('DELETE', `/v1/instances/${withDns.id}`);
+    await t.api('DELETE', `/v1/instances/${noDns.id}`);
   });
 
   it('host names are resolved on the host, and re-resolved while the instance runs', async () => {
@@ -308,5 +337,18 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     assert.match(qdiscs(slot.ifb), /tbf/);
     await t.api('DELETE', `/v1/instances/${inst.id}`);
     assert.ok(!chainExists(slot.chain));
+  });
+
+  it('a clean engine stop removes every per-instance chain and ifb, also of instances still running', async () => {
+    const inst = await start({ networkConfig: { egress: { deny: [DENIED] } }, resources: { networkBandwidth: 30 } });
+    const slot = hostIfOf(inst);
+    await t.engine.shutdown({ stopInstances: true, clean: true });
+    purge(stateDir);
+    t = undefined as unknown as TestEngine;
+    const listed = spawnSync('iptables', ['-w', '-S'], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(listed, new RegExp(`FAAS-${tag}-`), 'no chain of the engine is left');
+    assert.ok(!linkExists(slot.ifb), 'no ifb is left');
+    const ifbs = spawnSync('ip', ['-o', 'link', 'show', 'type', 'ifb'], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(ifbs, new RegExp(`fi${tag}[0-9a-z]+[:@]`));
   });
 });

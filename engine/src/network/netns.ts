@@ -123,6 +123,7 @@ export class NetnsManager implements NetworkManager {
 
   async uninstall(): Promise<void> {
     for (const ns of await this.existing()) await this.release(ns);
+    await this.policies.clearAll((k) => hostInterfaceName(this.opts.tag, k));
     await this.firewall.remove();
   }
 

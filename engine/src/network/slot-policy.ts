@@ -72,6 +72,11 @@ export class SlotPolicies {
     this.dirty.delete(k);
   }
 
+  /** Clears every slot that may still have rules or an ifb (the engine's uninstall). */
+  async clearAll(hostIfOf: (k: number) => string): Promise<void> {
+    for (const k of [...this.dirty]) await this.clear(k, hostIfOf(k));
+  }
+
   private async applyEgress(k: number, hostIf: string, egress: ResolvedEgress | null): Promise<void> {
     const chain = slotChain(this.tag, k);
     const jump = [egressDispatchChain(this.tag), '-i', hostIf, '-j', chain];
