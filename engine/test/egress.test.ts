@@ -255,6 +255,15 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     const anon = await fetch(`${t.url}/v1/instances/${inst.id}/network`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(anon.status, 401);
     assert.equal((await t.api('GET', `/v1/instances/${inst.id}`)).body.networkConfig.egress.mode, 'allow-all');
+    // Host users other than root cannot touch the rules or the shaping.
+    const limited = await start({ networkConfig: { egress: { deny: [DENIED] } }, resources: { networkBandwidth: 8 } });
+    const slot = hostIfOf(limited);
+    for (const cmd of [['iptables', '-w', '-F', slot.chain], ['tc', 'qdisc', 'del', 'dev', slot.hostIf, 'root'], ['ip', 'link', 'del', slot.ifb]]) {
+      assert.notEqual(spawnSync('runuser', ['-u', 'nobody', '--', ...cmd], { stdio: 'ignore' }).status, 0, `nobody ran ${cmd.join(' ')}`);
+    }
+    assert.deepEqual(await reach(limited.id, [DENIED]), { [DENIED]: false });
+    assert.match(qdiscs(slot.hostIf), /tbf/);
+    await t.api('DELETE', `/v1/instances/${limited.id}`);
     await t.api('DELETE', `/v1/instances/${inst.id}`);
   });
 
@@ -284,6 +293,21 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     assert.equal(child2.resources.networkBandwidth, null);
     assert.deepEqual(await reach(child2.id, [ALLOWED]), { [ALLOWED]: false });
     for (const i of [fromSnap, overridden, child, child2]) await t.api('DELETE', `/v1/instances/${i.id}`);
+  });
+
+  it('pooled clones start with the snapshot\'s policy, and a start that overrides it gets its own before the resume', async () => {
+    const snap = (await t.api('POST', '/v1/snapshots', { networkConfig: { egress: { deny: [DENIED] } } })).body;
+    assert.equal((await t.api('PUT', `/v1/snapshots/${snap.id}/pool`, { minInstances: 2 })).status, 200);
+    for (let i = 0; i < 600 && (await t.api('GET', `/v1/snapshots/${snap.id}/pool`)).body.ready < 2; i++) await sleep(200);
+    const inherits = await t.api('POST', '/v1/instances', { snapshotId: snap.id });
+    assert.match(inherits.headers.get('server-timing') ?? '', /resume;dur=/, 'a pooled clone');
+    assert.deepEqual(await reach(inherits.body.id, [ALLOWED, DENIED]), { [ALLOWED]: true, [DENIED]: false });
+    const overrides = await t.api('POST', '/v1/instances', { snapshotId: snap.id, networkConfig: { egress: { mode: 'deny-all' } } });
+    assert.match(overrides.headers.get('server-timing') ?? '', /resume;dur=/, 'a pooled clone');
+    assert.deepEqual(await reach(overrides.body.id, [ALLOWED, DENIED]), { [ALLOWED]: false, [DENIED]: false });
+    await t.api('PUT', `/v1/snapshots/${snap.id}/pool`, { minInstances: 0 });
+    for (const i of [inherits.body, overrides.body]) await t.api('DELETE', `/v1/instances/${i.id}`);
+    await t.api('DELETE', `/v1/snapshots/${snap.id}?force=true`);
   });
 
   it(`networkBandwidth ${MBIT} Mbit/s holds both ways within ±20 %`, async () => {
