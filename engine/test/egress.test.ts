@@ -263,6 +263,14 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     }
     assert.deepEqual(await reach(limited.id, [DENIED]), { [DENIED]: false });
     assert.match(qdiscs(slot.hostIf), /tbf/);
+    // Bandwidth changes on a running instance: removed, then set again at another rate.
+    assert.equal((await t.api('PUT', `/v1/instances/${limited.id}/network`, { networkBandwidth: null })).body.resources.networkBandwidth, null);
+    assert.doesNotMatch(qdiscs(slot.hostIf), /tbf/);
+    assert.ok(!linkExists(slot.ifb));
+    await t.api('PUT', `/v1/instances/${limited.id}/network`, { networkBandwidth: 12 });
+    assert.match(qdiscs(slot.hostIf), /tbf .*rate 12Mbit/);
+    assert.match(qdiscs(slot.ifb), /tbf .*rate 12Mbit/);
+    assert.deepEqual(await reach(limited.id, [DENIED]), { [DENIED]: false }, 'the egress rules stayed');
     await t.api('DELETE', `/v1/instances/${limited.id}`);
     await t.api('DELETE', `/v1/instances/${inst.id}`);
   });

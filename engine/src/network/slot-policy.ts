@@ -38,20 +38,29 @@ const slotChain = (tag: string, k: number) => `FAAS-${tag}-E${k.toString(36)}`;
 const ifbName = (tag: string, k: number) => `fi${tag}${k.toString(36)}`;
 
 export class SlotPolicies {
-  /** Slots that may have rules or an ifb on the host (from apply(), or found at start). */
-  private readonly dirty = new Set<number>();
+  // What each slot has on the host, so a fresh slot costs one iptables-restore (and one ip and
+  // one tc batch with a bandwidth limit), and a slot that never had rules costs nothing to clear.
+  /** Slots whose chain exists. */
+  private readonly chains = new Set<number>();
+  /** Slots whose jump in the dispatch chain exists. */
+  private readonly jumps = new Set<number>();
+  /** Slots with qdiscs on the veth and an ifb, with their rate (NaN: unknown, found at start). */
+  private readonly shaped = new Map<number, number>();
 
   constructor(private readonly tag: string, private readonly runner: ProgramRunner) {}
 
   /** Finds what an earlier engine of this tag left (adopted slots are re-applied, others cleared). */
   async scan(): Promise<void> {
-    const chains = await this.runner.run({ file: 'iptables', args: ['-w', '-S'] }).catch(() => null);
-    const re = new RegExp(`^-N FAAS-${this.tag}-E([0-9a-z]+)$`, 'gm');
-    for (const m of chains?.stdout.matchAll(re) ?? []) if (m[1] !== 'GR') this.dirty.add(parseInt(m[1], 36));
-    const links = await this.runner.run({ file: 'ip', args: ['-j', 'link', 'show', 'type', 'ifb'] }).catch(() => null);
+    const listed = (await this.runner.run({ file: 'iptables', args: ['-w', '-S'] }).catch(() => null))?.stdout ?? '';
+    for (const m of listed.matchAll(new RegExp(`^-N FAAS-${this.tag}-E([0-9a-z]+)$`, 'gm'))) this.chains.add(parseInt(m[1], 36));
+    for (const m of listed.matchAll(new RegExp(`^-A ${egressDispatchChain(this.tag)} .*-j FAAS-${this.tag}-E([0-9a-z]+)$`, 'gm'))) this.jumps.add(parseInt(m[1], 36));
+    // ifb names alone are ambiguous when one engine's tag is a prefix of another's (`fit1` + `25`
+    // vs `fit12` + `5`), so each carries its owner in its alias.
+    const links = await this.runner.run({ file: 'ip', args: ['-j', '-d', 'link', 'show', 'type', 'ifb'] }).catch(() => null);
     try {
-      for (const l of JSON.parse(links?.stdout || '[]') as { ifname: string }[]) {
-        if (l.ifname.startsWith(`fi${this.tag}`)) this.dirty.add(parseInt(l.ifname.slice(2 + this.tag.length), 36));
+      for (const l of JSON.parse(links?.stdout || '[]') as { ifalias?: string }[]) {
+        const m = /^faas-([a-z0-9]+)-(\d+)$/.exec(l.ifalias ?? '');
+        if (m && m[1] === this.tag) this.shaped.set(Number(m[2]), NaN);
       }
     } catch {
       /* no ifb devices */
@@ -59,31 +68,32 @@ export class SlotPolicies {
   }
 
   async apply(k: number, hostIf: string, state: SlotPolicyState): Promise<void> {
-    this.dirty.add(k);
     await this.applyEgress(k, hostIf, state.egress);
     await this.applyBandwidth(k, hostIf, state.bandwidth);
   }
 
   /** Removes the slot's chain, its jump and its ifb; a no-op for a slot that never had any. */
   async clear(k: number, hostIf: string): Promise<void> {
-    if (!this.dirty.has(k)) return;
     await this.applyEgress(k, hostIf, null);
-    await this.runner.run({ file: 'ip', args: ['link', 'del', ifbName(this.tag, k)] }).catch(() => undefined);
-    this.dirty.delete(k);
+    await this.applyBandwidth(k, hostIf, null);
   }
 
   /** Clears every slot that may still have rules or an ifb (the engine's uninstall). */
   async clearAll(hostIfOf: (k: number) => string): Promise<void> {
-    for (const k of [...this.dirty]) await this.clear(k, hostIfOf(k));
+    for (const k of new Set([...this.chains, ...this.jumps, ...this.shaped.keys()])) await this.clear(k, hostIfOf(k));
   }
 
   private async applyEgress(k: number, hostIf: string, egress: ResolvedEgress | null): Promise<void> {
     const chain = slotChain(this.tag, k);
-    const jump = [egressDispatchChain(this.tag), '-i', hostIf, '-j', chain];
+    const jump = ['-i', hostIf, '-j', chain];
     if (!egress) {
-      while ((await this.iptables(['-D', ...jump])).code === 0);
-      await this.iptables(['-F', chain]);
-      await this.iptables(['-X', chain]);
+      if (this.jumps.has(k)) while ((await this.iptables(['-D', egressDispatchChain(this.tag), ...jump])).code === 0);
+      this.jumps.delete(k);
+      if (this.chains.has(k)) {
+        await this.iptables(['-F', chain]);
+        await this.iptables(['-X', chain]);
+      }
+      this.chains.delete(k);
       return;
     }
     const reject = ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited'];
@@ -95,45 +105,51 @@ export class SlotPolicies {
       ...egress.deny.flatMap((c) => refuse(['-d', c])),
       ...(egress.denyAll ? refuse([]) : []),
     ];
-    const script = ['*filter', `:${chain} - [0:0]`, ...rules.map((r) => `-A ${chain} ${r.join(' ')}`), 'COMMIT', ''].join('\n');
-    const restored = await this.runner.run({ file: 'iptables-restore', args: ['-w', '--noflush'], input: script });
+    // The chain is declared (created, or emptied) and filled, and a new slot's jump added, in one
+    // transaction; the dispatch chain is not declared, so its other jumps stay.
+    const lines = [
+      '*filter',
+      `:${chain} - [0:0]`,
+      ...rules.map((r) => `-A ${chain} ${r.join(' ')}`),
+      ...(this.jumps.has(k) ? [] : [`-A ${egressDispatchChain(this.tag)} ${jump.join(' ')}`]),
+      'COMMIT',
+      '',
+    ];
+    this.chains.add(k);
+    const restored = await this.runner.run({ file: 'iptables-restore', args: ['-w', '--noflush'], input: lines.join('\n') });
     if (restored.code !== 0) throw new FaasError('runtime_error', `could not apply the egress rules: ${restored.stderr.trim()}`, { log: restored.stderr });
-    if ((await this.iptables(['-C', ...jump])).code !== 0) {
-      const added = await this.iptables(['-A', ...jump]);
-      if (added.code !== 0) throw new FaasError('runtime_error', `could not apply the egress rules: ${added.stderr.trim()}`, { log: added.stderr });
-    }
+    this.jumps.add(k);
   }
 
   private async applyBandwidth(k: number, hostIf: string, mbit: number | null): Promise<void> {
     const ifb = ifbName(this.tag, k);
-    await this.tc(['qdisc', 'del', 'dev', hostIf, 'root']);
-    await this.tc(['qdisc', 'del', 'dev', hostIf, 'ingress']);
+    const had = this.shaped.has(k);
+    if (had && this.shaped.get(k) === mbit) return; // a policy change that keeps the limit
+    if (had) await this.runner.run({ file: 'tc', args: ['-force', '-batch', '-'], input: `qdisc del dev ${hostIf} root\nqdisc del dev ${hostIf} ingress\n` });
     if (mbit === null) {
-      await this.runner.run({ file: 'ip', args: ['link', 'del', ifb] }).catch(() => undefined);
+      if (had) await this.runner.run({ file: 'ip', args: ['link', 'del', ifb] }).catch(() => undefined);
+      this.shaped.delete(k);
       return;
     }
+    this.shaped.set(k, mbit);
     // Burst: at least one 64 KiB GSO packet, else 20 ms at the rate. Latency bounds the queue.
     const burst = Math.max(65536, Math.round((mbit * 1e6) / 8 / 50));
-    const tbf = ['root', 'tbf', 'rate', `${mbit}mbit`, 'burst', String(burst), 'latency', '100ms'];
-    await this.runner.run({ file: 'ip', args: ['link', 'add', ifb, 'type', 'ifb'] }).catch(() => undefined);
-    const steps = [
-      ['ip', 'link', 'set', ifb, 'up'],
-      ['tc', 'qdisc', 'replace', 'dev', ifb, ...tbf],
-      ['tc', 'qdisc', 'add', 'dev', hostIf, ...tbf],
-      ['tc', 'qdisc', 'add', 'dev', hostIf, 'handle', 'ffff:', 'ingress'],
-      ['tc', 'filter', 'add', 'dev', hostIf, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', ifb],
-    ];
-    for (const [file, ...args] of steps) {
-      const r = await this.runner.run({ file, args });
-      if (r.code !== 0) throw new FaasError('runtime_error', `could not limit the bandwidth: ${file} ${args.join(' ')}: ${r.stderr.trim()}`, { log: r.stderr });
-    }
+    const tbf = `root tbf rate ${mbit}mbit burst ${burst} latency 100ms`;
+    if (!had) await this.batch('ip', [`link add ${ifb} type ifb`, `link set ${ifb} alias faas-${this.tag}-${k} up`]);
+    await this.batch('tc', [
+      `qdisc replace dev ${ifb} ${tbf}`,
+      `qdisc add dev ${hostIf} ${tbf}`,
+      `qdisc add dev ${hostIf} handle ffff: ingress`,
+      `filter add dev ${hostIf} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ${ifb}`,
+    ]);
+  }
+
+  private async batch(file: 'ip' | 'tc', lines: string[]): Promise<void> {
+    const r = await this.runner.run({ file, args: ['-batch', '-'], input: lines.join('\n') + '\n' });
+    if (r.code !== 0) throw new FaasError('runtime_error', `could not limit the bandwidth: ${file}: ${r.stderr.trim()}`, { log: r.stderr });
   }
 
   private iptables(args: string[]) {
     return this.runner.run({ file: 'iptables', args: ['-w', ...args] });
-  }
-
-  private tc(args: string[]) {
-    return this.runner.run({ file: 'tc', args });
   }
 }
