@@ -33,6 +33,13 @@ export interface Config {
   jsonDepthMax: number;
   /** Cap on an image import's upload and on its unpacked tar stream, in bytes. */
   imageMaxBytes: number;
+  /** Seconds between re-resolutions of host names in egress policies (at least 5). */
+  egressResolveSeconds: number;
+  /**
+   * A hosts-format file consulted before the host's resolver for host names in egress policies
+   * (null: none). For tests and for operators who pin names; the sandboxes never see it.
+   */
+  egressHostsFile: string | null;
 }
 
 /** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
@@ -67,6 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jsonBodyMax: int(env, 'FAAS_JSON_BODY_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     jsonDepthMax: int(env, 'FAAS_JSON_DEPTH_MAX', 32, 4, 1000),
     imageMaxBytes: int(env, 'FAAS_IMAGE_MAX_BYTES', 2 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
+    egressResolveSeconds: int(env, 'FAAS_EGRESS_RESOLVE_SECONDS', 60, 5, 86_400),
+    egressHostsFile: env.FAAS_EGRESS_HOSTS_FILE || null,
   };
 }
 

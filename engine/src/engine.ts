@@ -36,6 +36,7 @@ import { EngineMetrics } from './services/metrics.js';
 import { ProcessService } from './services/processes.js';
 import { eventStreams } from './http/routes/events.js';
 import { terminals } from './http/routes/terminal.js';
+import { NetworkPolicyService } from './services/network-policy.js';
 import { ClonePool } from './services/clone-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
 import { lockStateDir } from './store/state-lock.js';
@@ -158,6 +159,11 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const state = new StateService(instances, snapshots, lineage);
   // An interrupted start, restart or rollback is finished from the instance's head.
   instances.sourceOf = (inst) => lineage.headOf(inst.id);
+  const networkPolicy = new NetworkPolicyService({
+    network, instances: repos.instances, log, resolveSeconds: config.egressResolveSeconds, hostsFile: config.egressHostsFile,
+  });
+  instances.networkPolicy = networkPolicy;
+  clones.networkPolicy = networkPolicy;
   snapshots.stopInstance = (id) => instances.stop(id);
   // Checkpoints of running instances are checksummed in the next quiet moment.
   snapshots.whenQuiet = () => warm.nudge();
@@ -213,6 +219,8 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   snapshots.queueSeal(repos.snapshots.unsealed());
   await snapshots.sealPending();
   const reconcileReport = await reconciler.reconcile();
+  // Adopted instances get their egress rules and bandwidth re-applied (host names re-resolved).
+  await networkPolicy.start();
   network.startPool();
   clones.start();
   reconciler.watch();
@@ -232,6 +240,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     async shutdown(opts = {}) {
       reconciler.stop();
       lifetimes.stop();
+      await networkPolicy.stop();
       await app.close();
       await snapshots.sealPending();
       if (opts.stopInstances || opts.clean) {

@@ -32,7 +32,7 @@ describe('lifecycle', () => {
     assert.equal(res.body.parentId, null);
     assert.match(res.body.checksum, /^sha256:[0-9a-f]{64}$/);
     assert.ok(res.body.size > 0);
-    assert.deepEqual(res.body.resources, { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null });
+    assert.deepEqual(res.body.resources, { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null, networkBandwidth: null });
     snapId = res.body.id;
     const got = await t.api('GET', `/v1/snapshots/${snapId}`);
     assert.equal(got.body.checksum, res.body.checksum);

@@ -43,6 +43,11 @@ export interface NetworkManager {
   /** A fresh, configured namespace (gVisor strips addresses on use, so slots are never reused). */
   acquire(): Promise<NetworkSlot>;
   release(netns: string): Promise<void>;
+  /**
+   * Egress rules (host names resolved) and bandwidth for the slot's instance, enforced on the host;
+   * release() removes them. Null fields: none.
+   */
+  setPolicy(netns: string, state: { egress: { denyAll: boolean; dnsServers: string[]; allow: string[]; deny: string[] } | null; bandwidth: number | null }): Promise<void>;
   /** Namespaces this engine owns that exist on the host now. */
   existing(): Promise<string[]>;
   close(): Promise<void>;

@@ -8,6 +8,22 @@ export interface Resources {
   diskSize: number; // MB, the writable layer
   /** RLIMIT_NPROC for commands the agent starts (null: none). */
   maxProcesses: number | null;
+  /** Mbit/s each way on the instance's veth (tc on the host side); null: no limit. */
+  networkBandwidth: number | null;
+}
+
+/** Egress policy of an instance, every default filled in (see core/network-config.ts). */
+export interface EgressPolicy {
+  mode: 'allow-all' | 'deny-all';
+  /** IPv4 addresses, CIDRs (canonical, host bits zero) and lower-case host names. */
+  allow: string[];
+  deny: string[];
+  /** DNS to the host's resolvers passes whatever the rest says. */
+  dns: boolean;
+}
+
+export interface NetworkConfig {
+  egress: EgressPolicy;
 }
 
 export interface Image {
@@ -37,6 +53,7 @@ export interface Snapshot {
   checksum: string;
   size: number;
   resources: Resources;
+  networkConfig: NetworkConfig;
   environment: Record<string, string>;
   metadata: Metadata;
   createdAt: string;
@@ -59,6 +76,7 @@ export interface Instance {
   state: InstanceState;
   error: string | null;
   resources: Resources;
+  networkConfig: NetworkConfig;
   ip: string | null;
   netns: string | null;
   metadata: Metadata;

@@ -24,6 +24,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { egressDispatchChain } from './slot-policy.js';
 
 export interface FirewallOptions {
   /** The engine's net tag (1-6 of [a-z0-9]); its veths are `fv<tag>…`. */
@@ -72,6 +73,8 @@ export class Firewall {
           ['-i', mine, '-o', `${VETH_PREFIX}+`, '-j', 'DROP'],
           ['-o', mine, ...answers, '-j', 'RETURN'],
           ['-o', mine, '-j', 'DROP'],
+          // Per-instance egress policies (slot-policy.ts); only REJECT or RETURN in there.
+          ['-i', mine, '-j', egressDispatchChain(tag)],
         ],
       },
       {
@@ -89,6 +92,9 @@ export class Firewall {
 
   async ensure(): Promise<void> {
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => undefined);
+    // The dispatch chain of per-instance egress rules is created, never refilled here: it holds
+    // the live instances' jumps, which must survive a restart (the FWD rule below refers to it).
+    await run('iptables', ['-w', '-N', egressDispatchChain(this.opts.tag)]);
     for (const family of families()) {
       const sets = this.chains(family);
       // Declaring a chain in a --noflush restore creates it or empties it, and the new rules
@@ -121,9 +127,22 @@ export class Firewall {
         await run(tool(family), ['-w', '-t', s.table, '-X', s.chain]);
       }
     }
+    await removeEgressChains(this.opts.tag);
     for (const [table, chain, rule] of legacyRules(this.opts.subnet)) {
       while ((await run('iptables', ['-w', '-t', table, '-D', chain, ...rule])).code === 0);
     }
+  }
+}
+
+/** The dispatch chain and every per-slot egress chain of the tag (after FWD no longer jumps there). */
+async function removeEgressChains(tag: string): Promise<void> {
+  const dispatch = egressDispatchChain(tag);
+  await run('iptables', ['-w', '-F', dispatch]);
+  await run('iptables', ['-w', '-X', dispatch]);
+  const listed = await runOut('iptables', ['-w', '-S']);
+  for (const m of listed.matchAll(new RegExp(`^-N (FAAS-${tag}-E[0-9a-z]+)$`, 'gm'))) {
+    await run('iptables', ['-w', '-F', m[1]]);
+    await run('iptables', ['-w', '-X', m[1]]);
   }
 }
 
@@ -143,6 +162,16 @@ function families(): Family[] {
 }
 
 const tool = (family: Family) => (family === 'ipv4' ? 'iptables' : 'ip6tables');
+
+function runOut(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => resolve(''));
+    child.on('close', () => resolve(out));
+  });
+}
 
 function run(file: string, args: string[], input?: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {

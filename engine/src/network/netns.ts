@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { FaasError } from '../core/errors.js';
 import type { NetworkManager, NetworkSlot, ProgramRunner } from '../core/interfaces.js';
 import { Firewall } from './firewall.js';
+import { SlotPolicies, type SlotPolicyState } from './slot-policy.js';
 
 export interface NetnsOptions {
   /** Short tag that makes this engine's namespace and interface names unique on the host. */
@@ -27,6 +28,7 @@ export class NetnsManager implements NetworkManager {
   private filling: Promise<void> | null = null;
   private closed = false;
   private readonly firewall: Firewall;
+  private readonly policies: SlotPolicies;
 
   constructor(private readonly opts: NetnsOptions) {
     const m = /^(\d+)\.(\d+)\.0\.0\/16$/.exec(opts.subnet);
@@ -34,10 +36,12 @@ export class NetnsManager implements NetworkManager {
     this.base = [Number(m[1]), Number(m[2])];
     if (!/^[a-z0-9]{1,6}$/.test(opts.tag)) throw new Error(`network tag must be 1-6 of [a-z0-9]: ${opts.tag}`);
     this.firewall = new Firewall({ tag: opts.tag, subnet: opts.subnet });
+    this.policies = new SlotPolicies(opts.tag, opts.runner);
   }
 
   async init(): Promise<void> {
     await this.firewall.ensure();
+    await this.policies.scan();
     // Another engine (or a crashed one's sandboxes) may use addresses in this subnet: never
     // hand out a slot whose host address is already on an interface.
     for (const addr of await hostAddresses(this.opts.runner)) {
@@ -89,8 +93,17 @@ export class NetnsManager implements NetworkManager {
     return slot;
   }
 
+  /** Egress rules and bandwidth of the slot's instance (slot-policy.ts); null fields remove them. */
+  async setPolicy(netns: string, state: SlotPolicyState): Promise<void> {
+    const k = Number(netns.slice(this.prefix().length));
+    if (!Number.isInteger(k)) throw new FaasError('runtime_error', `not a namespace of this engine: ${netns}`);
+    await this.policies.apply(k, hostInterfaceName(this.opts.tag, k), state);
+  }
+
   async release(netns: string): Promise<void> {
     const k = Number(netns.slice(this.prefix().length));
+    // The slot's rules go before it can be handed out again (a reused slot starts with none).
+    await this.policies.clear(k, hostInterfaceName(this.opts.tag, k));
     await ip(this.opts.runner, ['netns', 'del', netns]).catch((e: FaasError) => {
       if (!/No such file|not exist|Invalid/i.test(String(e.details?.log))) throw e;
     });
@@ -110,6 +123,7 @@ export class NetnsManager implements NetworkManager {
 
   async uninstall(): Promise<void> {
     for (const ns of await this.existing()) await this.release(ns);
+    await this.policies.clearAll((k) => hostInterfaceName(this.opts.tag, k));
     await this.firewall.remove();
   }
 
@@ -154,6 +168,7 @@ export class NetnsManager implements NetworkManager {
       // can still exist ("RTNETLINK answers: File exists": 11 of 2859 soak iterations failed so).
       await ip(this.opts.runner, ['netns', 'del', netns]).catch(() => undefined);
       await ip(this.opts.runner, ['link', 'del', hostIf]).catch(() => undefined);
+      await this.policies.clear(k, hostIf); // rules a crashed engine left for this slot
       // IPv6 is switched off on both ends before either comes up, so neither ever gets a
       // link-local address. In the namespace this must happen before runsc starts: gVisor copies
       // the interfaces' addresses into its own stack, and a copied fe80:: address would let the

@@ -14,6 +14,7 @@
 import { FaasError, invalid, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
+import type { NetworkConfigInput } from '../core/network-config.js';
 import { nowIso, type Branch, type Instance, type Metadata, type Page, type Snapshot } from '../core/types.js';
 import type { BranchRepo } from '../store/sqlite/branches.js';
 import type { InstanceService } from './instances.js';
@@ -115,7 +116,7 @@ export class BranchService {
   async branchInstance(
     instanceId: string,
     count: number,
-    opts: { names: string[]; wait?: boolean; metadata?: Metadata; owner: string | null },
+    opts: { names: string[]; wait?: boolean; metadata?: Metadata; owner: string | null; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null },
     timings?: Timings,
   ): Promise<{ snapshot: Snapshot; instances: Instance[]; branches: Branch[] }> {
     if (opts.names.length !== count) {
@@ -124,7 +125,7 @@ export class BranchService {
     if (new Set(opts.names).size !== opts.names.length) throw invalid('names must be different from each other', { field: '/names' });
     const owner = opts.owner ?? this.instances.get(instanceId).owner;
     this.assertNamesFree(opts.names, owner);
-    const out = await this.instances.branch(instanceId, count, { wait: opts.wait, metadata: opts.metadata, owner }, timings);
+    const out = await this.instances.branch(instanceId, count, { ...opts, owner }, timings);
     const parent = this.repo.ofInstance(instanceId).find((b) => b.owner === owner) ?? null;
     const records = out.instances.map((inst, i) =>
       this.record({ name: opts.names[i], parentId: parent?.id ?? null, at: out.snapshot.id, instanceId: inst.id, metadata: opts.metadata, owner }),

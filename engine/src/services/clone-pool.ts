@@ -3,6 +3,7 @@
 // restoring: the restore already happened in the background. Clones are sandboxes without an
 // instance record until taken, so an engine restart destroys them (orphans) and refills the pool
 // from the stored minInstances.
+import type { NetworkPolicyService } from './network-policy.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { NetworkSlot, SandboxRuntime } from '../core/interfaces.js';
@@ -43,6 +44,9 @@ export class ClonePool {
     });
     d.warm.on('idle', () => this.refill());
   }
+
+  /** Set by the composition root (network-policy.ts). */
+  networkPolicy: Pick<NetworkPolicyService, 'apply'> | null = null;
 
   get(snapshotId: string) {
     const s = this.d.snapshots.get(snapshotId);
@@ -114,7 +118,10 @@ export class ClonePool {
           let slot: NetworkSlot;
           try {
             await this.d.snapshots.verify(snap);
-            slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources, { current: this.d.snapshots.agentKeyOf(snap.id), next: agentKey });
+            // The snapshot's egress rules and bandwidth hold from the restore on (the start that
+            // takes the clone applies the instance's own before resuming it).
+            const prepare = (netns: string) => this.networkPolicy?.apply(netns, { id, networkConfig: snap.networkConfig, resources: snap.resources }) ?? Promise.resolve();
+            slot = await this.d.sandboxes.restore(id, snap.spec, snap.imageDir, snap.resources, { current: this.d.snapshots.agentKeyOf(snap.id), next: agentKey }, undefined, undefined, prepare);
           } finally {
             release();
           }

@@ -8,6 +8,7 @@ import { FaasError, notFound, waitExpired } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { assertCan, isLive } from '../core/instance-states.js';
+import { normalizeNetworkConfig, type NetworkConfigInput } from '../core/network-config.js';
 import type { SandboxRuntime } from '../core/interfaces.js';
 import { nowIso, type Instance, type InstanceState, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
 import { newAgentKey, type AgentClient } from '../runtime/agent-client.js';
@@ -18,6 +19,7 @@ import { KeyedLock } from './keyed-lock.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 import type { WarmSandbox } from './warm-pool.js';
 import type { Clone } from './clone-pool.js';
+import type { NetworkPolicyService } from './network-policy.js';
 import type { Admission, HostCapacity, Reservation } from './limits.js';
 import type { SnapshotService } from './snapshots.js';
 
@@ -28,6 +30,8 @@ export interface StartInput {
   ttlAction?: 'stop' | 'pause';
   autoStop?: boolean;
   resources?: Partial<Resources>;
+  /** Omitted: the snapshot's (a branch passes the parent's). */
+  networkConfig?: NetworkConfigInput;
   parentInstanceId?: string | null;
   /** The API key that starts it (set by the route, not the client). */
   owner?: string | null;
@@ -39,6 +43,8 @@ export class InstanceService {
   sourceOf: ((inst: Instance) => string | null) | null = null;
   /** Set by the composition root: paused clones to resume instead of restoring. */
   clones: { take(snapshotId: string): Clone | undefined } | null = null;
+  /** Set by the composition root: installs instances' egress rules and bandwidth on their slots. */
+  networkPolicy: Pick<NetworkPolicyService, 'apply'> | null = null;
 
   constructor(
     private readonly repo: InstanceRepo,
@@ -73,6 +79,24 @@ export class InstanceService {
   }
 
   /**
+   * Replaces the instance's network policy and/or bandwidth; a ready or paused instance gets the new
+   * rules at once, a stopped one at its next restart.
+   */
+  async setNetwork(id: string, change: { networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }): Promise<Instance> {
+    const networkConfig = change.networkConfig ? normalizeNetworkConfig(change.networkConfig) : undefined;
+    return this.lock.run(id, async () => {
+      const inst = this.get(id);
+      const next = {
+        networkConfig: networkConfig ?? inst.networkConfig,
+        resources: change.networkBandwidth === undefined ? inst.resources : { ...inst.resources, networkBandwidth: change.networkBandwidth },
+      };
+      if (inst.netns && (inst.state === 'ready' || inst.state === 'paused')) await this.networkPolicy?.apply(inst.netns, { ...inst, ...next });
+      this.repo.setNetwork(id, next);
+      return this.get(id);
+    });
+  }
+
+  /**
    * Creates the record and restores the sandbox. With wait=false the restore finishes in the background.
    * @param reservation a branch's child: its slot was reserved before the parent's checkpoint
    */
@@ -85,6 +109,7 @@ export class InstanceService {
       // is inserted in this same turn of the event loop (no await before newRecord), so concurrent
       // starts cannot both pass.
       const resources = this.resourcesFor(snap, input);
+      input = { ...input, networkConfig: input.networkConfig ? normalizeNetworkConfig(input.networkConfig) : snap.networkConfig };
       this.ensureUnderCap(snap.id);
       if (!reservation) this.limits.admission.check(1, resources.memory);
       const clone = input.parentInstanceId ? undefined : this.clones?.take(snap.id);
@@ -236,9 +261,18 @@ export class InstanceService {
   }
 
   /** Live branch: checkpoint the running parent once, restore `count` children from that image. */
-  async branch(id: string, count: number, opts: { wait?: boolean; metadata?: Metadata; owner?: string | null } = {}, timings?: Timings): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
+  async branch(
+    id: string,
+    count: number,
+    opts: { wait?: boolean; metadata?: Metadata; owner?: string | null; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null } = {},
+    timings?: Timings,
+  ): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
     const parent = this.get(id);
     assertCan(parent, 'branch');
+    // Children inherit the parent's network policy and bandwidth unless the request sets them
+    // (validated before the checkpoint, so a bad one costs nothing).
+    const networkConfig = opts.networkConfig ? normalizeNetworkConfig(opts.networkConfig) : parent.networkConfig;
+    const resources = opts.networkBandwidth === undefined ? parent.resources : { ...parent.resources, networkBandwidth: opts.networkBandwidth };
     // The children's slots and memory are held from now, across the checkpoint, so branches and
     // starts running beside this one cannot take them meanwhile.
     const reservation = this.limits.admission.reserve(count, parent.resources.memory);
@@ -253,7 +287,7 @@ export class InstanceService {
       children = await Promise.allSettled(
         Array.from({ length: count }, (_, i) =>
           this.start(
-            { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources: parent.resources, owner },
+            { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources, networkConfig, owner },
             opts.wait !== false,
             i === 0 ? timings : undefined,
             reservation,
@@ -292,6 +326,7 @@ export class InstanceService {
     await this.lock.run(inst.id, async () => {
       try {
         const t0 = performance.now();
+        await this.networkPolicy?.apply(clone.slot.netns, inst);
         await this.runtime.resume(inst.id);
         this.cgroups.apply(inst.id, inst.resources);
         if (inst.resources.maxProcesses !== snap.resources.maxProcesses) {
@@ -374,6 +409,7 @@ export class InstanceService {
       resources,
       ip: null,
       netns: null,
+      networkConfig: normalizeNetworkConfig(input.networkConfig ?? snap.networkConfig),
       metadata: input.metadata ?? {},
       ttl: input.ttl ?? null,
       ttlAction: input.ttlAction ?? 'stop',
@@ -398,7 +434,9 @@ export class InstanceService {
       // in between leaves the key the agent may already hold.
       const key = newAgentKey();
       this.repo.setAgentKey(inst.id, key);
-      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, { current: this.snapshots.agentKeyOf(snap.id), next: key }, timings, warm);
+      // The policy is on the slot before the sandbox runs in it (prepare runs before the restore).
+      const prepare = (netns: string) => this.networkPolicy?.apply(netns, inst) ?? Promise.resolve();
+      const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, { current: this.snapshots.agentKeyOf(snap.id), next: key }, timings, warm, prepare);
       const t1 = performance.now();
       this.repo.update(inst.id, { state: 'ready', ip: slot.ip, netns: slot.netns, readyAt: nowIso() });
       this.events.publish('instance.ready', inst.id, { ip: slot.ip });

@@ -43,14 +43,28 @@ export class Sandboxes {
    * Restore a checkpoint image as a new live sandbox (into `warm` when given). `keys.current` is
    * the snapshot's key, `keys.next` the new sandbox's own.
    */
-  async restore(id: string, template: string, imageDir: string, resources: Resources, keys: AgentKeys, timings: Timings = {}, warm?: WarmSandbox): Promise<NetworkSlot> {
+  async restore(
+    id: string,
+    template: string,
+    imageDir: string,
+    resources: Resources,
+    keys: AgentKeys,
+    timings: Timings = {},
+    warm?: WarmSandbox,
+    prepare?: (netns: string) => Promise<void>,
+  ): Promise<NetworkSlot> {
     this.d.warm.begin();
+    const restore = async (bundle: string, slot: NetworkSlot) => {
+      // Host-side rules for the slot (egress, bandwidth) are in place before the sandbox runs.
+      await prepare?.(slot.netns);
+      await this.d.runtime.restore(id, bundle, imageDir);
+    };
     try {
       if (warm && warm.id === id) {
         timings.warm = 1;
-        return await this.up(id, template, resources, keys, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir), warm.slot);
+        return await this.up(id, template, resources, keys, timings, restore, warm.slot);
       }
-      return await this.up(id, template, resources, keys, timings, (bundle) => this.d.runtime.restore(id, bundle, imageDir));
+      return await this.up(id, template, resources, keys, timings, restore);
     } finally {
       this.d.warm.end();
     }
@@ -74,7 +88,7 @@ export class Sandboxes {
     resources: Resources,
     keys: AgentKeys,
     timings: Timings,
-    start: (bundle: string) => Promise<void>,
+    start: (bundle: string, slot: NetworkSlot) => Promise<void>,
     precreated?: NetworkSlot,
   ): Promise<NetworkSlot> {
     let t = performance.now();
@@ -88,7 +102,7 @@ export class Sandboxes {
     const bundle = join(this.d.bundlesDir, id);
     try {
       if (!precreated) writeBundle(bundle, template, { netnsPath: slot.path, cgroupsPath: this.d.cgroups.pathOf(id), hostname: id.replace(/_/g, '-') });
-      await start(bundle);
+      await start(bundle, slot);
       lap('runsc');
       this.d.cgroups.apply(id, resources);
       lap('cgroups');

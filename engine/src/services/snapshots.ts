@@ -14,7 +14,8 @@ import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import type { SandboxRuntime } from '../core/interfaces.js';
 import { newAgentKey } from '../runtime/agent-client.js';
-import { nowIso, type Image, type Metadata, type Page, type Resources, type Snapshot } from '../core/types.js';
+import { isUnrestricted, normalizeNetworkConfig, type NetworkConfigInput } from '../core/network-config.js';
+import { nowIso, type Image, type Instance, type Metadata, type NetworkConfig, type Page, type Resources, type Snapshot } from '../core/types.js';
 import { makeTemplate } from '../runtime/runsc/bundle.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { LineageRepo } from '../store/sqlite/lineage.js';
@@ -26,7 +27,7 @@ import type { Sandboxes, Timings } from './sandboxes.js';
 /** Bumped when a boot would make a different root from the same image, resources and template. */
 const ROOT_RECIPE = 'faas-root/1';
 
-export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null };
+export const DEFAULT_RESOURCES: Resources = { vcpus: 1, memory: 512, diskSize: 1024, maxProcesses: null, networkBandwidth: null };
 
 export interface CreateSnapshotInput {
   imageId?: string;
@@ -35,10 +36,28 @@ export interface CreateSnapshotInput {
   memory?: number;
   diskSize?: number;
   maxProcesses?: number;
+  networkConfig?: NetworkConfigInput;
+  networkBandwidth?: number | null;
   environment?: Record<string, string>;
   metadata?: Metadata;
   /** The API key that makes it (set by the route, not the client). */
   owner?: string | null;
+}
+
+/** What a checkpoint of a running instance takes from it. */
+export type CheckpointSource = Pick<Instance, 'id' | 'snapshotId' | 'resources' | 'networkConfig'>;
+
+/**
+ * The parts of a root snapshot's config its digest covers. The network policy and bandwidth are
+ * in it only when set, so digests of snapshots made before they existed stay the same.
+ */
+function recipeOf(resources: Resources, networkConfig: NetworkConfig): string[] {
+  const { networkBandwidth, ...rest } = resources;
+  const parts = [JSON.stringify(rest)];
+  if (networkBandwidth !== null || !isUnrestricted(networkConfig) || networkConfig.egress.allow.length || !networkConfig.egress.dns) {
+    parts.push(JSON.stringify({ networkBandwidth, networkConfig }));
+  }
+  return parts;
 }
 
 export class SnapshotService {
@@ -118,27 +137,31 @@ export class SnapshotService {
    * ROOT_RECIPE versions whatever else of a boot would make a different root. Name and metadata
    * are not content.
    */
-  rootRecipe(input: CreateSnapshotInput): { image: Image; resources: Resources; environment: Record<string, string>; spec: string; digest: string } {
+  rootRecipe(input: CreateSnapshotInput): {
+    image: Image; resources: Resources; networkConfig: NetworkConfig; environment: Record<string, string>; spec: string; digest: string;
+  } {
     const image: Image = input.imageId ? this.images.get(input.imageId) : this.images.default();
     const resources: Resources = {
       vcpus: input.vcpus ?? DEFAULT_RESOURCES.vcpus,
       memory: input.memory ?? DEFAULT_RESOURCES.memory,
       diskSize: input.diskSize ?? DEFAULT_RESOURCES.diskSize,
       maxProcesses: input.maxProcesses ?? DEFAULT_RESOURCES.maxProcesses,
+      networkBandwidth: input.networkBandwidth ?? DEFAULT_RESOURCES.networkBandwidth,
     };
+    const networkConfig = normalizeNetworkConfig(input.networkConfig);
     const environment = input.environment ?? {};
     const spec = makeTemplate({ rootfs: image.rootfs, agentDir: this.agentDir(), environment });
-    return { image, resources, environment, spec, digest: digestOf([ROOT_RECIPE, image.digest, spec, JSON.stringify(resources)]) };
+    return { image, resources, networkConfig, environment, spec, digest: digestOf([ROOT_RECIPE, image.digest, spec, ...recipeOf(resources, networkConfig)]) };
   }
 
   async createFromImage(input: CreateSnapshotInput): Promise<Snapshot> {
     const recipe = this.rootRecipe(input);
-    const { image, environment, spec } = recipe;
+    const { image, environment, spec, networkConfig } = recipe;
     const resources = this.capacity.check(recipe.resources);
     const owner = input.owner ?? null;
     this.assertNameFree(input.name, owner);
     const snap = this.newRecord({
-      parentId: null, imageId: image.id, instanceId: null, name: input.name ?? null, resources, environment,
+      parentId: null, imageId: image.id, instanceId: null, name: input.name ?? null, resources, networkConfig, environment,
       metadata: input.metadata ?? {}, spec, owner, digest: recipe.digest,
     });
     const sandboxId = `boot-${snap.id}`;
@@ -162,7 +185,7 @@ export class SnapshotService {
 
   /** Checkpoints a running sandbox; it keeps running. `digest` names how the state was made. */
   async checkpointInstance(
-    inst: { id: string; snapshotId: string },
+    inst: CheckpointSource,
     opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
   ): Promise<Snapshot> {
     const { snap: parent, release } = this.hold(inst.snapshotId);
@@ -175,13 +198,16 @@ export class SnapshotService {
 
   private async checkpointFrom(
     parent: Snapshot,
-    inst: { id: string; snapshotId: string },
+    inst: CheckpointSource,
     opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
   ): Promise<Snapshot> {
     const owner = opts.owner ?? null;
     this.assertNameFree(opts.name, owner);
     const snap = this.newRecord({
-      parentId: parent.id, imageId: parent.imageId, instanceId: inst.id, name: opts.name ?? null, resources: parent.resources,
+      parentId: parent.id, imageId: parent.imageId, instanceId: inst.id, name: opts.name ?? null,
+      // The instance's network policy and bandwidth (it may have been changed while it ran) go
+      // into the checkpoint's record: instances started from it inherit them.
+      resources: { ...parent.resources, networkBandwidth: inst.resources.networkBandwidth }, networkConfig: inst.networkConfig,
       environment: parent.environment, metadata: opts.metadata ?? {}, spec: parent.spec, owner,
       digest: opts.digest ?? digestOf([parent.digest, 'checkpoint', inst.id, newId('op')]),
     });

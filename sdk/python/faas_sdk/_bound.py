@@ -80,6 +80,10 @@ class Instance(InstanceData):
     def branch(self, count: int = 1, **options: Any) -> BranchResult:
         return _sync_client(self._client, "Instance.branch").instances.branch(self.id, count, **options)
 
+    def set_network(self, **options: Any) -> Instance:
+        """Changes the egress policy and/or bandwidth (``network_config=``, ``network_bandwidth=``)."""
+        return _sync_client(self._client, "Instance.set_network").instances.set_network(self.id, **options)
+
     def upload(self, local_path: str, remote_path: str) -> None:
         _sync_client(self._client, "Instance.upload").files.upload(self.id, local_path, remote_path)
 

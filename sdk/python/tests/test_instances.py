@@ -11,7 +11,9 @@ from faas_sdk import (
     Instance,
     InstanceNotFoundError,
     InstanceNotReadyError,
+    InvalidRequestError,
     ManagedInstance,
+    NetworkConfig,
     NotFoundError,
     Snapshot,
 )
@@ -105,6 +107,29 @@ async def test_async_objects_point_to_the_awaitable_api(aclient: AsyncFaaSClient
     snapshot = await aclient.snapshots.get(base_snapshot.id)
     with pytest.raises(TypeError, match="await"):
         snapshot.exec("true")
+
+
+def test_network_config_and_bandwidth_models_inheritance_and_unlimited(client: FaaSClient, base_snapshot: Snapshot) -> None:
+    policy = NetworkConfig.model_validate({"egress": {"mode": "deny-all", "allow": ["10.0.0.0/8", "PyPI.org"]}})
+    with client.instances.start(base_snapshot, network_config=policy, network_bandwidth=30) as instance:
+        assert instance.network_config.egress.mode == "deny-all"
+        assert instance.network_config.egress.allow == ["10.0.0.0/8", "pypi.org"]
+        assert instance.network_config.egress.dns is True
+        assert instance.resources.network_bandwidth == 30
+        branch = instance.branch(1, network_bandwidth="unlimited")
+        child = branch.instances[0]
+        try:
+            assert child.network_config == instance.network_config
+            assert child.resources.network_bandwidth is None
+        finally:
+            child.delete()
+        changed = instance.set_network(network_config={"egress": {"deny": ["192.0.2.0/24"]}})
+        assert changed.network_config.egress.mode == "allow-all"
+        assert changed.network_config.egress.deny == ["192.0.2.0/24"]
+        assert changed.resources.network_bandwidth == 30
+        with pytest.raises(InvalidRequestError) as err:
+            client.instances.set_network(instance, network_config={"egress": {"deny": ["192.0.2.1/24"]}})
+        assert "did you mean 192.0.2.0/24" in str(err.value)
 
 
 def test_unknown_route_is_not_found(client: FaaSClient) -> None:

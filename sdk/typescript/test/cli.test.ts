@@ -259,6 +259,8 @@ test('branch create, list, get, checkout, commit, delete, and named live branche
   const gone = faas(['branch', 'get', b.id]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /faas branch list/);
+});
+
 test('instance checkpoint, timeline, rollback, restart --from-latest-checkpoint and snapshot clone', () => {
   const inst = faasJson(['instance', 'start', sharedSnapshotId()]);
   startedInstances.push(inst.id);
@@ -285,6 +287,27 @@ test('instance checkpoint, timeline, rollback, restart --from-latest-checkpoint 
   assert.equal(clone.parentId, ck.parentId);
   assert.equal(faasJson(['instance', 'delete', inst.id]).deleted, true);
   for (const id of [clone.id, ck.id]) assert.equal(faasJson(['snapshot', 'delete', id]).deleted, true);
+});
+
+test('egress and bandwidth flags: instance start, network, branch; bad values are usage errors or 400s', () => {
+  const inst = faasJson(['instance', 'start', sharedSnapshotId(), '--deny-egress', '--allow', '10.0.0.0/8', '--allow', 'Example.com', '--bandwidth', '25']);
+  startedInstances.push(inst.id);
+  assert.deepEqual(inst.networkConfig.egress, { mode: 'deny-all', allow: ['10.0.0.0/8', 'example.com'], deny: [], dns: true });
+  assert.equal(inst.resources.networkBandwidth, 25);
+  const shown = faas(['instance', 'network', inst.id]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.equal(shown.stdout, `${inst.id} egress deny-all; allow 10.0.0.0/8,example.com; bandwidth 25 Mbit/s\n`);
+  const changed = faasJson(['instance', 'network', inst.id, '--deny', '192.0.2.0/24', '--no-dns', '--bandwidth', 'none']);
+  assert.deepEqual(changed.networkConfig.egress, { mode: 'allow-all', allow: [], deny: ['192.0.2.0/24'], dns: false });
+  assert.equal(changed.resources.networkBandwidth, null);
+  const branched = faasJson(['instance', 'branch', inst.id, '--count', '1', '--bandwidth', '7']);
+  startedInstances.push(branched.instances[0].id);
+  assert.deepEqual(branched.instances[0].networkConfig, changed.networkConfig, 'inherited');
+  assert.equal(branched.instances[0].resources.networkBandwidth, 7, 'overridden');
+  assert.equal(faasJson(['instance', 'network', inst.id, '--bandwidth', 'fast'], 2).error.code, 'usage');
+  const bad = faasJson(['instance', 'network', inst.id, '--deny', '10.0.0.1/8'], 1);
+  assert.equal(bad.error.code, 'invalid_request');
+  assert.match(bad.error.message, /did you mean 10\.0\.0\.0\/8/);
 });
 
 test('instance cp both ways and shell --json', (t) => {

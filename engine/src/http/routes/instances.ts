@@ -1,3 +1,4 @@
+import type { NetworkConfigInput } from '../../core/network-config.js';
 import type { InstanceState, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { StartInput } from '../../services/instances.js';
@@ -32,6 +33,7 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
     return publicInstance(await i.waitFor(params(req).id, (q.state ?? 'ready') as InstanceState, Number(q.timeout ?? 30_000)));
   });
   r.op('getInstanceMetrics', async (req) => i.metrics(params(req).id));
+  r.op('setInstanceNetwork', async (req) => publicInstance(await i.setNetwork(params(req).id, body<{ networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }>(req))));
   r.op('setInstanceMetadata', async (req) => publicInstance(i.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('snapshotInstance', async (req, reply) => {
     const { ttl, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number }>(req);
@@ -41,9 +43,9 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   });
   r.op('branchInstance', async (req, reply) => {
     const t0 = performance.now();
-    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata; names?: string[] }>(req);
+    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata; names?: string[]; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }>(req);
     const timings = {};
-    const opts = { wait: b.wait, metadata: b.metadata, owner: ownerOf(req) };
+    const opts = { wait: b.wait, metadata: b.metadata, owner: ownerOf(req), networkConfig: b.networkConfig, networkBandwidth: b.networkBandwidth };
     // With names, each child also gets a Branch record (services/branches.ts).
     const { snapshot, instances, branches } = b.names
       ? await s.branches.branchInstance(params(req).id, b.count ?? 1, { ...opts, names: b.names }, timings)

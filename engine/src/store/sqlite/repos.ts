@@ -1,14 +1,22 @@
 // Row <-> record mapping for the domain tables. No business rules here: services decide, repos store.
 import { statement, type Db } from './db.js';
 import { metadataWhere, pageQuery, type Where } from './paging.js';
-import type { Image, Instance, InstanceState, Metadata, Page, Resources, Snapshot } from '../../core/types.js';
+import { defaultNetworkConfig } from '../../core/network-config.js';
+import type { Image, Instance, InstanceState, Metadata, NetworkConfig, Page, Resources, Snapshot } from '../../core/types.js';
 
 type Row = Record<string, unknown> & { id: string; created_at: string };
 
 const j = (v: unknown) => JSON.stringify(v);
 const p = <T>(v: unknown): T => JSON.parse(String(v)) as T;
 // Rows written before a resource field existed read as its default.
-const withDefaults = (r: Resources): Resources => ({ ...r, maxProcesses: r.maxProcesses ?? null });
+const withDefaults = (r: Resources): Resources => ({ ...r, maxProcesses: r.maxProcesses ?? null, networkBandwidth: r.networkBandwidth ?? null });
+// The network policy travels in the resources JSON column (as `networkConfig`), so it needed no
+// migration; rows from before it read as the default (no restriction).
+const resourcesOf = (v: unknown): { resources: Resources; networkConfig: NetworkConfig } => {
+  const { networkConfig, ...r } = p<Resources & { networkConfig?: NetworkConfig }>(v);
+  return { resources: withDefaults(r), networkConfig: networkConfig ?? defaultNetworkConfig() };
+};
+const resourcesColumn = (x: { resources: Resources; networkConfig: NetworkConfig }) => j({ ...x.resources, networkConfig: x.networkConfig });
 
 function toImage(r: Row): Image {
   return {
@@ -35,7 +43,7 @@ function toSnapshot(r: Row): Snapshot {
     digest: String(r.digest),
     checksum: String(r.checksum),
     size: Number(r.size),
-    resources: withDefaults(p(r.resources)),
+    ...resourcesOf(r.resources),
     environment: p(r.environment),
     metadata: p(r.metadata),
     createdAt: r.created_at,
@@ -53,7 +61,7 @@ function toInstance(r: Row): Instance {
     parentInstanceId: (r.parent_instance_id as string) ?? null,
     state: r.state as InstanceState,
     error: (r.error as string) ?? null,
-    resources: withDefaults(p(r.resources)),
+    ...resourcesOf(r.resources),
     ip: (r.ip as string) ?? null,
     netns: (r.netns as string) ?? null,
     metadata: p(r.metadata),
@@ -111,7 +119,7 @@ export class SnapshotRepo {
         `INSERT INTO snapshots (id,state,parent_id,image_id,instance_id,name,digest,checksum,size,resources,environment,metadata,spec,image_dir,created_at,expires_at,owner)
          VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
-      .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, j(s.resources), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt, s.owner);
+      .run(s.id, s.state, s.parentId, s.imageId, s.instanceId, s.name, s.digest, s.checksum, s.size, resourcesColumn(s), j(s.environment), j(s.metadata), s.spec, s.imageDir, s.createdAt, s.expiresAt, s.owner);
   }
   setChecksum(id: string, checksum: string): void {
     statement(this.db, 'UPDATE snapshots SET checksum = ? WHERE id = ?').run(checksum, id);
@@ -211,7 +219,7 @@ export class InstanceRepo {
         `INSERT INTO instances (id,snapshot_id,parent_instance_id,state,error,resources,ip,netns,metadata,ttl,ttl_action,auto_stop,created_at,ready_at,stopped_at,owner)
          VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
-      .run(i.id, i.snapshotId, i.parentInstanceId, i.state, i.error, j(i.resources), i.ip, i.netns, j(i.metadata), i.ttl, i.ttlAction, i.autoStop ? 1 : 0, i.createdAt, i.readyAt, i.stoppedAt, i.owner);
+      .run(i.id, i.snapshotId, i.parentInstanceId, i.state, i.error, resourcesColumn(i), i.ip, i.netns, j(i.metadata), i.ttl, i.ttlAction, i.autoStop ? 1 : 0, i.createdAt, i.readyAt, i.stoppedAt, i.owner);
   }
   update(id: string, fields: Partial<Pick<Instance, 'state' | 'error' | 'ip' | 'netns' | 'readyAt' | 'stoppedAt' | 'metadata' | 'snapshotId'>>): void {
     const cols: Record<string, string> = {
@@ -224,6 +232,10 @@ export class InstanceRepo {
       params.push(k === 'metadata' ? j(v) : v);
     }
     if (sets.length) statement(this.db, `UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...params, id);
+  }
+  /** Replaces the instance's resources and network policy (PUT /v1/instances/{id}/network). */
+  setNetwork(id: string, x: { resources: Resources; networkConfig: NetworkConfig }): void {
+    statement(this.db, 'UPDATE instances SET resources = ? WHERE id = ?').run(resourcesColumn(x), id);
   }
   get(id: string): Instance | undefined {
     const r = statement(this.db, 'SELECT * FROM instances WHERE id = ?').get(id) as Row | undefined;

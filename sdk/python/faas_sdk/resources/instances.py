@@ -11,6 +11,7 @@ from .._managed import AsyncManagedInstance
 from .._pagination import AsyncPager, SyncPager
 from ..types import InstanceMetrics, InstanceState
 from ._commands import to_millis
+from ._network import Bandwidth, NetworkConfigParam, bandwidth_json, network_config_json, network_fields, set_network_request
 from ._resource import AsyncAPIResource, SyncAPIResource
 
 #: Seconds ``wait_until_ready`` waits by default (the engine's default for ``/wait``).
@@ -27,8 +28,10 @@ def _start_request(
     memory: int | None,
     disk_size: int | None,
     wait: bool,
+    network_config: NetworkConfigParam | None = None,
+    network_bandwidth: Bandwidth | None = None,
 ) -> APIRequest:
-    resources = drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size})
+    resources = {**drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size}), **bandwidth_json(network_bandwidth)}
     body = drop_none(
         {
             "snapshotId": id_of(snapshot),
@@ -37,6 +40,7 @@ def _start_request(
             "ttlAction": ttl_action,
             "autoStop": auto_stop,
             "resources": resources or None,
+            "networkConfig": network_config_json(network_config),
         }
     )
     return APIRequest("POST", "/v1/instances", params=None if wait else {"wait": False}, json=body)
@@ -82,9 +86,15 @@ def _rollback_request(instance: IdRef, steps: int) -> APIRequest:
 
 
 def _branch_request(
-    instance: IdRef, count: int, metadata: Mapping[str, str] | None, wait: bool, names: Sequence[str] | None = None
+    instance: IdRef,
+    count: int,
+    metadata: Mapping[str, str] | None,
+    wait: bool,
+    names: Sequence[str] | None = None,
+    network_config: NetworkConfigParam | None = None,
+    network_bandwidth: Bandwidth | None = None,
 ) -> APIRequest:
-    body: dict[str, Any] = {"count": count, "wait": wait}
+    body: dict[str, Any] = {"count": count, "wait": wait, **network_fields(network_config, network_bandwidth)}
     if metadata is not None:
         body["metadata"] = dict(metadata)
     if names is not None:
@@ -107,10 +117,14 @@ class Instances(SyncAPIResource):
         vcpus: int | None = None,
         memory: int | None = None,
         disk_size: int | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
         wait: bool = True,
     ) -> Instance:
         """Restores ``snapshot`` into a new instance; use it in ``with`` to stop it afterwards."""
-        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait)
+        request = _start_request(
+            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth
+        )
         return self._parse(self._client._call(request))
 
     def get(self, instance: IdRef) -> Instance:
@@ -160,6 +174,12 @@ class Instances(SyncAPIResource):
         request = APIRequest("PUT", f"/v1/instances/{id_of(instance)}/metadata", json=dict(metadata))
         return self._parse(self._client._call(request))
 
+    def set_network(
+        self, instance: IdRef, *, network_config: NetworkConfigParam | None = None, network_bandwidth: Bandwidth | None = None
+    ) -> Instance:
+        """Changes the egress policy and/or bandwidth limit; a running instance gets them at once."""
+        return self._parse(self._client._call(set_network_request(instance, network_config, network_bandwidth)))
+
     def snapshot(
         self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
     ) -> Snapshot:
@@ -175,10 +195,12 @@ class Instances(SyncAPIResource):
         metadata: Mapping[str, str] | None = None,
         wait: bool = True,
         names: Sequence[str] | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
     ) -> BranchResult:
         """Live-branches a running instance into ``count`` copies (memory, processes and files);
         with ``names`` (one per copy) each copy also gets a Branch record (``result.branches``)."""
-        data = self._client._call(_branch_request(instance, count, metadata, wait, names))
+        data = self._client._call(_branch_request(instance, count, metadata, wait, names, network_config, network_bandwidth))
         return BranchResult.model_validate(data).bind(self._client)
 
 
@@ -197,10 +219,14 @@ class AsyncInstances(AsyncAPIResource):
         vcpus: int | None = None,
         memory: int | None = None,
         disk_size: int | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
         wait: bool = True,
     ) -> AsyncManagedInstance:
         """``await`` it for the instance, or ``async with`` it to stop the instance on exit."""
-        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait)
+        request = _start_request(
+            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth
+        )
 
         async def start() -> Instance:
             return self._parse(await self._client._call(request))
@@ -252,6 +278,12 @@ class AsyncInstances(AsyncAPIResource):
         request = APIRequest("PUT", f"/v1/instances/{id_of(instance)}/metadata", json=dict(metadata))
         return self._parse(await self._client._call(request))
 
+    async def set_network(
+        self, instance: IdRef, *, network_config: NetworkConfigParam | None = None, network_bandwidth: Bandwidth | None = None
+    ) -> Instance:
+        """Changes the egress policy and/or bandwidth limit; a running instance gets them at once."""
+        return self._parse(await self._client._call(set_network_request(instance, network_config, network_bandwidth)))
+
     async def snapshot(
         self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
     ) -> Snapshot:
@@ -266,6 +298,8 @@ class AsyncInstances(AsyncAPIResource):
         metadata: Mapping[str, str] | None = None,
         wait: bool = True,
         names: Sequence[str] | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
     ) -> BranchResult:
-        data = await self._client._call(_branch_request(instance, count, metadata, wait, names))
+        data = await self._client._call(_branch_request(instance, count, metadata, wait, names, network_config, network_bandwidth))
         return BranchResult.model_validate(data).bind(self._client)

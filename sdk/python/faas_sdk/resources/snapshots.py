@@ -22,6 +22,7 @@ from .._tar import aiter_chunks, iter_chunks, pack_directory
 from ..types import SnapshotPool
 from ._commands import Command, command_body, request_timeout
 from ._resource import AsyncAPIResource, SyncAPIResource
+from ._network import Bandwidth, NetworkConfigParam, network_fields
 from .._ids import IdRef, id_of
 from ..types.diff import SnapshotDiff
 from ._diff import diff_request, merge_request
@@ -49,8 +50,10 @@ def _create_request(
     metadata: Mapping[str, str] | None,
     ttl: int | None,
     fresh: bool | None,
+    network_config: NetworkConfigParam | None = None,
+    network_bandwidth: Bandwidth | None = None,
 ) -> APIRequest:
-    body = drop_none(
+    body = network_fields(network_config, network_bandwidth) | drop_none(
         {
             "imageId": image_id,
             "name": name,
@@ -140,10 +143,14 @@ class Snapshots(SyncAPIResource):
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
         fresh: bool | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
     ) -> Snapshot:
         """Boots an image (the default one when ``image_id`` is None) and checkpoints it, or returns
         this key's root with the same content and metadata (``cached=True``) unless ``fresh``."""
-        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh))
+        request = _create_request(
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth
+        )
         return self._parse(self._client._call(request))
 
     def get(self, snapshot: IdRef) -> Snapshot:
@@ -251,9 +258,13 @@ class AsyncSnapshots(AsyncAPIResource):
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
         fresh: bool | None = None,
+        network_config: NetworkConfigParam | None = None,
+        network_bandwidth: Bandwidth | None = None,
     ) -> SnapshotChain:
         """Awaitable; chain steps before awaiting: ``await client.snapshots.create().exec("…")``."""
-        request = _create_request(image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh))
+        request = _create_request(
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth
+        )
 
         async def create() -> Snapshot:
             return self._parse(await self._client._call(request))

@@ -19,6 +19,8 @@ __all__ = [
     "CreatedKey",
     "Token",
     "Resources",
+    "EgressPolicy",
+    "NetworkConfig",
     "SnapshotData",
     "SnapshotPool",
     "StepResult",
@@ -88,6 +90,26 @@ class Resources(FaaSModel):
     vcpus: int
     memory: int
     disk_size: int
+    max_processes: Optional[int] = None
+    #: Mbit/s each way on the instance's network, enforced on the host; None = no limit.
+    network_bandwidth: Optional[int] = None
+
+
+class EgressPolicy(FaaSModel):
+    """Which destinations an instance may reach. Precedence: DNS to the host's resolvers (when
+    ``dns``), then ``allow``, then ``deny``, then ``mode``. Entries are IPv4 addresses, IPv4 CIDRs
+    or host names (resolved on the engine host); sandboxes speak IPv4 only."""
+
+    mode: Literal["allow-all", "deny-all"] = "allow-all"
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    dns: bool = True
+
+
+class NetworkConfig(FaaSModel):
+    """An instance's network policy (the seed's ``NetworkConfig``), enforced outside the sandbox."""
+
+    egress: EgressPolicy = Field(default_factory=EgressPolicy)
 
 
 class StepResult(FaaSModel):
@@ -113,6 +135,7 @@ class SnapshotData(FaaSModel):
     checksum: Optional[str] = None  # null briefly after a checkpoint of a running instance
     size: int
     resources: Resources
+    network_config: NetworkConfig = Field(default_factory=NetworkConfig)
     environment: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: str
@@ -148,6 +171,7 @@ class InstanceData(FaaSModel):
     state: InstanceState
     error: Optional[str] = None
     resources: Resources
+    network_config: NetworkConfig = Field(default_factory=NetworkConfig)
     network: InstanceNetwork = Field(default_factory=InstanceNetwork)
     endpoints: InstanceEndpoints = Field(default_factory=InstanceEndpoints)
     metadata: dict[str, str] = Field(default_factory=dict)

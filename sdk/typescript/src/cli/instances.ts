@@ -7,6 +7,7 @@ import { bytes, table, UsageError } from './output.js';
 import { instanceIoCommands } from './instance-io.js';
 import { showBranches } from './branches.js';
 import { stateCommands } from './state.js';
+import { bandwidthFrom, NETWORK_USAGE, networkCommand, networkConfigFrom, networkOptions } from './network.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -32,17 +33,18 @@ function stateFilter(ctx: Context): InstanceState | undefined {
 
 export const instanceCommands: CommandGroup = {
   start: {
-    usage: '<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] [--metadata k=v]… [--no-wait]',
+    usage: `<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--no-wait]`,
     summary: 'Start an instance from a snapshot',
-    options: { ...metadataOption, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' } },
+    options: { ...metadataOption, ...networkOptions, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' } },
     async run(ctx) {
-      const resources = { vcpus: int(ctx, 'vcpus'), memory: int(ctx, 'memory'), diskSize: int(ctx, 'disk') };
+      const resources = { vcpus: int(ctx, 'vcpus'), memory: int(ctx, 'memory'), diskSize: int(ctx, 'disk'), networkBandwidth: bandwidthFrom(ctx) };
       const hasResources = Object.values(resources).some((v) => v !== undefined);
       const instance = await ctx.client().instances.start({
         snapshotId: arg(ctx, 0, 'snapshot-id'),
         ttl: int(ctx, 'ttl'),
         metadata: pairs(ctx, 'metadata'),
         resources: hasResources ? resources : undefined,
+        networkConfig: networkConfigFrom(ctx),
         wait: ctx.values['no-wait'] === true ? false : undefined,
       });
       ctx.out.result(instance, (i: Instance) => i.id);
@@ -101,18 +103,21 @@ export const instanceCommands: CommandGroup = {
     },
   },
   branch: {
-    usage: '<instance-id> --count N [--name <branch>]… [--metadata k=v]…',
-    summary: 'Live-branch a running instance into N copies (--name once per copy: each gets a Branch)',
-    options: { ...metadataOption, count: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true } },
+    usage: `<instance-id> --count N [--name <branch>]… ${NETWORK_USAGE} [--metadata k=v]…`,
+    summary: 'Live-branch a running instance into N copies (--name once per copy: each gets a Branch; they inherit its network policy unless flags say otherwise)',
+    options: { ...metadataOption, ...networkOptions, count: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true } },
     async run(ctx) {
       const names = ctx.values.name as string[] | undefined;
       const count = int(ctx, 'count') ?? names?.length ?? 1;
-      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), { count, metadata: pairs(ctx, 'metadata'), names });
+      const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), {
+        count, metadata: pairs(ctx, 'metadata'), names, networkConfig: networkConfigFrom(ctx), networkBandwidth: bandwidthFrom(ctx),
+      });
       const result = await ctx.out.progress(`branching into ${count}`, work);
       const branches = (r: typeof result) => (r.branches ? `\n${showBranches(r.branches)}` : '');
       ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}${branches(r)}`);
     },
   },
+  network: networkCommand,
   ...instanceIoCommands,
   ...stateCommands,
 };

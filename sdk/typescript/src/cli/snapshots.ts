@@ -3,6 +3,7 @@ import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
+import { bandwidthFrom, NETWORK_USAGE, networkConfigFrom, networkOptions } from './network.js';
 
 const snapshotRow = (s: Snapshot) => [s.id, s.parentId, s.name, bytes(s.size), s.createdAt];
 const showSnapshots = (list: Snapshot[]) => table(['ID', 'PARENT', 'NAME', 'SIZE', 'CREATED'], list.map(snapshotRow));
@@ -20,10 +21,11 @@ export function commandFrom(ctx: Context, from: number): Command {
 
 export const snapshotCommands: CommandGroup = {
   create: {
-    usage: '[--image <id>] [--name <n>] [--vcpus N] [--memory MB] [--disk MB] [--env K=V]… [--metadata k=v]… [--fresh]',
+    usage: `[--image <id>] [--name <n>] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--env K=V]… [--metadata k=v]… [--fresh]`,
     summary: 'Boot an image and checkpoint it as a root snapshot (an identical one of yours is reused unless --fresh)',
     options: {
       ...metadataOption,
+      ...networkOptions,
       image: { type: 'string' },
       name: { type: 'string' },
       fresh: { type: 'boolean' },
@@ -39,6 +41,8 @@ export const snapshotCommands: CommandGroup = {
         vcpus: int(ctx, 'vcpus'),
         memory: int(ctx, 'memory'),
         diskSize: int(ctx, 'disk'),
+        networkConfig: networkConfigFrom(ctx),
+        networkBandwidth: bandwidthFrom(ctx),
         environment: pairs(ctx, 'env'),
         metadata: pairs(ctx, 'metadata'),
         fresh: ctx.values.fresh === true || undefined,

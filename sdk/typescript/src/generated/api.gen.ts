@@ -43,6 +43,46 @@ export interface Resources {
   diskSize: number;
   /** Process limit (null = none); see ResourcesRequest. */
   maxProcesses: number | null;
+  networkBandwidth: NetworkBandwidth;
+}
+
+/** Limit in Mbit/s on the instance's network traffic, applied separately to each direction (into and out of the sandbox), enforced with tc on the host side of its veth; null = no limit. On an instance started from a snapshot or branched from an instance, omitted = inherited; null removes an inherited limit. See docs/networking.md. */
+export type NetworkBandwidth = number | null;
+
+/** Network policy of an instance, enforced on the host outside the sandbox (docs/networking.md, docs/security/egress.md). Omitted fields take their defaults; responses always carry every field. Instances started from a snapshot and branch children inherit it unless the request sets its own (which then replaces it whole). */
+export interface NetworkConfig {
+  egress?: EgressPolicy;
+}
+
+/** Which destinations the instance may open connections to or send packets to. Precedence, first match wins: DNS to the host's resolvers (when `dns` is true), then `allow`, then `deny`, then `mode`. Sandboxes speak IPv4 only (IPv6 is switched off for every sandbox), so entries are IPv4 addresses, IPv4 CIDRs or host names. Host names are resolved on the engine host (IPv4 addresses) when the policy is applied and re-resolved periodically. Other sandboxes and the host itself are never reachable, whatever this says. */
+export interface EgressPolicy {
+  /** What happens to traffic no entry matches: `allow-all` lets it out (then `deny` blocks listed destinations), `deny-all` blocks it (then only `allow` and DNS get out). */
+  mode?: "allow-all" | "deny-all";
+  /** Destinations always allowed (they win over `deny`). */
+  allow?: EgressTarget[];
+  /** Destinations blocked (connections are refused with an ICMP error). Only with mode `allow-all`; with `deny-all` everything not allowed is blocked already (400). */
+  deny?: EgressTarget[];
+  /** Let DNS queries (UDP and TCP port 53) to the resolvers in the engine host's /etc/resolv.conf through whatever the other fields say, so allowed host names keep resolving under `deny-all`. false: DNS follows the rules like any other traffic (no name resolution at all under `deny-all`, unless a resolver's address is allowed). */
+  dns?: boolean;
+}
+
+/** An IPv4 address (`203.0.113.7`), an IPv4 CIDR (`10.0.0.0/8`, host bits zero) or a host name (`example.com`: letters, digits, hyphens and dots; no wildcards, no URL). */
+export type EgressTarget = string;
+
+/** NetworkConfig as stored, every default filled in (the default is no restriction). */
+export interface NetworkConfigResolved {
+  egress: {
+    mode: "allow-all" | "deny-all";
+    allow: string[];
+    deny: string[];
+    dns: boolean;
+  };
+}
+
+/** Fields present replace the instance's; omitted fields stay as they are. */
+export interface UpdateInstanceNetworkRequest {
+  networkConfig?: NetworkConfig;
+  networkBandwidth?: NetworkBandwidth;
 }
 
 /** Sandbox size requested; omitted fields take the default. A request within these bounds but above what the host can give is `422 resource_limit`. */
@@ -55,6 +95,7 @@ export interface ResourcesRequest {
   diskSize?: number;
   /** Limit on the processes (tasks) each user may have inside the instance, enforced by the sandbox's kernel as RLIMIT_NPROC; a fork beyond it fails with EAGAIN. When set, commands started through the API run without CAP_SYS_ADMIN and CAP_SYS_RESOURCE (which would exempt them). Counts every task of the user, faas-agent's own (about 10) included for root. Per instance; omitted = no limit. */
   maxProcesses?: number;
+  networkBandwidth?: NetworkBandwidth;
 }
 
 export interface EngineMetrics {
@@ -272,6 +313,7 @@ export interface Snapshot {
   /** Size of the checkpoint files in bytes. */
   size: number;
   resources: Resources;
+  networkConfig: NetworkConfigResolved;
   environment: Environment;
   metadata: Metadata;
   createdAt: Timestamp;
@@ -311,6 +353,8 @@ export interface CreateSnapshotRequest {
   diskSize?: number;
   /** Limit on the processes (tasks) each user may have inside the instance, enforced by the sandbox's kernel as RLIMIT_NPROC; a fork beyond it fails with EAGAIN. When set, commands started through the API run without CAP_SYS_ADMIN and CAP_SYS_RESOURCE (which would exempt them). Counts every task of the user, faas-agent's own (about 10) included for root. The default for instances of this snapshot; omitted = no limit. */
   maxProcesses?: number;
+  networkConfig?: NetworkConfig;
+  networkBandwidth?: NetworkBandwidth;
   environment?: Environment;
   metadata?: Metadata;
   ttl?: SnapshotTtl;
@@ -330,6 +374,7 @@ export interface Instance {
   /** Why the instance is in state `error`; null otherwise. */
   error: string | null;
   resources: Resources;
+  networkConfig: NetworkConfigResolved;
   network: {
     /** IPv4 address of the sandbox; null before it has one. */
     ip: string | null;
@@ -365,6 +410,7 @@ export interface CreateInstanceRequest {
   /** Stop the instance when it has been idle for the engine's idle period (`FAAS_IDLE_SECONDS`, default 300). Idle means: no request to its exec, files, processes or terminal routes started or was still open (an open output stream or terminal counts as activity) during the whole period. Lifecycle and metrics calls do not count; background processes do not keep an instance alive. An engine restart starts the idle period afresh. */
   autoStop?: boolean;
   resources?: ResourcesRequest;
+  networkConfig?: NetworkConfig;
 }
 
 export interface InstanceMetrics {
@@ -445,6 +491,8 @@ export interface BranchRequest {
   /** Answer only when every new instance is `ready`. */
   wait?: boolean;
   metadata?: Metadata;
+  networkConfig?: NetworkConfig;
+  networkBandwidth?: NetworkBandwidth;
 }
 
 export interface BranchResult {
@@ -787,6 +835,7 @@ export const operations = {
   waitInstance: { method: "GET", path: "/v1/instances/{id}/wait" },
   getInstanceMetrics: { method: "GET", path: "/v1/instances/{id}/metrics" },
   setInstanceMetadata: { method: "PUT", path: "/v1/instances/{id}/metadata" },
+  setInstanceNetwork: { method: "PUT", path: "/v1/instances/{id}/network" },
   snapshotInstance: { method: "POST", path: "/v1/instances/{id}/snapshot" },
   getInstanceTimeline: { method: "GET", path: "/v1/instances/{id}/timeline" },
   rollbackInstance: { method: "POST", path: "/v1/instances/{id}/rollback" },

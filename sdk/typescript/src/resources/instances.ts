@@ -18,6 +18,11 @@ import type { CheckpointOptions, TimelineEntry } from './state.js';
 export type InstanceData = api.Instance;
 export type InstanceState = api.InstanceState;
 export type InstanceMetrics = api.InstanceMetrics;
+/** Egress policy (allow/deny lists of IPv4 CIDRs and host names, deny-all); see docs/networking.md. */
+export type NetworkConfig = api.NetworkConfig;
+export type EgressPolicy = api.EgressPolicy;
+/** What `setNetwork` changes: fields present replace the instance's, omitted ones stay. */
+export type NetworkSettings = api.UpdateInstanceNetworkRequest;
 
 export interface StartInstanceConfig extends Omit<api.CreateInstanceRequest, 'snapshotId'> {
   snapshotId: string;
@@ -42,6 +47,10 @@ export interface BranchOptions {
   metadata?: Record<string, string>;
   /** One name per new instance: each gets a Branch record (returned in `branches`). */
   names?: string[];
+  /** The children's egress policy (default: the parent's). */
+  networkConfig?: NetworkConfig;
+  /** The children's bandwidth limit in Mbit/s, null for none (default: the parent's). */
+  networkBandwidth?: number | null;
 }
 
 /** `restart` options: with fromLatestCheckpoint it restores the latest checkpoint of the instance's timeline instead of its snapshot. */
@@ -67,6 +76,8 @@ export class Instance implements InstanceData {
   declare readonly state: InstanceState;
   declare readonly error: string | null;
   declare readonly resources: api.Resources;
+  /** The egress policy enforced on the host, every default filled in. */
+  declare readonly networkConfig: api.NetworkConfigResolved;
   declare readonly network: { ip: string | null };
   declare readonly endpoints: { agent: string | null };
   declare readonly metadata: Record<string, string>;
@@ -157,6 +168,11 @@ export class Instance implements InstanceData {
 
   async setMetadata(metadata: Record<string, string>, options?: RequestOptions): Promise<this> {
     return this.update(await this.#client.instances.setMetadata(this.id, metadata, options));
+  }
+
+  /** Changes the egress policy and/or bandwidth limit; a running instance gets them at once. */
+  async setNetwork(settings: NetworkSettings, options?: RequestOptions): Promise<this> {
+    return this.update(await this.#client.instances.setNetwork(this.id, settings, options));
   }
 
   exec(command: Command, options?: ExecOptions, requestOptions?: RequestOptions): Promise<ExecutionResult> {
@@ -282,6 +298,11 @@ export class InstanceManager {
 
   async setMetadata(id: IdRef, metadata: Record<string, string>, options?: RequestOptions): Promise<Instance> {
     return this.wrap(await this.client.http.request({ ...options, method: 'PUT', path: `/v1/instances/${seg(id)}/metadata`, json: metadata }));
+  }
+
+  /** Changes the egress policy and/or bandwidth limit; a running instance gets them at once. */
+  async setNetwork(id: IdRef, settings: NetworkSettings, options?: RequestOptions): Promise<Instance> {
+    return this.wrap(await this.client.http.request({ ...options, method: 'PUT', path: `/v1/instances/${seg(id)}/network`, json: settings }));
   }
 
   /** Checkpoints the running instance into a new snapshot; the instance keeps running. */

@@ -60,6 +60,8 @@ export class Snapshot implements SnapshotData {
   declare readonly checksum: string | null;
   declare readonly size: number;
   declare readonly resources: api.Resources;
+  /** Egress policy its instances start with (unless they set their own). */
+  declare readonly networkConfig: api.NetworkConfigResolved;
   declare readonly environment: Record<string, string>;
   declare readonly metadata: Record<string, string>;
   declare readonly createdAt: string;
