@@ -346,6 +346,8 @@ export class SnapshotService {
     refsTo(id: string): string[];
     onSnapshotDeleted(id: string): void;
   } | null = null;
+
+  /**
    * Engine-native clone: a new row sharing `id`'s image files (SnapshotFiles.link), nothing
    * restored. Same state, checksum, parent, instance, agent key and history as the original;
    * its own id, name, metadata (a copy unless given) and owner (the caller).
@@ -357,7 +359,7 @@ export class SnapshotService {
       const owner = opts.owner === undefined ? src.owner : opts.owner;
       this.assertNameFree(opts.name, owner);
       const snap = this.newRecord({
-        parentId: src.parentId, imageId: src.imageId, instanceId: src.instanceId, name: opts.name ?? null, resources: src.resources,
+        parentId: src.parentId, imageId: src.imageId, instanceId: src.instanceId, name: opts.name ?? null, resources: src.resources, networkConfig: src.networkConfig,
         environment: src.environment, metadata: opts.metadata ?? src.metadata, spec: src.spec, owner, digest: src.digest,
       });
       this.lineage?.setPrevious(snap.id, this.lineage.previousOf(src.id));

@@ -278,13 +278,5 @@ export class SnapshotManager {
   clone(id: IdRef, config: api.CloneSnapshotRequest = {}, options?: RequestOptions): SnapshotPromise {
     return this.wrap(this.client.http.request({ ...options, method: 'POST', path: `/v1/snapshots/${seg(id)}/clone`, json: config }));
   }
-
-  private async withTemporaryInstance(id: IdRef, options: RequestOptions | undefined, work: (instance: Instance) => Promise<Snapshot>): Promise<Snapshot> {
-    const instance = await this.client.instances.start({ snapshotId: idOf(id) }, options);
-    try {
-      return await work(instance);
-    } finally {
-      await instance.delete().catch(() => undefined);
-    }
-  }
 }
+
