@@ -36,6 +36,10 @@ import { SqliteEventLog } from './store/sqlite/event-log.js';
 import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
 import { KeyRepo } from './store/sqlite/keys.js';
 import { KeyService } from './services/keys.js';
+import { HttpServices } from './services/http-services.js';
+import { Wake } from './services/wake.js';
+import { HttpServiceRepo } from './store/sqlite/http-services.js';
+import { ServiceProxy } from './http/service-proxy.js';
 
 export const VERSION = '0.1.0';
 
@@ -55,6 +59,9 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  httpServices: HttpServices;
+  /** ensureAwake(instanceId, 'http' | 'ssh'): resumes a paused instance that allows it. */
+  wake: Wake;
 }
 
 export interface Engine {
@@ -143,9 +150,24 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  const serviceRepo = new HttpServiceRepo(db);
+  const wake = new Wake(serviceRepo, instances);
+  const httpServices = new HttpServices(serviceRepo, instances, keys, events, {
+    baseHost: config.serviceHost, scheme: config.serviceScheme, urlPort: config.serviceUrlPort, tokenSeconds: config.serviceTokenSeconds,
+  });
+  instances.onCreated = (inst, input) => {
+    // A branch child wakes like its parent and exposes what it exposed, under its own host names.
+    if (input.parentInstanceId) {
+      wake.set(inst.id, wake.get(input.parentInstanceId));
+      httpServices.inherit(input.parentInstanceId, inst.id);
+    } else if (input.wakeOn) {
+      wake.set(inst.id, input.wakeOn);
+    }
+  };
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
+    httpServices, wake,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -163,8 +185,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
+  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, log });
   const app = buildApp({
-    services, contract, version: VERSION, log,
+    services, contract, version: VERSION, log, proxy,
     limits: {
       instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
       execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
@@ -178,6 +201,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       reconciler.stop();
       lifetimes.stop();
       await app.close();
+      proxy.close();
       await snapshots.sealPending();
       if (opts.stopInstances || opts.clean) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));

@@ -15,6 +15,7 @@ import { EventManager } from './resources/events.js';
 import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager } from './resources/branches.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
+import { NetworkOperations } from './resources/network.js';
 import type { Instance } from './resources/instances.js';
 
 export class FaaSClient {
@@ -34,6 +35,8 @@ export class FaaSClient {
   readonly keys: KeyManager;
   /** Short-lived tokens minted from this client's key. */
   readonly tokens: TokenManager;
+  /** HTTP services of instances (exposeHttp, hideHttp, listServices). */
+  readonly network: NetworkOperations;
 
   /**
    * With no arguments the client reads FAAS_API_KEY / FAAS_ENDPOINT, else the local engine's
@@ -53,6 +56,7 @@ export class FaaSClient {
     this.parallel = new ParallelOperations(this);
     this.keys = new KeyManager(this.http);
     this.tokens = new TokenManager(this.http);
+    this.network = new NetworkOperations(this.http);
   }
 
   get endpoint(): string {
