@@ -194,6 +194,9 @@ export class ServiceProxy {
     });
     let timer: NodeJS.Timeout | undefined;
     up.once('socket', (s: Socket) => {
+      // Small answers must not wait on Nagle + delayed ACK (~40 ms) on either hop.
+      s.setNoDelay(true);
+      req.socket.setNoDelay(true);
       if (!s.connecting) return;
       timer = setTimeout(() => up.destroy(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
       s.once('connect', () => clearTimeout(timer));

@@ -33,6 +33,8 @@ from ._exceptions import (
     TokenExpiredError,
     KeyRevokedError,
     ForbiddenError,
+    ServiceNotFoundError,
+    ServiceUnreachableError,
 )
 from ._managed import AsyncManagedInstance, ManagedInstance
 from .resources.parallel import RaceResult
@@ -53,6 +55,8 @@ from .types import (
     ProcessInfo,
     ProcessOutput,
     TransferResult,
+    ServiceEndpoint,
+    WakeOn,
 )
 
 __version__ = "0.1.0"
@@ -81,6 +85,10 @@ __all__ = [
     "ApiKey",
     "CreatedKey",
     "Token",
+    "ServiceEndpoint",
+    "WakeOn",
+    "ServiceNotFoundError",
+    "ServiceUnreachableError",
     "InstanceMetrics",
     "ProcessInfo",
     "ProcessOutput",

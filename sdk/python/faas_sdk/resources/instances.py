@@ -27,6 +27,7 @@ def _start_request(
     memory: int | None,
     disk_size: int | None,
     wait: bool,
+    wake_on: Mapping[str, bool] | None = None,
 ) -> APIRequest:
     resources = drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size})
     body = drop_none(
@@ -37,6 +38,7 @@ def _start_request(
             "ttlAction": ttl_action,
             "autoStop": auto_stop,
             "resources": resources or None,
+            "wakeOn": dict(wake_on) if wake_on is not None else None,
         }
     )
     return APIRequest("POST", "/v1/instances", params=None if wait else {"wait": False}, json=body)
@@ -95,9 +97,10 @@ class Instances(SyncAPIResource):
         memory: int | None = None,
         disk_size: int | None = None,
         wait: bool = True,
+        wake_on: Mapping[str, bool] | None = None,
     ) -> Instance:
         """Restores ``snapshot`` into a new instance; use it in ``with`` to stop it afterwards."""
-        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait)
+        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, wake_on)
         return self._parse(self._client._call(request))
 
     def get(self, instance: IdRef) -> Instance:
@@ -171,9 +174,10 @@ class AsyncInstances(AsyncAPIResource):
         memory: int | None = None,
         disk_size: int | None = None,
         wait: bool = True,
+        wake_on: Mapping[str, bool] | None = None,
     ) -> AsyncManagedInstance:
         """``await`` it for the instance, or ``async with`` it to stop the instance on exit."""
-        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait)
+        request = _start_request(snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, wake_on)
 
         async def start() -> Instance:
             return self._parse(await self._client._call(request))
