@@ -8,6 +8,7 @@
 // Targets (docs/benchmarks.md): overhead p50 <= 1 ms, proxy >= 90 % of direct throughput.
 // Run as root from the repository root after `npm run build --workspaces`:
 //   FAAS_TEST_SUBNET=10.101.0.0/16 node bench/http-proxy.mjs
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { startEngine, stats } from './lib.mjs';
 import { startServiceApp } from '../engine/dist/test/service-app.js';
@@ -17,14 +18,19 @@ const BLOCK = 100;
 const MB = Number(process.env.BENCH_PROXY_MB ?? 1024);
 const RUNS = Number(process.env.BENCH_PROXY_RUNS ?? 3);
 const APP_PORT = 8080;
+/** 'data' events the client saw per path (average read size = bytes / chunks). */
+const chunks = { direct: 0, proxy: 0 };
 
 /** One request on `agent`; resolves with [ms, bytes] once the body has been read to the end. */
-function fetchOnce(agent, host, port, path, hostHeader) {
+function fetchOnce(way, agent, host, port, path, hostHeader) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = request({ host, port, path, agent, headers: hostHeader }, (res) => {
       let bytes = 0;
-      res.on('data', (c) => (bytes += c.length));
+      res.on('data', (c) => {
+        bytes += c.length;
+        chunks[way]++;
+      });
       res.on('end', () => (res.statusCode === 200 ? resolve([performance.now() - t0, bytes]) : reject(new Error(`HTTP ${res.statusCode}`))));
       res.on('error', reject);
     });
@@ -36,6 +42,12 @@ function fetchOnce(agent, host, port, path, hostHeader) {
 const own = (name) => (process.env[name] ? { [name]: process.env[name] } : {});
 // No warm pool: its background sandbox creation would share the 2 cores with the proxy's event
 // loop (and not with the direct path) while the bench runs.
+/** CPU seconds (user + system) a process has used: what the proxy costs, whatever the load. */
+const cpuSeconds = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+
 const engine = await startEngine({ FAAS_WARM_POOL: '0', FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.240.0.0/16', ...own('FAAS_NET_TAG'), ...own('FAAS_STATE_DIR') });
 try {
   const snap = (await engine.api('POST', '/v1/snapshots', {})).body;
@@ -48,7 +60,7 @@ try {
     proxy: { host: '127.0.0.1', port: Number(engineUrl.port), headers: { host: `${new URL(svc.url).hostname}:${engineUrl.port}`, authorization: `Bearer ${engine.key}` } },
   };
   const agents = { direct: new Agent({ keepAlive: true, maxSockets: 1 }), proxy: new Agent({ keepAlive: true, maxSockets: 1 }) };
-  const get = (way, path) => fetchOnce(agents[way], paths[way].host, paths[way].port, path, paths[way].headers);
+  const get = (way, path) => fetchOnce(way, agents[way], paths[way].host, paths[way].port, path, paths[way].headers);
 
   // Warm both paths (connections, the app's thread, the JIT).
   for (let i = 0; i < 200; i++) await get(i % 2 ? 'direct' : 'proxy', '/who');
@@ -62,9 +74,13 @@ try {
 
   const bytes = MB * 1024 * 1024;
   const rates = { direct: [], proxy: [] };
+  const engineCpu = { direct: 0, proxy: 0 };
+  chunks.direct = chunks.proxy = 0;
   for (let r = 0; r < RUNS; r++) {
     for (const way of r % 2 ? ['proxy', 'direct'] : ['direct', 'proxy']) {
+      const cpu0 = cpuSeconds(engine.proc.pid);
       const [ms, got] = await get(way, `/big?n=${bytes}`);
+      engineCpu[way] += cpuSeconds(engine.proc.pid) - cpu0;
       if (got !== bytes) throw new Error(`${way}: got ${got} of ${bytes} bytes`);
       rates[way].push(bytes / 1024 / 1024 / (ms / 1000));
     }
@@ -81,6 +97,10 @@ try {
   console.log(`  direct ${thr.direct.toFixed(0)} (${rates.direct.map((x) => x.toFixed(0)).join(', ')})`);
   console.log(`  proxy  ${thr.proxy.toFixed(0)} (${rates.proxy.map((x) => x.toFixed(0)).join(', ')})`);
   console.log(`  proxy/direct ${((100 * thr.proxy) / thr.direct).toFixed(1)} %   (target >= 90 %)`);
+  const perGiB = (way) => (engineCpu[way] / RUNS / (MB / 1024)).toFixed(2);
+  console.log(`  engine CPU per GiB: proxy ${perGiB('proxy')} s, direct ${perGiB('direct')} s (the proxy's own cost; its throughput ceiling on one free core is ~1/that GiB/s)`);
+  console.log(`  client's average read: direct ${(bytes * RUNS / chunks.direct / 1024).toFixed(1)} KiB, proxy ${(bytes * RUNS / chunks.proxy / 1024).toFixed(1)} KiB`);
+  console.log(`  load average during the run: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   agents.direct.destroy();
   agents.proxy.destroy();
 } finally {
