@@ -275,6 +275,10 @@ describe('HTTP services', () => {
       const seen = await (await get(id, 'tok', '/who?x=1', { cookie: `${jar}; app=1` })).json();
       assert.equal(seen.headers.cookie, 'app=1');
       assert.equal(seen.path, '/who?x=1');
+      // A non-GET with the link is served at once (no redirect), and gets the cookie too.
+      const post = await call(`${base(id, 'tok')}/echo${link.search}`, {}, { method: 'POST' });
+      assert.equal(post.status, 200);
+      assert.match(String(post.headers['set-cookie']), /^faas_svc=faassvc\./);
       // Without link or cookie: 401; the API key still works.
       assert.equal((await get(id, 'tok')).status, 401);
       assert.equal((await get(id, 'tok', '/who', bearer())).status, 200);

@@ -67,7 +67,6 @@ export class ServiceProxy {
           res.writeHead(302, { location: out.redirect, 'set-cookie': out.cookie, 'cache-control': 'no-store', 'content-length': 0 });
           return void res.end();
         }
-        if (out.cookie) res.setHeader('set-cookie', out.cookie);
         this.forward(req, res, out, requestId);
       },
       (err) => this.fail(res, err, requestId, req),
@@ -208,6 +207,8 @@ export class ServiceProxy {
         if (!HOP.has(name) && name !== 'transfer-encoding') headers.push(ur.rawHeaders[i], ur.rawHeaders[i + 1]);
       }
       headers.push('X-Request-Id', requestId);
+      // A link token exchanged on a non-GET: the cookie goes beside the app's own Set-Cookies.
+      if (out.cookie) headers.push('Set-Cookie', out.cookie);
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
       // Event streams and long polls: the head goes out now, not with the first body byte.
       res.flushHeaders();
