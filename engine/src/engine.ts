@@ -185,7 +185,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
-  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, log });
+  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, events, log });
   const app = buildApp({
     services, contract, version: VERSION, log, proxy,
     limits: {

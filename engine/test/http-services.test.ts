@@ -340,3 +340,35 @@ describe('HTTP services', () => {
     assert.equal(r.status, 200);
   });
 });
+
+// Regression: the proxy's idle keep-alive connections were pooled by ip:port for the whole engine.
+// A restart (or a delete and a new start) gives the address to a new sandbox, which answered the
+// stale connection's next request with a reset: a 502 for a server that was up. Namespace and
+// warm pools off, so the restarted instance gets its old slot (the lowest free one) back.
+describe('HTTP services across a sandbox that reuses an address', () => {
+  let t: TestEngine;
+  before(async () => {
+    t = await startEngine({ env: { FAAS_NETNS_POOL: '0', FAAS_WARM_POOL: '0' } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('drops an instance\'s pooled connections when its sandbox goes', async () => {
+    const snapshotId = (await t.api('POST', '/v1/snapshots', {})).body.id;
+    const parent = (await t.api('POST', '/v1/instances', { snapshotId })).body.id;
+    await startServiceApp(t.api, parent, PORT);
+    // A snapshot with the app running: every restore of it serves at once.
+    const withApp = (await t.api('POST', `/v1/instances/${parent}/snapshot`, {})).body.id;
+    await t.api('DELETE', `/v1/instances/${parent}`);
+    const inst = (await t.api('POST', '/v1/instances', { snapshotId: withApp })).body;
+    await t.api('PUT', `/v1/instances/${inst.id}/services/web`, { port: PORT });
+    const url = `http://web-${inst.id.replace('_', '-')}.localhost:${new URL(t.url).port}/who`;
+    const auth = { authorization: `Bearer ${t.key}` };
+    assert.equal((await call(url, auth)).status, 200); // leaves an idle connection in the pool
+    const restarted = (await t.api('POST', `/v1/instances/${inst.id}/restart`)).body;
+    assert.equal(restarted.network.ip, inst.network.ip, 'precondition: the restarted sandbox has the same address');
+    const again = await call(url, auth);
+    assert.equal(again.status, 200, again.text);
+  });
+});

@@ -13,6 +13,7 @@ import { Agent, request as httpRequest, type IncomingMessage, type ServerRespons
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FaasError } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
 import { owns, type Principal } from '../core/principal.js';
 import type { Instance } from '../core/types.js';
 import type { HttpServices } from '../services/http-services.js';
@@ -31,6 +32,7 @@ export interface ProxyDeps {
   keys: KeyService;
   instances: { find(id: string): Instance | undefined };
   lifetimes: Pick<Lifetimes, 'hold'>;
+  events: Pick<EventBus, 'on'>;
   log: Logger;
 }
 
@@ -50,10 +52,32 @@ interface Passed {
 }
 
 export class ServiceProxy {
-  // Keep-alive connections to instances, reused across requests (keyed by ip:port by Node).
-  private readonly agent = new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 64, scheduling: 'lifo' });
+  /**
+   * Keep-alive connections to each instance, reused across requests. One pool per instance, dropped
+   * when its sandbox goes: its address is reused by the next sandbox of the slot, and an idle
+   * connection kept under it would be answered by that sandbox with a reset (a spurious 502).
+   */
+  private readonly agents = new Map<string, Agent>();
 
-  constructor(private readonly d: ProxyDeps) {}
+  constructor(private readonly d: ProxyDeps) {
+    d.events.on('event', (e: { type: string; resourceId: string }) => {
+      if (e.type === 'instance.stopped' || e.type === 'instance.deleted' || e.type === 'instance.error') this.dropAgent(e.resourceId);
+    });
+  }
+
+  private agentFor(instanceId: string): Agent {
+    let agent = this.agents.get(instanceId);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000 });
+      this.agents.set(instanceId, agent);
+    }
+    return agent;
+  }
+
+  private dropAgent(instanceId: string): void {
+    this.agents.get(instanceId)?.destroy();
+    this.agents.delete(instanceId);
+  }
 
   /** Serves `req` when its Host names a service; false leaves it to the API. */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
@@ -128,7 +152,7 @@ export class ServiceProxy {
   }
 
   close(): void {
-    this.agent.destroy();
+    for (const id of [...this.agents.keys()]) this.dropAgent(id);
   }
 
   /**
@@ -186,7 +210,7 @@ export class ServiceProxy {
 
   private forward(req: IncomingMessage, res: ServerResponse, out: Passed, requestId: string): void {
     const hold = this.d.lifetimes.hold(out.inst.id);
-    const up = httpRequest({ host: out.inst.ip!, port: out.svc.port, method: req.method, path: out.path, headers: out.headers as unknown as Record<string, string>, agent: this.agent, setHost: false });
+    const up = httpRequest({ host: out.inst.ip!, port: out.svc.port, method: req.method, path: out.path, headers: out.headers as unknown as Record<string, string>, agent: this.agentFor(out.inst.id), setHost: false });
     const untrack = this.d.services.track(out.inst.id, out.svc.name, () => {
       up.destroy();
       res.destroy();
