@@ -68,7 +68,10 @@ export class ServiceProxy {
   private agentFor(instanceId: string): Agent {
     let agent = this.agents.get(instanceId);
     if (!agent) {
-      agent = new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000 });
+      // `timeout` closes idle pooled connections (not busy ones) after 4 s: before the 5 s after which
+      // Node's own servers (a common app) close theirs, so the proxy does not send on a connection
+      // the app is closing at that moment.
+      agent = new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 4_000 });
       this.agents.set(instanceId, agent);
     }
     return agent;
