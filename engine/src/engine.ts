@@ -47,6 +47,10 @@ import { KeyRepo } from './store/sqlite/keys.js';
 import { KeyService } from './services/keys.js';
 import { BranchService } from './services/branches.js';
 import { BranchRepo } from './store/sqlite/branches.js';
+import { HttpServices } from './services/http-services.js';
+import { Wake } from './services/wake.js';
+import { HttpServiceRepo } from './store/sqlite/http-services.js';
+import { ServiceProxy } from './http/service-proxy.js';
 
 export const VERSION = '0.1.0';
 
@@ -72,6 +76,9 @@ export interface Services {
   branchMerges: BranchMergeService;
   branches: BranchService;
   steps: StepService;
+  httpServices: HttpServices;
+  /** ensureAwake(instanceId, 'http' | 'ssh'): resumes a paused instance that allows it. */
+  wake: Wake;
 }
 
 export interface Engine {
@@ -203,10 +210,25 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const branches = new BranchService(branchRepo, snapshots, instances, events);
   const branchMerges = new BranchMergeService(branches, branchRepo, diffs, merges);
   snapshots.branches = branches;
+  const serviceRepo = new HttpServiceRepo(db);
+  const wake = new Wake(serviceRepo, instances);
+  const httpServices = new HttpServices(serviceRepo, instances, keys, events, {
+    baseHost: config.serviceHost, scheme: config.serviceScheme, urlPort: config.serviceUrlPort, tokenSeconds: config.serviceTokenSeconds,
+  });
+  instances.onCreated = (inst, input) => {
+    // A branch child wakes like its parent and exposes what it exposed, under its own host names.
+    if (input.parentInstanceId) {
+      wake.set(inst.id, wake.get(input.parentInstanceId));
+      httpServices.inherit(input.parentInstanceId, inst.id);
+    } else if (input.wakeOn) {
+      wake.set(inst.id, input.wakeOn);
+    }
+  };
   const services: Services = {
     diffs, merges, branchMerges,
     images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
     files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches, steps,
+    httpServices, wake,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -226,8 +248,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
 
+  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, events, log });
   const app = buildApp({
-    services, contract, version: VERSION, log,
+    services, contract, version: VERSION, log, proxy,
     limits: {
       instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
       execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
@@ -242,6 +265,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       lifetimes.stop();
       await networkPolicy.stop();
       await app.close();
+      proxy.close();
       await snapshots.sealPending();
       if (opts.stopInstances || opts.clean) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));

@@ -35,6 +35,8 @@ export interface StartInput {
   parentInstanceId?: string | null;
   /** The API key that starts it (set by the route, not the client). */
   owner?: string | null;
+  /** What resumes it when paused (services/wake.ts); kept by the onCreated hook. */
+  wakeOn?: { http?: boolean; ssh?: boolean };
 }
 
 export class InstanceService {
@@ -45,6 +47,9 @@ export class InstanceService {
   clones: { take(snapshotId: string): Clone | undefined } | null = null;
   /** Set by the composition root: installs instances' egress rules and bandwidth on their slots. */
   networkPolicy: Pick<NetworkPolicyService, 'apply'> | null = null;
+  /** Set by the composition root: told of every new record in the turn it is inserted (wakeOn,
+   *  a branch child's copies of its parent's HTTP services). */
+  onCreated: (inst: Instance, input: StartInput) => void = () => {};
 
   constructor(
     private readonly repo: InstanceRepo,
@@ -420,6 +425,7 @@ export class InstanceService {
       owner: input.owner ?? null,
     };
     this.repo.insert(inst);
+    this.onCreated(inst, input);
     this.events.publish('instance.pending', inst.id, { snapshotId: snap.id });
     return inst;
   }

@@ -36,6 +36,8 @@ from ._exceptions import (
     TokenExpiredError,
     KeyRevokedError,
     ForbiddenError,
+    ServiceNotFoundError,
+    ServiceUnreachableError,
 )
 from ._managed import AsyncManagedInstance, ManagedInstance
 from .resources.parallel import RaceResult
@@ -62,6 +64,8 @@ from .types import (
     TimelineEntry,
     TransferResult,
     StepResult,
+    ServiceEndpoint,
+    WakeOn,
 )
 
 __version__ = "0.1.0"
@@ -98,6 +102,10 @@ __all__ = [
     "ApiKey",
     "CreatedKey",
     "Token",
+    "ServiceEndpoint",
+    "WakeOn",
+    "ServiceNotFoundError",
+    "ServiceUnreachableError",
     "InstanceMetrics",
     "EgressPolicy",
     "NetworkConfig",

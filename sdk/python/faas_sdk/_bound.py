@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import PrivateAttr
 
-from .types import BranchData, BranchResultData, ExecutionResult, InstanceData, SnapshotData
+from .types import BranchData, BranchResultData, ExecutionResult, InstanceData, ServiceEndpoint, SnapshotData, TimelineEntry
 
 if TYPE_CHECKING:
     from ._client import FaaSClient
     from .resources.execution import Command
+    from .resources.network import ServiceAuth
 
 
 def _sync_client(bound: object, what: str) -> FaaSClient:
@@ -89,6 +90,16 @@ class Instance(InstanceData):
 
     def download(self, remote_path: str, local_path: str) -> None:
         _sync_client(self._client, "Instance.download").files.download(self.id, remote_path, local_path)
+
+    def expose_http(self, name: str, port: int, *, auth: ServiceAuth | None = None) -> ServiceEndpoint:
+        """Serves ``port`` of this instance under a URL named ``name`` (``client.network.expose_http``)."""
+        return _sync_client(self._client, "Instance.expose_http").network.expose_http(self.id, name, port, auth=auth)
+
+    def hide_http(self, name: str) -> None:
+        _sync_client(self._client, "Instance.hide_http").network.hide_http(self.id, name)
+
+    def list_services(self) -> list[ServiceEndpoint]:
+        return _sync_client(self._client, "Instance.list_services").network.list_services(self.id)
 
     def refresh(self) -> Instance:
         return _sync_client(self._client, "Instance.refresh").instances.get(self.id)

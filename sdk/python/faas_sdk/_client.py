@@ -22,6 +22,7 @@ from ._config import OptimizationHints
 from ._bound import Branch, Instance, Snapshot
 from ._exceptions import FaaSError
 from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
+from .resources.network import AsyncNetwork, Network
 from .resources.branches import AsyncBranches, Branches
 from .resources.events import AsyncEvents, Events
 from .resources.execution import AsyncExecution, Command, Execution
@@ -79,6 +80,7 @@ class FaaSClient(BaseClient):
         self.parallel = Parallel(self)
         self.keys = Keys(self)
         self.tokens = Tokens(self)
+        self.network = Network(self)
 
     # ------------------------------------------------------------------ transport
     def _send(self, request: APIRequest) -> httpx.Response:
@@ -227,6 +229,7 @@ class AsyncFaaSClient(BaseClient):
         self.parallel = AsyncParallel(self)
         self.keys = AsyncKeys(self)
         self.tokens = AsyncTokens(self)
+        self.network = AsyncNetwork(self)
 
     async def _send(self, request: APIRequest) -> httpx.Response:
         request = self._prepare(request)

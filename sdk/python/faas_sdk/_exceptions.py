@@ -24,6 +24,8 @@ __all__ = [
     "BranchNotFoundError",
     "ProcessNotFoundError",
     "FileNotFoundError",
+    "ServiceNotFoundError",
+    "ServiceUnreachableError",
     "InstanceNotReadyError",
     "ConflictError",
     "MergeConflictError",
@@ -119,6 +121,14 @@ class FileNotFoundError(NotFoundError):  # noqa: A001 - the conformance name; im
     pass
 
 
+class ServiceNotFoundError(NotFoundError):
+    """The instance exposes no HTTP service of that name."""
+
+
+class ServiceUnreachableError(FaaSError):
+    """The engine's proxy reached the instance but nothing accepts connections on the service's port (502)."""
+
+
 class InstanceNotReadyError(FaaSError):
     """The instance's state does not allow the call; ``details["state"]`` holds it."""
 
@@ -181,6 +191,8 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "branch_not_found": BranchNotFoundError,
     "process_not_found": ProcessNotFoundError,
     "file_not_found": FileNotFoundError,
+    "service_not_found": ServiceNotFoundError,
+    "service_unreachable": ServiceUnreachableError,
     "not_found": NotFoundError,
     # The SDK never sends a method the spec does not list; a 405 means the route is not there.
     "method_not_allowed": NotFoundError,

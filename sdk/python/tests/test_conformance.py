@@ -132,6 +132,9 @@ CALLS: dict[str, Callable[..., Any]] = {
     "keys.list": lambda c: c.keys.list(),
     "keys.revoke": lambda c, id: c.keys.revoke(id),
     "tokens.create": lambda c, **a: c.tokens.create(**a),
+    "network.expose_http": lambda c, instance, name, port, **a: c.network.expose_http(instance, name, port, **a),
+    "network.hide_http": lambda c, instance, name: c.network.hide_http(instance, name),
+    "network.list_services": lambda c, instance: c.network.list_services(instance),
     "raw": lambda c, method, path, body=None, auth=None: c.raw(method, path, body, api_key=BAD_KEY if auth == "bad" else None),
 }
 

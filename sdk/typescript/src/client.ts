@@ -16,6 +16,7 @@ import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager, type Branch, type CreateBranchConfig } from './resources/branches.js';
 import { StateOperations } from './resources/state.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
+import { NetworkOperations } from './resources/network.js';
 
 export class FaaSClient {
   /** @internal the transport; use `request()` for routes the SDK does not wrap. */
@@ -36,6 +37,8 @@ export class FaaSClient {
   readonly keys: KeyManager;
   /** Short-lived tokens minted from this client's key. */
   readonly tokens: TokenManager;
+  /** HTTP services of instances (exposeHttp, hideHttp, listServices). */
+  readonly network: NetworkOperations;
 
   /**
    * With no arguments the client reads FAAS_API_KEY / FAAS_ENDPOINT, else the local engine's
@@ -56,6 +59,7 @@ export class FaaSClient {
     this.parallel = new ParallelOperations(this);
     this.keys = new KeyManager(this.http);
     this.tokens = new TokenManager(this.http);
+    this.network = new NetworkOperations(this.http);
   }
 
   get endpoint(): string {

@@ -435,3 +435,22 @@ test('snapshot upload copies a local file in as a cached step', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('instance expose, services and hide (--json and human), start --wake-on', () => {
+  const inst = faasJson(['instance', 'start', sharedSnapshotId(), '--wake-on', 'http']);
+  startedInstances.push(inst.id);
+  assert.deepEqual(inst.wakeOn, { http: true, ssh: false });
+  assert.equal(faas(['instance', 'start', sharedSnapshotId(), '--wake-on', 'ftp']).code, 2);
+  const web = faasJson(['instance', 'expose', inst.id, 'web', '--port', '8080', '--auth', 'token']);
+  assert.equal(web.auth, 'token');
+  assert.match(web.tokenUrl, /\?faas_token=faassvc\./);
+  const human = faas(['instance', 'expose', inst.id, 'api', '--port', '3000']);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, new RegExp(`^http://api-${inst.id.replace('_', '-')}\\.`));
+  assert.equal(faas(['instance', 'expose', inst.id, 'web']).code, 2); // no --port
+  assert.equal(faas(['instance', 'expose', inst.id, 'web', '--port', '80', '--auth', 'open']).code, 2);
+  assert.deepEqual(faasJson(['instance', 'services', inst.id]).map((s: { name: string }) => s.name), ['api', 'web']);
+  assert.equal(faasJson(['instance', 'hide', inst.id, 'api']).hidden, true);
+  const missing = faasJson(['instance', 'hide', inst.id, 'api'], 1);
+  assert.equal(missing.error.code, 'service_not_found');
+});

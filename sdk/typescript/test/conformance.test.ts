@@ -116,6 +116,9 @@ const OPERATIONS: Record<string, Operation> = {
   'keys.list': (_a, c) => c.keys.list().toArray(),
   'keys.revoke': (a, c) => c.keys.revoke(a.id).then(() => null),
   'tokens.create': (a, c) => c.tokens.create({ expiresIn: a.expiresIn }),
+  'network.exposeHttp': (a, c) => c.network.exposeHttp(a.instance, a.name, a.port, { auth: a.auth }),
+  'network.hideHttp': (a, c) => c.network.hideHttp(a.instance, a.name).then(() => null),
+  'network.listServices': (a, c) => c.network.listServices(a.instance),
   raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
 };
 

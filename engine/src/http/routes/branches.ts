@@ -3,7 +3,7 @@ import type { Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
 import { body, bool, listOwner, listQuery, ownerOf, params, query } from './common.js';
-import { publicBranch, publicInstance, publicSnapshot } from './views.js';
+import { instanceView, publicBranch, publicSnapshot } from './views.js';
 
 export function registerBranchRoutes(r: Router, s: Services): void {
   const b = s.branches;
@@ -23,7 +23,7 @@ export function registerBranchRoutes(r: Router, s: Services): void {
   });
   r.op('checkoutBranch', async (req, reply) => {
     const { instance, started } = await b.checkout(params(req).id);
-    return reply.code(started ? 201 : 200).send(publicInstance(instance));
+    return reply.code(started ? 201 : 200).send(instanceView(s, req)(instance));
   });
   r.op('commitBranch', async (req, reply) => {
     const snap = await b.commit(params(req).id, body<{ message?: string; metadata?: Metadata }>(req));

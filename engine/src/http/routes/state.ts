@@ -4,7 +4,7 @@ import type { Services } from '../../engine.js';
 import type { Router } from '../app.js';
 import { principalOf } from '../auth.js';
 import { body, params, serverTiming } from './common.js';
-import { publicInstance } from './views.js';
+import { instanceView } from './views.js';
 import type { Timings } from '../../services/sandboxes.js';
 
 export function registerStateRoutes(r: Router, s: Services): void {
@@ -16,10 +16,10 @@ export function registerStateRoutes(r: Router, s: Services): void {
     const inst = await s.state.rollback(params(req).id, steps, principalOf(req), timings);
     timings.total = Math.round((performance.now() - t0) * 10) / 10;
     reply.header('server-timing', serverTiming(timings));
-    return publicInstance(inst);
+    return instanceView(s, req)(inst);
   });
   r.op('restartInstance', async (req) => {
     const { fromLatestCheckpoint = false } = body<{ fromLatestCheckpoint?: boolean }>(req);
-    return publicInstance(await s.state.restart(params(req).id, fromLatestCheckpoint, principalOf(req)));
+    return instanceView(s, req)(await s.state.restart(params(req).id, fromLatestCheckpoint, principalOf(req)));
   });
 }

@@ -30,6 +30,7 @@ def _start_request(
     wait: bool,
     network_config: NetworkConfigParam | None = None,
     network_bandwidth: Bandwidth | None = None,
+    wake_on: Mapping[str, bool] | None = None,
 ) -> APIRequest:
     resources = {**drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size}), **bandwidth_json(network_bandwidth)}
     body = drop_none(
@@ -41,6 +42,7 @@ def _start_request(
             "autoStop": auto_stop,
             "resources": resources or None,
             "networkConfig": network_config_json(network_config),
+            "wakeOn": dict(wake_on) if wake_on is not None else None,
         }
     )
     return APIRequest("POST", "/v1/instances", params=None if wait else {"wait": False}, json=body)
@@ -120,10 +122,11 @@ class Instances(SyncAPIResource):
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
         wait: bool = True,
+        wake_on: Mapping[str, bool] | None = None,
     ) -> Instance:
         """Restores ``snapshot`` into a new instance; use it in ``with`` to stop it afterwards."""
         request = _start_request(
-            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth
+            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
         )
         return self._parse(self._client._call(request))
 
@@ -222,10 +225,11 @@ class AsyncInstances(AsyncAPIResource):
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
         wait: bool = True,
+        wake_on: Mapping[str, bool] | None = None,
     ) -> AsyncManagedInstance:
         """``await`` it for the instance, or ``async with`` it to stop the instance on exit."""
         request = _start_request(
-            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth
+            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
         )
 
         async def start() -> Instance:

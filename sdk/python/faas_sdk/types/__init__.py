@@ -39,6 +39,8 @@ __all__ = [
     "BranchResultData",
     "BranchData",
     "TimelineEntry",
+    "ServiceEndpoint",
+    "WakeOn",
 ]
 
 InstanceState = Literal["pending", "ready", "paused", "stopping", "stopped", "error"]
@@ -162,6 +164,26 @@ class InstanceEndpoints(FaaSModel):
     agent: Optional[str] = None
 
 
+class WakeOn(FaaSModel):
+    """What resumes a paused instance: a request to one of its HTTP services, an SSH connection."""
+
+    http: bool = False
+    ssh: bool = False
+
+
+class ServiceEndpoint(FaaSModel):
+    """An HTTP service of an instance behind the engine's proxy (``client.network.expose_http``)."""
+
+    name: str
+    port: int
+    url: str
+    auth: Literal["api-key", "token", "none"]
+    #: For ``auth="token"``: ``url`` with a fresh signed link token, for browsers; None otherwise.
+    token_url: Optional[str] = None
+    token_expires_at: Optional[str] = None
+    created_at: str
+
+
 class InstanceData(FaaSModel):
     """Fields of an instance. Use :class:`faas_sdk.Instance`, which adds the lifecycle methods."""
 
@@ -181,6 +203,8 @@ class InstanceData(FaaSModel):
     created_at: str
     ready_at: Optional[str] = None
     stopped_at: Optional[str] = None
+    wake_on: WakeOn = Field(default_factory=WakeOn)
+    services: list[ServiceEndpoint] = Field(default_factory=list)
 
 
 class CpuUsage(FaaSModel):

@@ -1,5 +1,5 @@
 // faas instance start|list|get|stop|pause|resume|restart|delete|metrics|snapshot|branch (--name: named branches)
-// (exec, shell and cp are in instance-io.ts)
+// (exec, shell and cp are in instance-io.ts; expose, hide and services in instance-services.ts)
 import type { Instance, InstanceMetrics, InstanceState } from '../resources/instances.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
@@ -8,6 +8,7 @@ import { instanceIoCommands } from './instance-io.js';
 import { showBranches } from './branches.js';
 import { stateCommands } from './state.js';
 import { bandwidthFrom, NETWORK_USAGE, networkCommand, networkConfigFrom, networkOptions } from './network.js';
+import { instanceServiceCommands } from './instance-services.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -31,11 +32,20 @@ function stateFilter(ctx: Context): InstanceState | undefined {
   return state as InstanceState | undefined;
 }
 
+/** `--wake-on http,ssh`: what resumes the instance when it is paused. */
+function wakeOn(value: string | undefined): { http: boolean; ssh: boolean } | undefined {
+  if (value === undefined) return undefined;
+  const kinds = value.split(',').map((k) => k.trim()).filter(Boolean);
+  const bad = kinds.filter((k) => k !== 'http' && k !== 'ssh');
+  if (bad.length) throw new UsageError(`--wake-on takes http, ssh or both (comma-separated), got ${bad.join(', ')}`);
+  return { http: kinds.includes('http'), ssh: kinds.includes('ssh') };
+}
+
 export const instanceCommands: CommandGroup = {
   start: {
-    usage: `<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--no-wait]`,
+    usage: `<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--wake-on http,ssh] [--no-wait]`,
     summary: 'Start an instance from a snapshot',
-    options: { ...metadataOption, ...networkOptions, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' } },
+    options: { ...metadataOption, ...networkOptions, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' }, 'wake-on': { type: 'string' } },
     async run(ctx) {
       const resources = { vcpus: int(ctx, 'vcpus'), memory: int(ctx, 'memory'), diskSize: int(ctx, 'disk'), networkBandwidth: bandwidthFrom(ctx) };
       const hasResources = Object.values(resources).some((v) => v !== undefined);
@@ -46,6 +56,7 @@ export const instanceCommands: CommandGroup = {
         resources: hasResources ? resources : undefined,
         networkConfig: networkConfigFrom(ctx),
         wait: ctx.values['no-wait'] === true ? false : undefined,
+        wakeOn: wakeOn(str(ctx, 'wake-on')),
       });
       ctx.out.result(instance, (i: Instance) => i.id);
     },
@@ -120,4 +131,5 @@ export const instanceCommands: CommandGroup = {
   network: networkCommand,
   ...instanceIoCommands,
   ...stateCommands,
+  ...instanceServiceCommands,
 };
