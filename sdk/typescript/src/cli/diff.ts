@@ -48,16 +48,25 @@ export function formatDiff(d: BranchDiff, patches: boolean): string {
 
 const showDiff = (ctx: Context) => (d: BranchDiff) => formatDiff(d, ctx.values.stat !== true && ctx.values['no-patch'] !== true);
 
-export const snapshotDiffCommands: CommandGroup = {
-  diff: {
-    usage: '<base-snapshot> <target-snapshot> [--stat]',
-    summary: 'Show what changed in the files from one snapshot to another (like git diff --stat plus patches)',
+/** A diff command: `fetch(a, b, textDiffs)` answers the BranchDiff of its two arguments. */
+function diffCommand(names: [string, string], summary: string, fetch: (ctx: Context, a: string, b: string, textDiffs: boolean) => Promise<BranchDiff>): CommandGroup[string] {
+  return {
+    usage: `<${names[0]}> <${names[1]}> [--stat]`,
+    summary,
     options: diffOptions,
     async run(ctx) {
-      const d = await ctx.client().snapshots.diff(arg(ctx, 0, 'base-snapshot'), arg(ctx, 1, 'target-snapshot'), { textDiffs: ctx.values.stat !== true || ctx.out.json });
+      const d = await fetch(ctx, arg(ctx, 0, names[0]), arg(ctx, 1, names[1]), ctx.values.stat !== true || ctx.out.json);
       ctx.out.result(d, showDiff(ctx));
     },
-  },
+  };
+}
+
+export const snapshotDiffCommands: CommandGroup = {
+  diff: diffCommand(
+    ['base-snapshot', 'target-snapshot'],
+    'Show what changed in the files from one snapshot to another (like git diff --stat plus patches)',
+    (ctx, a, b, textDiffs) => ctx.client().snapshots.diff(a, b, { textDiffs }),
+  ),
   merge: {
     usage: '<snapshot> <snapshot>… [--strategy fail|ours|theirs] [--ours PATH]… [--theirs PATH]… [--name N] [--metadata k=v]…',
     summary: "Three-way merge of snapshots' files onto the first (its memory and processes); prints the new snapshot",
@@ -72,15 +81,11 @@ export const snapshotDiffCommands: CommandGroup = {
 };
 
 export const branchDiffCommands: CommandGroup = {
-  diff: {
-    usage: '<branch> <branch-or-snapshot> [--stat]',
-    summary: "Show what changed from a branch's head to another branch's head or a snapshot",
-    options: diffOptions,
-    async run(ctx) {
-      const d = await ctx.client().branches.diff(arg(ctx, 0, 'branch'), arg(ctx, 1, 'branch-or-snapshot'), { textDiffs: ctx.values.stat !== true || ctx.out.json });
-      ctx.out.result(d, showDiff(ctx));
-    },
-  },
+  diff: diffCommand(
+    ['branch', 'branch-or-snapshot'],
+    "Show what changed from a branch's head to another branch's head or a snapshot",
+    (ctx, a, b, textDiffs) => ctx.client().branches.diff(a, b, { textDiffs }),
+  ),
   merge: {
     usage: '<branch> <branch>… [--strategy fail|ours|theirs] [--ours PATH]… [--theirs PATH]… [--message M]',
     summary: "Merge branches into the first one (its head moves to the result); prints the new head",
