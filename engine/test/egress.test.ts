@@ -182,6 +182,9 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     // Refused at once (a TCP reset), not left to time out.
     const r = await sh(denied.id, `curl -sS -m 5 http://${DENIED}:8000/ 2>&1; echo "exit $?"`);
     assert.match(r.stdout, /Failed to connect .* after \d+ ms[^]*exit 7/);
+    // A restart restores into a new slot: the policy comes along.
+    assert.equal((await t.api('POST', `/v1/instances/${denied.id}/restart`)).body.state, 'ready');
+    assert.deepEqual(await reach(denied.id, [ALLOWED, DENIED]), { [ALLOWED]: true, [DENIED]: false });
     await t.api('DELETE', `/v1/instances/${open.id}`);
     await t.api('DELETE', `/v1/instances/${denied.id}`);
   });
@@ -194,8 +197,21 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
     assert.deepEqual(await reach(inst.id, [DENIED]), { [DENIED]: false });
     const allowWins = await start({ networkConfig: { egress: { deny: [`${NET}.0/29`], allow: [ALLOWED] } } });
     assert.deepEqual(await reach(allowWins.id), { [ALLOWED]: true, [DENIED]: false, [NAMED]: false });
-    await t.api('DELETE', `/v1/instances/${inst.id}`);
-    await t.api('DELETE', `/v1/instances/${allowWins.id}`);
+    // allow opens nothing the engine's own boundary closes: another sandbox stays unreachable
+    // even when its whole subnet is allowed.
+    const subnet = process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16';
+    const target = await start();
+    await t.api('POST', `/v1/instances/${target.id}/processes`, { argv: ['python3', '-m', 'http.server', '8000'] });
+    const opener = await start({ networkConfig: { egress: { mode: 'deny-all', allow: [subnet, ALLOWED] } } });
+    let seen: Record<string, boolean> = {};
+    for (let i = 0; i < 20; i++) {
+      seen = await reach(target.id, ['127.0.0.1']); // the target's own server is up
+      if (seen['127.0.0.1']) break;
+      await sleep(250);
+    }
+    assert.ok(seen['127.0.0.1'], 'the target serves');
+    assert.deepEqual(await reach(opener.id, [target.network.ip, ALLOWED]), { [target.network.ip]: false, [ALLOWED]: true });
+    for (const i of [inst, allowWins, target, opener]) await t.api('DELETE', `/v1/instances/${i.id}`);
   });
 
   it('under deny-all, DNS goes to the host\'s resolvers only (dns: true), and nowhere with dns: false', async () => {
