@@ -23,6 +23,7 @@ import { SnapshotService } from './services/snapshots.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
+import { Tunnels } from './services/tunnels.js';
 import { Admission, HostCapacity } from './services/limits.js';
 import { EngineMetrics } from './services/metrics.js';
 import { ProcessService } from './services/processes.js';
@@ -55,6 +56,7 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  tunnels: Tunnels;
 }
 
 export interface Engine {
@@ -146,6 +148,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
+    tunnels: new Tunnels(),
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -167,6 +170,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     services, contract, version: VERSION, log,
     limits: {
       instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
+      forwardConcurrency: config.forwardConcurrency, forwardCredentialConcurrency: config.forwardCredentialConcurrency,
       execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
     },
   });

@@ -22,6 +22,7 @@ export const ERROR_STATUS = {
   timeout: 504,
   runtime_error: 500,
   internal: 500,
+  port_not_listening: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

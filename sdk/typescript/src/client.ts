@@ -11,6 +11,7 @@ import { ExecutionOperations, type Command, type ExecOptions, type ExecutionResu
 import { FileOperations } from './resources/files.js';
 import { ProcessOperations } from './resources/processes.js';
 import { TerminalOperations } from './resources/terminal.js';
+import { PortForwardOperations } from './resources/port-forwards.js';
 import { EventManager } from './resources/events.js';
 import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager } from './resources/branches.js';
@@ -28,6 +29,8 @@ export class FaaSClient {
   readonly files: FileOperations;
   readonly processes: ProcessOperations;
   readonly terminals: TerminalOperations;
+  /** Port forwards and tunnels (the seed's NetworkOperations). */
+  readonly network: PortForwardOperations;
   readonly events: EventManager;
   readonly parallel: ParallelOperations;
   /** API keys of the engine (admin keys only). */
@@ -49,6 +52,7 @@ export class FaaSClient {
     this.files = new FileOperations(this.http);
     this.processes = new ProcessOperations(this.http);
     this.terminals = new TerminalOperations(this.http);
+    this.network = new PortForwardOperations(this.http);
     this.events = new EventManager(this.http);
     this.parallel = new ParallelOperations(this);
     this.keys = new KeyManager(this.http);

@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "port_not_listening";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -569,6 +569,22 @@ export interface TerminalExit {
   exitCode: number;
 }
 
+export interface PortStatus {
+  port: number;
+  listening: true;
+}
+
+/** Text WebSocket message, either way - the sender has finished sending (TCP half-close). */
+export interface StreamEnd {
+  type: "end";
+}
+
+/** Text WebSocket message, server to client - code in the instance connected to the tunnel's port. */
+export interface TunnelConnection {
+  type: "connection";
+  id: string;
+}
+
 export interface Event {
   id: string;
   /** Engine-wide increasing sequence number; the SSE `id:` field. */
@@ -637,6 +653,9 @@ export const operations = {
   signalProcess: { method: "POST", path: "/v1/instances/{id}/processes/{pid}/signal" },
   streamProcessOutput: { method: "GET", path: "/v1/instances/{id}/processes/{pid}/output" },
   openTerminal: { method: "GET", path: "/v1/instances/{id}/terminal" },
+  openPortForward: { method: "GET", path: "/v1/instances/{id}/tcp/{port}" },
+  openTunnel: { method: "GET", path: "/v1/instances/{id}/tunnels/{port}" },
+  acceptTunnelConnection: { method: "GET", path: "/v1/instances/{id}/tunnels/{port}/connections/{connectionId}" },
   streamEvents: { method: "GET", path: "/v1/events" },
   listKeys: { method: "GET", path: "/v1/keys" },
   createKey: { method: "POST", path: "/v1/keys" },
