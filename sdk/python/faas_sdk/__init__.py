@@ -40,6 +40,7 @@ from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
+from .resources.port_forwards import AsyncPortForward, AsyncTunnel, PortForward, Tunnel
 from .types import (
     Event,
     ExecEvent,
@@ -72,6 +73,10 @@ __all__ = [
     "AsyncProcessHandle",
     "Terminal",
     "AsyncTerminal",
+    "PortForward",
+    "AsyncPortForward",
+    "Tunnel",
+    "AsyncTunnel",
     "RaceResult",
     "Event",
     "ExecEvent",

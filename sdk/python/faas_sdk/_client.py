@@ -31,6 +31,7 @@ from .resources.parallel import AsyncParallel, Parallel
 from .resources.processes import AsyncProcesses, Processes
 from .resources.snapshots import AsyncSnapshots, Snapshots
 from .resources.terminals import AsyncTerminals, Terminals
+from .resources.port_forwards import AsyncPortForwards, PortForwards
 from .types import ExecutionResult, Health
 
 __all__ = ["FaaSClient", "AsyncFaaSClient", "Target", "HttpMethod"]
@@ -70,6 +71,7 @@ class FaaSClient(BaseClient):
         self.files = Files(self)
         self.processes = Processes(self)
         self.terminals = Terminals(self)
+        self.network = PortForwards(self)
         self.events = Events(self)
         self.parallel = Parallel(self)
         self.keys = Keys(self)
@@ -212,6 +214,7 @@ class AsyncFaaSClient(BaseClient):
         self.files = AsyncFiles(self)
         self.processes = AsyncProcesses(self)
         self.terminals = AsyncTerminals(self)
+        self.network = AsyncPortForwards(self)
         self.events = AsyncEvents(self)
         self.parallel = AsyncParallel(self)
         self.keys = AsyncKeys(self)

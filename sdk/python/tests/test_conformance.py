@@ -21,6 +21,7 @@ import faas_sdk
 from faas_sdk import AsyncFaaSClient, FaaSClient, FaaSError
 
 from .conftest import Engine
+from .network_calls import create_tunnel_call, port_forward_call
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[3] / "tests" / "conformance" / "scenarios").glob("*.yaml"))
 #: Names that differ between the SDKs (the YAML uses the TypeScript ones).
@@ -101,6 +102,8 @@ CALLS: dict[str, Callable[..., Any]] = {
     "keys.list": lambda c: c.keys.list(),
     "keys.revoke": lambda c, id: c.keys.revoke(id),
     "tokens.create": lambda c, **a: c.tokens.create(**a),
+    "network.port_forward": port_forward_call,
+    "network.create_tunnel": create_tunnel_call,
     "raw": lambda c, method, path, body=None, auth=None: c.raw(method, path, body, api_key=BAD_KEY if auth == "bad" else None),
 }
 

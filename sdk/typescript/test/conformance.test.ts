@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as sdk from '../src/index.js';
 import { testClient } from './helpers/env.js';
+import { networkCalls } from './helpers/network-calls.js';
 
 interface Step {
   call: string;
@@ -88,6 +89,7 @@ const OPERATIONS: Record<string, Operation> = {
   'keys.revoke': (a, c) => c.keys.revoke(a.id).then(() => null),
   'tokens.create': (a, c) => c.tokens.create({ expiresIn: a.expiresIn }),
   raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
+  ...networkCalls,
 };
 
 /** `$name.path[0].x` reads a saved value; any other value is taken literally (recursively). */

@@ -125,8 +125,10 @@ test('createTunnel remote: curl inside the instance reaches a server in this pro
   try {
     const tunnel = await client.network.createTunnel(instance, { direction: 'remote', remotePort: 9100, localHost: '127.0.0.1', localPort });
     assert.equal(tunnel.direction, 'remote');
-    const r = await instance.exec('for i in 1 2 3; do curl -s -m 10 http://127.0.0.1:9100/; done');
-    assert.equal(r.stdout, 'okokok');
+    // Regression: a connection's first bytes (curl's request) can reach us before the local
+    // connect completes; they were dropped and curl hung (about 1 in 3).
+    const r = await instance.exec('for i in 1 2 3 4 5 6 7 8; do curl -s -m 10 http://127.0.0.1:9100/; done');
+    assert.equal(r.stdout, 'ok'.repeat(8));
     await assert.rejects(client.network.createTunnel(instance, { direction: 'remote', remotePort: 9100, localPort }), ConflictError);
     await tunnel.close();
     const after = await instance.exec('curl -s -m 5 http://127.0.0.1:9100/');

@@ -19,9 +19,28 @@ const LOW = 256 << 10;
 const CLOSE_RESET = 4001;
 const END = JSON.stringify({ type: 'end' });
 
+/**
+ * Messages that arrived before the socket was piped: the engine starts sending as soon as the
+ * connection is up (a tunnel connection's first bytes come while we still connect locally).
+ */
+const early = new WeakMap<WebSocket, { messages: [Buffer, boolean][]; listener: (data: Buffer, isBinary: boolean) => void }>();
+
+/** Stops queueing early messages; returns those queued, for the socket's real reader to handle first. */
+function takeEarly(ws: WebSocket): [Buffer, boolean][] {
+  const before = early.get(ws);
+  if (!before) return [];
+  ws.off('message', before.listener);
+  early.delete(ws);
+  return before.messages;
+}
+
 /** Opens a WebSocket on an engine route; refusals before the upgrade become the usual typed errors. */
 export async function openEngineSocket(http: HttpTransport, path: string, protocol: string): Promise<WebSocket> {
   const socket = new WebSocket(http.url(path).replace(/^http/, 'ws'), [protocol], { headers: await http.authHeaders() });
+  const messages: [Buffer, boolean][] = [];
+  const listener = (data: Buffer, isBinary: boolean) => void messages.push([data, isBinary]);
+  early.set(socket, { messages, listener });
+  socket.on('message', listener);
   return new Promise((resolve, reject) => {
     socket.once('open', () => resolve(socket));
     socket.once('unexpected-response', (_request, response) => {
@@ -79,7 +98,7 @@ export function pipeSocket(ws: WebSocket, sock: Socket, onClose: () => void = ()
   sock.on('finish', () => bothEnded());
   sock.on('error', () => finish(CLOSE_RESET));
   sock.on('close', (hadError) => finish(hadError ? CLOSE_RESET : 1000));
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
+  const onMessage = (data: Buffer, isBinary: boolean) => {
     if (done) return;
     if (isBinary) {
       if (gotEnd) return;
@@ -97,7 +116,9 @@ export function pipeSocket(ws: WebSocket, sock: Socket, onClose: () => void = ()
     } catch {
       /* unknown control messages are ignored */
     }
-  });
+  };
+  for (const [data, isBinary] of takeEarly(ws)) onMessage(data, isBinary);
+  ws.on('message', onMessage);
   ws.on('close', (code: number) => finish(code === 1000 ? 1000 : CLOSE_RESET));
   ws.on('error', () => finish(CLOSE_RESET));
   sock.resume();
@@ -296,7 +317,7 @@ export class PortForwardOperations {
     const base = `/v1/instances/${id}/tunnels/${config.remotePort}`;
     const control = await openEngineSocket(this.http, base, 'faas-tunnel');
     const tunnel = new Tunnel('remote', decodeURIComponent(id), config.remotePort, localHost, config.localPort, control);
-    control.on('message', (data: Buffer, isBinary: boolean) => {
+    const onAnnouncement = (data: Buffer, isBinary: boolean) => {
       if (isBinary) return;
       let msg: { type?: unknown; id?: unknown };
       try {
@@ -326,7 +347,9 @@ export class PortForwardOperations {
           if (tunnel.listenerCount('connectionError')) tunnel.emit('connectionError', err);
         },
       );
-    });
+    };
+    for (const [data, isBinary] of takeEarly(control)) onAnnouncement(data, isBinary);
+    control.on('message', onAnnouncement);
     return tunnel;
   }
 }
