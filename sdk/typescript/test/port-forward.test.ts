@@ -5,7 +5,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { InstanceNotFoundError, InvalidRequestError, NetworkError, ConflictError, FaaSClient } from '../src/index.js';
 import { InstanceTracker, requireEngine, testClient } from './helpers/env.js';
 
@@ -140,4 +142,36 @@ test('createTunnel remote: curl inside the instance reaches a server in this pro
   } finally {
     server.close();
   }
+});
+
+test('CLI: faas instance forward ID :PORT prints the local address as JSON and runs until Ctrl-C', async () => {
+  const instance = await echoInstance();
+  const bin = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'instance', 'forward', instance.id, ':8000', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const printed = await new Promise<any>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      try {
+        resolve(JSON.parse(out));
+      } catch {
+        /* not complete yet */
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`faas exited ${code}: ${out}`)));
+  });
+  assert.equal(printed.instanceId, instance.id);
+  assert.equal(printed.remotePort, 8000);
+  assert.equal(printed.localAddress, `127.0.0.1:${printed.localPort}`);
+  const data = randomBytes(256 * 1024);
+  assert.equal(sha(await echo(printed.localPort, data)), sha(data));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGINT');
+  assert.equal(await exited, 0);
+
+  const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run(['instance', 'forward', instance.id, 'http']).status, 2, 'usage error');
+  const refused = run(['instance', 'forward', instance.id, ':8001', '--json']);
+  assert.equal(refused.status, 1);
+  assert.equal(JSON.parse(refused.stdout).error.code, 'port_not_listening');
 });
