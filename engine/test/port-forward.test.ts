@@ -148,7 +148,7 @@ describe('port forwards and tunnels', () => {
     assert.equal(gone, '1');
   });
 
-  it('a remote tunnel: curl in the instance reaches the test process', async () => {
+  it('a remote tunnel: curl in the instance reaches the test process (127.0.0.1, ::1, the instance IP)', async () => {
     const tunnel = ws('/tunnels/9100');
     const seen: string[] = [];
     tunnel.on('message', (m) => {
@@ -172,9 +172,9 @@ describe('port forwards and tunnels', () => {
       tunnel.on('error', reject);
     });
     const ip = (await t.api('GET', `/v1/instances/${id}`)).body.network.ip;
-    const r = await exec(`curl -s -m 10 http://127.0.0.1:9100/one && echo && curl -s -m 10 http://${ip}:9100/two`);
-    assert.equal(r.stdout, 'hello from the caller: /one\nhello from the caller: /two');
-    assert.equal(seen.length, 2);
+    const r = await exec(`curl -s -m 10 http://127.0.0.1:9100/one && echo && curl -s -m 10 http://${ip}:9100/two && echo && curl -s -m 10 'http://[::1]:9100/three'`);
+    assert.equal(r.stdout, 'hello from the caller: /one\nhello from the caller: /two\nhello from the caller: /three');
+    assert.equal(seen.length, 3);
 
     // Not claimable by another key, nor twice, nor on a port that is no tunnel.
     const url = (p: string) => `${t.url.replace('http', 'ws')}/v1/instances/${id}${p}`;

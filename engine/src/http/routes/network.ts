@@ -4,6 +4,8 @@
 // limits, per instance and per API key, apart from exec's: a long-lived forward never takes a slot
 // exec needs, and a flood of forwards cannot pile up sockets without bound.
 import type { FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
 import { FaasError, invalid, notFound } from '../../core/errors.js';
 import { assertCan } from '../../core/instance-states.js';
 import { owns, type Principal } from '../../core/principal.js';
@@ -68,6 +70,28 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
     return inst;
   };
 
+  /** A WebSocket carrying one TCP connection that `connectTo` opens, holding a slot while it lasts. */
+  const piped = async (who: Principal, m: RegExpExecArray, connectTo: (inst: Instance, port: number) => Promise<{ socket: Socket; rest: Buffer }>) => {
+    const port = portOf(m[2]);
+    const inst = readyInstance(who, m[1]);
+    const release = take(who, inst.id);
+    try {
+      const { socket, rest } = await connectTo(inst, port);
+      forwards.open++;
+      const done = () => {
+        forwards.open--;
+        release();
+      };
+      return {
+        start: (ws: WebSocket) => pipe(ws, socket, rest, done),
+        abandon: () => (socket.destroy(), done()),
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+
   // A plain GET: the same checks and one connection attempt (what the SDKs ask before listening).
   r.op('openPortForward', async (req) => {
     const { id } = params(req);
@@ -87,26 +111,7 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
   addWebSocketRoute(app, r, s, {
     pattern: TCP,
     protocol: 'faas-tcp',
-    async open(who, m) {
-      const port = portOf(m[2]);
-      const inst = readyInstance(who, m[1]);
-      const release = take(who, inst.id);
-      try {
-        const socket = await connectPort(inst.ip!, port);
-        forwards.open++;
-        const done = () => {
-          forwards.open--;
-          release();
-        };
-        return {
-          start: (ws) => pipe(ws, socket, Buffer.alloc(0), done),
-          abandon: () => (socket.destroy(), done()),
-        };
-      } catch (err) {
-        release();
-        throw err;
-      }
-    },
+    open: (who, m) => piped(who, m, (inst, port) => connectPort(inst.ip!, port).then((socket) => ({ socket, rest: Buffer.alloc(0) }))),
   });
 
   addWebSocketRoute(app, r, s, {
@@ -132,25 +137,7 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
   addWebSocketRoute(app, r, s, {
     pattern: TUNNEL_CONNECTION,
     protocol: 'faas-tunnel',
-    async open(who, m) {
-      const port = portOf(m[2]);
-      const inst = readyInstance(who, m[1]);
-      const release = take(who, inst.id);
-      try {
-        const { socket, rest } = await tunnels.claim(inst.id, inst.ip!, port, m[3], who.keyId, s.instances.agents.authorization(inst.ip!));
-        forwards.open++;
-        const done = () => {
-          forwards.open--;
-          release();
-        };
-        return {
-          start: (ws) => pipe(ws, socket, rest, done),
-          abandon: () => (socket.destroy(), done()),
-        };
-      } catch (err) {
-        release();
-        throw err;
-      }
-    },
+    open: (who, m) =>
+      piped(who, m, (inst, port) => tunnels.claim(inst.id, inst.ip!, port, m[3], who.keyId, s.instances.agents.authorization(inst.ip!))),
   });
 }

@@ -342,10 +342,10 @@ class _LoopThread:
             self.loop.close()
 
 
-class PortForward:
-    """A port forward (blocking client). ``with client.network.port_forward(inst, 0, 80) as fwd:``."""
+class _SyncHandle:
+    """What the blocking PortForward and Tunnel share: their async twin, run on a private loop."""
 
-    def __init__(self, inner: AsyncPortForward, loop: _LoopThread) -> None:
+    def __init__(self, inner: AsyncPortForward | AsyncTunnel, loop: _LoopThread) -> None:
         self._inner = inner
         self._loop = loop
         self.instance_id = inner.instance_id
@@ -355,15 +355,8 @@ class PortForward:
         self._closed = False
 
     @property
-    def local_address(self) -> str:
-        return self._inner.local_address
-
-    @property
-    def active_connections(self) -> int:
-        return self._inner.active_connections
-
-    @property
     def errors(self) -> list[FaaSError]:
+        """Failures of single connections (their local clients were reset)."""
         return self._inner.errors
 
     def close(self) -> None:
@@ -374,43 +367,38 @@ class PortForward:
         self._loop.run(self._inner.close())
         self._loop.stop()
 
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class PortForward(_SyncHandle):
+    """A port forward (blocking client). ``with client.network.port_forward(inst, 0, 80) as fwd:``."""
+
+    _inner: AsyncPortForward
+
+    @property
+    def local_address(self) -> str:
+        return self._inner.local_address
+
+    @property
+    def active_connections(self) -> int:
+        return self._inner.active_connections
+
     def __enter__(self) -> PortForward:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
-
-class Tunnel:
+class Tunnel(_SyncHandle):
     """A tunnel (blocking client); see :class:`AsyncTunnel`."""
 
+    _inner: AsyncTunnel
+
     def __init__(self, inner: AsyncTunnel, loop: _LoopThread) -> None:
-        self._inner = inner
-        self._loop = loop
+        super().__init__(inner, loop)
         self.direction = inner.direction
-        self.instance_id = inner.instance_id
-        self.remote_port = inner.remote_port
-        self.local_host = inner.local_host
-        self.local_port = inner.local_port
-        self._closed = False
-
-    @property
-    def errors(self) -> list[FaaSError]:
-        return self._inner.errors
-
-    def close(self) -> None:
-        """Stops the tunnel and closes the connections it carries."""
-        if self._closed:
-            return
-        self._closed = True
-        self._loop.run(self._inner.close())
-        self._loop.stop()
 
     def __enter__(self) -> Tunnel:
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class PortForwards(SyncAPIResource):

@@ -7,6 +7,7 @@
 //     inside the instance; we connect to localHost:localPort and claim it with WS
 //     `…/tunnels/{port}/connections/{id}`.
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import './../core/dispose.js';
@@ -24,6 +25,23 @@ const END = JSON.stringify({ type: 'end' });
  * connection is up (a tunnel connection's first bytes come while we still connect locally).
  */
 const early = new WeakMap<WebSocket, { messages: [Buffer, boolean][]; listener: (data: Buffer, isBinary: boolean) => void }>();
+
+/** The typed error of a refused WebSocket upgrade (the engine's JSON envelope). */
+export function refusal(response: IncomingMessage): Promise<FaaSError> {
+  return new Promise((resolve) => {
+    let text = '';
+    response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    response.on('end', () => {
+      let body: { error?: Record<string, unknown> } | undefined;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      resolve(errorFromBody({ requestId: response.headers['x-request-id'] as string | undefined, ...body?.error }, response.statusCode));
+    });
+  });
+}
 
 /** Stops queueing early messages; returns those queued, for the socket's real reader to handle first. */
 function takeEarly(ws: WebSocket): [Buffer, boolean][] {
@@ -43,19 +61,7 @@ export async function openEngineSocket(http: HttpTransport, path: string, protoc
   socket.on('message', listener);
   return new Promise((resolve, reject) => {
     socket.once('open', () => resolve(socket));
-    socket.once('unexpected-response', (_request, response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      response.on('end', () => {
-        let body: { error?: Record<string, unknown> } | undefined;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        reject(errorFromBody({ requestId: response.headers['x-request-id'] as string | undefined, ...body?.error }, response.statusCode));
-      });
-    });
+    socket.once('unexpected-response', (_request, response) => void refusal(response).then(reject));
     socket.once('error', (err) => reject(networkError(`connection to the engine failed: ${err.message}`, err)));
   });
 }
