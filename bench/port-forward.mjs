@@ -9,6 +9,7 @@
 //   FAAS_SUBNET / FAAS_NET_TAG / FAAS_STATE_DIR pick the engine's subnet (default 10.240.0.0/16),
 //   tag and state directory.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -112,8 +113,8 @@ try {
   await inst.processes.start('python3 /tmp/servers.py');
   for (let i = 0; i < 100; i++) {
     try {
-      await firstByte(ip, 8001);
-      await firstByte(ip, 8003).catch(() => undefined);
+      await firstByte(ip, 8001); // the three servers start together
+      await settle();
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -152,7 +153,8 @@ try {
   client.close();
   await engine.close();
   // engine.close() stops the engine but leaves its firewall chains: remove them like `faas engine stop --clean`.
-  execFileSync(process.execPath, [join(REPO, 'engine/dist/src/main.js'), 'clean'], { env: { ...process.env, ...engineEnv, FAAS_STATE_DIR: engine.stateDir, FAAS_NET_TAG: engine.tag }, stdio: 'ignore' });
+  execFileSync(process.execPath, [join(REPO, 'engine/dist/src/main.js'), 'clean'], { env: { ...process.env, ...engineEnv, FAAS_STATE_DIR: engine.stateDir, FAAS_NET_TAG: engineEnv.FAAS_NET_TAG ?? engine.tag }, stdio: 'ignore' });
+  rmSync(engine.stateDir, { recursive: true, force: true });
 }
 
 console.log(`\nport forward vs direct to the instance IP (connects: ${CONNECTS}; transfers: ${RUNS} x ${MIB} MiB)`);
