@@ -10,6 +10,7 @@ import { FaasError, invalid, notFound } from '../../core/errors.js';
 import { assertCan } from '../../core/instance-states.js';
 import { owns, type Principal } from '../../core/principal.js';
 import type { Instance } from '../../core/types.js';
+import type { FaasEvent } from '../../core/events.js';
 import type { Services } from '../../engine.js';
 import { connectPort, pipe } from '../../services/port-forwards.js';
 import type { Router } from '../app.js';
@@ -39,6 +40,25 @@ function portOf(v: string): number {
 export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Services, limits: ForwardLimits): void {
   const tunnels = s.tunnels;
   const slots = new InFlight();
+  // What is open per instance, so that it ends when the instance does (stop, restart, error,
+  // delete): its sandbox and network namespace go, and nothing would tell the sockets.
+  const open = new Map<string, Set<() => void>>();
+  const track = (instanceId: string, closer: () => void): (() => void) => {
+    let set = open.get(instanceId);
+    if (!set) open.set(instanceId, (set = new Set()));
+    set.add(closer);
+    return () => {
+      set.delete(closer);
+      if (!set.size && open.get(instanceId) === set) open.delete(instanceId);
+    };
+  };
+  const ENDS = new Set(['instance.stopped', 'instance.error', 'instance.deleted', 'instance.pending']);
+  const onEvent = (e: FaasEvent) => {
+    if (!ENDS.has(e.type)) return;
+    for (const close of [...(open.get(e.resourceId) ?? [])]) close();
+  };
+  s.events.on('event', onEvent);
+  app.addHook('onClose', async () => void s.events.off('event', onEvent));
   /** Takes a slot for the instance and the key, or throws 429; returns its release. */
   const take = (who: Principal, instanceId: string): (() => void) => {
     const keys: [string, number][] = [[`instance:${instanceId}`, limits.perInstance], [`credential:${who.keyId}`, limits.perCredential]];
@@ -78,8 +98,11 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
     try {
       const { socket, rest } = await connectTo(inst, port);
       forwards.open++;
+      // A reset, not an end: the client must not take it for the server finishing.
+      const untrack = track(inst.id, () => socket.destroy(new Error('the instance stopped')));
       const done = () => {
         forwards.open--;
+        untrack();
         release();
       };
       return {
@@ -127,9 +150,11 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
         release();
         throw err;
       }
+      const untrack = track(inst.id, () => tunnels.abandon(inst.id, port));
+      const done = () => (untrack(), release());
       return {
-        start: (ws) => tunnels.attach(inst.id, port, ws, release),
-        abandon: () => (tunnels.abandon(inst.id, port), release()),
+        start: (ws) => tunnels.attach(inst.id, port, ws, done),
+        abandon: () => (tunnels.abandon(inst.id, port), done()),
       };
     },
   });
