@@ -214,4 +214,15 @@ describe('port forwards and tunnels', () => {
     tunnel.close();
     assert.notEqual((await client).exitCode, 0);
   });
+
+  // Last: it stops the instance. Without the engine closing them, the sockets to a sandbox that
+  // is gone would hang until a keep-alive timeout.
+  it('stopping the instance resets its open forwards and closes its tunnels', async () => {
+    const forward = ws('/tcp/8000');
+    const tunnel = ws('/tunnels/9400');
+    await Promise.all([forward, tunnel].map((w) => new Promise((resolve, reject) => (w.on('open', resolve), w.on('error', reject)))));
+    const codes = Promise.all([forward, tunnel].map((w) => new Promise<number>((resolve) => w.on('close', (code) => resolve(code)))));
+    assert.equal((await t.api('POST', `/v1/instances/${id}/stop`)).status, 200);
+    assert.deepEqual(await codes, [4001, 1011]);
+  });
 });

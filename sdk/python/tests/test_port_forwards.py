@@ -98,8 +98,9 @@ def test_port_forward_errors_and_close(client: FaaSClient, base_snapshot: Snapsh
         with pytest.raises(InstanceNotFoundError):
             client.network.port_forward("inst_doesnotexist", 0, 8000)
         forward = client.network.port_forward(instance, 0, 8000)
-        with pytest.raises(NetworkError):
-            client.network.port_forward(instance, forward.local_port, 8000)  # the local port is taken
+        with pytest.raises(NetworkError) as taken:
+            client.network.port_forward(instance, forward.local_port, 8000)
+        assert taken.value.code == "local_port_unavailable"
         # close() ends a live connection and the listener.
         sock = socket.create_connection(("127.0.0.1", forward.local_port), timeout=10)
         sock.sendall(b"ping")

@@ -79,7 +79,7 @@ test('portForward: typed errors for nothing listening, bad ports, unknown instan
   await assert.rejects(client.network.portForward(instance, 0, 70000), InvalidRequestError);
   await assert.rejects(client.network.portForward('inst_doesnotexist', 0, 8000), InstanceNotFoundError);
   const first = await client.network.portForward(instance, 0, 8000);
-  await assert.rejects(client.network.portForward(instance, first.localPort, 8000), (e: unknown) => e instanceof NetworkError && e.code === 'network_error');
+  await assert.rejects(client.network.portForward(instance, first.localPort, 8000), (e: unknown) => e instanceof NetworkError && e.code === 'local_port_unavailable');
   await first.close();
   // Another key sees no such instance.
   const { endpoint } = requireEngine();

@@ -202,7 +202,7 @@ async def _port_forward(base: str, bearer: Bearer, instance_id: str, local_port:
     except OSError as exc:
         raise NetworkError(
             f"cannot listen on 127.0.0.1:{local_port}: {exc.strerror}; choose another local port, or 0 for any",
-            code="network_error",
+            code="local_port_unavailable",
         ) from exc
     forward = AsyncPortForward(server, instance_id, remote_port)
     return forward

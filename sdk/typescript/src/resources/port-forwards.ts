@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import './../core/dispose.js';
-import { errorFromBody, InvalidRequestError, networkError, type FaaSError } from '../core/errors.js';
+import { errorFromBody, InvalidRequestError, NetworkError, networkError, type FaaSError } from '../core/errors.js';
 import type { HttpTransport } from '../core/http.js';
 import { seg, type IdRef } from '../core/ids.js';
 
@@ -292,7 +292,9 @@ export class PortForwardOperations {
     await this.http.request({ method: 'GET', path });
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(networkError(`cannot listen on 127.0.0.1:${localPort}: ${e.code ?? e.message}; choose another local port, or 0 for any`, e)));
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new NetworkError(`cannot listen on 127.0.0.1:${localPort}: ${e.code ?? e.message}; choose another local port, or 0 for any`, { code: 'local_port_unavailable', cause: e })),
+      );
       server.listen(localPort, '127.0.0.1', () => resolve());
     });
     const forward = new PortForward(server, decodeURIComponent(id), (server.address() as { port: number }).port, remotePort);
