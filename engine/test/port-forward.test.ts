@@ -226,3 +226,48 @@ describe('port forwards and tunnels', () => {
     assert.deepEqual(await codes, [4001, 1011]);
   });
 });
+
+describe('port forward limits', () => {
+  let t: TestEngine;
+  before(async () => {
+    t = await startEngine({ env: { FAAS_FORWARD_CONCURRENCY: '2', FAAS_INSTANCE_CONCURRENCY: '1' } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('open forwards have slots of their own: beyond them 429, and exec still runs beside them', async () => {
+    const snap = await t.api('POST', '/v1/snapshots', {});
+    const id = (await t.api('POST', '/v1/instances', { snapshotId: snap.body.id })).body.id;
+    await t.api('POST', `/v1/instances/${id}/processes`, { command: 'python3 -m http.server 8000 --bind 0.0.0.0' });
+    for (let i = 0; i < 100 && (await t.api('GET', `/v1/instances/${id}/tcp/8000`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    const url = `${t.url.replace('http', 'ws')}/v1/instances/${id}/tcp/8000`;
+    const auth = { headers: { authorization: `Bearer ${t.key}` } };
+    const held = [new WebSocket(url, auth), new WebSocket(url, auth)];
+    await Promise.all(held.map((w) => new Promise((resolve, reject) => (w.on('open', resolve), w.on('error', reject)))));
+    const refused = await new Promise<{ status: number; body: any }>((resolve) => {
+      const w = new WebSocket(url, auth);
+      w.on('unexpected-response', (_q, res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      w.on('error', () => undefined);
+    });
+    assert.equal(refused.status, 429);
+    assert.deepEqual(refused.body.error.details, { reason: 'too_many_requests', scope: 'forward-instance', limit: 2 });
+    // The one exec slot of this instance is free: forwards never took it.
+    const r = await t.api('POST', `/v1/instances/${id}/exec`, sh('echo still'));
+    assert.equal(r.body.stdout, 'still\n');
+    // A closed forward gives its slot back.
+    held[0].close();
+    await new Promise((r) => held[0].on('close', r));
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 101; i++) {
+      status = (await attempt(url, auth)).status;
+      if (status !== 101) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(status, 101);
+    held[1].close();
+  });
+});
