@@ -215,6 +215,19 @@ describe('port forwards and tunnels', () => {
     assert.notEqual((await client).exitCode, 0);
   });
 
+  it('reaches a server bound to 127.0.0.1 only, through the agent', async () => {
+    await t.api('POST', `/v1/instances/${id}/processes`, { command: 'python3 -m http.server 8006 --bind 127.0.0.1' });
+    let probe = 0;
+    for (let i = 0; i < 100 && probe !== 200; i++) {
+      probe = (await t.api('GET', `/v1/instances/${id}/tcp/8006`)).status;
+      if (probe !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(probe, 200);
+    const r = await roundTrip(ws('/tcp/8006'), Buffer.from('GET / HTTP/1.0\r\n\r\n'));
+    assert.match(r.got.toString(), /^HTTP\/1\.0 200/);
+    assert.equal(r.code, 1000);
+  });
+
   // Last: it stops the instance. Without the engine closing them, the sockets to a sandbox that
   // is gone would hang until a keep-alive timeout.
   it('stopping the instance resets its open forwards and closes its tunnels', async () => {

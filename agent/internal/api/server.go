@@ -67,6 +67,7 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("GET /v1/tunnels/listen", s.tunnelListen)
 	mux.HandleFunc("GET /v1/tunnels/connections/{id}", s.tunnelConnection)
+	mux.HandleFunc("GET /v1/tcp", s.tcpDial)
 
 	// Catch-all so unknown routes and wrong methods also get the envelope
 	// (the mux's own 404/405 bodies are plain text).

@@ -209,3 +209,34 @@ func splice(a net.Conn, aReader io.Reader, b net.Conn) {
 	a.Close()
 	b.Close()
 }
+
+// tcpDial serves GET /v1/tcp?port=P (Upgrade: faas-tunnel): the engine's port forward to a server
+// that listens on the sandbox's loopback only (127.0.0.1 or ::1), which the engine cannot reach
+// at the instance's address. Only loopback: the agent is no relay to anywhere else.
+func (s *Server) tcpDial(w http.ResponseWriter, r *http.Request) {
+	if !wantsTunnelUpgrade(r) {
+		writeError(w, errs.Invalid("expected Connection: Upgrade and Upgrade: faas-tunnel"))
+		return
+	}
+	port, err := strconv.Atoi(r.URL.Query().Get("port"))
+	if err != nil || port < 1 || port > 65535 {
+		writeError(w, errs.Invalid("port must be an integer from 1 to 65535"))
+		return
+	}
+	var c net.Conn
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		if c, err = net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), 5*time.Second); err == nil {
+			break
+		}
+	}
+	if c == nil {
+		writeError(w, errs.NotFoundf("nothing listens on port %d on the loopback: %v", port, err))
+		return
+	}
+	up, rd, err := upgradeTunnel(w)
+	if err != nil {
+		c.Close()
+		return
+	}
+	splice(up, rd, c)
+}

@@ -132,3 +132,31 @@ func TestTunnelRoutesRefuseBadInput(t *testing.T) {
 		t.Errorf("no key: %d, want 401", status)
 	}
 }
+
+func TestTCPDialReachesLoopbackOnly(t *testing.T) {
+	ts := newServer(t)
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.WriteString(c, "hello")
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	status, _, rd := tunnelUpgrade(t, addr, "/v1/tcp?port="+strconv.Itoa(port))
+	if status != 101 {
+		t.Fatalf("dial: %d", status)
+	}
+	if got, _ := io.ReadAll(rd); string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	if status, _, _ := tunnelUpgrade(t, addr, "/v1/tcp?port="+strconv.Itoa(freeTCPPort(t))); status != 404 {
+		t.Fatalf("nothing listening: %d, want 404", status)
+	}
+}

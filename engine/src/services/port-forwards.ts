@@ -1,7 +1,8 @@
 // Port forwards: one client WebSocket carries one TCP connection to an instance port
 // (GET /v1/instances/{id}/tcp/{port}, spec/openapi.yaml openPortForward). The same piping carries
 // a remote tunnel's connections (services/tunnels.ts). Lifecycle of one connection:
-//   connect to <instance ip>:<port> (refused → port_not_listening, before the 101) → 101 →
+//   connect to <instance ip>:<port>, else through the agent to its loopback (refused both ways →
+//   port_not_listening, before the 101) → 101 →
 //   bytes both ways as binary messages; a side's end of stream (FIN) → text {"type":"end"} and a
 //   half-close on the other side → both ended: close 1000. A reset or error on either side: close
 //   4001 and a reset (RST) of the TCP side, so the peer learns it failed rather than finished.
@@ -10,6 +11,7 @@
 import { connect, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { FaasError } from '../core/errors.js';
+import { openAgentUpgrade } from '../runtime/agent-upgrade.js';
 
 const HIGH = 1 << 20;
 const LOW = 256 << 10;
@@ -40,6 +42,27 @@ export function connectPort(ip: string, port: number, timeoutMs = 10_000): Promi
       }
     });
   });
+}
+
+/**
+ * A connection to an instance port: at the instance's address, or — when nothing listens there —
+ * through the agent to the sandbox's loopback (spec/agent-protocol.md › Tunnels, `GET /v1/tcp`),
+ * for servers bound to 127.0.0.1 only, the default of many dev servers. Refused both ways:
+ * port_not_listening. `authorization` is the agent's key header.
+ */
+export async function reachPort(ip: string, port: number, authorization: string | undefined): Promise<{ socket: Socket; rest: Buffer }> {
+  try {
+    return { socket: await connectPort(ip, port), rest: Buffer.alloc(0) };
+  } catch (err) {
+    if (!(err instanceof FaasError) || err.code !== 'port_not_listening') throw err;
+    try {
+      return await openAgentUpgrade(ip, `/v1/tcp?port=${port}`, 'faas-tunnel', authorization, 'a forward');
+    } catch (viaAgent) {
+      // not_found: nothing on the loopback either (or an agent older than this route).
+      if (viaAgent instanceof FaasError && viaAgent.code === 'not_found') throw err;
+      throw viaAgent;
+    }
+  }
 }
 
 /**

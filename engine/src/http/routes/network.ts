@@ -12,7 +12,7 @@ import { owns, type Principal } from '../../core/principal.js';
 import type { Instance } from '../../core/types.js';
 import type { FaasEvent } from '../../core/events.js';
 import type { Services } from '../../engine.js';
-import { connectPort, pipe } from '../../services/port-forwards.js';
+import { pipe, reachPort } from '../../services/port-forwards.js';
 import type { Router } from '../app.js';
 import { InFlight } from '../concurrency.js';
 import { params } from './common.js';
@@ -90,6 +90,8 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
     return inst;
   };
 
+  const reach = (inst: Instance, port: number) => reachPort(inst.ip!, port, s.instances.agents.authorization(inst.ip!));
+
   /** A WebSocket carrying one TCP connection that `connectTo` opens, holding a slot while it lasts. */
   const piped = async (who: Principal, m: RegExpExecArray, connectTo: (inst: Instance, port: number) => Promise<{ socket: Socket; rest: Buffer }>) => {
     const port = portOf(m[2]);
@@ -121,8 +123,7 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
     const port = (req.params as { port: number }).port;
     const inst = s.instances.get(id);
     assertCan(inst, 'exec');
-    const socket = await connectPort(inst.ip!, port);
-    socket.destroy();
+    (await reach(inst, port)).socket.destroy();
     return { port, listening: true };
   });
   const upgradeOnly = async () => {
@@ -134,7 +135,7 @@ export function registerNetworkRoutes(app: FastifyInstance, r: Router, s: Servic
   addWebSocketRoute(app, r, s, {
     pattern: TCP,
     protocol: 'faas-tcp',
-    open: (who, m) => piped(who, m, (inst, port) => connectPort(inst.ip!, port).then((socket) => ({ socket, rest: Buffer.alloc(0) }))),
+    open: (who, m) => piped(who, m, reach),
   });
 
   addWebSocketRoute(app, r, s, {
