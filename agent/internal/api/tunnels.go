@@ -111,14 +111,24 @@ func upgradeTunnel(w http.ResponseWriter) (net.Conn, io.Reader, error) {
 	return conn, brw.Reader, nil
 }
 
-func (s *Server) tunnelListen(w http.ResponseWriter, r *http.Request) {
+// tunnelPort checks the upgrade offer and the port query of the listen and dial routes; on a bad
+// request it has answered and returns false.
+func tunnelPort(w http.ResponseWriter, r *http.Request) (int, bool) {
 	if !wantsTunnelUpgrade(r) {
 		writeError(w, errs.Invalid("expected Connection: Upgrade and Upgrade: faas-tunnel"))
-		return
+		return 0, false
 	}
 	port, err := strconv.Atoi(r.URL.Query().Get("port"))
 	if err != nil || port < 1 || port > 65535 {
 		writeError(w, errs.Invalid("port must be an integer from 1 to 65535"))
+		return 0, false
+	}
+	return port, true
+}
+
+func (s *Server) tunnelListen(w http.ResponseWriter, r *http.Request) {
+	port, ok := tunnelPort(w, r)
+	if !ok {
 		return
 	}
 	if port == AgentPort {
@@ -214,16 +224,12 @@ func splice(a net.Conn, aReader io.Reader, b net.Conn) {
 // that listens on the sandbox's loopback only (127.0.0.1 or ::1), which the engine cannot reach
 // at the instance's address. Only loopback: the agent is no relay to anywhere else.
 func (s *Server) tcpDial(w http.ResponseWriter, r *http.Request) {
-	if !wantsTunnelUpgrade(r) {
-		writeError(w, errs.Invalid("expected Connection: Upgrade and Upgrade: faas-tunnel"))
-		return
-	}
-	port, err := strconv.Atoi(r.URL.Query().Get("port"))
-	if err != nil || port < 1 || port > 65535 {
-		writeError(w, errs.Invalid("port must be an integer from 1 to 65535"))
+	port, ok := tunnelPort(w, r)
+	if !ok {
 		return
 	}
 	var c net.Conn
+	var err error
 	for _, host := range []string{"127.0.0.1", "::1"} {
 		if c, err = net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), 5*time.Second); err == nil {
 			break
