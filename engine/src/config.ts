@@ -27,6 +27,9 @@ export interface Config {
   /** exec/files/processes requests in flight per instance, and per API credential (429 beyond). */
   instanceConcurrency: number;
   credentialConcurrency: number;
+  /** Open port-forward connections and tunnels per instance, and per API credential (429 beyond). */
+  forwardConcurrency: number;
+  forwardCredentialConcurrency: number;
   /** JSON request bodies: the exec routes (stdin travels inside them), every other route, nesting. */
   execBodyMax: number;
   jsonBodyMax: number;
@@ -75,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     execOutputMax: int(env, 'FAAS_EXEC_OUTPUT_MAX', 1024 * 1024, 0, EXEC_OUTPUT_HARD_MAX),
     instanceConcurrency: int(env, 'FAAS_INSTANCE_CONCURRENCY', 16, 1, 100_000),
     credentialConcurrency: int(env, 'FAAS_CREDENTIAL_CONCURRENCY', 64, 1, 100_000),
+    forwardConcurrency: int(env, 'FAAS_FORWARD_CONCURRENCY', 256, 1, 100_000),
+    forwardCredentialConcurrency: int(env, 'FAAS_FORWARD_CREDENTIAL_CONCURRENCY', 1024, 1, 100_000),
     execBodyMax: int(env, 'FAAS_EXEC_BODY_MAX', 16 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     jsonBodyMax: int(env, 'FAAS_JSON_BODY_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     jsonDepthMax: int(env, 'FAAS_JSON_DEPTH_MAX', 32, 4, 1000),

@@ -31,6 +31,7 @@ import { StepCacheRepo } from './store/sqlite/step-cache.js';
 import { WarmPool } from './services/warm-pool.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
+import { Tunnels } from './services/tunnels.js';
 import { Admission, HostCapacity } from './services/limits.js';
 import { EngineMetrics } from './services/metrics.js';
 import { ProcessService } from './services/processes.js';
@@ -79,6 +80,7 @@ export interface Services {
   httpServices: HttpServices;
   /** ensureAwake(instanceId, 'http' | 'ssh'): resumes a paused instance that allows it. */
   wake: Wake;
+  tunnels: Tunnels;
 }
 
 export interface Engine {
@@ -229,6 +231,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
     files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches, steps,
     httpServices, wake,
+    tunnels: new Tunnels(),
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -253,6 +256,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     services, contract, version: VERSION, log, proxy,
     limits: {
       instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
+      forwardConcurrency: config.forwardConcurrency, forwardCredentialConcurrency: config.forwardCredentialConcurrency,
       execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
     },
   });

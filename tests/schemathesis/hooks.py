@@ -143,6 +143,12 @@ KNOWN: list[tuple[str, str, Any]] = [
     ("schemathesis", "the terminal is a WebSocket; a plain GET is told to upgrade (400)",
      lambda f, c, r: _label(c) == "GET /v1/instances/{id}/terminal" and r.status_code == 400
      and b"this route is a WebSocket" in (r.content or b"")),
+    ("schemathesis", "tunnels are WebSockets; a plain GET is told to upgrade (400)",
+     lambda f, c, r: _label(c).startswith("GET /v1/instances/{id}/tunnels/") and r.status_code == 400
+     and b"this route is a WebSocket" in (r.content or b"")),
+    ("schemathesis", "a port forward probe to a port where nothing in the instance listens (502)",
+     lambda f, c, r: _label(c) == "GET /v1/instances/{id}/tcp/{port}" and r.status_code == 502
+     and (_json(r) or {}).get("error", {}).get("code") == "port_not_listening"),
     ("schemathesis", "an archive schemathesis makes is not a root filesystem (no /bin or /usr), so the import refuses it",
      lambda f, c, r: _label(c) == "POST /v1/images/import" and r.status_code == 400
      and b"does not look like a root filesystem" in (r.content or b"")),

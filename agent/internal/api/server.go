@@ -27,6 +27,8 @@ type Server struct {
 	key        *keyDigest // nil until the first identity call (auth.go)
 	instanceID *string
 	restores   int
+
+	tunnels tunnelTable // remote tunnels' accepted connections awaiting the engine (tunnels.go)
 }
 
 func New(version string) *Server {
@@ -65,6 +67,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/changes/apply", s.changesApply)
 
 	mux.HandleFunc("GET /v1/pty", s.pty)
+
+	mux.HandleFunc("GET /v1/tunnels/listen", s.tunnelListen)
+	mux.HandleFunc("GET /v1/tunnels/connections/{id}", s.tunnelConnection)
+	mux.HandleFunc("GET /v1/tcp", s.tcpDial)
 
 	// Catch-all so unknown routes and wrong methods also get the envelope
 	// (the mux's own 404/405 bodies are plain text).

@@ -32,6 +32,7 @@ export const ERROR_STATUS = {
   service_unreachable: 502,
   runtime_error: 500,
   internal: 500,
+  port_not_listening: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -26,6 +26,7 @@ import { registerFileRoutes } from './routes/files.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerProcessRoutes } from './routes/processes.js';
 import { registerTerminalRoutes } from './routes/terminal.js';
+import { registerNetworkRoutes } from './routes/network.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerBranchRoutes } from './routes/branches.js';
 import { registerOwnership } from './ownership.js';
@@ -63,11 +64,13 @@ const exact = addFormats(new Ajv({ ...ajvOptions, coerceTypes: false }));
 export interface AppLimits extends JsonBodyLimits {
   instanceConcurrency: number;
   credentialConcurrency: number;
+  forwardConcurrency: number;
+  forwardCredentialConcurrency: number;
 }
 
 /** The defaults of engine/src/config.ts, for apps built without a config. */
 export const DEFAULT_LIMITS: AppLimits = {
-  instanceConcurrency: 16, credentialConcurrency: 64,
+  instanceConcurrency: 16, credentialConcurrency: 64, forwardConcurrency: 256, forwardCredentialConcurrency: 1024,
   execBodyMax: 16 * 1024 * 1024, jsonBodyMax: 1024 * 1024, jsonDepthMax: 32,
 };
 
@@ -164,6 +167,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerProcessRoutes(router, deps.services);
   registerEventRoutes(app, router, deps.services);
   registerTerminalRoutes(app, router, deps.services);
+  registerNetworkRoutes(app, router, deps.services, { perInstance: limits.forwardConcurrency, perCredential: limits.forwardCredentialConcurrency });
   registerMetricsRoutes(router, deps.services);
   registerKeyRoutes(router, deps.services);
   registerBranchRoutes(router, deps.services);

@@ -4,7 +4,8 @@
 // onRequest: before the body is read and before anything reaches the sandbox. A slot is held until
 // the response is finished or the client is gone (handlers abort their agent call then).
 // Not counted: `…/processes/{pid}/wait` (a wait holds nothing), the terminal WebSocket (its
-// upgrade bypasses these hooks; terminals are counted in metrics), and every other route.
+// upgrade bypasses these hooks; terminals are counted in metrics), port forwards and tunnels
+// (WebSockets too, with limits of their own in routes/network.ts), and every other route.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FaasError } from '../core/errors.js';

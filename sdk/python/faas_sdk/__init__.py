@@ -47,6 +47,7 @@ from ._config import OptimizationHints
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
 from .types.diff import BranchDiff, DiffTotals, FileChange, SnapshotDiff
+from .resources.port_forwards import AsyncPortForward, AsyncTunnel, PortForward, Tunnel
 from .types import (
     Event,
     ExecEvent,
@@ -93,6 +94,10 @@ __all__ = [
     "AsyncProcessHandle",
     "Terminal",
     "AsyncTerminal",
+    "PortForward",
+    "AsyncPortForward",
+    "Tunnel",
+    "AsyncTunnel",
     "RaceResult",
     "Event",
     "ExecEvent",

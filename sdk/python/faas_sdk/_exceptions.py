@@ -212,6 +212,8 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "timeout": FaaSTimeoutError,
     "runtime_error": RuntimeFailureError,
     "internal": InternalError,
+    # Nothing in the instance listens on a forwarded port: a network failure, on the instance's side.
+    "port_not_listening": NetworkError,
 }
 
 

@@ -22,6 +22,7 @@ import faas_sdk
 from faas_sdk import AsyncFaaSClient, FaaSClient, FaaSError
 
 from .conftest import Engine
+from .network_calls import create_tunnel_call, port_forward_call
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[3] / "tests" / "conformance" / "scenarios").glob("*.yaml"))
 #: Names that differ between the SDKs (the YAML uses the TypeScript ones).
@@ -135,6 +136,8 @@ CALLS: dict[str, Callable[..., Any]] = {
     "network.expose_http": lambda c, instance, name, port, **a: c.network.expose_http(instance, name, port, **a),
     "network.hide_http": lambda c, instance, name: c.network.hide_http(instance, name),
     "network.list_services": lambda c, instance: c.network.list_services(instance),
+    "network.port_forward": port_forward_call,
+    "network.create_tunnel": create_tunnel_call,
     "raw": lambda c, method, path, body=None, auth=None: c.raw(method, path, body, api_key=BAD_KEY if auth == "bad" else None),
 }
 

@@ -31,6 +31,7 @@ export class FaaSClient {
   readonly files: FileOperations;
   readonly processes: ProcessOperations;
   readonly terminals: TerminalOperations;
+  /** Port forwards and tunnels (the seed's NetworkOperations). */
   readonly events: EventManager;
   readonly parallel: ParallelOperations;
   /** API keys of the engine (admin keys only). */

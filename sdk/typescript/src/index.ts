@@ -30,6 +30,8 @@ export { ProcessOperations, ProcessHandle, InstanceProcesses } from './resources
 export type { ProcessInfo, ProcessStartOptions, ProcessOutputEvent, OutputOptions } from './resources/processes.js';
 export { Terminal, TerminalOperations } from './resources/terminal.js';
 export type { TerminalOptions } from './resources/terminal.js';
+export { PortForwardOperations, PortForward, Tunnel } from './resources/port-forwards.js';
+export type { TunnelConfig } from './resources/port-forwards.js';
 export { EventManager, ANY_EVENT } from './resources/events.js';
 export type { FaaSEvent, EventHandler, ErrorHandler, EventStreamOptions } from './resources/events.js';
 export { ParallelOperations } from './resources/parallel.js';

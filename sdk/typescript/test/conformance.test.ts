@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as sdk from '../src/index.js';
 import { testClient } from './helpers/env.js';
+import { networkCalls } from './helpers/network-calls.js';
 
 interface Step {
   call: string;
@@ -120,6 +121,7 @@ const OPERATIONS: Record<string, Operation> = {
   'network.hideHttp': (a, c) => c.network.hideHttp(a.instance, a.name).then(() => null),
   'network.listServices': (a, c) => c.network.listServices(a.instance),
   raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
+  ...networkCalls,
 };
 
 /** `$name.path[0].x` reads a saved value; any other value is taken literally (recursively). */

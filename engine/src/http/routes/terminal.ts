@@ -10,14 +10,13 @@ import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { FaasError, invalid, notFound } from '../../core/errors.js';
+import { invalid, notFound } from '../../core/errors.js';
 import { owns, type Principal } from '../../core/principal.js';
 import { assertCan } from '../../core/instance-states.js';
 import type { Services } from '../../engine.js';
 import { bridge, openAgentPty } from '../../services/terminals.js';
 import type { Router } from '../app.js';
-import { bearerOf } from '../auth.js';
-import { serveAsHttp1 } from '../boundary.js';
+import { addUpgradeHandler, authenticateUpgrade } from '../upgrades.js';
 import { logServerError, newRequestId, rawErrorResponse, toFaasError } from '../errors.js';
 
 const ROUTE = /^\/v1\/instances\/(inst_[a-z0-9]+)\/terminal$/;
@@ -36,16 +35,7 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
   });
   // The same keys and tokens as every other route: the header, else a `bearer.<key or token>`
   // subprotocol (browsers cannot set headers on a WebSocket).
-  const authenticate = (req: IncomingMessage): Principal => {
-    const header = bearerOf(req.headers.authorization);
-    if (header) return s.keys.authenticate(header);
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((p) => p.trim())
-      .find((p) => p.startsWith('bearer.'));
-    if (offered) return s.keys.authenticate(offered.slice(7));
-    throw new FaasError('unauthorized', 'missing API key (Authorization: Bearer <key or token>, or the subprotocols faas-terminal and bearer.<key or token>)');
-  };
+  const authenticate = (req: IncomingMessage): Principal => authenticateUpgrade(s, req, 'faas-terminal');
 
   // The 101 carries the request's id like every other answer.
   const ids = new WeakMap<IncomingMessage, string>();
@@ -59,10 +49,10 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
     for (const ws of open) ws.close(1001, 'the engine is shutting down');
   });
 
-  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  addUpgradeHandler(app, (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://engine');
     const m = ROUTE.exec(url.pathname);
-    if (!m || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return serveAsHttp1(app.server, req, socket, head);
+    if (!m || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return false;
     const requestId = newRequestId();
     ids.set(req, requestId);
     void (async () => {
@@ -93,6 +83,7 @@ export function registerTerminalRoutes(app: FastifyInstance, r: Router, s: Servi
         if (!socket.destroyed) socket.end(rawErrorResponse(fe, requestId));
       }
     })();
+    return true;
   });
 }
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from .._base_client import APIRequest
 from .._ids import IdRef, id_of
 from ..types import ServiceEndpoint
-from ._resource import AsyncAPIResource, SyncAPIResource
+from .port_forwards import AsyncPortForwards, PortForwards
 
 ServiceAuth = Literal["api-key", "token", "none"]
 
@@ -32,7 +32,9 @@ def _parse_list(raw: Any) -> list[ServiceEndpoint]:
     return [ServiceEndpoint.model_validate(item) for item in raw["data"]]
 
 
-class Network(SyncAPIResource):
+class Network(PortForwards):
+    """The seed's NetworkOperations: HTTP services here, port_forward and create_tunnel from PortForwards."""
+
     def expose_http(self, instance: IdRef, name: str, port: int, *, auth: ServiceAuth | None = None) -> ServiceEndpoint:
         """Serves ``port`` of the instance under a URL named ``name`` (exposing a name again replaces it).
 
@@ -49,7 +51,9 @@ class Network(SyncAPIResource):
         return _parse_list(self._client._call(_list_request(instance)))
 
 
-class AsyncNetwork(AsyncAPIResource):
+class AsyncNetwork(AsyncPortForwards):
+    """See :class:`Network`."""
+
     async def expose_http(self, instance: IdRef, name: str, port: int, *, auth: ServiceAuth | None = None) -> ServiceEndpoint:
         return ServiceEndpoint.model_validate(await self._client._call(_expose_request(instance, name, port, auth)))
 

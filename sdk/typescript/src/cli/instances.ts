@@ -9,6 +9,7 @@ import { showBranches } from './branches.js';
 import { stateCommands } from './state.js';
 import { bandwidthFrom, NETWORK_USAGE, networkCommand, networkConfigFrom, networkOptions } from './network.js';
 import { instanceServiceCommands } from './instance-services.js';
+import { forwardCommands } from './forward.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -132,4 +133,5 @@ export const instanceCommands: CommandGroup = {
   ...instanceIoCommands,
   ...stateCommands,
   ...instanceServiceCommands,
+  ...forwardCommands,
 };

@@ -60,7 +60,7 @@ export class Output {
       return EXIT.usage;
     }
     const fe = error instanceof FaaSError ? error : undefined;
-    const code = error instanceof NetworkError ? EXIT.unreachable : EXIT.engineError;
+    const code = unreachable(error) ? EXIT.unreachable : EXIT.engineError;
     if (this.json) {
       const body = fe
         ? { code: fe.code, message: fe.message, details: fe.details, requestId: fe.requestId ?? null }
@@ -77,9 +77,12 @@ export class Output {
   }
 }
 
+/** The engine could not be reached (not a NetworkError about an instance's port or a local port). */
+const unreachable = (error: unknown) => error instanceof NetworkError && error.code === 'network_error';
+
 /** What to do next, chosen from the error class (never from the message). */
 function nextStep(error: FaaSError): string | undefined {
-  if (error instanceof NetworkError) return 'Is the engine running? Check with `faas engine status`, start it with `faas engine start`.';
+  if (unreachable(error)) return 'Is the engine running? Check with `faas engine status`, start it with `faas engine start`.';
   if (error instanceof UnauthorizedError) return `The API key was refused: check FAAS_API_KEY, or ${credentialsPath()} of the engine you talk to.`;
   if (error instanceof InstanceNotFoundError) return 'List instances with `faas instance list`.';
   if (error instanceof SnapshotNotFoundError) return 'List snapshots with `faas snapshot list`.';

@@ -126,6 +126,8 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   timeout: TimeoutError,
   runtime_error: RuntimeFailureError,
   internal: InternalError,
+  // Nothing in the instance listens on a forwarded port: a network failure, on the instance's side.
+  port_not_listening: NetworkError,
 };
 
 export interface ErrorBodyLike {

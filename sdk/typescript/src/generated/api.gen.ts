@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "service_not_found" | "service_unreachable" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "no_checkpoint" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "service_not_found" | "service_unreachable" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "no_checkpoint" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable" | "port_not_listening";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -829,6 +829,22 @@ export interface TerminalExit {
   exitCode: number;
 }
 
+export interface PortStatus {
+  port: number;
+  listening: true;
+}
+
+/** Text WebSocket message, either way - the sender has finished sending (TCP half-close). */
+export interface StreamEnd {
+  type: "end";
+}
+
+/** Text WebSocket message, server to client - code in the instance connected to the tunnel's port. */
+export interface TunnelConnection {
+  type: "connection";
+  id: string;
+}
+
 export interface Event {
   id: string;
   /** Engine-wide increasing sequence number; the SSE `id:` field. */
@@ -918,6 +934,9 @@ export const operations = {
   exposeService: { method: "PUT", path: "/v1/instances/{id}/services/{name}" },
   hideService: { method: "DELETE", path: "/v1/instances/{id}/services/{name}" },
   openTerminal: { method: "GET", path: "/v1/instances/{id}/terminal" },
+  openPortForward: { method: "GET", path: "/v1/instances/{id}/tcp/{port}" },
+  openTunnel: { method: "GET", path: "/v1/instances/{id}/tunnels/{port}" },
+  acceptTunnelConnection: { method: "GET", path: "/v1/instances/{id}/tunnels/{port}/connections/{connectionId}" },
   streamEvents: { method: "GET", path: "/v1/events" },
   listKeys: { method: "GET", path: "/v1/keys" },
   createKey: { method: "POST", path: "/v1/keys" },

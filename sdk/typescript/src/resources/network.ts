@@ -3,6 +3,7 @@
 import type * as api from '../generated/api.gen.js';
 import type { HttpTransport, RequestOptions } from '../core/http.js';
 import { seg, type IdRef } from '../core/ids.js';
+import { PortForwardOperations } from './port-forwards.js';
 
 export type ServiceEndpoint = api.ServiceEndpoint;
 export type ServiceAuth = api.ServiceAuth;
@@ -13,22 +14,25 @@ export interface ExposeHttpOptions {
   auth?: ServiceAuth;
 }
 
-export class NetworkOperations {
-  constructor(private readonly http: HttpTransport) {}
+/** The seed's NetworkOperations: HTTP services here; portForward and createTunnel from PortForwardOperations. */
+export class NetworkOperations extends PortForwardOperations {
+  constructor(private readonly transport: HttpTransport) {
+    super(transport);
+  }
 
   /** Serves `port` of the instance under a URL named `name` (exposing a name again replaces it). */
   exposeHttp(instance: IdRef, name: string, port: number, opts: ExposeHttpOptions = {}, options?: RequestOptions): Promise<ServiceEndpoint> {
-    return this.http.request({ ...options, method: 'PUT', path: `/v1/instances/${seg(instance)}/services/${seg(name)}`, json: { port, ...opts } });
+    return this.transport.request({ ...options, method: 'PUT', path: `/v1/instances/${seg(instance)}/services/${seg(name)}`, json: { port, ...opts } });
   }
 
   /** Stops serving it; connections open through it are closed. */
   async hideHttp(instance: IdRef, name: string, options?: RequestOptions): Promise<void> {
-    await this.http.request({ ...options, method: 'DELETE', path: `/v1/instances/${seg(instance)}/services/${seg(name)}` });
+    await this.transport.request({ ...options, method: 'DELETE', path: `/v1/instances/${seg(instance)}/services/${seg(name)}` });
   }
 
   /** The instance's exposed services (for `auth: token` each with a fresh `tokenUrl`). */
   async listServices(instance: IdRef, options?: RequestOptions): Promise<ServiceEndpoint[]> {
-    const page = await this.http.request<api.ServiceList>({ ...options, method: 'GET', path: `/v1/instances/${seg(instance)}/services` });
+    const page = await this.transport.request<api.ServiceList>({ ...options, method: 'GET', path: `/v1/instances/${seg(instance)}/services` });
     return page.data;
   }
 }

@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { HttpTransport } from '../core/http.js';
-import { errorFromBody, networkError } from '../core/errors.js';
+import { networkError } from '../core/errors.js';
+import { refusal } from './port-forwards.js';
 import { seg, type IdRef } from '../core/ids.js';
 
 export interface TerminalOptions {
@@ -119,19 +120,7 @@ export class TerminalOperations {
         options.signal?.removeEventListener('abort', onAbort);
         resolve(new Terminal(socket));
       });
-      socket.once('unexpected-response', (_request, response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-        response.on('end', () => {
-          let body: { error?: Record<string, unknown> } | undefined;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = undefined;
-          }
-          reject(errorFromBody({ requestId: response.headers['x-request-id'] as string | undefined, ...body?.error }, response.statusCode));
-        });
-      });
+      socket.once('unexpected-response', (_request, response) => void refusal(response).then(reject));
       socket.once('error', (err) => reject(networkError(`terminal connection failed: ${err.message}`, err)));
     });
   }
