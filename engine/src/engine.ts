@@ -36,6 +36,10 @@ import { SqliteEventLog } from './store/sqlite/event-log.js';
 import { IdempotencyRepo, ImageRepo, InstanceRepo, SnapshotRepo } from './store/sqlite/repos.js';
 import { KeyRepo } from './store/sqlite/keys.js';
 import { KeyService } from './services/keys.js';
+import { SshKeyRepo } from './store/sqlite/ssh-keys.js';
+import { SshKeyService } from './services/ssh-keys.js';
+import { SshGateway } from './ssh/gateway.js';
+import { loadOrCreateHostKey } from './ssh/host-key.js';
 
 export const VERSION = '0.1.0';
 
@@ -55,6 +59,16 @@ export interface Services {
   lifetimes: Lifetimes;
   metrics: EngineMetrics;
   keys: KeyService;
+  sshKeys: SshKeyService;
+  /** The SSH gateway's address and host key (GET /v1/ssh/host). */
+  sshHost: () => SshHostInfo;
+}
+
+export interface SshHostInfo {
+  enabled: boolean;
+  host: string;
+  port: number;
+  hostKey: { algorithm: string; publicKey: string; fingerprint: string };
 }
 
 export interface Engine {
@@ -115,7 +129,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   // Events carry their resource's owner so each key's stream shows only its own records.
   events.ownerOf = (id) => (repos.instances.get(id) ?? repos.snapshots.get(id) ?? repos.images.get(id))?.owner ?? null;
   // The key in credentials.json is the first admin key (an existing install's key is migrated).
-  const keys = new KeyService(new KeyRepo(db), join(config.stateDir, 'token-secret'));
+  const keyRepo = new KeyRepo(db);
+  const keys = new KeyService(keyRepo, join(config.stateDir, 'token-secret'));
+  const sshKeys = new SshKeyService(new SshKeyRepo(db), keyRepo);
   const bootstrap = keys.bootstrap(apiKey);
   if (bootstrap.revokedAt) log.warn({ keyId: bootstrap.id }, 'the key in credentials.json has been revoked; use another admin key');
   const spawner = new Spawner(dirs.runsc);
@@ -143,9 +159,17 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  const hostKey = loadOrCreateHostKey(config.stateDir);
+  const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey });
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
-    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys,
+    files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, sshKeys,
+    sshHost: () => ({
+      enabled: config.sshPort !== null,
+      host: config.sshHosts[0] ?? '127.0.0.1',
+      port: config.sshPort === null ? 0 : gateway.port,
+      hostKey: { algorithm: hostKey.algorithm, publicKey: hostKey.publicKey, fingerprint: hostKey.fingerprint },
+    }),
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -162,6 +186,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   clones.start();
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
+  if (config.sshPort !== null) await gateway.listen(config.sshHosts, config.sshPort);
 
   const app = buildApp({
     services, contract, version: VERSION, log,
@@ -177,6 +202,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     async shutdown(opts = {}) {
       reconciler.stop();
       lifetimes.stop();
+      await gateway.close();
       await app.close();
       await snapshots.sealPending();
       if (opts.stopInstances || opts.clean) {

@@ -62,6 +62,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/files/tar", s.tarDownload)
 
 	mux.HandleFunc("GET /v1/pty", s.pty)
+	mux.HandleFunc("GET /v1/exec/attach", s.execAttach)
+	mux.HandleFunc("GET /v1/sftp", s.sftp)
 
 	// Catch-all so unknown routes and wrong methods also get the envelope
 	// (the mux's own 404/405 bodies are plain text).

@@ -23,6 +23,7 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerProcessRoutes } from './routes/processes.js';
 import { registerTerminalRoutes } from './routes/terminal.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { registerSshRoutes } from './routes/ssh.js';
 import { registerOwnership } from './ownership.js';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -145,6 +146,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerTerminalRoutes(app, router, deps.services);
   registerMetricsRoutes(router, deps.services);
   registerKeyRoutes(router, deps.services);
+  registerSshRoutes(router, deps.services);
   // The contract and the engine agree both ways: no route outside the spec, no operation unserved.
   const missing = [...deps.contract.operations.keys()].filter((id) => !registered.has(id));
   if (missing.length) throw new Error(`spec/openapi.yaml operations without a route: ${missing.join(', ')}`);

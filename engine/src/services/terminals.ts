@@ -3,12 +3,11 @@
 //   WS binary            → type 1 (input)        type 2 (output) → WS binary
 //   WS text {"resize"}   → type 3 (JSON)         type 4 (exit)   → WS text {"type":"exit"} + close 1000
 // Closing either side closes the other; the agent hangs up the terminal when its socket closes.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { FaasError } from '../core/errors.js';
-import { AGENT_PORT } from '../runtime/agent-client.js';
+import { FRAME, frame, upgradeAgent } from '../runtime/agent-upgrade.js';
 
-export const FRAME = { input: 1, output: 2, resize: 3, exit: 4, signal: 5 } as const;
+export { FRAME, frame };
 
 export interface PtyOptions {
   cols: number;
@@ -23,57 +22,7 @@ export interface PtyOptions {
 export function openAgentPty(ip: string, opts: PtyOptions, authorization: string | undefined, timeoutMs = 5_000): Promise<{ socket: Socket; rest: Buffer }> {
   const q = new URLSearchParams({ cols: String(opts.cols), rows: String(opts.rows) });
   if (opts.command) q.set('command', opts.command);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: ip, port: AGENT_PORT });
-    let head = Buffer.alloc(0);
-    const fail = (err: FaasError) => {
-      socket.destroy();
-      reject(err);
-    };
-    const timer = setTimeout(() => fail(new FaasError('timeout', 'the instance did not open a terminal in time', null)), timeoutMs);
-    socket.once('error', (e) => {
-      clearTimeout(timer);
-      fail(new FaasError('runtime_error', `the instance's agent is unreachable: ${e.message}`, null));
-    });
-    socket.once('connect', () => {
-      const auth = authorization && !/[\r\n]/.test(authorization) ? `Authorization: ${authorization}\r\n` : '';
-      socket.write(`GET /v1/pty?${q} HTTP/1.1\r\nHost: ${ip}:${AGENT_PORT}\r\n${auth}Connection: Upgrade\r\nUpgrade: faas-pty\r\n\r\n`);
-    });
-    const onData = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (head.length > 64 * 1024) fail(new FaasError('runtime_error', 'faas-agent sent an oversized answer to the terminal upgrade', null));
-        return;
-      }
-      socket.off('data', onData);
-      clearTimeout(timer);
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString())?.[1]);
-      if (status === 101) return resolve({ socket, rest: head.subarray(end + 4) });
-      // An error answer: the JSON body follows the headers (the agent closes after it).
-      const body = head.subarray(end + 4).toString();
-      let code = 'runtime_error';
-      let message = `faas-agent refused the terminal (${status})`;
-      try {
-        const e = JSON.parse(body).error;
-        message = e.message;
-        if (e.code === 'invalid_request') code = 'invalid_request';
-      } catch {
-        /* keep the generic message */
-      }
-      fail(new FaasError(code as 'invalid_request' | 'runtime_error', message, null));
-    };
-    socket.on('data', onData);
-  });
-}
-
-export function frame(type: number, payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = type;
-  out.writeUInt32BE(body.length, 1);
-  body.copy(out, 5);
-  return out;
+  return upgradeAgent(ip, `/v1/pty?${q}`, 'faas-pty', authorization, timeoutMs);
 }
 
 /** Bridges an open WebSocket and an upgraded agent socket until either side ends. */

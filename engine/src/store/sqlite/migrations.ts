@@ -53,4 +53,14 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE events ADD COLUMN owner TEXT;
    CREATE INDEX snapshots_owner ON snapshots(owner);
    CREATE INDEX instances_owner ON instances(owner);`,
+  // 8: reserved for another change merged in parallel (the integrator puts it here).
+  '',
+  // 9: SSH public keys for the gateway (services/ssh-keys.ts), each owned by the API key that
+  // registered it; the gateway looks keys up by fingerprint. One public key may be registered by
+  // several API keys, once each.
+  `CREATE TABLE ssh_keys (
+     id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, algorithm TEXT NOT NULL,
+     public_key TEXT NOT NULL, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL,
+     UNIQUE (owner, fingerprint));
+   CREATE INDEX ssh_keys_fingerprint ON ssh_keys(fingerprint);`,
 ];
