@@ -116,10 +116,11 @@ describe('ssh gateway', () => {
 
   it('runs sftp batches', async () => {
     writeFileSync(join(dir, 'up.txt'), 'via sftp\n');
-    writeFileSync(join(dir, 'batch'), `put ${join(dir, 'up.txt')} /tmp/up.txt\nchmod 600 /tmp/up.txt\nls -l /tmp/up.txt\nget /tmp/up.txt ${join(dir, 'down.txt')}\nrm /tmp/up.txt\n`);
+    writeFileSync(join(dir, 'batch'), `pwd\nput ${join(dir, 'up.txt')} /tmp/up.txt\nchmod 600 /tmp/up.txt\nls -l /tmp/up.txt\nget /tmp/up.txt ${join(dir, 'down.txt')}\nrm /tmp/up.txt\n`);
     const r = await run('sftp', [...common(), '-i', key, '-P', String(port), '-b', join(dir, 'batch'), `${id}@127.0.0.1`]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /-rw------- .* \/tmp\/up.txt/);
+    assert.match(r.stdout, /Remote working directory: \/root\n/, 'sessions start in the home directory');
     assert.equal(readFileSync(join(dir, 'down.txt'), 'utf8'), 'via sftp\n');
     assert.equal((await exec('test -e /tmp/up.txt; echo $?')).body.stdout, '1\n');
   });

@@ -22,7 +22,7 @@ import (
 	"faas/agent/internal/pty"
 	"faas/agent/internal/scp"
 
-	"github.com/pkg/sftp"
+	"faas/agent/internal/sftpserver"
 )
 
 // Attached exec frame types ([type:1][length:4 BE][payload], as the terminal's).
@@ -213,25 +213,32 @@ func serveScp(args []string, br *bufio.Reader, fw *frameWriter) {
 	fw.frame(attachExit, payload)
 }
 
-// GET /v1/sftp (Upgrade: faas-sftp): an SFTP server on the raw connection, starting in root's
-// home. It ends when the client closes its side.
+// GET /v1/sftp (Upgrade: faas-sftp): an SFTP server on the raw connection, in a process of its
+// own (the agent binary in server mode, internal/sftpserver) that starts in root's home and
+// reads and writes the connection directly. It ends when the client closes its side.
 func (s *Server) sftp(w http.ResponseWriter, r *http.Request) {
 	conn, br, ok := upgrade(w, r, "faas-sftp")
 	if !ok {
 		return
 	}
 	defer conn.Close()
+	tcp, isTCP := conn.(*net.TCPConn)
+	// The engine sends nothing before it has read the 101, so no bytes wait in br.
+	if !isTCP || br.Buffered() > 0 {
+		return
+	}
+	f, err := tcp.File()
+	if err != nil {
+		return
+	}
+	defer f.Close()
 	home := "/root"
 	if st, err := os.Stat(home); err != nil || !st.IsDir() {
 		home = "/"
 	}
-	srv, err := sftp.NewServer(struct {
-		io.Reader
-		io.WriteCloser
-	}{br, conn}, sftp.WithServerWorkingDirectory(home))
-	if err != nil {
+	spec := &process.Spec{Argv: []string{"/proc/self/exe"}, Cwd: home, Env: map[string]string{sftpserver.Env: "1"}}
+	if _, err := process.Start(spec, process.StartOptions{Conn: f}); err != nil {
 		return
 	}
-	srv.Serve()
-	srv.Close()
+	// The child holds its own copy of the socket; ours close on return.
 }

@@ -15,6 +15,7 @@ import { EventManager } from './resources/events.js';
 import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager } from './resources/branches.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
+import { SshKeyManager, SshOperations } from './resources/ssh.js';
 import type { Instance } from './resources/instances.js';
 
 export class FaaSClient {
@@ -34,6 +35,10 @@ export class FaaSClient {
   readonly keys: KeyManager;
   /** Short-lived tokens minted from this client's key. */
   readonly tokens: TokenManager;
+  /** SSH public keys that may log in through the engine's SSH gateway (owned by this client's key). */
+  readonly sshKeys: SshKeyManager;
+  /** The SSH gateway: its host key, and `connect(instance)` for an SSHClient. */
+  readonly ssh: SshOperations;
 
   /**
    * With no arguments the client reads FAAS_API_KEY / FAAS_ENDPOINT, else the local engine's
@@ -53,6 +58,8 @@ export class FaaSClient {
     this.parallel = new ParallelOperations(this);
     this.keys = new KeyManager(this.http);
     this.tokens = new TokenManager(this.http);
+    this.sshKeys = new SshKeyManager(this.http);
+    this.ssh = new SshOperations(this.http);
   }
 
   get endpoint(): string {
