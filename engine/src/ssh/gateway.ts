@@ -58,7 +58,10 @@ export class SshGateway {
   async listen(hosts: string[], port: number): Promise<void> {
     this.port = port;
     for (const host of hosts) {
-      const server = new ssh2.Server({ hostKeys: [this.d.hostKey.private], ident: 'faas' }, (client) => this.accept(client));
+      // The SFTP server behind the gateway follows OpenSSH's conventions (SYMLINK's argument order,
+      // 256 KiB packets, @openssh.com extensions), and SSH libraries (ssh2, asyncssh) choose those
+      // from the server's software version: hence an OpenSSH-compatible version string.
+      const server = new ssh2.Server({ hostKeys: [this.d.hostKey.private], ident: 'OpenSSH_9.2-faas' }, (client) => this.accept(client));
       server.on('error', (err: Error) => this.d.log.warn({ err: err.message }, 'ssh gateway error'));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

@@ -23,6 +23,8 @@ from ._exceptions import (
     InternalError,
     InvalidRequestError,
     NetworkError,
+    SSHAuthenticationError,
+    SSHError,
     NotFoundError,
     PayloadTooLargeError,
     ProcessNotFoundError,
@@ -40,6 +42,7 @@ from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
+from .resources.ssh import AsyncSSHClient, AsyncSSHShell, SSHClient, SSHShell
 from .types import (
     Event,
     ExecEvent,
@@ -49,6 +52,9 @@ from .types import (
     ApiKey,
     CreatedKey,
     Token,
+    SshKey,
+    SshHost,
+    SSHExecResult,
     InstanceMetrics,
     ProcessInfo,
     ProcessOutput,
@@ -107,4 +113,13 @@ __all__ = [
     "RuntimeFailureError",
     "InternalError",
     "NetworkError",
+    "SSHError",
+    "SSHAuthenticationError",
+    "SSHClient",
+    "SshKey",
+    "SshHost",
+    "SSHExecResult",
+    "AsyncSSHClient",
+    "SSHShell",
+    "AsyncSSHShell",
 ]

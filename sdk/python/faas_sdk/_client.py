@@ -21,6 +21,7 @@ from ._base_client import APIRequest, BaseClient
 from ._bound import Instance, Snapshot
 from ._exceptions import FaaSError
 from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
+from .resources.ssh import AsyncSsh, AsyncSshKeys, Ssh, SshKeys
 from .resources.branches import AsyncBranches, Branches
 from .resources.events import AsyncEvents, Events
 from .resources.execution import AsyncExecution, Command, Execution
@@ -73,6 +74,10 @@ class FaaSClient(BaseClient):
         self.events = Events(self)
         self.parallel = Parallel(self)
         self.keys = Keys(self)
+        #: SSH public keys that may log in through the engine's SSH gateway (owned by this client's key).
+        self.ssh_keys = SshKeys(self)
+        #: The SSH gateway: its host key, and ``connect(instance)`` for an SSHClient.
+        self.ssh = Ssh(self)
         self.tokens = Tokens(self)
 
     # ------------------------------------------------------------------ transport
@@ -215,6 +220,8 @@ class AsyncFaaSClient(BaseClient):
         self.events = AsyncEvents(self)
         self.parallel = AsyncParallel(self)
         self.keys = AsyncKeys(self)
+        self.ssh_keys = AsyncSshKeys(self)
+        self.ssh = AsyncSsh(self)
         self.tokens = AsyncTokens(self)
 
     async def _send(self, request: APIRequest) -> httpx.Response:

@@ -275,9 +275,7 @@ export class SSHClient {
     const sftp = await this.sftp();
     const target = await readlink(localPath);
     await call((cb) => sftp.unlink(remotePath, cb)).catch(() => undefined);
-    // The gateway's SFTP server (pkg/sftp) reads SYMLINK in OpenSSH's order (target, link), while
-    // ssh2 sends the RFC's order (link, target) to servers that are not OpenSSH: swap to match.
-    await call((cb) => sftp.symlink(remotePath, target, cb), `symlink ${remotePath}`);
+    await call((cb) => sftp.symlink(target, remotePath, cb), `symlink ${remotePath}`);
   }
 }
 
