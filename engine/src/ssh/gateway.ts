@@ -115,7 +115,8 @@ export class SshGateway {
         return this.apiKey(ctx.password);
       case 'keyboard-interactive':
         return new Promise((resolve) => {
-          ctx.prompt([{ prompt: 'faas API key: ', echo: false }], 'faas', `Log in to ${ctx.username} with an API key or token`, (answers) => {
+          // No title or instructions: OpenSSH prints them on every login.
+          ctx.prompt([{ prompt: 'faas API key: ', echo: false }], '', '', (answers) => {
             resolve(this.apiKey(answers[0] ?? ''));
           });
         });

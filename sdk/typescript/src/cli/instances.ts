@@ -5,6 +5,7 @@ import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
 import { instanceIoCommands } from './instance-io.js';
+import { instanceSshCommands } from './ssh.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -111,4 +112,5 @@ export const instanceCommands: CommandGroup = {
     },
   },
   ...instanceIoCommands,
+  ...instanceSshCommands,
 };

@@ -11,6 +11,7 @@ import { instanceCommands } from './instances.js';
 import { EXIT, Output, UsageError } from './output.js';
 import { snapshotCommands } from './snapshots.js';
 import { keyCommands, tokenCommands } from './keys.js';
+import { sshKeyCommands } from './ssh.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
@@ -19,6 +20,7 @@ const GROUPS: Record<string, CommandGroup> = {
   instance: instanceCommands,
   key: keyCommands,
   token: tokenCommands,
+  'ssh-key': sshKeyCommands,
 };
 
 const GLOBAL_OPTIONS: Options = {
