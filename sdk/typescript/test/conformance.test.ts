@@ -87,6 +87,18 @@ const OPERATIONS: Record<string, Operation> = {
   'keys.list': (_a, c) => c.keys.list().toArray(),
   'keys.revoke': (a, c) => c.keys.revoke(a.id).then(() => null),
   'tokens.create': (a, c) => c.tokens.create({ expiresIn: a.expiresIn }),
+  'sshKeys.add': (a, c) => c.sshKeys.add(a.publicKey, { name: a.name }),
+  'sshKeys.list': (_a, c) => c.sshKeys.list().toArray(),
+  'sshKeys.remove': (a, c) => c.sshKeys.remove(a.id).then(() => null),
+  'ssh.host': (_a, c) => c.ssh.host(),
+  'ssh.execCommand': async (a, c) => {
+    const ssh = await c.ssh.connect(a.target);
+    try {
+      return await ssh.execCommand(a.command);
+    } finally {
+      await ssh.disconnect();
+    }
+  },
   raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
 };
 
