@@ -7,6 +7,7 @@
 package sftpserver
 
 import (
+	"bufio"
 	"io"
 	"os"
 
@@ -21,10 +22,12 @@ func init() {
 		return
 	}
 	os.Unsetenv(Env)
+	// Buffered reads: pkg/sftp reads each packet's header and body separately, and every read is
+	// a syscall through gVisor's sentry; one 256 KiB read takes several 32 KiB write packets.
 	srv, err := sftp.NewServer(struct {
 		io.Reader
 		io.WriteCloser
-	}{os.Stdin, os.Stdout})
+	}{bufio.NewReaderSize(os.Stdin, 256<<10), os.Stdout})
 	if err != nil {
 		os.Exit(1)
 	}

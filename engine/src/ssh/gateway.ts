@@ -83,6 +83,8 @@ export class SshGateway {
 
   private accept(client: Connection): void {
     this.connections.add(client);
+    // Small packets (an exit status, a keystroke) must not wait for a delayed ACK (~40 ms).
+    (client as Connection & { setNoDelay(v: boolean): void }).setNoDelay(true);
     let principals: Principal[] = [];
     let instanceId = '';
     client.on('authentication', (ctx) => {

@@ -152,6 +152,7 @@ export class SSHClient {
       });
     });
     conn.on('error', () => undefined); // later errors surface on the operation in flight
+    conn.setNoDelay(true); // an exit status must not wait for a delayed ACK
     this.conn = conn;
   }
 
