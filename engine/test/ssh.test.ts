@@ -188,6 +188,11 @@ describe('ssh gateway', () => {
     const mine = (await t.api('GET', '/v1/ssh-keys')).body.data.find((k: { name: string }) => k.name === 'id_ed25519');
     const del = await fetch(`${t.url}/v1/ssh-keys/${mine.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${b.body.secret}` } });
     assert.equal(del.status, 404);
+    // Revoking B ends its SSH keys' logins too.
+    await t.api('DELETE', `/v1/keys/${b.body.id}`);
+    const revoked = await ssh([id, 'true'], { identity: bKey });
+    assert.equal(revoked.code, 255);
+    assert.match(revoked.stderr, /Permission denied/);
   });
 
   it('refuses bad public keys and duplicates with a message that says what to do', async () => {
