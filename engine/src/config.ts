@@ -37,6 +37,11 @@ export interface Config {
   jsonDepthMax: number;
   /** Cap on an image import's upload and on its unpacked tar stream, in bytes. */
   imageMaxBytes: number;
+  /** HTTP services (docs/services.md): base host of service host names, URL scheme and port. */
+  serviceHost: string;
+  serviceScheme: 'http' | 'https';
+  serviceUrlPort: number | null;
+  serviceTokenSeconds: number;
 }
 
 /** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
@@ -73,7 +78,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jsonBodyMax: int(env, 'FAAS_JSON_BODY_MAX', 1024 * 1024, 1024, 64 * 1024 * 1024),
     jsonDepthMax: int(env, 'FAAS_JSON_DEPTH_MAX', 32, 4, 1000),
     imageMaxBytes: int(env, 'FAAS_IMAGE_MAX_BYTES', 2 * 1024 ** 3, 1, Number.MAX_SAFE_INTEGER),
+    serviceHost: serviceHost(env.FAAS_SERVICE_HOST ?? 'localhost'),
+    serviceScheme: env.FAAS_SERVICE_SCHEME === 'https' ? 'https' : 'http',
+    // 0: no port in URLs (a front proxy on 80/443); default: the engine's own port.
+    serviceUrlPort: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_SERVICE_URL_PORT', Number(env.FAAS_PORT ?? 7440), 0, 65535)),
+    serviceTokenSeconds: int(env, 'FAAS_SERVICE_TOKEN_SECONDS', 3600, 10, 86_400),
   };
+}
+
+/** A DNS name (labels of letters, digits, inner `-`); anything else stops the engine. */
+function serviceHost(raw: string): string {
+  const host = raw.toLowerCase().replace(/\.$/, '');
+  if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$/.test(host)) {
+    throw new Error(`FAAS_SERVICE_HOST=${raw}: expected a DNS name such as localhost or svc.example.com`);
+  }
+  return host;
 }
 
 /** An integer variable within [min, max]; anything else stops the engine with a clear message. */

@@ -40,6 +40,10 @@ import { SshKeyRepo } from './store/sqlite/ssh-keys.js';
 import { SshKeyService } from './services/ssh-keys.js';
 import { SshGateway } from './ssh/gateway.js';
 import { loadOrCreateHostKey } from './ssh/host-key.js';
+import { HttpServices } from './services/http-services.js';
+import { Wake } from './services/wake.js';
+import { HttpServiceRepo } from './store/sqlite/http-services.js';
+import { ServiceProxy } from './http/service-proxy.js';
 
 export const VERSION = '0.1.0';
 
@@ -62,6 +66,9 @@ export interface Services {
   sshKeys: SshKeyService;
   /** The SSH gateway's address and host key (GET /v1/ssh/host). */
   sshHost: () => SshHostInfo;
+  httpServices: HttpServices;
+  /** ensureAwake(instanceId, 'http' | 'ssh'): resumes a paused instance that allows it. */
+  wake: Wake;
 }
 
 export interface SshHostInfo {
@@ -159,8 +166,23 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   warm.on('idle', () => void snapshots.sealPending());
   const lifetimes = new Lifetimes({ instances: repos.instances, snapshots: repos.snapshots, instanceService: instances, snapshotService: snapshots, events, idleMs: config.idleSeconds * 1000, log });
   const metrics = new EngineMetrics(repos, () => ({ eventStreams: eventStreams.open, terminals: terminals.open }), capacity, () => warm.stats());
+  const serviceRepo = new HttpServiceRepo(db);
+  const wake = new Wake(serviceRepo, instances);
+  const httpServices = new HttpServices(serviceRepo, instances, keys, events, {
+    baseHost: config.serviceHost, scheme: config.serviceScheme, urlPort: config.serviceUrlPort, tokenSeconds: config.serviceTokenSeconds,
+  });
+  instances.onCreated = (inst, input) => {
+    // A branch child wakes like its parent and exposes what it exposed, under its own host names.
+    if (input.parentInstanceId) {
+      wake.set(inst.id, wake.get(input.parentInstanceId));
+      httpServices.inherit(input.parentInstanceId, inst.id);
+    } else if (input.wakeOn) {
+      wake.set(inst.id, input.wakeOn);
+    }
+  };
   const hostKey = loadOrCreateHostKey(config.stateDir);
-  const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey });
+  // A paused instance with wakeOn.ssh is resumed by the connection's first channel.
+  const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey, wake: (id) => wake.ensureAwake(id, 'ssh') });
   const services: Services = {
     images, snapshots, instances, exec, events, idempotency: repos.idempotency, clones,
     files: new FileService(instances, agents), processes: new ProcessService(instances, agents), lifetimes, metrics, keys, sshKeys,
@@ -170,6 +192,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       port: config.sshPort === null ? 0 : gateway.port,
       hostKey: { algorithm: hostKey.algorithm, publicKey: hostKey.publicKey, fingerprint: hostKey.fingerprint },
     }),
+    httpServices, wake,
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));
@@ -188,8 +211,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
   if (config.sshPort !== null) await gateway.listen(config.sshHosts, config.sshPort);
 
+  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, log });
   const app = buildApp({
-    services, contract, version: VERSION, log,
+    services, contract, version: VERSION, log, proxy,
     limits: {
       instanceConcurrency: config.instanceConcurrency, credentialConcurrency: config.credentialConcurrency,
       execBodyMax: config.execBodyMax, jsonBodyMax: config.jsonBodyMax, jsonDepthMax: config.jsonDepthMax,
@@ -204,6 +228,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       lifetimes.stop();
       await gateway.close();
       await app.close();
+      proxy.close();
       await snapshots.sealPending();
       if (opts.stopInstances || opts.clean) {
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));

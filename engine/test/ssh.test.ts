@@ -205,6 +205,25 @@ describe('ssh gateway', () => {
     assert.equal(anon.status, 401);
   });
 
+  it('wakes a paused instance that allows it (wakeOn.ssh) and explains why it does not otherwise', async () => {
+    const snapshotId = (await t.api('GET', `/v1/instances/${id}`)).body.snapshotId;
+    const sleepy = (await t.api('POST', '/v1/instances', { snapshotId, wakeOn: { ssh: true } })).body.id;
+    const stays = (await t.api('POST', '/v1/instances', { snapshotId })).body.id;
+    try {
+      for (const i of [sleepy, stays]) assert.equal((await t.api('POST', `/v1/instances/${i}/pause`)).body.state, 'paused');
+      const woke = await ssh([sleepy, 'echo awake']);
+      assert.equal(woke.code, 0, woke.stderr);
+      assert.equal(woke.stdout, 'awake\n');
+      assert.equal((await t.api('GET', `/v1/instances/${sleepy}`)).body.state, 'ready');
+      const refused = await ssh([stays, 'true']);
+      assert.equal(refused.code, 255);
+      assert.match(refused.stderr, /paused and does not wake on ssh/);
+      assert.equal((await t.api('GET', `/v1/instances/${stays}`)).body.state, 'paused');
+    } finally {
+      for (const i of [sleepy, stays]) await t.api('POST', `/v1/instances/${i}/stop`);
+    }
+  });
+
   it('is not reachable from inside a sandbox, even as root and when listening on every address', async () => {
     const ip = (await t.api('GET', `/v1/instances/${id}`)).body.network.ip as string;
     const hostSide = ip.replace(/\.(\d+)$/, (_m, d) => `.${Number(d) - 1}`);

@@ -14,12 +14,15 @@ export const ERROR_STATUS = {
   instance_not_found: 404,
   process_not_found: 404,
   file_not_found: 404,
+  service_not_found: 404,
   instance_not_ready: 409,
   conflict: 409,
   payload_too_large: 413,
   exec_failed: 422,
   resource_limit: 422,
   timeout: 504,
+  // The proxy reached the instance, but nothing accepts connections on the service's port.
+  service_unreachable: 502,
   runtime_error: 500,
   internal: 500,
 } as const;

@@ -12,6 +12,7 @@ import { bodyLimitOf, registerJsonParser, type JsonBodyLimits } from './json-bod
 import { newRequestId, sendError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import type { Contract } from './spec.js';
+import type { ServiceProxy } from './service-proxy.js';
 import { registerExecRoutes } from './routes/exec.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
@@ -25,6 +26,8 @@ import { registerTerminalRoutes } from './routes/terminal.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerSshRoutes } from './routes/ssh.js';
 import { registerOwnership } from './ownership.js';
+import { registerServiceRoutes } from './routes/services.js';
+import { serviceServerFactory } from './service-proxy-server.js';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
@@ -42,6 +45,8 @@ export interface AppDeps {
   /** Where 5xx causes go, with their request id (the client only sees the id). */
   log: Logger;
   limits?: AppLimits;
+  /** The HTTP services' reverse proxy, served on the same listener by Host (service-proxy.ts). */
+  proxy?: ServiceProxy;
 }
 
 const Ajv = AjvModule.default ?? AjvModule;
@@ -78,6 +83,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     frameworkErrors: (err, req, reply) => sendError(err, req, reply, deps.log),
     // Answers Node makes before a request exists (malformed HTTP, 414/431): same envelope.
     clientErrorHandler,
+    // Requests for exposed HTTP services (by Host) go to the proxy before routing (service-proxy.ts).
+    ...(deps.proxy ? { serverFactory: serviceServerFactory(deps.proxy) } : {}),
   });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
 
@@ -147,6 +154,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerMetricsRoutes(router, deps.services);
   registerKeyRoutes(router, deps.services);
   registerSshRoutes(router, deps.services);
+  registerServiceRoutes(router, deps.services);
   // The contract and the engine agree both ways: no route outside the spec, no operation unserved.
   const missing = [...deps.contract.operations.keys()].filter((id) => !registered.has(id));
   if (missing.length) throw new Error(`spec/openapi.yaml operations without a route: ${missing.join(', ')}`);

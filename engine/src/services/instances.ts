@@ -31,12 +31,17 @@ export interface StartInput {
   parentInstanceId?: string | null;
   /** The API key that starts it (set by the route, not the client). */
   owner?: string | null;
+  /** What resumes it when paused (services/wake.ts); kept by the onCreated hook. */
+  wakeOn?: { http?: boolean; ssh?: boolean };
 }
 
 export class InstanceService {
   readonly lock = new KeyedLock();
   /** Set by the composition root: paused clones to resume instead of restoring. */
   clones: { take(snapshotId: string): Clone | undefined } | null = null;
+  /** Set by the composition root: told of every new record in the turn it is inserted (wakeOn,
+   *  a branch child's copies of its parent's HTTP services). */
+  onCreated: (inst: Instance, input: StartInput) => void = () => {};
 
   constructor(
     private readonly repo: InstanceRepo,
@@ -373,6 +378,7 @@ export class InstanceService {
       owner: input.owner ?? null,
     };
     this.repo.insert(inst);
+    this.onCreated(inst, input);
     this.events.publish('instance.pending', inst.id, { snapshotId: snap.id });
     return inst;
   }

@@ -20,6 +20,7 @@ import { nowIso, type Page } from '../core/types.js';
 import type { KeyRecord, KeyRepo } from '../store/sqlite/keys.js';
 
 export const TOKEN_PREFIX = 'faastok.';
+export const SCOPED_PREFIX = 'faassvc.';
 export const DEFAULT_TOKEN_SECONDS = 3600;
 export const MAX_TOKEN_SECONDS = 86_400;
 
@@ -102,6 +103,35 @@ export class KeyService {
     if (!rec) throw unauthorized();
     if (rec.revokedAt) throw revoked(rec.id);
     return { keyId: rec.id, admin: rec.admin, via: 'token' };
+  }
+
+  /**
+   * A token that opens one thing only (an HTTP service of one instance: `scope`), for links a browser
+   * follows: `faassvc.<keyId>.<expiry>.<nonce>.<HMAC(scope|body)>`. The scope is signed but not
+   * written in it, so a token for one scope fails the signature check under any other, and the
+   * API never accepts it (it is not a `faastok.`). The key's row is looked up as for tokens, so
+   * revoking the key ends it.
+   */
+  mintScoped(keyId: string, scope: string, expiresIn: number): { token: string; expiresAt: string } {
+    const exp = Math.ceil(this.now() / 1000) + Math.min(Math.max(1, Math.floor(expiresIn)), MAX_TOKEN_SECONDS);
+    const body = `${keyId}.${exp}.${randomBytes(9).toString('base64url')}`;
+    return { token: `${SCOPED_PREFIX}${body}.${this.sign(`${scope}|${body}`)}`, expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
+  /** The principal of a scoped token for exactly `scope` and its expiry; throws 401 otherwise. */
+  verifyScoped(token: string, scope: string): { principal: Principal; expiresAt: number } {
+    if (!token.startsWith(SCOPED_PREFIX)) throw unauthorized();
+    const parts = token.slice(SCOPED_PREFIX.length).split('.');
+    if (parts.length !== 4) throw unauthorized();
+    const [keyId, exp, nonce, sig] = parts;
+    if (!sameHex(sig, this.sign(`${scope}|${keyId}.${exp}.${nonce}`))) throw unauthorized();
+    if (Number(exp) * 1000 <= this.now()) {
+      throw new FaasError('token_expired', 'the link has expired: ask for a fresh one (its service\'s tokenUrl)', { expiredAt: new Date(Number(exp) * 1000).toISOString() });
+    }
+    const rec = this.repo.get(keyId);
+    if (!rec) throw unauthorized();
+    if (rec.revokedAt) throw revoked(rec.id);
+    return { principal: { keyId: rec.id, admin: rec.admin, via: 'token' }, expiresAt: Number(exp) * 1000 };
   }
 
   private sign(body: string): string {

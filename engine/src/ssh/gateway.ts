@@ -36,10 +36,10 @@ export interface GatewayDeps {
   log: Logger;
   hostKey: HostKey;
   /**
-   * Wakes a paused instance for an SSH connection when the instance allows it (wakeOn.ssh);
-   * resolves false when it does not. Unset: paused instances are refused with a message.
+   * Resumes a paused instance for an SSH connection when it allows it (wakeOn.ssh; Wake.ensureAwake);
+   * throws, with the reason as the message, when it does not. Unset: paused instances are refused.
    */
-  wake?: (instanceId: string) => Promise<boolean>;
+  wake?: (instanceId: string) => Promise<unknown>;
 }
 
 /** Where a channel goes: the instance's id and address, or why it cannot. */
@@ -151,10 +151,15 @@ export class SshGateway {
       return { ok: false, message: `faas: no instance ${JSON.stringify(instanceId.slice(0, 64))} for this key ${hint}` };
     }
     if (inst.state === 'paused' && this.d.wake) {
-      if (await this.d.wake(inst.id).catch(() => false)) inst = this.d.instances.find(instanceId) ?? inst;
+      try {
+        await this.d.wake(inst.id);
+      } catch (err) {
+        return { ok: false, message: `faas: ${(err as Error).message}` };
+      }
+      inst = this.d.instances.find(instanceId) ?? inst;
     }
     if (inst.state === 'paused') {
-      return { ok: false, message: `faas: instance ${inst.id} is paused; resume it first (faas instance resume ${inst.id}), or set wakeOn.ssh on it` };
+      return { ok: false, message: `faas: instance ${inst.id} is paused; resume it first (faas instance resume ${inst.id}), or start it with wakeOn.ssh` };
     }
     if (inst.state !== 'ready' || !inst.ip) {
       return { ok: false, message: `faas: instance ${inst.id} is ${inst.state}, not running; start a new one (faas instance start)` };

@@ -16,6 +16,7 @@ import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager } from './resources/branches.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
 import { SshKeyManager, SshOperations } from './resources/ssh.js';
+import { NetworkOperations } from './resources/network.js';
 import type { Instance } from './resources/instances.js';
 
 export class FaaSClient {
@@ -39,6 +40,8 @@ export class FaaSClient {
   readonly sshKeys: SshKeyManager;
   /** The SSH gateway: its host key, and `connect(instance)` for an SSHClient. */
   readonly ssh: SshOperations;
+  /** HTTP services of instances (exposeHttp, hideHttp, listServices). */
+  readonly network: NetworkOperations;
 
   /**
    * With no arguments the client reads FAAS_API_KEY / FAAS_ENDPOINT, else the local engine's
@@ -60,6 +63,7 @@ export class FaaSClient {
     this.tokens = new TokenManager(this.http);
     this.sshKeys = new SshKeyManager(this.http);
     this.ssh = new SshOperations(this.http);
+    this.network = new NetworkOperations(this.http);
   }
 
   get endpoint(): string {

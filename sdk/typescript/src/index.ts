@@ -28,6 +28,8 @@ export type { TerminalOptions } from './resources/terminal.js';
 export { EventManager, ANY_EVENT } from './resources/events.js';
 export type { FaaSEvent, EventHandler, ErrorHandler, EventStreamOptions } from './resources/events.js';
 export { ParallelOperations } from './resources/parallel.js';
+export { NetworkOperations } from './resources/network.js';
+export type { ServiceEndpoint, ServiceAuth, ExposeHttpOptions } from './resources/network.js';
 export { KeyManager, TokenManager } from './resources/keys.js';
 export type { ApiKey, CreatedKey, Token, CreateKeyConfig } from './resources/keys.js';
 export { SSHClient, SSHShell, SshKeyManager, SshOperations } from './resources/ssh.js';

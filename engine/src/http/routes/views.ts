@@ -1,6 +1,9 @@
 // What the API shows of a record: internal fields (host paths, specs, netns names) stay inside.
 import { AGENT_PORT } from '../../runtime/agent-client.js';
 import type { Image, Instance, Snapshot } from '../../core/types.js';
+import type { FastifyRequest } from 'fastify';
+import type { Services } from '../../engine.js';
+import { principalOf } from '../auth.js';
 
 export function publicSnapshot(s: Snapshot) {
   const { spec: _spec, imageDir: _dir, state: _state, owner: _owner, checksum, ...rest } = s;
@@ -11,6 +14,17 @@ export function publicSnapshot(s: Snapshot) {
 export function publicInstance(i: Instance) {
   const { netns: _netns, owner: _owner, ip, ...rest } = i;
   return { ...rest, network: { ip }, endpoints: { agent: ip ? `http://${ip}:${AGENT_PORT}` : null } };
+}
+
+/** publicInstance plus what other services keep about it: wakeOn and its HTTP services (with
+ *  token links minted for the caller's key). */
+export function instanceView(s: Pick<Services, 'wake' | 'httpServices'>, req: FastifyRequest) {
+  const who = principalOf(req);
+  return (i: Instance) => ({
+    ...publicInstance(i),
+    wakeOn: s.wake.get(i.id),
+    services: s.httpServices.list(i.id).map((x) => s.httpServices.view(x, who)),
+  });
 }
 
 export function publicImage(i: Image) {

@@ -53,8 +53,14 @@ export const MIGRATIONS: string[] = [
    ALTER TABLE events ADD COLUMN owner TEXT;
    CREATE INDEX snapshots_owner ON snapshots(owner);
    CREATE INDEX instances_owner ON instances(owner);`,
-  // 8: reserved for another change merged in parallel (the integrator puts it here).
-  '',
+  // 8: HTTP services exposed through the engine's proxy (services/http-services.ts), and what wakes
+  // a paused instance (wakeOn). Own tables, so the instance row and its mapping stay as they are;
+  // rows of a deleted instance go with it (HttpServices listens for instance.deleted).
+  `CREATE TABLE http_services (
+     instance_id TEXT NOT NULL, name TEXT NOT NULL, port INTEGER NOT NULL, auth TEXT NOT NULL,
+     created_at TEXT NOT NULL, PRIMARY KEY (instance_id, name));
+   CREATE TABLE instance_wake (
+     instance_id TEXT PRIMARY KEY, http INTEGER NOT NULL DEFAULT 0, ssh INTEGER NOT NULL DEFAULT 0);`,
   // 9: SSH public keys for the gateway (services/ssh-keys.ts), each owned by the API key that
   // registered it; the gateway looks keys up by fingerprint. One public key may be registered by
   // several API keys, once each.

@@ -51,6 +51,8 @@ export class SnapshotNotFoundError extends NotFoundError {}
 export class InstanceNotFoundError extends NotFoundError {}
 export class ProcessNotFoundError extends NotFoundError {}
 export class FileNotFoundError extends NotFoundError {}
+/** The instance exposes no HTTP service of that name (`hideHttp` of a name not exposed). */
+export class ServiceNotFoundError extends NotFoundError {}
 /** The instance is in a state that does not allow the call; `details.state` holds it. */
 export class InstanceNotReadyError extends FaaSError {}
 export class ConflictError extends FaaSError {}
@@ -64,6 +66,8 @@ export class TimeoutError extends FaaSError {}
 /** The sandbox runtime (gVisor runsc) failed; `details` carries its message. */
 export class RuntimeFailureError extends FaaSError {}
 export class InternalError extends FaaSError {}
+/** The engine's proxy reached the instance but nothing accepts connections on the service's port (502). */
+export class ServiceUnreachableError extends FaaSError {}
 /** The client could not get an answer from the engine: connection refused/reset, or the client-side timeout. */
 export class NetworkError extends FaaSError {}
 
@@ -81,6 +85,8 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   instance_not_found: InstanceNotFoundError,
   process_not_found: ProcessNotFoundError,
   file_not_found: FileNotFoundError,
+  service_not_found: ServiceNotFoundError,
+  service_unreachable: ServiceUnreachableError,
   not_found: NotFoundError,
   // The SDK never sends a method the spec does not list; a 405 means the route is not there.
   method_not_allowed: NotFoundError,

@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "service_not_found" | "service_unreachable" | "conflict" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -298,6 +298,13 @@ export interface Instance {
   createdAt: Timestamp;
   readyAt: string | null;
   stoppedAt: string | null;
+  /** What resumes the instance when it is paused (`CreateInstanceRequest.wakeOn`); copied to branch children. */
+  wakeOn: {
+    http: boolean;
+    ssh: boolean;
+  };
+  /** The HTTP services it exposes (`listServices`). */
+  services: ServiceEndpoint[];
 }
 
 export interface InstancePage {
@@ -315,6 +322,41 @@ export interface CreateInstanceRequest {
   /** Stop the instance when it has been idle for the engine's idle period (`FAAS_IDLE_SECONDS`, default 300). Idle means: no request to its exec, files, processes or terminal routes started or was still open (an open output stream or terminal counts as activity) during the whole period. Lifecycle and metrics calls do not count; background processes do not keep an instance alive. An engine restart starts the idle period afresh. */
   autoStop?: boolean;
   resources?: ResourcesRequest;
+  wakeOn?: WakeOn;
+}
+
+/** What resumes the instance when it is `paused`: `http` — the first request to one of its exposed services (docs/services.md); `ssh` — the first SSH connection through the engine's gateway. When false, such a request is answered `409 instance_not_ready`. */
+export interface WakeOn {
+  http?: boolean;
+  ssh?: boolean;
+}
+
+/** Lowercase letters, digits and inner `-`, starting with a letter, at most 32 characters: it becomes the first part of a DNS label (`<name>-<instance label>`). */
+export type ServiceName = string;
+
+/** Who may use the URL: `api-key` — a bearer key or token of a key that owns the instance; `token` — that, or a short-lived signed link (`tokenUrl`) for browsers; `none` — anyone. */
+export type ServiceAuth = "api-key" | "token" | "none";
+
+export interface ServiceEndpoint {
+  name: ServiceName;
+  /** The port in the instance the service listens on. */
+  port: number;
+  /** Base URL of the service through the engine's proxy (no credentials in it). */
+  url: string;
+  auth: ServiceAuth;
+  /** For `auth: token`: `url` with a fresh signed `faas_token` valid until `tokenExpiresAt`, for this service of this instance only; open it in a browser. Null otherwise. Minted for the caller's key on every read (revoking the key ends it). */
+  tokenUrl: string | null;
+  tokenExpiresAt: string | null;
+  createdAt: Timestamp;
+}
+
+export interface ServiceList {
+  data: ServiceEndpoint[];
+}
+
+export interface ExposeServiceRequest {
+  port: number;
+  auth?: ServiceAuth;
 }
 
 export interface InstanceMetrics {
@@ -678,6 +720,10 @@ export const operations = {
   closeProcessStdin: { method: "POST", path: "/v1/instances/{id}/processes/{pid}/stdin/close" },
   signalProcess: { method: "POST", path: "/v1/instances/{id}/processes/{pid}/signal" },
   streamProcessOutput: { method: "GET", path: "/v1/instances/{id}/processes/{pid}/output" },
+  listServices: { method: "GET", path: "/v1/instances/{id}/services" },
+  getService: { method: "GET", path: "/v1/instances/{id}/services/{name}" },
+  exposeService: { method: "PUT", path: "/v1/instances/{id}/services/{name}" },
+  hideService: { method: "DELETE", path: "/v1/instances/{id}/services/{name}" },
   openTerminal: { method: "GET", path: "/v1/instances/{id}/terminal" },
   streamEvents: { method: "GET", path: "/v1/events" },
   listKeys: { method: "GET", path: "/v1/keys" },

@@ -12,6 +12,7 @@ import type { Command, ExecOptions, ExecStream, ExecStreamOptions, BatchOptions,
 import { InstanceFiles } from './files.js';
 import { InstanceProcesses } from './processes.js';
 import type { Terminal, TerminalOptions } from './terminal.js';
+import type { ExposeHttpOptions, ServiceEndpoint } from './network.js';
 
 export type InstanceData = api.Instance;
 export type InstanceState = api.InstanceState;
@@ -65,6 +66,9 @@ export class Instance implements InstanceData {
   declare readonly createdAt: string;
   declare readonly readyAt: string | null;
   declare readonly stoppedAt: string | null;
+  declare readonly wakeOn: { http: boolean; ssh: boolean };
+  /** The HTTP services it exposed, as of this representation (`refresh()` to update). */
+  declare readonly services: api.ServiceEndpoint[];
   readonly #client: FaaSClient;
 
   constructor(client: FaaSClient, data: InstanceData) {
@@ -150,6 +154,19 @@ export class Instance implements InstanceData {
 
   execWithSnapshot(command: Command, options?: ExecOptions, requestOptions?: RequestOptions): Promise<Snapshot> {
     return this.#client.execution.execWithSnapshot(this.id, command, options, requestOptions);
+  }
+
+  /** Serves `port` of this instance under a URL named `name` (client.network.exposeHttp). */
+  exposeHttp(name: string, port: number, opts?: ExposeHttpOptions, options?: RequestOptions): Promise<ServiceEndpoint> {
+    return this.#client.network.exposeHttp(this.id, name, port, opts, options);
+  }
+
+  hideHttp(name: string, options?: RequestOptions): Promise<void> {
+    return this.#client.network.hideHttp(this.id, name, options);
+  }
+
+  listServices(options?: RequestOptions): Promise<ServiceEndpoint[]> {
+    return this.#client.network.listServices(this.id, options);
   }
 
   /** Opens an interactive terminal over WebSocket. */
