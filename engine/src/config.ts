@@ -6,6 +6,10 @@ export interface Config {
   stateDir: string;
   host: string;
   port: number;
+  /** SSH gateway port (FAAS_SSH_PORT, default 7422; `off` → null, no gateway; 0 → any free port). */
+  sshPort: number | null;
+  /** Addresses the SSH gateway listens on (FAAS_SSH_HOST, comma-separated; loopback v4 + v6 by default). */
+  sshHosts: string[];
   runsc: string;
   agentBinary: string;
   defaultImageDir: string;
@@ -62,6 +66,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stateDir,
     host: env.FAAS_HOST ?? '127.0.0.1',
     port: Number(env.FAAS_PORT ?? 7440),
+    sshPort: env.FAAS_SSH_PORT === 'off' ? null : int(env, 'FAAS_SSH_PORT', 7422, 0, 65535),
+    sshHosts: (env.FAAS_SSH_HOST ?? '127.0.0.1,::1').split(',').map((h) => h.trim()).filter(Boolean),
     runsc: env.FAAS_RUNSC ?? `${cache}/bin/runsc`,
     agentBinary: env.FAAS_AGENT_BIN ?? `${repoRoot}agent/bin/faas-agent`,
     defaultImageDir: env.FAAS_DEFAULT_IMAGE ?? `${cache}/images/default`,

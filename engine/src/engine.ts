@@ -48,6 +48,10 @@ import { KeyRepo } from './store/sqlite/keys.js';
 import { KeyService } from './services/keys.js';
 import { BranchService } from './services/branches.js';
 import { BranchRepo } from './store/sqlite/branches.js';
+import { SshKeyRepo } from './store/sqlite/ssh-keys.js';
+import { SshKeyService } from './services/ssh-keys.js';
+import { SshGateway } from './ssh/gateway.js';
+import { loadOrCreateHostKey } from './ssh/host-key.js';
 import { HttpServices } from './services/http-services.js';
 import { Wake } from './services/wake.js';
 import { HttpServiceRepo } from './store/sqlite/http-services.js';
@@ -77,10 +81,20 @@ export interface Services {
   branchMerges: BranchMergeService;
   branches: BranchService;
   steps: StepService;
+  sshKeys: SshKeyService;
+  /** The SSH gateway's address and host key (GET /v1/ssh/host). */
+  sshHost: () => SshHostInfo;
   httpServices: HttpServices;
   /** ensureAwake(instanceId, 'http' | 'ssh'): resumes a paused instance that allows it. */
   wake: Wake;
   tunnels: Tunnels;
+}
+
+export interface SshHostInfo {
+  enabled: boolean;
+  host: string;
+  port: number;
+  hostKey: { algorithm: string; publicKey: string; fingerprint: string };
 }
 
 export interface Engine {
@@ -142,7 +156,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   // Events carry their resource's owner so each key's stream shows only its own records.
   events.ownerOf = (id) => (repos.instances.get(id) ?? repos.snapshots.get(id) ?? repos.images.get(id))?.owner ?? null;
   // The key in credentials.json is the first admin key (an existing install's key is migrated).
-  const keys = new KeyService(new KeyRepo(db), join(config.stateDir, 'token-secret'));
+  const keyRepo = new KeyRepo(db);
+  const keys = new KeyService(keyRepo, join(config.stateDir, 'token-secret'));
+  const sshKeys = new SshKeyService(new SshKeyRepo(db), keyRepo);
   const bootstrap = keys.bootstrap(apiKey);
   if (bootstrap.revokedAt) log.warn({ keyId: bootstrap.id }, 'the key in credentials.json has been revoked; use another admin key');
   const spawner = new Spawner(dirs.runsc);
@@ -226,10 +242,20 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       wake.set(inst.id, input.wakeOn);
     }
   };
+  const hostKey = loadOrCreateHostKey(config.stateDir);
+  // A paused instance with wakeOn.ssh is resumed by the connection's first channel.
+  const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey, wake: (id) => wake.ensureAwake(id, 'ssh') });
   const services: Services = {
     diffs, merges, branchMerges,
     images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
     files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches, steps,
+    sshKeys,
+    sshHost: () => ({
+      enabled: config.sshPort !== null,
+      host: config.sshHosts[0] ?? '127.0.0.1',
+      port: config.sshPort === null ? 0 : gateway.port,
+      hostKey: { algorithm: hostKey.algorithm, publicKey: hostKey.publicKey, fingerprint: hostKey.fingerprint },
+    }),
     httpServices, wake,
     tunnels: new Tunnels(),
   };
@@ -250,6 +276,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   clones.start();
   reconciler.watch();
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
+  if (config.sshPort !== null) await gateway.listen(config.sshHosts, config.sshPort);
 
   const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, events, log });
   const app = buildApp({
@@ -268,6 +295,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       reconciler.stop();
       lifetimes.stop();
       await networkPolicy.stop();
+      await gateway.close();
       await app.close();
       proxy.close();
       await snapshots.sealPending();

@@ -64,6 +64,7 @@ export class EngineProcess {
       FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16',
       FAAS_NET_TAG: this.tag,
       FAAS_NETNS_POOL: '1',
+      FAAS_SSH_PORT: '0',
       FAAS_WARM_POOL: '1',
       ...this.extraEnv,
     };

@@ -32,6 +32,8 @@ export function testConfig(stateDir: string, extra: Record<string, string> = {})
     FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.210.0.0/16',
     FAAS_NET_TAG: `t${process.pid.toString(36).slice(-3)}${counter++}`,
     FAAS_NETNS_POOL: '2',
+    // Test engines run side by side: each SSH gateway takes a free port (GET /v1/ssh/host says which).
+    FAAS_SSH_PORT: '0',
     ...extra,
   });
 }

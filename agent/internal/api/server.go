@@ -67,6 +67,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/changes/apply", s.changesApply)
 
 	mux.HandleFunc("GET /v1/pty", s.pty)
+	mux.HandleFunc("GET /v1/exec/attach", s.execAttach)
+	mux.HandleFunc("GET /v1/sftp", s.sftp)
 
 	mux.HandleFunc("GET /v1/tunnels/listen", s.tunnelListen)
 	mux.HandleFunc("GET /v1/tunnels/connections/{id}", s.tunnelConnection)

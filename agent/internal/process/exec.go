@@ -168,3 +168,15 @@ func Stream(ctx context.Context, spec *Spec, emit func(any) error) error {
 		TimedOut:   c.TimedOut(),
 	})
 }
+
+// StartAttached starts spec with a stdin pipe for a caller that streams all three stdio itself
+// (the SSH gateway's exec sessions): stdout/stderr readers stop drainGrace after the leader exits,
+// as for every other exec.
+func StartAttached(spec *Spec) (*Child, error) {
+	c, err := Start(spec, StartOptions{StdinPipe: true, Timeout: time.Duration(spec.TimeoutMs) * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	c.drainAfterExit(c.Stdout, c.Stderr)
+	return c, nil
+}

@@ -62,6 +62,7 @@ type Child struct {
 type StartOptions struct {
 	StdinPipe bool     // give the child a stdin pipe (else /dev/null)
 	TTY       *os.File // if set: stdio on this tty, new session, controlling tty
+	Conn      *os.File // if set (and no TTY): stdin and stdout on this socket, stderr to /dev/null
 	Shell     []string // TTY default argv when the spec has none
 	ExtraEnv  []string
 	Timeout   time.Duration // SIGKILL the whole group after this (0 = none)
@@ -191,6 +192,13 @@ func Start(spec *Spec, opts StartOptions) (*Child, error) {
 	files := make([]uintptr, 3)
 	if opts.TTY != nil {
 		files[0], files[1], files[2] = opts.TTY.Fd(), opts.TTY.Fd(), opts.TTY.Fd()
+	} else if opts.Conn != nil {
+		null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		childEnds = append(childEnds, null)
+		files[0], files[1], files[2] = opts.Conn.Fd(), opts.Conn.Fd(), null.Fd()
 	} else {
 		if opts.StdinPipe {
 			r, w, err := os.Pipe()

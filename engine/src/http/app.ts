@@ -29,6 +29,7 @@ import { registerTerminalRoutes } from './routes/terminal.js';
 import { registerNetworkRoutes } from './routes/network.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerBranchRoutes } from './routes/branches.js';
+import { registerSshRoutes } from './routes/ssh.js';
 import { registerOwnership } from './ownership.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { serviceServerFactory } from './service-proxy-server.js';
@@ -171,6 +172,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerMetricsRoutes(router, deps.services);
   registerKeyRoutes(router, deps.services);
   registerBranchRoutes(router, deps.services);
+  registerSshRoutes(router, deps.services);
   registerServiceRoutes(router, deps.services);
   // The contract and the engine agree both ways: no route outside the spec, no operation unserved.
   const missing = [...deps.contract.operations.keys()].filter((id) => !registered.has(id));

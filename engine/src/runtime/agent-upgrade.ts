@@ -1,9 +1,38 @@
-// An HTTP/1.1 Upgrade request to faas-agent on its own TCP connection (terminal, tunnels): the
-// agent answers 101 and the socket then carries that route's protocol, or answers its JSON error
-// envelope and closes. Resolves with the socket and any bytes read past the 101.
+// Raw upgraded connections to faas-agent (spec/agent-protocol.md "Terminal", "Attached exec",
+// "SFTP", tunnels): one TCP connection each, since these carry their own framing for as long as
+// they last and cannot share the keep-alive pool. The agent answers 101 and the socket then
+// carries that route's protocol, or answers its JSON error envelope and closes.
 import { connect, type Socket } from 'node:net';
 import { FaasError } from '../core/errors.js';
 import { AGENT_PORT } from './agent-client.js';
+
+export const FRAME = { input: 1, output: 2, resize: 3, exit: 4, signal: 5, stderr: 6, eof: 7 } as const;
+
+/** One `[type:1][length:4 BE][payload]` frame. */
+export function frame(type: number, payload: Buffer | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = type;
+  out.writeUInt32BE(body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+/** Splits a byte stream into frames; `push` returns the frames now complete. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  push(chunk: Buffer): { type: number; payload: Buffer }[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: { type: number; payload: Buffer }[] = [];
+    while (this.buf.length >= 5) {
+      const len = this.buf.readUInt32BE(1);
+      if (this.buf.length < 5 + len) break;
+      out.push({ type: this.buf[0], payload: this.buf.subarray(5, 5 + len) });
+      this.buf = this.buf.subarray(5 + len);
+    }
+    return out;
+  }
+}
 
 /** The agent's codes that the engine passes on as they are; anything else is a runtime error. */
 const PASSED_ON = new Set(['invalid_request', 'conflict', 'not_found']);
@@ -14,7 +43,7 @@ export function openAgentUpgrade(
   protocol: string,
   authorization: string | undefined,
   what: string,
-  { timeoutMs = 5_000, halfOpen = true }: { timeoutMs?: number; halfOpen?: boolean } = {},
+  { timeoutMs = 5_000, halfOpen = true, pause = true }: { timeoutMs?: number; halfOpen?: boolean; pause?: boolean } = {},
 ): Promise<{ socket: Socket; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     // halfOpen: a tunnel passes each side's end of stream on as a half-close (the terminal does not).
@@ -42,7 +71,7 @@ export function openAgentUpgrade(
         return;
       }
       socket.off('data', onData);
-      socket.pause(); // until the caller attaches its reader: no byte after the 101 is lost
+      if (pause) socket.pause(); // until the caller attaches its reader: no byte after the 101 is lost
       clearTimeout(timer);
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString())?.[1]);
       if (status === 101) return resolve({ socket, rest: head.subarray(end + 4) });
@@ -61,4 +90,12 @@ export function openAgentUpgrade(
     };
     socket.on('data', onData);
   });
+}
+
+/**
+ * Opens `GET path` with `Upgrade: proto` on the agent at `ip` for a framed session (terminal, SSH
+ * exec, SFTP); resolves with the socket, flowing, and any bytes read past the 101.
+ */
+export function upgradeAgent(ip: string, path: string, proto: string, authorization: string | undefined, timeoutMs = 5_000): Promise<{ socket: Socket; rest: Buffer }> {
+  return openAgentUpgrade(ip, path, proto, authorization, `a ${proto} session`, { timeoutMs, halfOpen: false, pause: false });
 }

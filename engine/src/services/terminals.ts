@@ -5,9 +5,9 @@
 // Closing either side closes the other; the agent hangs up the terminal when its socket closes.
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { openAgentUpgrade } from '../runtime/agent-upgrade.js';
+import { FRAME, frame, upgradeAgent } from '../runtime/agent-upgrade.js';
 
-export const FRAME = { input: 1, output: 2, resize: 3, exit: 4, signal: 5 } as const;
+export { FRAME, frame };
 
 export interface PtyOptions {
   cols: number;
@@ -22,19 +22,7 @@ export interface PtyOptions {
 export async function openAgentPty(ip: string, opts: PtyOptions, authorization: string | undefined, timeoutMs = 5_000): Promise<{ socket: Socket; rest: Buffer }> {
   const q = new URLSearchParams({ cols: String(opts.cols), rows: String(opts.rows) });
   if (opts.command) q.set('command', opts.command);
-  const opened = await openAgentUpgrade(ip, `/v1/pty?${q}`, 'faas-pty', authorization, 'a terminal', { timeoutMs, halfOpen: false });
-  // Flowing again, as the bridge expects (it attaches its 'data' listener right away).
-  opened.socket.resume();
-  return opened;
-}
-
-export function frame(type: number, payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = type;
-  out.writeUInt32BE(body.length, 1);
-  body.copy(out, 5);
-  return out;
+  return upgradeAgent(ip, `/v1/pty?${q}`, 'faas-pty', authorization, timeoutMs);
 }
 
 /** Bridges an open WebSocket and an upgraded agent socket until either side ends. */

@@ -26,6 +26,8 @@ from ._exceptions import (
     InternalError,
     InvalidRequestError,
     NetworkError,
+    SSHAuthenticationError,
+    SSHError,
     NotFoundError,
     PayloadTooLargeError,
     ProcessNotFoundError,
@@ -48,6 +50,7 @@ from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
 from .types.diff import BranchDiff, DiffTotals, FileChange, SnapshotDiff
 from .resources.port_forwards import AsyncPortForward, AsyncTunnel, PortForward, Tunnel
+from .resources.ssh import AsyncSSHClient, AsyncSSHShell, SSHClient, SSHShell
 from .types import (
     Event,
     ExecEvent,
@@ -57,6 +60,9 @@ from .types import (
     ApiKey,
     CreatedKey,
     Token,
+    SshKey,
+    SshHost,
+    SSHExecResult,
     InstanceMetrics,
     EgressPolicy,
     NetworkConfig,
@@ -142,4 +148,13 @@ __all__ = [
     "RuntimeFailureError",
     "InternalError",
     "NetworkError",
+    "SSHError",
+    "SSHAuthenticationError",
+    "SSHClient",
+    "SshKey",
+    "SshHost",
+    "SSHExecResult",
+    "AsyncSSHClient",
+    "SSHShell",
+    "AsyncSSHShell",
 ]

@@ -23,6 +23,7 @@ from ._bound import Branch, Instance, Snapshot
 from ._exceptions import FaaSError
 from .resources.keys import AsyncKeys, AsyncTokens, Keys, Tokens
 from .resources.network import AsyncNetwork, Network
+from .resources.ssh import AsyncSsh, AsyncSshKeys, Ssh, SshKeys
 from .resources.branches import AsyncBranches, Branches
 from .resources.events import AsyncEvents, Events
 from .resources.execution import AsyncExecution, Command, Execution
@@ -79,6 +80,10 @@ class FaaSClient(BaseClient):
         self.events = Events(self)
         self.parallel = Parallel(self)
         self.keys = Keys(self)
+        #: SSH public keys that may log in through the engine's SSH gateway (owned by this client's key).
+        self.ssh_keys = SshKeys(self)
+        #: The SSH gateway: its host key, and ``connect(instance)`` for an SSHClient.
+        self.ssh = Ssh(self)
         self.tokens = Tokens(self)
         self.network = Network(self)
 
@@ -228,6 +233,8 @@ class AsyncFaaSClient(BaseClient):
         self.events = AsyncEvents(self)
         self.parallel = AsyncParallel(self)
         self.keys = AsyncKeys(self)
+        self.ssh_keys = AsyncSshKeys(self)
+        self.ssh = AsyncSsh(self)
         self.tokens = AsyncTokens(self)
         self.network = AsyncNetwork(self)
 

@@ -178,6 +178,14 @@ class NetworkError(FaaSError):
     """No answer from the engine: connection refused/reset, or the client-side timeout."""
 
 
+class SSHError(FaaSError):
+    """The SSH gateway refused or broke a session (SSHClient); ``code`` is ``ssh_error``."""
+
+
+class SSHAuthenticationError(SSHError):
+    """The SSH gateway did not accept the credential (API key or private key); ``code`` is ``ssh_auth_failed``."""
+
+
 #: THE table: engine ``code`` -> class. A code missing here falls back to :class:`FaaSError`.
 ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "invalid_request": InvalidRequestError,

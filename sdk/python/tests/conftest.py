@@ -78,6 +78,8 @@ def engine() -> Iterator[Engine]:
         "FAAS_SUBNET": TEST_SUBNET,
         # A small warm pool: this suite runs on 2-core machines next to other engines.
         "FAAS_WARM_POOL": "2",
+        # Engines run side by side: the SSH gateway takes a free port (GET /v1/ssh/host says which).
+        "FAAS_SSH_PORT": "0",
     }
     with log.open("wb") as log_file:
         process = subprocess.Popen(["node", str(ENGINE_MAIN)], env=env, stdout=log_file, stderr=subprocess.STDOUT)

@@ -43,6 +43,25 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
+def _ssh_exec(client: Client, target: str, command: str) -> Any:
+    """Connects, runs one command and disconnects (sync or async, like the client)."""
+    if isinstance(client, AsyncFaaSClient):
+
+        async def run() -> Any:
+            ssh = await client.ssh.connect(target)
+            try:
+                return await ssh.exec_command(command)
+            finally:
+                await ssh.disconnect()
+
+        return run()
+    ssh = client.ssh.connect(target)
+    try:
+        return ssh.exec_command(command)
+    finally:
+        ssh.disconnect()
+
+
 async def _exec_stream(client: Client, target: str, command: str) -> dict[str, Any]:
     stream = client.execution.stream(target, command)
     events = []
@@ -138,6 +157,11 @@ CALLS: dict[str, Callable[..., Any]] = {
     "network.list_services": lambda c, instance: c.network.list_services(instance),
     "network.port_forward": port_forward_call,
     "network.create_tunnel": create_tunnel_call,
+    "ssh_keys.add": lambda c, public_key, name=None: c.ssh_keys.add(public_key, name=name),
+    "ssh_keys.list": lambda c: c.ssh_keys.list(),
+    "ssh_keys.remove": lambda c, id: c.ssh_keys.remove(id),
+    "ssh.host": lambda c: c.ssh.host(),
+    "ssh.exec_command": lambda c, target, command: _ssh_exec(c, target, command),
     "raw": lambda c, method, path, body=None, auth=None: c.raw(method, path, body, api_key=BAD_KEY if auth == "bad" else None),
 }
 

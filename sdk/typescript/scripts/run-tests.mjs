@@ -37,6 +37,8 @@ const engineEnv = {
   FAAS_PORT: String(port),
   FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.221.0.0/16',
   FAAS_STOP_INSTANCES_ON_EXIT: '1',
+  // Engines run side by side: the SSH gateway takes a free port (GET /v1/ssh/host says which).
+  FAAS_SSH_PORT: '0',
 };
 delete engineEnv.FAAS_ENDPOINT;
 delete engineEnv.FAAS_API_KEY;

@@ -16,6 +16,7 @@ import { ParallelOperations } from './resources/parallel.js';
 import { BranchManager, type Branch, type CreateBranchConfig } from './resources/branches.js';
 import { StateOperations } from './resources/state.js';
 import { KeyManager, TokenManager } from './resources/keys.js';
+import { SshKeyManager, SshOperations } from './resources/ssh.js';
 import { NetworkOperations } from './resources/network.js';
 
 export class FaaSClient {
@@ -38,6 +39,10 @@ export class FaaSClient {
   readonly keys: KeyManager;
   /** Short-lived tokens minted from this client's key. */
   readonly tokens: TokenManager;
+  /** SSH public keys that may log in through the engine's SSH gateway (owned by this client's key). */
+  readonly sshKeys: SshKeyManager;
+  /** The SSH gateway: its host key, and `connect(instance)` for an SSHClient. */
+  readonly ssh: SshOperations;
   /** HTTP services of instances (exposeHttp, hideHttp, listServices). */
   readonly network: NetworkOperations;
 
@@ -60,6 +65,8 @@ export class FaaSClient {
     this.parallel = new ParallelOperations(this);
     this.keys = new KeyManager(this.http);
     this.tokens = new TokenManager(this.http);
+    this.sshKeys = new SshKeyManager(this.http);
+    this.ssh = new SshOperations(this.http);
     this.network = new NetworkOperations(this.http);
   }
 

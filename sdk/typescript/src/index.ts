@@ -39,6 +39,8 @@ export { NetworkOperations } from './resources/network.js';
 export type { ServiceEndpoint, ServiceAuth, ExposeHttpOptions } from './resources/network.js';
 export { KeyManager, TokenManager } from './resources/keys.js';
 export type { ApiKey, CreatedKey, Token, CreateKeyConfig } from './resources/keys.js';
+export { SSHClient, SSHShell, SshKeyManager, SshOperations } from './resources/ssh.js';
+export type { SshKey, SshHost, SSHConnectOptions, SSHExecResult } from './resources/ssh.js';
 export { SessionTokens, DEFAULT_TOKEN_EXPIRES_IN } from './core/session.js';
 export type { MintedToken } from './core/session.js';
 export type { Task, InstanceTask, MapOptions, RaceResult } from './resources/parallel.js';

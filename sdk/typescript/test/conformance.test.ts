@@ -120,6 +120,18 @@ const OPERATIONS: Record<string, Operation> = {
   'network.exposeHttp': (a, c) => c.network.exposeHttp(a.instance, a.name, a.port, { auth: a.auth }),
   'network.hideHttp': (a, c) => c.network.hideHttp(a.instance, a.name).then(() => null),
   'network.listServices': (a, c) => c.network.listServices(a.instance),
+  'sshKeys.add': (a, c) => c.sshKeys.add(a.publicKey, { name: a.name }),
+  'sshKeys.list': (_a, c) => c.sshKeys.list().toArray(),
+  'sshKeys.remove': (a, c) => c.sshKeys.remove(a.id).then(() => null),
+  'ssh.host': (_a, c) => c.ssh.host(),
+  'ssh.execCommand': async (a, c) => {
+    const ssh = await c.ssh.connect(a.target);
+    try {
+      return await ssh.execCommand(a.command);
+    } finally {
+      await ssh.disconnect();
+    }
+  },
   raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
   ...networkCalls,
 };

@@ -63,8 +63,15 @@ export const MIGRATIONS: (string | null)[] = [
      created_at TEXT NOT NULL, PRIMARY KEY (instance_id, name));
    CREATE TABLE instance_wake (
      instance_id TEXT PRIMARY KEY, http INTEGER NOT NULL DEFAULT 0, ssh INTEGER NOT NULL DEFAULT 0);`,
-  // 9-10: reserved for work in parallel branches (issue 13)
-  null,
+  // 9: SSH public keys for the gateway (services/ssh-keys.ts), each owned by the API key that
+  // registered it; the gateway looks keys up by fingerprint. One public key may be registered by
+  // several API keys, once each.
+  `CREATE TABLE ssh_keys (
+     id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, algorithm TEXT NOT NULL,
+     public_key TEXT NOT NULL, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL,
+     UNIQUE (owner, fingerprint));
+   CREATE INDEX ssh_keys_fingerprint ON ssh_keys(fingerprint);`,
+  // 10: reserved for work in a parallel branch (issue 13)
   null,
   // 11: branches (services/branches.ts): named, owned pointers to snapshots. A name is unique per
   // owner (IFNULL: SQLite's UNIQUE lets NULLs repeat); the head hook looks branches up by instance.

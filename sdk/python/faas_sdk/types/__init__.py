@@ -18,6 +18,10 @@ __all__ = [
     "ApiKey",
     "CreatedKey",
     "Token",
+    "SshKey",
+    "SshHost",
+    "SshHostKey",
+    "SSHExecResult",
     "Resources",
     "EgressPolicy",
     "NetworkConfig",
@@ -334,6 +338,8 @@ class BranchData(FaaSModel):
     instance_id: Optional[str] = None  # the live checked-out instance, or None
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: str
+
+
 class TimelineEntry(FaaSModel):
     """One checkpoint of an instance's timeline (``client.state.timeline``), oldest first."""
 
@@ -342,3 +348,40 @@ class TimelineEntry(FaaSModel):
     created_at: str
     instance_id: Optional[str] = None
     inherited: bool
+
+
+class SshKey(FaaSModel):
+    """An SSH public key registered for the gateway, owned by the API key ``key_id``."""
+
+    id: str
+    name: str
+    algorithm: str
+    #: ``SHA256:…``, as ``ssh-keygen -lf`` prints it.
+    fingerprint: str
+    public_key: str
+    key_id: str
+    created_at: str
+
+
+class SshHostKey(FaaSModel):
+    algorithm: str
+    public_key: str
+    fingerprint: str
+
+
+class SshHost(FaaSModel):
+    """Where the SSH gateway listens and its host key."""
+
+    enabled: bool
+    host: str
+    port: int
+    host_key: SshHostKey
+
+
+class SSHExecResult(FaaSModel):
+    """What ``exec_command`` returns; ``signal`` (e.g. ``SIGKILL``, ``exit_code`` None) when it died of one."""
+
+    stdout: str
+    stderr: str
+    exit_code: Optional[int]
+    signal: Optional[str]

@@ -10,6 +10,7 @@ import { stateCommands } from './state.js';
 import { bandwidthFrom, NETWORK_USAGE, networkCommand, networkConfigFrom, networkOptions } from './network.js';
 import { instanceServiceCommands } from './instance-services.js';
 import { forwardCommands } from './forward.js';
+import { instanceSshCommands } from './ssh.js';
 
 const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
 const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
@@ -134,4 +135,5 @@ export const instanceCommands: CommandGroup = {
   ...stateCommands,
   ...instanceServiceCommands,
   ...forwardCommands,
+  ...instanceSshCommands,
 };

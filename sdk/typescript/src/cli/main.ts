@@ -13,6 +13,7 @@ import { snapshotCommands } from './snapshots.js';
 import { branchDiffCommands, snapshotDiffCommands } from './diff.js';
 import { keyCommands, tokenCommands } from './keys.js';
 import { branchCommands } from './branches.js';
+import { sshKeyCommands } from './ssh.js';
 
 const GROUPS: Record<string, CommandGroup> = {
   engine: engineCommands,
@@ -22,6 +23,7 @@ const GROUPS: Record<string, CommandGroup> = {
   branch: { ...branchCommands, ...branchDiffCommands },
   key: keyCommands,
   token: tokenCommands,
+  'ssh-key': sshKeyCommands,
 };
 
 const GLOBAL_OPTIONS: Options = {

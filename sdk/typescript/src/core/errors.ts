@@ -150,3 +150,8 @@ export function errorFromBody(body: ErrorBodyLike | undefined, statusCode?: numb
 export function networkError(message: string, cause?: unknown): NetworkError {
   return new NetworkError(message, { code: 'network_error', cause });
 }
+
+/** The SSH gateway refused or broke a session (SSHClient); `code` is `ssh_error`. */
+export class SSHError extends FaaSError {}
+/** The SSH gateway did not accept the credential (API key or private key); `code` is `ssh_auth_failed`. */
+export class SSHAuthenticationError extends SSHError {}

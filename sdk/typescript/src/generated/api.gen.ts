@@ -202,6 +202,48 @@ export interface Token {
   keyId: string;
 }
 
+export interface CreateSshKeyRequest {
+  /** A label; defaults to the key's comment, or its fingerprint. */
+  name?: string;
+  /** One OpenSSH public key line: `<algorithm> <base64> [comment]` (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least 2048 bits). */
+  publicKey: string;
+}
+
+export interface SshKey {
+  id: string;
+  name: string;
+  /** e.g. `ssh-ed25519`. */
+  algorithm: string;
+  /** SHA-256 fingerprint as OpenSSH prints it (`SHA256:…`, `ssh-keygen -lf`). */
+  fingerprint: string;
+  /** The key as `<algorithm> <base64>` (without the comment). */
+  publicKey: string;
+  /** The API key that registered it (its owner). */
+  keyId: string;
+  createdAt: Timestamp;
+}
+
+export interface SshKeyPage {
+  data: SshKey[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface SshHost {
+  enabled: boolean;
+  /** The address the gateway listens on (`FAAS_SSH_HOST`, first entry; `127.0.0.1` by default). */
+  host: string;
+  /** `FAAS_SSH_PORT` (default 7422); 0 when disabled. */
+  port: number;
+  hostKey: {
+    algorithm: string;
+    /** `<algorithm> <base64>`, as a `known_hosts` entry needs it. */
+    publicKey: string;
+    /** `SHA256:…`, what `ssh` shows when it first connects. */
+    fingerprint: string;
+  };
+}
+
 export type MergeSide = "ours" | "theirs";
 
 /** How conflicts are resolved: `fail` (default: 409 merge_conflict), `ours` (keep the first side's version), `theirs` (take the other side's), or per path. */
@@ -942,6 +984,10 @@ export const operations = {
   createKey: { method: "POST", path: "/v1/keys" },
   revokeKey: { method: "DELETE", path: "/v1/keys/{id}" },
   createToken: { method: "POST", path: "/v1/tokens" },
+  listSshKeys: { method: "GET", path: "/v1/ssh-keys" },
+  createSshKey: { method: "POST", path: "/v1/ssh-keys" },
+  deleteSshKey: { method: "DELETE", path: "/v1/ssh-keys/{id}" },
+  getSshHost: { method: "GET", path: "/v1/ssh/host" },
 } as const;
 
 export type OperationId = keyof typeof operations;
