@@ -263,9 +263,14 @@ describe('ssh gateway', () => {
     assert.equal((await probe(hostSide, port)).body.stdout, 'closed\n');
   });
 
-  it('keeps its host key across restarts (the file is 0600)', () => {
-    const st = statSync(join(t.config.stateDir, 'ssh_host_ed25519_key'));
-    assert.equal(st.mode & 0o777, 0o600);
+  it('keeps its host key private (0600 in the state directory) and lets the host user nobody in with nothing', async () => {
+    const path = join(t.config.stateDir, 'ssh_host_ed25519_key');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const read = await run('runuser', ['-u', 'nobody', '--', 'cat', path]);
+    assert.notEqual(read.code, 0, 'nobody reads the host key');
+    const login = await run('runuser', ['-u', 'nobody', '--', 'ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-p', String(port), `${id}@127.0.0.1`, 'true']);
+    assert.equal(login.code, 255);
+    assert.match(login.stderr, /Permission denied/);
   });
 });
 
