@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writ
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import ssh2 from 'ssh2';
 import { startEngine, type TestEngine } from './harness.js';
 
 interface Run {
@@ -75,6 +76,36 @@ describe('ssh gateway', () => {
     const wc = await ssh([id, 'wc -c'], { input: 'hello' });
     assert.equal(wc.stdout.trim(), '5');
     assert.equal(wc.code, 0);
+  });
+
+  it('forwards signals to a command without a PTY and reports exit-signal', async () => {
+    const conn = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      conn.once('ready', () => resolve()).once('error', reject);
+      conn.connect({ host: '127.0.0.1', port, username: id, privateKey: readFileSync(key), hostVerifier: () => true });
+    });
+    try {
+      const r = await new Promise<{ out: string; code: number | null; signal?: string }>((resolve, reject) => {
+        conn.exec("trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done", (err, ch) => {
+          if (err) return reject(err);
+          let out = '';
+          let code: number | null = null;
+          ch.on('data', (d: Buffer) => {
+            out += d;
+            if (out === 'ready\n') ch.signal('TERM');
+          });
+          ch.on('exit', (c: number | null) => (code = c));
+          ch.on('close', () => resolve({ out, code }));
+        });
+      });
+      assert.deepEqual(r, { out: 'ready\ngot-term\n', code: 9 });
+      const killed = await new Promise<unknown[]>((resolve, reject) =>
+        conn.exec('kill -KILL $$', (err, ch) => (err ? reject(err) : ch.on('exit', (...a: unknown[]) => resolve(a)).resume())),
+      );
+      assert.deepEqual(killed.slice(0, 2), [null, 'SIGKILL']);
+    } finally {
+      conn.end();
+    }
   });
 
   it('answers over IPv6 too', async () => {
@@ -232,9 +263,14 @@ describe('ssh gateway', () => {
     assert.equal((await probe(hostSide, port)).body.stdout, 'closed\n');
   });
 
-  it('keeps its host key across restarts (the file is 0600)', () => {
-    const st = statSync(join(t.config.stateDir, 'ssh_host_ed25519_key'));
-    assert.equal(st.mode & 0o777, 0o600);
+  it('keeps its host key private (0600 in the state directory) and lets the host user nobody in with nothing', async () => {
+    const path = join(t.config.stateDir, 'ssh_host_ed25519_key');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const read = await run('runuser', ['-u', 'nobody', '--', 'cat', path]);
+    assert.notEqual(read.code, 0, 'nobody reads the host key');
+    const login = await run('runuser', ['-u', 'nobody', '--', 'ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-p', String(port), `${id}@127.0.0.1`, 'true']);
+    assert.equal(login.code, 255);
+    assert.match(login.stderr, /Permission denied/);
   });
 });
 

@@ -171,20 +171,12 @@ func (s *Server) execAttach(w http.ResponseWriter, r *http.Request) {
 func readAttachFrames(br *bufio.Reader, stdin io.WriteCloser, signal func(syscall.Signal), gone func()) {
 	defer gone()
 	defer stdin.Close()
-	var hdr [5]byte
 	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		typ, payload, err := pty.ReadFrame(br)
+		if err != nil {
 			return
 		}
-		n := binary.BigEndian.Uint32(hdr[1:])
-		if n > pty.MaxFrame {
-			return
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return
-		}
-		switch hdr[0] {
+		switch typ {
 		case attachStdin:
 			// A program that stopped reading makes this fail; its later input is dropped.
 			stdin.Write(payload)

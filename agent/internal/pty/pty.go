@@ -156,20 +156,12 @@ func (s *Session) readClient(br *bufio.Reader) {
 	// Whatever ends the client side hangs up the terminal, like closing an
 	// ssh session: SIGHUP to the terminal's process group.
 	defer s.child.Signal(syscall.SIGHUP)
-	var hdr [5]byte
 	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		typ, payload, err := ReadFrame(br)
+		if err != nil {
 			return
 		}
-		n := binary.BigEndian.Uint32(hdr[1:])
-		if n > MaxFrame {
-			return
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return
-		}
-		switch hdr[0] {
+		switch typ {
 		case FrameInput:
 			if _, err := s.ptm.Write(payload); err != nil && !errors.Is(err, os.ErrClosed) {
 				return
@@ -202,4 +194,21 @@ func (s *Session) signalForeground(sig syscall.Signal) {
 	if pgrp <= 0 || syscall.Kill(-pgrp, sig) != nil {
 		s.child.Signal(sig)
 	}
+}
+
+// ReadFrame reads one [type:1][length:4 BE][payload] frame; a payload over MaxFrame is an error.
+func ReadFrame(br *bufio.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > MaxFrame {
+		return 0, nil, errors.New("frame too large")
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return 0, nil, err
+	}
+	return hdr[0], payload, nil
 }

@@ -48,6 +48,8 @@ export function handleSession(session: Session, d: SessionDeps): void {
   const start = (kind: 'shell' | 'exec' | 'sftp', command: string | undefined, acceptCh: () => ServerChannel) => {
     if (started) return;
     started = true;
+    // Accepted at once: OpenSSH sends stdin and EOF right after its request, and ssh2 drops what
+    // arrives for a session whose channel is not accepted yet.
     const ch = acceptCh();
     void (async () => {
       const t = await d.resolve();

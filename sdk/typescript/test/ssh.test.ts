@@ -80,6 +80,13 @@ test('createShell runs a login shell on a PTY: input, resize, exit status', asyn
     shell.write('stty size; exit 4\n');
     assert.equal(await shell.exited, 4);
     assert.match(out, /40 120/);
+    // A signal request reaches the shell (an interactive shell ignores INT and TERM; KILL it).
+    const second = await ssh.createShell();
+    let prompt = '';
+    second.on('data', (d: Buffer) => (prompt += d.toString()));
+    await waitFor(() => /# $/.test(prompt));
+    second.signal('KILL');
+    assert.equal(await second.exited, 137);
   } finally {
     await ssh.disconnect();
   }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Coroutine, TypeVar
+from typing import TYPE_CHECKING, Any, Coroutine, Generic, TypeVar
 
 import asyncssh
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .._client import AsyncFaaSClient, FaaSClient
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 _HOST = APIRequest("GET", "/v1/ssh/host")
 #: Stands for the SSH login when asking the client which credential to send (a session token when on).
@@ -228,12 +229,12 @@ class AsyncSSHShell:
         self._process.close()
 
 
-class AsyncSSHClient:
-    """SSH to an instance through the engine's gateway (asyncio)."""
+class _SSHClientBase(Generic[C]):
+    """What both clients hold: the FaaS client, the login options, the open session."""
 
     def __init__(
         self,
-        client: AsyncFaaSClient,
+        client: C,
         *,
         private_key: str | bytes | None = None,
         passphrase: str | None = None,
@@ -244,14 +245,21 @@ class AsyncSSHClient:
         self._options = (private_key, passphrase, host, connect_timeout)
         self._session: _Session | None = None
 
-    async def connect(self, instance: IdRef) -> None:
+    def _open(self, info: SshHost, endpoint: str, instance: IdRef, password: str | None) -> Coroutine[Any, Any, _Session]:
         if self._session is not None:
             raise SSHError("already connected; call disconnect() first", code="ssh_error")
         private_key, passphrase, host, timeout = self._options
+        target = _target(info, endpoint, host)
+        return _Session.open(info, target, id_of(instance), password, private_key, passphrase, timeout)
+
+
+class AsyncSSHClient(_SSHClientBase["AsyncFaaSClient"]):
+    """SSH to an instance through the engine's gateway (asyncio)."""
+
+    async def connect(self, instance: IdRef) -> None:
         info = SshHost.model_validate(await self._client._call(_HOST))
-        password = None if private_key is not None else (await self._client._bearer(_LOGIN) or self._client.api_key)
-        target = _target(info, self._client.endpoint, host)
-        self._session = await _Session.open(info, target, id_of(instance), password, private_key, passphrase, timeout)
+        password = None if self._options[0] is not None else (await self._client._bearer(_LOGIN) or self._client.api_key)
+        self._session = await self._open(info, self._client.endpoint, instance, password)
 
     def _live(self) -> _Session:
         if self._session is None:
@@ -331,33 +339,18 @@ class SSHShell:
         self._loop.loop.call_soon_threadsafe(self._shell.close)
 
 
-class SSHClient:
+class SSHClient(_SSHClientBase["FaaSClient"]):
     """SSH to an instance through the engine's gateway (blocking calls)."""
 
-    def __init__(
-        self,
-        client: FaaSClient,
-        *,
-        private_key: str | bytes | None = None,
-        passphrase: str | None = None,
-        host: str | None = None,
-        connect_timeout: float = 20.0,
-    ) -> None:
-        self._client = client
-        self._options = (private_key, passphrase, host, connect_timeout)
-        self._session: _Session | None = None
-        self._loop: _Loop | None = None
+    _loop: _Loop | None = None
 
     def connect(self, instance: IdRef) -> None:
-        if self._session is not None:
-            raise SSHError("already connected; call disconnect() first", code="ssh_error")
-        private_key, passphrase, host, timeout = self._options
         info = SshHost.model_validate(self._client._call(_HOST))
-        password = None if private_key is not None else (self._client._bearer(_LOGIN) or self._client.api_key)
-        target = _target(info, self._client.endpoint, host)
+        password = None if self._options[0] is not None else (self._client._bearer(_LOGIN) or self._client.api_key)
+        opening = self._open(info, self._client.endpoint, instance, password)
         loop = _Loop()
         try:
-            self._session = loop.run(_Session.open(info, target, id_of(instance), password, private_key, passphrase, timeout))
+            self._session = loop.run(opening)
         except FaaSError:
             loop.stop()
             raise

@@ -88,7 +88,7 @@ export class SSHShell extends EventEmitter {
         code = typeof c === 'number' ? c : null;
         this.emit('exit', code);
       });
-      channel.on('close', () => resolve(code));
+      channel.on('close', (late?: number | null) => resolve(code ?? (typeof late === 'number' ? late : null)));
     });
   }
 
@@ -171,7 +171,13 @@ export class SSHClient {
         signal = sig ?? null;
       });
       ch.on('error', (e: Error) => reject(new SSHError(`exec failed: ${e.message}`, { code: 'ssh_error', cause: e })));
-      ch.on('close', () => {
+      // ssh2 also hands the exit status to 'close': an exit-status that arrived in the same packet
+      // batch as the channel's confirmation was emitted before these listeners existed.
+      ch.on('close', (code?: number | null, sig?: string) => {
+        if (exitCode === null && signal === null) {
+          exitCode = typeof code === 'number' ? code : null;
+          signal = sig ?? null;
+        }
         const stderr = Buffer.concat(err).toString('utf8');
         // The gateway's refusals (another key's instance, a stopped one) arrive as 255 + a reason.
         if (exitCode === 255 && /^faas: /.test(stderr)) return reject(new SSHError(stderr.trim(), { code: 'ssh_error' }));
