@@ -71,7 +71,7 @@ export const MIGRATIONS: (string | null)[] = [
      public_key TEXT NOT NULL, fingerprint TEXT NOT NULL, created_at TEXT NOT NULL,
      UNIQUE (owner, fingerprint));
    CREATE INDEX ssh_keys_fingerprint ON ssh_keys(fingerprint);`,
-  // 10: reserved for work in a parallel branch (issue 13)
+  // 10: unused (numbers were handed out to work done in parallel; this one was not needed)
   null,
   // 11: branches (services/branches.ts): named, owned pointers to snapshots. A name is unique per
   // owner (IFNULL: SQLite's UNIQUE lets NULLs repeat); the head hook looks branches up by instance.
@@ -90,7 +90,7 @@ export const MIGRATIONS: (string | null)[] = [
      seq INTEGER PRIMARY KEY AUTOINCREMENT, branch_id TEXT NOT NULL, snapshot_id TEXT NOT NULL,
      created_at TEXT NOT NULL);
    CREATE INDEX branch_log_branch ON branch_log(branch_id, seq);`,
-  // 12: reserved for work in a parallel branch (issue 14)
+  // 12: unused (likewise)
   null,
   // 13: instance history (services/state.ts). `previous_id`: the checkpoint a snapshot's state
   // descends from (for a checkpoint of an instance: that instance's head when it was taken; for a
