@@ -44,6 +44,7 @@ describe('snapshot diff and merge', () => {
       "printf 'same\\n' > both.txt; printf 'keep\\n' > md.txt; printf 'x\\n' > tc; printf 'gone\\n' > del.txt",
       "printf '#!/bin/sh\\n' > mode.sh; chmod 644 mode.sh",
       'ln -s text.txt link',
+      "mkdir gonedir && printf 'g\\n' > gonedir/f",
     ].join(' && '));
     const kids = await t.api('POST', `/v1/instances/${p}/branch`, { count: 2 });
     assert.equal(kids.status, 201, JSON.stringify(kids.body));
@@ -58,6 +59,7 @@ describe('snapshot diff and merge', () => {
       "printf 'changed by A\\n' > md.txt",
       "printf 'A new\\n' > new.txt",
       'rm tc && mkdir tc',
+      'rm -r gonedir',
       "sh -c 'n=0; while :; do n=$((n+1)); echo $n > /tmp/count; sleep 0.2; done' >/dev/null 2>&1 &",
     ].join(' && '));
     // B: a clean edit on line 11, the other sides, and every odd kind of change.
@@ -69,6 +71,7 @@ describe('snapshot diff and merge', () => {
       "printf 'B new\\n' > new.txt",
       "printf 'y\\n' > tc",
       'rm del.txt',
+      "printf 'g2\\n' > gonedir/f",
       'chmod 755 mode.sh',
       'ln -sfn both.txt link',
       "printf 'spaced\\n' > 'with space.txt'",
@@ -143,6 +146,7 @@ describe('snapshot diff and merge', () => {
       '/work/md.txt': 'modify/delete',
       '/work/new.txt': 'add/add',
       '/work/tc': 'typeChange',
+      '/work/gonedir/f': 'delete/modify',
     });
     for (const c of r.body.error.details.conflicts) assert.deepEqual([c.base, c.ours, c.theirs], [fork, sa, sb]);
     const other = await t.api('POST', '/v1/snapshots/merge', { snapshotIds: [sb, sa] });
@@ -172,6 +176,7 @@ describe('snapshot diff and merge', () => {
     assert.equal(await out("cat '/work/with space.txt' \"$(printf '/work/new\\nline')\" \"$(printf '/work/bad\\377name')\""), 'spaced\nnl\nraw\n');
     assert.equal(await out('sha256sum /work/big.bin | cut -c1-64'), `${bigSha}\n`);
     assert.equal(await out('cat /work/deep/er/file'), 'deep\n');
+    assert.equal(await out('cat /work/gonedir/f'), 'g2\n', 'a file taken into a directory this side removed');
     // The first side's process came along with its memory and keeps counting.
     const c1 = Number(await out('cat /tmp/count'));
     await out('sleep 0.6');
