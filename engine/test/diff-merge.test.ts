@@ -2,6 +2,7 @@
 // symlinks, modes, a large binary), every kind of conflict, the strategies, a clean line-wise
 // merge, and a merge result that carries the first side's running process.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -206,6 +207,10 @@ describe('snapshot diff and merge', () => {
     assert.equal(statSync(blobs).mode & 0o777, 0o700);
     const sha = createHash('sha256').update('spaced\n').digest('hex');
     assert.ok(statSync(join(blobs, sha)).isFile());
+    // The host user nobody cannot read kept file contents.
+    const peek = spawnSync('runuser', ['-u', 'nobody', '--', 'cat', join(blobs, sha)], { encoding: 'utf8' });
+    assert.notEqual(peek.status, 0);
+    assert.doesNotMatch(peek.stdout, /spaced/);
     t.engine.services.diffs['store'].putBlob('0'.repeat(64), Buffer.from('lie'));
     assert.throws(() => statSync(join(blobs, '0'.repeat(64))));
   });
