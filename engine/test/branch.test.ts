@@ -2,22 +2,9 @@
 // diverge; instances are isolated from one another and from the engine.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { START_COUNTER } from './counter-server.js';
 import { startEngine, type TestEngine } from './harness.js';
 
-// A process that keeps its state only in memory: a counter served on 127.0.0.1:9000 inside the
-// sandbox; every request adds one and answers the new value.
-const COUNTER_SERVER = `
-import http.server
-count = 0
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        global count
-        count += 1
-        body = str(count).encode()
-        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()
-`;
 
 describe('live branch', () => {
   let t: TestEngine;
@@ -39,7 +26,7 @@ describe('live branch', () => {
 
   it('carries a running process with in-memory state into every child, which then diverge', async () => {
     const parent = (await t.api('POST', '/v1/instances', { snapshotId: snapId })).body.id;
-    await exec(parent, `cat > /root/counter.py <<'EOF'\n${COUNTER_SERVER}\nEOF\nnohup python3 /root/counter.py >/dev/null 2>&1 &\nfor i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9000/ && break; sleep 0.05; done`);
+    await exec(parent, START_COUNTER);
     for (let i = 0; i < 4; i++) await bump(parent);
     assert.equal(await bump(parent), 6, 'the warm-up request plus five');
     await exec(parent, 'echo from-parent > /root/before-branch');

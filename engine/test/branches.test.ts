@@ -8,22 +8,9 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { START_COUNTER } from './counter-server.js';
 import { purge, startEngine, type TestEngine } from './harness.js';
 
-// A counter kept only in memory, served on 127.0.0.1:9000 inside the sandbox (every GET adds one).
-const COUNTER = `
-import http.server
-count = 0
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        global count
-        count += 1
-        body = str(count).encode()
-        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()
-`;
-const START_COUNTER = `cat > /root/counter.py <<'EOF'\n${COUNTER}\nEOF\nnohup python3 /root/counter.py >/dev/null 2>&1 &\nfor i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9000/ && break; sleep 0.05; done`;
 
 describe('branches', () => {
   let t: TestEngine;
@@ -192,6 +179,22 @@ describe('branches', () => {
     for (const br of branches) await t.api('DELETE', `/v1/branches/${br.id}`);
   });
 
+  it('an expired snapshot that is a branch head is kept until the branch is deleted', async () => {
+    const inst = (await t.api('POST', '/v1/instances', { snapshotId: snap })).body.id;
+    const expiring = (await t.api('POST', `/v1/instances/${inst}/snapshot`, { ttl: 1 })).body;
+    const b = await branch('holds-expiring', expiring.id);
+    await new Promise((r) => setTimeout(r, 1800));
+    assert.equal((await t.api('GET', `/v1/snapshots/${expiring.id}`)).status, 200, 'kept while a branch points at it');
+    await t.api('DELETE', `/v1/branches/${b.id}`);
+    let status = 200;
+    for (let i = 0; i < 50 && status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await t.api('GET', `/v1/snapshots/${expiring.id}`)).status;
+    }
+    assert.equal(status, 404, 'deleted once the branch is gone');
+    await t.api('DELETE', `/v1/instances/${inst}`);
+  });
+
   it('another API key cannot see or use a branch; anonymous callers and the host user nobody get 401', async () => {
     const other = (await t.api('POST', '/v1/keys', { name: 'other' })).body;
     const as = { headers: { authorization: `Bearer ${other.secret}` } };
@@ -213,6 +216,22 @@ describe('branches', () => {
     assert.equal(own.status, 201);
     assert.equal(own.body.parentId, null);
     assert.equal((await t.api('GET', `/v1/branches/${mine.id}`)).body.name, 'private', 'untouched');
+
+    // Two checkouts at once start one instance; an admin's checkout of the other key's branch
+    // starts it for that key; an admin's snapshot of that instance does not move the key's head.
+    const [c1, c2] = await Promise.all([
+      t.api('POST', `/v1/branches/${own.body.id}/checkout`),
+      t.api('POST', `/v1/branches/${own.body.id}/checkout`),
+    ]);
+    assert.deepEqual([c1.status, c2.status].sort(), [200, 201]);
+    assert.equal(c1.body.id, c2.body.id, 'one instance for concurrent checkouts');
+    assert.equal((await t.api('GET', `/v1/instances/${c1.body.id}`, undefined, as)).status, 200, "the instance is the branch owner's");
+    const adminSnap = await t.api('POST', `/v1/instances/${c1.body.id}/snapshot`, {});
+    assert.equal(adminSnap.status, 201);
+    assert.equal((await t.api('GET', `/v1/branches/${own.body.id}`, undefined, as)).body.head, ownSnap, "another key's snapshot does not move the head");
+    const byOwner = await t.api('POST', `/v1/instances/${c1.body.id}/snapshot`, {}, as);
+    assert.equal((await t.api('GET', `/v1/branches/${own.body.id}`, undefined, as)).body.head, byOwner.body.id, "the owner's snapshot does");
+    await t.api('DELETE', `/v1/instances/${c1.body.id}`);
 
     const anon = await fetch(`${t.url}/v1/branches/${mine.id}`);
     assert.equal(anon.status, 401);

@@ -14,6 +14,7 @@ export type EventType =
   | 'snapshot.created'
   | 'snapshot.deleted'
   | 'branch.created'
+  | 'branch.deleted'
   | 'execution.complete'
   | 'image.imported'
   | 'image.deleted';

@@ -12,6 +12,7 @@
 // Checkout and commit of one branch are serialised (one lock per branch), so concurrent
 // checkouts start at most one instance.
 import { FaasError, invalid, notFound } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
 import { nowIso, type Branch, type Instance, type Metadata, type Page, type Snapshot } from '../core/types.js';
 import type { BranchRepo } from '../store/sqlite/branches.js';
@@ -33,6 +34,7 @@ export class BranchService {
     private readonly repo: BranchRepo,
     private readonly snapshots: SnapshotService,
     private readonly instances: InstanceService,
+    private readonly events: EventBus,
   ) {}
 
   /** The branch as the API shows it: instanceId only while that instance is live. */
@@ -74,7 +76,7 @@ export class BranchService {
       if (children.length && !force) {
         throw new FaasError('branch_has_children', `branch ${id} has ${children.length} child branch(es); delete them first or pass force=true (they move to this branch's parent)`, { id, children });
       }
-      this.repo.delete(id, b.parentId);
+      this.remove(b);
     });
   }
 
@@ -160,11 +162,17 @@ export class BranchService {
     for (const b of this.repo.onSnapshot(snapshotId)) {
       const head = b.divergencePoint === snapshotId ? undefined : this.repo.previousHead(b.id, snapshotId);
       if (head) this.repo.update(b.id, { head });
-      else this.repo.delete(b.id, b.parentId);
+      else this.remove(b);
     }
   }
 
   // ----
+
+  /** The record goes, its children move to its parent; the event lets waiters (an expired snapshot it held) retry. */
+  private remove(b: Branch): void {
+    this.repo.delete(b.id, b.parentId);
+    this.events.publish('branch.deleted', b.id, { parentId: b.parentId, head: b.head }, b.owner);
+  }
 
   private liveInstance(b: Branch): Instance | undefined {
     const inst = b.instanceId ? this.instances.find(b.instanceId) : undefined;
