@@ -231,6 +231,18 @@ describe('snapshot diff and merge', () => {
     assert.equal(dup.status, 400);
   });
 
+  it('a snapshot without a change record (taken while paused) answers diff_unavailable, for diffs and merges', async () => {
+    const i = await start(fork);
+    assert.equal((await t.api('POST', `/v1/instances/${i}/pause`)).status, 200);
+    const paused = await snapshot(i);
+    const d = await t.api('GET', `/v1/snapshots/${fork}/diff/${paused}`);
+    assert.equal(d.status, 409);
+    assert.deepEqual([d.body.error.code, d.body.error.details.reason], ['diff_unavailable', 'no_manifest']);
+    const m = await t.api('POST', '/v1/snapshots/merge', { snapshotIds: [paused, sa] });
+    assert.equal(m.body.error.code, 'diff_unavailable');
+    await t.api('DELETE', `/v1/instances/${i}`);
+  });
+
   it('the first side keeps running untouched by a merge', async () => {
     const r = await t.api('GET', `/v1/instances/${instA}`);
     assert.equal(r.body.state, 'ready');
