@@ -2,6 +2,7 @@
 // symlinks, modes, a large binary), every kind of conflict, the strategies, a clean line-wise
 // merge, and a merge result that carries the first side's running process.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +45,7 @@ describe('snapshot diff and merge', () => {
       "printf 'same\\n' > both.txt; printf 'keep\\n' > md.txt; printf 'x\\n' > tc; printf 'gone\\n' > del.txt",
       "printf '#!/bin/sh\\n' > mode.sh; chmod 644 mode.sh",
       'ln -s text.txt link',
+      "mkdir gonedir && printf 'g\\n' > gonedir/f",
     ].join(' && '));
     const kids = await t.api('POST', `/v1/instances/${p}/branch`, { count: 2 });
     assert.equal(kids.status, 201, JSON.stringify(kids.body));
@@ -58,6 +60,7 @@ describe('snapshot diff and merge', () => {
       "printf 'changed by A\\n' > md.txt",
       "printf 'A new\\n' > new.txt",
       'rm tc && mkdir tc',
+      'rm -r gonedir',
       "sh -c 'n=0; while :; do n=$((n+1)); echo $n > /tmp/count; sleep 0.2; done' >/dev/null 2>&1 &",
     ].join(' && '));
     // B: a clean edit on line 11, the other sides, and every odd kind of change.
@@ -69,6 +72,7 @@ describe('snapshot diff and merge', () => {
       "printf 'B new\\n' > new.txt",
       "printf 'y\\n' > tc",
       'rm del.txt',
+      "printf 'g2\\n' > gonedir/f",
       'chmod 755 mode.sh',
       'ln -sfn both.txt link',
       "printf 'spaced\\n' > 'with space.txt'",
@@ -143,6 +147,7 @@ describe('snapshot diff and merge', () => {
       '/work/md.txt': 'modify/delete',
       '/work/new.txt': 'add/add',
       '/work/tc': 'typeChange',
+      '/work/gonedir/f': 'delete/modify',
     });
     for (const c of r.body.error.details.conflicts) assert.deepEqual([c.base, c.ours, c.theirs], [fork, sa, sb]);
     const other = await t.api('POST', '/v1/snapshots/merge', { snapshotIds: [sb, sa] });
@@ -172,6 +177,7 @@ describe('snapshot diff and merge', () => {
     assert.equal(await out("cat '/work/with space.txt' \"$(printf '/work/new\\nline')\" \"$(printf '/work/bad\\377name')\""), 'spaced\nnl\nraw\n');
     assert.equal(await out('sha256sum /work/big.bin | cut -c1-64'), `${bigSha}\n`);
     assert.equal(await out('cat /work/deep/er/file'), 'deep\n');
+    assert.equal(await out('cat /work/gonedir/f'), 'g2\n', 'a file taken into a directory this side removed');
     // The first side's process came along with its memory and keeps counting.
     const c1 = Number(await out('cat /tmp/count'));
     await out('sleep 0.6');
@@ -201,6 +207,10 @@ describe('snapshot diff and merge', () => {
     assert.equal(statSync(blobs).mode & 0o777, 0o700);
     const sha = createHash('sha256').update('spaced\n').digest('hex');
     assert.ok(statSync(join(blobs, sha)).isFile());
+    // The host user nobody cannot read kept file contents.
+    const peek = spawnSync('runuser', ['-u', 'nobody', '--', 'cat', join(blobs, sha)], { encoding: 'utf8' });
+    assert.notEqual(peek.status, 0);
+    assert.doesNotMatch(peek.stdout, /spaced/);
     t.engine.services.diffs['store'].putBlob('0'.repeat(64), Buffer.from('lie'));
     assert.throws(() => statSync(join(blobs, '0'.repeat(64))));
   });
@@ -219,6 +229,18 @@ describe('snapshot diff and merge', () => {
     assert.equal(one.status, 400);
     const dup = await t.api('POST', '/v1/snapshots/merge', { snapshotIds: [sa, sa] });
     assert.equal(dup.status, 400);
+  });
+
+  it('a snapshot without a change record (taken while paused) answers diff_unavailable, for diffs and merges', async () => {
+    const i = await start(fork);
+    assert.equal((await t.api('POST', `/v1/instances/${i}/pause`)).status, 200);
+    const paused = await snapshot(i);
+    const d = await t.api('GET', `/v1/snapshots/${fork}/diff/${paused}`);
+    assert.equal(d.status, 409);
+    assert.deepEqual([d.body.error.code, d.body.error.details.reason], ['diff_unavailable', 'no_manifest']);
+    const m = await t.api('POST', '/v1/snapshots/merge', { snapshotIds: [paused, sa] });
+    assert.equal(m.body.error.code, 'diff_unavailable');
+    await t.api('DELETE', `/v1/instances/${i}`);
   });
 
   it('the first side keeps running untouched by a merge', async () => {

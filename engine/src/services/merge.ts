@@ -11,6 +11,7 @@
 //      briefly restored instance of the side that has them;
 //   3. checkpoint it into the result (parentId = first) and stop the instances used.
 // Memory and processes are never merged: they are the first snapshot's.
+import { createHash } from 'node:crypto';
 import { diff3Merge } from 'node-diff3';
 import { FaasError, invalid } from '../core/errors.js';
 import type { Instance, Metadata, Snapshot } from '../core/types.js';
@@ -114,7 +115,7 @@ export class MergeService {
           if (merged) {
             // A mode changed on one side only goes with the merged text.
             const mode = o.mode === b.mode ? t.mode : o.mode;
-            result.set(key, { state: { ...o, mode, sha256: null, size: merged.length }, bytes: merged });
+            result.set(key, { state: { ...o, mode, sha256: createHash('sha256').update(merged).digest('hex'), size: merged.length }, bytes: merged });
             continue;
           }
         }
@@ -195,9 +196,10 @@ export class MergeService {
     if (ops.length) await this.agents.json(ip, 'POST', '/v1/changes/apply', { ops });
   }
 
+  /** parents=true: a file taken from the other side may sit in a directory this side removed. */
   private async write(ip: string, key: string, bytes: Buffer, mode: number): Promise<void> {
     const res = await this.agents.raw(ip, {
-      method: 'PUT', path: `/v1/files/write?path=${percent(key)}&mode=${mode.toString(8)}`, body: bytes,
+      method: 'PUT', path: `/v1/files/write?path=${percent(key)}&mode=${mode.toString(8)}&parents=true`, body: bytes,
       headers: { 'content-type': 'application/octet-stream' },
     });
     await res.body.dump();
@@ -207,7 +209,7 @@ export class MergeService {
   private async copy(from: Instance, toIp: string, key: string, mode: number): Promise<void> {
     const src = await this.agents.raw(from.ip as string, { method: 'GET', path: `/v1/files/read?path=${percent(key)}` });
     const res = await this.agents.raw(toIp, {
-      method: 'PUT', path: `/v1/files/write?path=${percent(key)}&mode=${mode.toString(8)}`, body: src.body,
+      method: 'PUT', path: `/v1/files/write?path=${percent(key)}&mode=${mode.toString(8)}&parents=true`, body: src.body,
       headers: { 'content-type': 'application/octet-stream' },
     });
     await res.body.dump();

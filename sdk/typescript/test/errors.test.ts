@@ -23,6 +23,8 @@ const README_NAMES: Record<string, string> = {
   branch_name_taken: 'ConflictError',
   branch_has_children: 'ConflictError',
   branch_not_checked_out: 'ConflictError',
+  merge_conflict: 'MergeConflictError',
+  diff_unavailable: 'ConflictError',
   process_not_found: 'ProcessNotFoundError',
   file_not_found: 'FileNotFoundError',
   not_found: 'NotFoundError',
@@ -56,6 +58,9 @@ test('every engine code maps to the class named in tests/conformance/README.md',
     assert.ok(new (sdk as any)[name]('m', { code: 'x' }) instanceof sdk.NotFoundError, name);
   }
   assert.ok(new sdk.NetworkError('m', { code: 'network_error' }) instanceof sdk.FaaSError);
+  const merge = sdk.errorFromBody({ code: 'merge_conflict', message: 'm', details: { conflicts: [{ path: '/p', kind: 'add/add', base: null, ours: 'snap_a', theirs: 'snap_b' }] } }, 409);
+  assert.ok(merge instanceof sdk.ConflictError);
+  assert.equal((merge as sdk.MergeConflictError).conflicts[0].kind, 'add/add');
   // An unknown future code still gives the base class, never a crash.
   assert.equal(sdk.errorFromBody({ code: 'brand_new', message: 'm' }, 418).constructor, sdk.FaaSError);
 });
