@@ -68,7 +68,9 @@ describe('pools', () => {
     const b = await t.api('POST', `/v1/instances/${parent.id}/branch`, { count: 4 });
     assert.equal(b.status, 201);
     let after = (await t.api('GET', '/v1/metrics')).body.warmPool;
-    assert.equal(after.target, before.target + 2, 'this template now wants 4 (FAAS_WARM_POOL is 2)');
+    // At least the branch's width (4, FAAS_WARM_POOL is 2); 5 when the parent's own start fell in
+    // the same burst window (BURST_MS), which depends on how fast the machine is.
+    assert.ok(after.target >= before.target + 2 && after.target <= before.target + 3, `this template now wants 4 or 5, not ${after.target - before.target + 2}`);
     for (let i = 0; i < 300 && after.ready < after.target; i++) {
       await new Promise((r) => setTimeout(r, 100));
       after = (await t.api('GET', '/v1/metrics')).body.warmPool;
