@@ -3,7 +3,7 @@
 // sandbox or namespace is left behind, interrupted work is finished or rolled back.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EngineProcess, freePort, RUNSC } from './engine-process.js';
@@ -111,9 +111,18 @@ describe('engine killed mid-operation', () => {
     assert.equal(inst.state, 'ready');
     await engine.stop();
     const netns = engine.records().instances.find((i) => i.id === inst.id)!.netns!;
-    // The namespace pool may re-create a namespace under the freed slot's name: compare identities.
-    const nsIdentity = () => (existsSync(`/var/run/netns/${netns}`) ? statSync(`/var/run/netns/${netns}`).ino : null);
-    const deadNs = nsIdentity();
+    // The namespace pool may re-create a namespace under the freed slot's name, and the kernel
+    // reuses namespace inode numbers at once, so mark this one: a new namespace has no marker.
+    execFileSync('ip', ['-n', netns, 'link', 'add', 'faasdead0', 'type', 'dummy']);
+    const stillThere = () => {
+      if (!existsSync(`/var/run/netns/${netns}`)) return false;
+      try {
+        execFileSync('ip', ['-n', netns, 'link', 'show', 'faasdead0'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    };
     // The sandbox dies with the engine away: runsc keeps its record, as "stopped".
     execFileSync(RUNSC, [`--root=${join(stateDir, 'runsc')}`, 'kill', inst.id, 'KILL']);
     await until(() => engine.inventory().sandboxes.some((s) => s.id === inst.id && s.status === 'stopped'), 30_000);
@@ -124,6 +133,6 @@ describe('engine killed mid-operation', () => {
     assert.ok(!host.sandboxes.some((s) => s.id === inst.id), 'runsc no longer lists it');
     assert.ok(!host.bundles.includes(inst.id), 'its bundle is gone');
     assert.ok(!host.cgroups.includes(inst.id), 'its cgroup is gone');
-    assert.ok(nsIdentity() !== deadNs, 'its namespace is gone (a namespace of that name now is a new one)');
+    assert.ok(!stillThere(), 'its namespace is gone (a namespace of that name now is a new one)');
   });
 });
