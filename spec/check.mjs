@@ -102,7 +102,7 @@ const ALLOWED = new Set([
   'type', 'properties', 'required', 'additionalProperties', 'items', 'enum', 'minimum', 'maximum',
   'minLength', 'maxLength', 'minItems', 'maxItems', 'maxProperties', 'pattern', 'format', 'oneOf',
   'anyOf', 'description', 'default', 'examples', 'const', 'contentMediaType', '$ref', 'title',
-  'propertyNames', 'not',
+  'propertyNames', 'not', 'uniqueItems',
 ]);
 const TYPES = new Set(['string', 'integer', 'number', 'boolean', 'object', 'array', 'null']);
 function checkKeywords(schema, where) {
