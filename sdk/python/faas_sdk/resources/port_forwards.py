@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -30,6 +29,7 @@ from websockets.typing import Subprotocol
 
 from .._base_client import APIRequest
 from .._exceptions import FaaSError, InvalidRequestError, NetworkError
+from .._loop_thread import LoopThread
 from .._ids import IdRef, id_of
 from ._resource import AsyncAPIResource, SyncAPIResource
 from .terminals import OPEN_TIMEOUT, _handshake_error
@@ -324,28 +324,10 @@ class AsyncPortForwards(AsyncAPIResource):
         return await _remote_tunnel(_ws_base(self._client), self._bearer, id_of(instance), remote_port, local_host, local_port)
 
 
-class _LoopThread:
-    """A private event loop in a daemon thread for the blocking classes."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="faas-port-forward", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self.loop.close()
-
-
 class _SyncHandle:
     """What the blocking PortForward and Tunnel share: their async twin, run on a private loop."""
 
-    def __init__(self, inner: AsyncPortForward | AsyncTunnel, loop: _LoopThread) -> None:
+    def __init__(self, inner: AsyncPortForward | AsyncTunnel, loop: LoopThread) -> None:
         self._inner = inner
         self._loop = loop
         self.instance_id = inner.instance_id
@@ -393,7 +375,7 @@ class Tunnel(_SyncHandle):
 
     _inner: AsyncTunnel
 
-    def __init__(self, inner: AsyncTunnel, loop: _LoopThread) -> None:
+    def __init__(self, inner: AsyncTunnel, loop: LoopThread) -> None:
         super().__init__(inner, loop)
         self.direction = inner.direction
 
@@ -411,8 +393,8 @@ class PortForwards(SyncAPIResource):
 
         return bearer
 
-    def _start(self, make: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, _LoopThread]:
-        loop = _LoopThread()
+    def _start(self, make: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, LoopThread]:
+        loop = LoopThread("faas-port-forward")
         try:
             return loop.run(make()), loop
         except BaseException:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from typing import TYPE_CHECKING, Any, Coroutine, Generic, TypeVar
 
 import asyncssh
 
 from .._base_client import APIRequest, drop_none
 from .._exceptions import FaaSError, NetworkError, SSHAuthenticationError, SSHError
+from .._loop_thread import LoopThread
 from .._ids import IdRef, id_of
 from .._pagination import AsyncPager, SyncPager
 from ..types import SshHost, SshKey, SSHExecResult
@@ -296,27 +296,10 @@ class AsyncSSHClient(_SSHClientBase["AsyncFaaSClient"]):
         await self.disconnect()
 
 
-class _Loop:
-    """A private event loop on a daemon thread that runs the sync client's asyncssh code."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="faas-ssh", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        self.loop.close()
-
-
 class SSHShell:
     """The sync twin of :class:`AsyncSSHShell`."""
 
-    def __init__(self, shell: AsyncSSHShell, loop: _Loop) -> None:
+    def __init__(self, shell: AsyncSSHShell, loop: LoopThread) -> None:
         self._shell = shell
         self._loop = loop
 
@@ -342,13 +325,13 @@ class SSHShell:
 class SSHClient(_SSHClientBase["FaaSClient"]):
     """SSH to an instance through the engine's gateway (blocking calls)."""
 
-    _loop: _Loop | None = None
+    _loop: LoopThread | None = None
 
     def connect(self, instance: IdRef) -> None:
         info = SshHost.model_validate(self._client._call(_HOST))
         password = None if self._options[0] is not None else (self._client._bearer(_LOGIN) or self._client.api_key)
         opening = self._open(info, self._client.endpoint, instance, password)
-        loop = _Loop()
+        loop = LoopThread("faas-ssh")
         try:
             self._session = loop.run(opening)
         except FaaSError:
