@@ -186,6 +186,11 @@ func (s *Server) tunnelConnection(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errs.NotFoundf("no waiting tunnel connection with that id"))
 		return
 	}
+	spliceUpgraded(w, c)
+}
+
+// spliceUpgraded answers 101 and splices the upgraded request with c; c is closed if the upgrade fails.
+func spliceUpgraded(w http.ResponseWriter, c net.Conn) {
 	up, rd, err := upgradeTunnel(w)
 	if err != nil {
 		c.Close()
@@ -239,10 +244,5 @@ func (s *Server) tcpDial(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errs.NotFoundf("nothing listens on port %d on the loopback: %v", port, err))
 		return
 	}
-	up, rd, err := upgradeTunnel(w)
-	if err != nil {
-		c.Close()
-		return
-	}
-	splice(up, rd, c)
+	spliceUpgraded(w, c)
 }
