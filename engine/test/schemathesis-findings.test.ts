@@ -51,6 +51,20 @@ describe('schemathesis findings', () => {
     assert.equal((await send('DELETE', '/v1/instances')).status, 401);
   });
 
+  it('a metadata filter key is everything inside the brackets: empty or holding `]`, never dropped', async () => {
+    // `metadata[]` did not match the key pattern and fell through as an unknown parameter, so a
+    // repeated `metadata[]` (an array, which the schema refuses) was answered 200 with no filter.
+    const repeated = await send('GET', '/v1/images?metadata%5B%5D=true&metadata%5B%5D=false', auth());
+    assert.equal(repeated.status, 400, JSON.stringify(repeated.body));
+    assert.equal(repeated.body.error.code, 'invalid_request');
+    // One `metadata[]` is a filter on the empty key (matches nothing here), not "no filter".
+    const empty = await send('GET', '/v1/images?metadata%5B%5D=x', auth());
+    assert.equal(empty.status, 200);
+    assert.deepEqual(empty.body.data, []);
+    const all = await send('GET', '/v1/images', auth());
+    assert.ok(all.body.data.length > 0, 'the unfiltered list is not empty, so the empty one was filtered');
+  });
+
   it('Last-Event-ID that is not a sequence number is 400, not a silent "from now on"', async () => {
     const res = await fetch(`${t.url}/v1/events`, { headers: { ...auth(), 'last-event-id': 'E' } });
     assert.equal(res.status, 400);

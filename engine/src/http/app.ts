@@ -204,7 +204,9 @@ export function methodsByPath(contract: Contract): (path: string) => string[] {
 export function parseQuery(qs: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of new URLSearchParams(qs)) {
-    const m = /^(\w+)\[([^\]]+)\]$/.exec(k);
+    // Everything between the first `[` and the last `]` is the key: a deepObject key may itself
+    // hold `]`, `[` or nothing at all (`metadata[]`), and must not fall through as an unknown name.
+    const m = /^(\w+)\[([\s\S]*)\]$/.exec(k);
     if (m) {
       // A repeated key is kept as an array, which the schema (one string per key) then refuses;
       // silently keeping the last value would filter on something the client did not ask for.
