@@ -140,19 +140,15 @@ class BaseClient:
     # ------------------------------------------------------------------ retry decisions
     def _delay_after_response(self, request: APIRequest, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before retrying after an error status, or None to give up."""
-        if not self._retry.is_repeatable(request.method, request.idempotency_key):
-            return None
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if not self._retry.should_retry_status(attempt, response.status_code, retry_after):
-            return None
-        return self._retry.delay(attempt, retry_after)
+        error = self._status_error(response)
+        return self._retry.decide(
+            method=request.method, idempotency_key=request.idempotency_key, attempt=attempt,
+            status=response.status_code, code=error.code, details=error.details,
+            retry_after=response.headers.get("retry-after"),
+        )
 
     def _delay_after_transport_error(self, request: APIRequest, attempt: int) -> float | None:
-        if not self._retry.is_repeatable(request.method, request.idempotency_key):
-            return None
-        if not self._retry.should_retry_connection_error(attempt):
-            return None
-        return self._retry.delay(attempt)
+        return self._retry.decide(method=request.method, idempotency_key=request.idempotency_key, attempt=attempt, status=None)
 
     # ------------------------------------------------------------------ responses
     @staticmethod
