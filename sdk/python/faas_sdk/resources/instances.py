@@ -19,7 +19,7 @@ DEFAULT_WAIT = 30.0
 
 
 def _start_request(
-    snapshot: IdRef,
+    snapshot_id: IdRef,
     metadata: Mapping[str, str] | None,
     ttl: int | None,
     ttl_action: str | None,
@@ -35,7 +35,7 @@ def _start_request(
     resources = {**drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size}), **bandwidth_json(network_bandwidth)}
     body = drop_none(
         {
-            "snapshotId": id_of(snapshot),
+            "snapshotId": id_of(snapshot_id),
             "metadata": dict(metadata) if metadata is not None else None,
             "ttl": ttl,
             "ttlAction": ttl_action,
@@ -110,7 +110,7 @@ class Instances(SyncAPIResource):
 
     def start(
         self,
-        snapshot: IdRef,
+        snapshot_id: IdRef,
         *,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
@@ -124,9 +124,9 @@ class Instances(SyncAPIResource):
         wait: bool = True,
         wake_on: Mapping[str, bool] | None = None,
     ) -> Instance:
-        """Restores ``snapshot`` into a new instance; use it in ``with`` to stop it afterwards."""
+        """Restores ``snapshot_id`` (an id or a Snapshot) into a new instance; use it in ``with`` to stop it afterwards."""
         request = _start_request(
-            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
+            snapshot_id, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
         )
         return self._parse(self._client._call(request))
 
@@ -213,7 +213,7 @@ class AsyncInstances(AsyncAPIResource):
 
     def start(
         self,
-        snapshot: IdRef,
+        snapshot_id: IdRef,
         *,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
@@ -229,7 +229,7 @@ class AsyncInstances(AsyncAPIResource):
     ) -> AsyncManagedInstance:
         """``await`` it for the instance, or ``async with`` it to stop the instance on exit."""
         request = _start_request(
-            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
+            snapshot_id, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
         )
 
         async def start() -> Instance:
