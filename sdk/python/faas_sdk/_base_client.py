@@ -40,6 +40,11 @@ class APIRequest:
     stream: bool = False
     #: Authenticate with the API key itself even when session tokens are on (minting tokens).
     use_api_key: bool = False
+    #: False: send no Idempotency-Key, so a POST is never retried. For raw bodies whose repeat
+    #: would do the work twice (stdin data, image imports): the engine's idempotency store skips
+    #: streamed bodies, so a key would not make the retry safe. Same rule as TypeScript's
+    #: ``idempotencyKey: null``.
+    idempotent: bool = True
 
 
 def metadata_params(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -95,7 +100,7 @@ class BaseClient:
     # ------------------------------------------------------------------ building
     def _prepare(self, request: APIRequest) -> APIRequest:
         """Gives each logical POST its idempotency key once, so every retry reuses it."""
-        if request.method == "POST" and request.idempotency_key is None:
+        if request.method == "POST" and request.idempotency_key is None and request.idempotent:
             return replace(request, idempotency_key=f"faas-py-{uuid.uuid4().hex}")
         return request
 
