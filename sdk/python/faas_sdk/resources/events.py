@@ -146,6 +146,8 @@ class Events(SyncAPIResource):
     def connected(self, timeout: float | None = None) -> None:
         """Returns once the background listener is subscribed (events from now on will be seen).
         Raises the error that stopped the listener (a 401/403 …), or FaaSTimeoutError after ``timeout`` s."""
+        if self._thread is None:
+            raise FaaSError("no event listener: register a handler with on() first", code="invalid_request")
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._connected.wait(0.05):
             if self._fatal is not None:

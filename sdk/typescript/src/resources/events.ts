@@ -98,6 +98,7 @@ export class EventManager {
   connected(): Promise<void> {
     if (this.open) return Promise.resolve();
     if (this.fatal !== undefined && !this.controller) return Promise.reject(this.fatal);
+    if (!this.controller) return Promise.reject(new FaaSError('no event listener: register a handler with on() first', { code: 'invalid_request' }));
     return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
   }
 
