@@ -19,6 +19,7 @@ suite "faas-agent (go test)" bash -c 'cd agent && go test ./...'
 suite "engine (real runsc)" npm test --silent -w engine
 [ -f sdk/typescript/package.json ] && suite "TypeScript SDK, CLI and conformance" npm test --silent -w sdk/typescript
 [ -d sdk/python/tests ] && suite "Python SDK and conformance" bash -c 'cd sdk/python && python3 -m pytest -q tests'
+[ -f sdk/typescript/package.json ] && suite "SDK parity (public methods of both SDKs)" node scripts/check-sdk-parity.mjs
 [ -f sdk/python/pyproject.toml ] && suite "Python SDK types (mypy --strict)" bash -c 'cd sdk/python && python3 -m mypy --strict faas_sdk'
 # schemathesis (--checks all, stateful phase on) against a real engine, with and without the key.
 suite "API fuzzing (schemathesis)" python3 tests/schemathesis/run.py

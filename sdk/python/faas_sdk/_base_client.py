@@ -40,6 +40,11 @@ class APIRequest:
     stream: bool = False
     #: Authenticate with the API key itself even when session tokens are on (minting tokens).
     use_api_key: bool = False
+    #: False: send no Idempotency-Key, so a POST is never retried. For raw bodies whose repeat
+    #: would do the work twice (stdin data, image imports): the engine's idempotency store skips
+    #: streamed bodies, so a key would not make the retry safe. Same rule as TypeScript's
+    #: ``idempotencyKey: null``.
+    idempotent: bool = True
 
 
 def metadata_params(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -95,7 +100,7 @@ class BaseClient:
     # ------------------------------------------------------------------ building
     def _prepare(self, request: APIRequest) -> APIRequest:
         """Gives each logical POST its idempotency key once, so every retry reuses it."""
-        if request.method == "POST" and request.idempotency_key is None:
+        if request.method == "POST" and request.idempotency_key is None and request.idempotent:
             return replace(request, idempotency_key=f"faas-py-{uuid.uuid4().hex}")
         return request
 
@@ -140,19 +145,15 @@ class BaseClient:
     # ------------------------------------------------------------------ retry decisions
     def _delay_after_response(self, request: APIRequest, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before retrying after an error status, or None to give up."""
-        if not self._retry.is_repeatable(request.method, request.idempotency_key):
-            return None
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if not self._retry.should_retry_status(attempt, response.status_code, retry_after):
-            return None
-        return self._retry.delay(attempt, retry_after)
+        error = self._status_error(response)
+        return self._retry.decide(
+            method=request.method, idempotency_key=request.idempotency_key, attempt=attempt,
+            status=response.status_code, code=error.code, details=error.details,
+            retry_after=response.headers.get("retry-after"),
+        )
 
     def _delay_after_transport_error(self, request: APIRequest, attempt: int) -> float | None:
-        if not self._retry.is_repeatable(request.method, request.idempotency_key):
-            return None
-        if not self._retry.should_retry_connection_error(attempt):
-            return None
-        return self._retry.delay(attempt)
+        return self._retry.decide(method=request.method, idempotency_key=request.idempotency_key, attempt=attempt, status=None)
 
     # ------------------------------------------------------------------ responses
     @staticmethod

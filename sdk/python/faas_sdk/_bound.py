@@ -9,16 +9,44 @@ attribute that looks synchronous.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from pydantic import PrivateAttr
 
-from .types import BranchData, BranchResultData, ExecutionResult, InstanceData, ServiceEndpoint, SnapshotData, TimelineEntry
+from .types import (
+    BranchData,
+    BranchResultData,
+    ExecutionResult,
+    InstanceData,
+    InstanceMetrics,
+    ServiceEndpoint,
+    SnapshotData,
+    TimelineEntry,
+)
 
 if TYPE_CHECKING:
     from ._client import FaaSClient
     from .resources.execution import Command
     from .resources.network import ServiceAuth
+    from .resources.terminals import Terminal
+
+
+class InstanceScoped:
+    """A resource of the client with one instance filled in as the first argument:
+    ``inst.files.write("/a", "x")`` is ``client.files.write(inst.id, "/a", "x")`` (TypeScript's
+    ``instance.files`` / ``instance.processes``)."""
+
+    def __init__(self, resource: object, instance_id: str) -> None:
+        self._resource = resource
+        self._instance_id = instance_id
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._resource, name)
+        return functools.partial(method, self._instance_id)
+
+    def __dir__(self) -> list[str]:
+        return [n for n in dir(self._resource) if not n.startswith("_")]
 
 
 def _sync_client(bound: object, what: str) -> FaaSClient:
@@ -57,6 +85,10 @@ class Snapshot(SnapshotData):
     def diff(self, target: Any, *, text_diffs: bool | None = None) -> Any:
         """What changed in the files from this snapshot to ``target`` (a SnapshotDiff)."""
         return _sync_client(self._client, "Snapshot.diff").snapshots.diff(self.id, target, text_diffs=text_diffs)
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> Snapshot:
+        return _sync_client(self._client, "Snapshot.set_metadata").snapshots.set_metadata(self.id, metadata)
+
     def clone(self, **options: Any) -> Snapshot:
         """An engine-side copy sharing this snapshot's image files (``client.snapshots.clone``)."""
         return _sync_client(self._client, "Snapshot.clone").snapshots.clone(self.id, **options)
@@ -74,6 +106,43 @@ class Instance(InstanceData):
 
     def exec(self, command: Command, **options: Any) -> ExecutionResult:
         return _sync_client(self._client, "Instance.exec").execution.run(command, self.id, **options)
+
+    def exec_batch(self, commands: Any, **options: Any) -> list[ExecutionResult]:
+        return _sync_client(self._client, "Instance.exec_batch").execution.batch(self.id, commands, **options)
+
+    def exec_script(self, script: str, **options: Any) -> ExecutionResult:
+        return _sync_client(self._client, "Instance.exec_script").execution.script(self.id, script, **options)
+
+    def exec_with_snapshot(self, command: Command, **options: Any) -> Snapshot:
+        return _sync_client(self._client, "Instance.exec_with_snapshot").execution.with_snapshot(self.id, command, **options)
+
+    def exec_stream(self, command: Command, **options: Any) -> Any:
+        """An ExecStream of ``command`` (``client.execution.stream``)."""
+        return _sync_client(self._client, "Instance.exec_stream").execution.stream(self.id, command, **options)
+
+    def terminal(self, **options: Any) -> Terminal:
+        """An interactive terminal (``client.terminals.open``)."""
+        return _sync_client(self._client, "Instance.terminal").terminals.open(self.id, **options)
+
+    @property
+    def files(self) -> InstanceScoped:
+        """``client.files`` with this instance filled in: ``inst.files.read_text("/etc/hostname")``."""
+        return InstanceScoped(_sync_client(self._client, "Instance.files").files, self.id)
+
+    @property
+    def processes(self) -> InstanceScoped:
+        """``client.processes`` with this instance filled in: ``inst.processes.start("sleep 9")``."""
+        return InstanceScoped(_sync_client(self._client, "Instance.processes").processes, self.id)
+
+    def wait_until_ready(self, timeout: float | None = None) -> Instance:
+        client = _sync_client(self._client, "Instance.wait_until_ready")
+        return client.instances.wait_until_ready(self.id) if timeout is None else client.instances.wait_until_ready(self.id, timeout)
+
+    def get_metrics(self) -> InstanceMetrics:
+        return _sync_client(self._client, "Instance.get_metrics").instances.get_metrics(self.id)
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> Instance:
+        return _sync_client(self._client, "Instance.set_metadata").instances.set_metadata(self.id, metadata)
 
     def snapshot(self, **options: Any) -> Snapshot:
         return _sync_client(self._client, "Instance.snapshot").instances.snapshot(self.id, **options)

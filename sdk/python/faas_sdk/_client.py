@@ -26,7 +26,7 @@ from .resources.network import AsyncNetwork, Network
 from .resources.ssh import AsyncSsh, AsyncSshKeys, Ssh, SshKeys
 from .resources.branches import AsyncBranches, Branches
 from .resources.events import AsyncEvents, Events
-from .resources.execution import AsyncExecution, Command, Execution
+from .resources.execution import AsyncExecution, BatchCommand, Command, Execution
 from .resources.files import AsyncFiles, Files
 from .resources.images import AsyncImages, Images
 from .resources.instances import AsyncInstances, Instances
@@ -168,6 +168,11 @@ class FaaSClient(BaseClient):
     def health(self) -> Health:
         return Health.model_validate(self._call(APIRequest("GET", "/v1/health")))
 
+    def metrics(self) -> dict[str, Any]:
+        """Engine-wide counts and usage (``GET /v1/metrics``), as TypeScript's ``client.metrics()``."""
+        data: dict[str, Any] = self._call(APIRequest("GET", "/v1/metrics"))
+        return data
+
     def raw(self, method: HttpMethod, path: str, body: Any = None, *, api_key: str | None = None) -> Any:
         """Escape hatch: any route, with the SDK's auth, errors and retries; returns parsed JSON."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -180,7 +185,7 @@ class FaaSClient(BaseClient):
         from that state; the throwaway instance is deleted."""
         return self.execution.run(command, target, **options)
 
-    def exec_batch(self, target: Target, commands: Sequence[Command], **options: Any) -> list[ExecutionResult]:
+    def exec_batch(self, target: Target, commands: Sequence[Command | BatchCommand], **options: Any) -> list[ExecutionResult]:
         return self.execution.batch(target, commands, **options)
 
     def exec_script(self, target: Target, script: str, **options: Any) -> ExecutionResult:
@@ -311,6 +316,11 @@ class AsyncFaaSClient(BaseClient):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    async def metrics(self) -> dict[str, Any]:
+        """Engine-wide counts and usage (``GET /v1/metrics``)."""
+        data: dict[str, Any] = await self._call(APIRequest("GET", "/v1/metrics"))
+        return data
+
     async def health(self) -> Health:
         return Health.model_validate(await self._call(APIRequest("GET", "/v1/health")))
 
@@ -321,7 +331,7 @@ class AsyncFaaSClient(BaseClient):
     async def exec(self, command: Command, target: Target | None = None, **options: Any) -> ExecutionResult:
         return await self.execution.run(command, target, **options)
 
-    async def exec_batch(self, target: Target, commands: Sequence[Command], **options: Any) -> list[ExecutionResult]:
+    async def exec_batch(self, target: Target, commands: Sequence[Command | BatchCommand], **options: Any) -> list[ExecutionResult]:
         return await self.execution.batch(target, commands, **options)
 
     async def exec_script(self, target: Target, script: str, **options: Any) -> ExecutionResult:

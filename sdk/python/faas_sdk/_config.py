@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ._exceptions import FaaSError
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:7440"
 DEFAULT_STATE_DIR = "/var/lib/faas"
-#: Seconds. Long enough for a snapshot of a large instance; per-call ``timeout=`` overrides it.
-DEFAULT_TIMEOUT = 120.0
+#: Seconds (10 minutes, the TypeScript SDK's 600 000 ms): long enough for a snapshot create or a
+#: default 5-minute exec; per-call ``timeout=`` overrides it.
+DEFAULT_TIMEOUT = 600.0
 DEFAULT_MAX_RETRIES = 2
 
 
@@ -67,9 +70,11 @@ def resolve_config(
         key = key or credentials.get("apiKey")
         url = url or credentials.get("endpoint")
     if not key:
-        raise ValueError(
-            "no API key: pass api_key=, set FAAS_API_KEY, or run on the engine's host "
-            "($FAAS_STATE_DIR/credentials.json)"
+        # FaaSError with code ``missing_api_key``, as in the TypeScript SDK.
+        raise FaaSError(
+            "no API key: pass api_key=, set FAAS_API_KEY, or start a local engine (`faas engine start`), "
+            f"which writes {Path(environ.get('FAAS_STATE_DIR') or DEFAULT_STATE_DIR) / 'credentials.json'}",
+            code="missing_api_key",
         )
     return ClientConfig(
         api_key=str(key),

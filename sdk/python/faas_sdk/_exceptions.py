@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 __all__ = [
     "FaaSError",
+    "ParallelError",
     "InvalidRequestError",
     "UnauthorizedError",
     "TokenExpiredError",
@@ -184,6 +185,16 @@ class SSHError(FaaSError):
 
 class SSHAuthenticationError(SSHError):
     """The SSH gateway did not accept the credential (API key or private key); ``code`` is ``ssh_auth_failed``."""
+
+
+class ParallelError(FaaSError):
+    """Every task of a parallel operation failed (``parallel.race``): ``errors`` holds each task's
+    error, in task order. Same class and fields in the TypeScript SDK. Code ``parallel_failed``
+    (client-side only)."""
+
+    def __init__(self, message: str, errors: list[BaseException]) -> None:
+        super().__init__(message, code="parallel_failed")
+        self.errors = errors
 
 
 #: THE table: engine ``code`` -> class. A code missing here falls back to :class:`FaaSError`.

@@ -1,13 +1,17 @@
 """Lists that page transparently: ``for x in client.instances.list()`` / ``async for``.
 
-Pages are fetched lazily, one request per page, following ``nextCursor`` until it is null. The
-request is rebuilt for each page with the cursor added; everything else stays as given.
+One request per page, following ``nextCursor`` until it is null; the request is rebuilt for each
+page with the cursor added. The FIRST page is fetched when the list is called (sync client), so a
+bad key or filter raises at ``client.snapshots.list()`` rather than at the first ``for``; later pages
+as the loop reaches them. The async client's list, like TypeScript's, cannot raise before it is
+awaited: ``await client.snapshots.list()`` collects every page (an error raises there), ``async
+for`` pages lazily (an error raises at the first iteration). docs/sdk-behaviour.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Generator, Generic, Iterator, TypeVar
 
 from ._base_client import APIRequest
 
@@ -33,11 +37,16 @@ class SyncPager(Generic[ItemT]):
         self._client = client
         self._request = request
         self._parse = parse
+        # Eager: errors (bad key, bad filter) surface at the call, not at the first iteration.
+        self._first: Any = client._call(request)
 
     def __iter__(self) -> Iterator[ItemT]:
         cursor: str | None = None
         while True:
-            page = self._client._call(_page_request(self._request, cursor))
+            if cursor is None and self._first is not None:
+                page, self._first = self._first, None  # the page fetched at the call
+            else:
+                page = self._client._call(_page_request(self._request, cursor))
             for item in page.get("data", []):
                 yield self._parse(item)
             cursor = _next_cursor(page)
@@ -66,3 +75,7 @@ class AsyncPager(Generic[ItemT]):
 
     async def to_list(self) -> list[ItemT]:
         return [item async for item in self]
+
+    def __await__(self) -> Generator[Any, None, list[ItemT]]:
+        """``await client.x.list()`` collects every page, as ``await`` does in TypeScript."""
+        return self.to_list().__await__()

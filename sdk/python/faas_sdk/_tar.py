@@ -40,6 +40,24 @@ async def aiter_chunks(file: IO[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """A local file in 64 KiB chunks, opened anew by each call (so a retry re-reads it): uploads
+    stream and never hold the whole file in memory, as in the TypeScript SDK."""
+    with path.open("rb") as file:
+        while chunk := file.read(CHUNK):
+            yield chunk
+
+
+async def afile_chunks(path: Path) -> AsyncIterator[bytes]:
+    for chunk in file_chunks(path):
+        yield chunk
+
+
+def file_body_headers(path: Path) -> dict[str, str]:
+    """A streamed file still announces its length, so the engine can refuse an oversized one at once."""
+    return {"Content-Type": "application/octet-stream", "Content-Length": str(path.stat().st_size)}
+
+
 def new_spool() -> IO[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
 

@@ -23,6 +23,7 @@ from faas_sdk import AsyncFaaSClient, FaaSClient, FaaSError
 
 from .conftest import Engine
 from .network_calls import create_tunnel_call, port_forward_call
+from .parity_calls import PARITY_CALLS
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[3] / "tests" / "conformance" / "scenarios").glob("*.yaml"))
 #: Names that differ between the SDKs (the YAML uses the TypeScript ones).
@@ -166,6 +167,7 @@ CALLS: dict[str, Callable[..., Any]] = {
     "ssh.host": lambda c: c.ssh.host(),
     "ssh.exec_command": lambda c, target, command: _ssh_exec(c, target, command),
     "raw": lambda c, method, path, body=None, auth=None: c.raw(method, path, body, api_key=BAD_KEY if auth == "bad" else None),
+    **PARITY_CALLS,
 }
 
 

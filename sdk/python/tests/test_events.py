@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from faas_sdk import AsyncFaaSClient, Event, FaaSClient, Snapshot
+import pytest
+
+from faas_sdk import AsyncFaaSClient, Event, FaaSClient, Snapshot, UnauthorizedError
 from .conftest import Engine
 
 
@@ -24,6 +26,7 @@ def test_on_once_off(engine: Engine, base_snapshot: Snapshot) -> None:
         client.events.on("instance.ready", on_ready)
         client.events.once("instance.stopped", first_stop.append)
         client.events.on("instance.stopped", lambda _event: stopped.set())
+        client.events.connected(timeout=15)  # on() returns at once; this waits for the subscription
 
         one = client.instances.start(base_snapshot)
         one.stop()
@@ -61,6 +64,7 @@ async def test_async_on_and_once(aclient: AsyncFaaSClient, base_snapshot: Snapsh
         await got.put(event)
 
     await aclient.events.once("instance.ready", on_ready)
+    await aclient.events.connected(timeout=15)
     first = await aclient.instances.start(base_snapshot.id)
     second = await aclient.instances.start(base_snapshot.id)
     event = await asyncio.wait_for(got.get(), 10)
@@ -69,3 +73,23 @@ async def test_async_on_and_once(aclient: AsyncFaaSClient, base_snapshot: Snapsh
     await aclient.instances.stop(second)
     await asyncio.sleep(0.2)
     assert got.empty()
+
+
+def test_listener_stops_on_401_and_reports_it(engine: Engine) -> None:
+    """A refused key is not retried forever: the listener stops, "error" handlers get the error and
+    connected() raises it at once (a regression test: it used to reconnect every 0.5 s for ever)."""
+    with FaaSClient(api_key="not-a-key", endpoint=engine.endpoint, max_retries=0) as client:
+        errors: list[BaseException] = []
+        client.events.on("error", errors.append)
+        client.events.on("instance.ready", lambda _event: None)  # returns at once, no 15 s wait
+        with pytest.raises(UnauthorizedError):
+            client.events.connected(timeout=30)
+        assert len(errors) == 1 and isinstance(errors[0], UnauthorizedError)
+        assert client.events._thread is not None and not client.events._thread.is_alive()
+
+
+async def test_async_listener_stops_on_401(engine: Engine) -> None:
+    async with AsyncFaaSClient(api_key="not-a-key", endpoint=engine.endpoint, max_retries=0) as client:
+        await client.events.on("instance.ready", lambda _event: None)
+        with pytest.raises(UnauthorizedError):
+            await client.events.connected(timeout=30)

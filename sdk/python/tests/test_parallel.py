@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from faas_sdk import AsyncFaaSClient, FaaSClient, Instance, Snapshot
+from faas_sdk import AsyncFaaSClient, FaaSClient, Instance, ParallelError, Snapshot
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def source(client: FaaSClient, base_snapshot: Snapshot):  # type: ignore[no-unty
 
 
 def test_map_all_race(client: FaaSClient, source: Instance) -> None:
-    squares = client.parallel.map(source, [1, 2, 3], lambda n, child: child.exec(f"echo $(({n}*{n})); cat /root/shared").stdout, concurrency=2)
+    squares = client.parallel.map([1, 2, 3], lambda n, child: child.exec(f"echo $(({n}*{n})); cat /root/shared").stdout, source=source, concurrency=2)
     assert squares == ["1\nshared\n", "4\nshared\n", "9\nshared\n"]
 
     ids = client.parallel.all(source, [lambda child: child.id, lambda child: child.id])
@@ -43,6 +43,15 @@ def test_map_all_race(client: FaaSClient, source: Instance) -> None:
         assert sorted(s for i, s in states.items() if i != won.instance.id and s != "stopped") == []
     finally:
         won.instance.stop()
+
+    # Every function failing is one ParallelError carrying each error in order (as in TypeScript).
+    def fails_too(child: Instance) -> str:
+        raise KeyError("b")
+
+    with pytest.raises(ParallelError) as caught:
+        client.parallel.race(source, [fails, fails_too])
+    assert caught.value.code == "parallel_failed"
+    assert [type(e) for e in caught.value.errors] == [ValueError, KeyError]
 
 
 def test_pool_bounds_concurrency(client: FaaSClient) -> None:
@@ -79,7 +88,7 @@ async def test_async_parallel(aclient: AsyncFaaSClient, base_snapshot: Snapshot)
         async def run(n: int, child: Instance) -> str:
             return (await aclient.exec(f"echo {n}", child)).stdout
 
-        assert await aclient.parallel.map(parent, [1, 2], run) == ["1\n", "2\n"]
+        assert await aclient.parallel.map([1, 2], run, source=parent) == ["1\n", "2\n"]
 
         async def slow(child: Instance) -> str:
             await aclient.exec("sleep 3", child)

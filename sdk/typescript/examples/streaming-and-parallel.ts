@@ -31,9 +31,12 @@ export async function processesAndFiles(instance: Instance): Promise<void> {
 
 export async function parallel(client: FaaSClient, source: Instance): Promise<string[]> {
   client.events.on('instance.ready', (event: FaaSEvent) => console.log(event.resourceId));
-  const outputs = await client.parallel.map(['a', 'b', 'c'], async (item, child) => (await child.exec(`echo ${item}`)).stdout, { from: source, concurrency: 2 });
-  const { instances } = await source.branch(2);
-  const winner = await client.parallel.race(instances.map((instance) => ({ instance, run: (i: Instance) => i.exec('solve') })));
+  const outputs = await client.parallel.map(['a', 'b', 'c'], async (item, child) => (await child.exec(`echo ${item}`)).stdout, { source, concurrency: 2 });
+  // Two live branches of `source`; the first to succeed wins and keeps running, the other is stopped.
+  const winner = await client.parallel.race(source, [(i: Instance) => i.exec('solve --plan a'), (i: Instance) => i.exec('solve --plan b')]);
+  await winner.instance.stop();
+  const checks = await client.parallel.all(source, [(i: Instance) => i.exec('make lint'), (i: Instance) => i.exec('make test')]);
+  console.log(checks.map((c) => c.exitCode));
   const pooled = await client.parallel.pool(2, outputs.map((o) => async () => o.toUpperCase()));
   client.close();
   return [...outputs, winner.value.stdout, ...pooled];

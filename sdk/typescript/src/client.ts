@@ -7,7 +7,8 @@ import type * as api from './generated/api.gen.js';
 import { ImageManager } from './resources/images.js';
 import { SnapshotManager } from './resources/snapshots.js';
 import { InstanceManager } from './resources/instances.js';
-import { ExecutionOperations, type Command, type ExecOptions, type ExecutionResult } from './resources/execution.js';
+import { ExecutionOperations, type BatchOptions, type Command, type ExecOptions, type ExecutionResult, type ScriptOptions } from './resources/execution.js';
+import type { Snapshot } from './resources/snapshots.js';
 import { FileOperations } from './resources/files.js';
 import { ProcessOperations } from './resources/processes.js';
 import { TerminalOperations } from './resources/terminal.js';
@@ -100,6 +101,21 @@ export class FaaSClient {
     } finally {
       await instance.delete().catch(() => undefined);
     }
+  }
+
+  /** `execution.execBatch` (Python: `client.exec_batch`): the commands in order in one instance. */
+  execBatch(target: IdRef, commands: Array<string | api.ExecRequest>, options?: BatchOptions, requestOptions?: RequestOptions): Promise<ExecutionResult[]> {
+    return this.execution.execBatch(idOf(target), commands, options, requestOptions);
+  }
+
+  /** `execution.execScript` (Python: `client.exec_script`). */
+  execScript(target: IdRef, script: string, options?: ScriptOptions, requestOptions?: RequestOptions): Promise<ExecutionResult> {
+    return this.execution.execScript(idOf(target), script, options, requestOptions);
+  }
+
+  /** `execution.execWithSnapshot` (Python: `client.exec_with_snapshot`). */
+  execWithSnapshot(target: IdRef, command: Command, options?: ExecOptions, requestOptions?: RequestOptions): Promise<Snapshot> {
+    return this.execution.execWithSnapshot(idOf(target), command, options, requestOptions);
   }
 
   /** A new Branch at `snapshotId` (a fresh root snapshot of the default image when omitted); see `branches`. */

@@ -43,7 +43,7 @@ export { SSHClient, SSHShell, SshKeyManager, SshOperations } from './resources/s
 export type { SshKey, SshHost, SSHConnectOptions, SSHExecResult } from './resources/ssh.js';
 export { SessionTokens, DEFAULT_TOKEN_EXPIRES_IN } from './core/session.js';
 export type { MintedToken } from './core/session.js';
-export type { Task, InstanceTask, MapOptions, RaceResult } from './resources/parallel.js';
+export type { Task, BranchTask, MapOptions, RaceResult } from './resources/parallel.js';
 
 /** Types generated from spec/openapi.yaml, for code that wants the wire shapes. */
 export type * as api from './generated/api.gen.js';

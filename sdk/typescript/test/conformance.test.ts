@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import * as sdk from '../src/index.js';
 import { testClient } from './helpers/env.js';
 import { networkCalls } from './helpers/network-calls.js';
+import { parityCalls } from './helpers/parity-calls.js';
 
 interface Step {
   call: string;
@@ -137,6 +138,7 @@ const OPERATIONS: Record<string, Operation> = {
   },
   raw: (a, c) => (a.auth === 'bad' ? badClient : c).request(a.method, a.path, a.body),
   ...networkCalls,
+  ...parityCalls,
 };
 
 /** `$name.path[0].x` reads a saved value; any other value is taken literally (recursively). */
@@ -213,7 +215,11 @@ async function runStep(step: Step, saved: Record<string, unknown>, index: number
   if (step.expect !== undefined) match(result, expected, where);
 }
 
-const files = existsSync(scenarioDir) ? readdirSync(scenarioDir).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
+// FAAS_CONFORMANCE_SCENARIOS=events,parallel runs only those files (while working on them).
+const only = process.env.FAAS_CONFORMANCE_SCENARIOS?.split(',').filter(Boolean);
+const files = (existsSync(scenarioDir) ? readdirSync(scenarioDir).filter((f) => /\.ya?ml$/.test(f)).sort() : []).filter(
+  (f) => !only || only.includes(f.replace(/\.ya?ml$/, '')),
+);
 if (files.length === 0) test('conformance scenarios', (t) => t.skip(`no scenarios in ${scenarioDir}`));
 
 for (const file of files) {

@@ -1,7 +1,9 @@
-// client.parallel: map over live branches, race with losers stopped, all and pool.
+// client.parallel: map/all/race over live branches of a source, pool over plain tasks (same
+// signatures and errors as the Python SDK: docs/sdk-behaviour.md).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { InstanceTracker, testClient } from './helpers/env.js';
+import { ParallelError } from '../src/index.js';
 
 const client = testClient();
 const tracker = new InstanceTracker(client);
@@ -19,7 +21,7 @@ test('map branches the source once per item, bounded by concurrency, and stops t
       assert.equal(child.parentInstanceId, source.id);
       return (await child.exec(`cat /root/base; echo ${item}`)).stdout;
     },
-    { from: source, concurrency: 2, metadata: { via: 'map' } },
+    { source, concurrency: 2, metadata: { via: 'map' } },
   );
   assert.deepEqual(results, ['base\na\n', 'base\nb\n', 'base\nc\n']);
   assert.equal(new Set(seen).size, 3);
@@ -27,22 +29,37 @@ test('map branches the source once per item, bounded by concurrency, and stops t
   assert.ok(children.every((c) => c.state === 'stopped'));
 });
 
-test('race keeps the first success and stops the losers', async () => {
-  const { instances } = await (await tracker.start()).branch(2);
-  tracker.track(instances);
-  const [fast, slow] = instances;
-  const winner = await client.parallel.race([
-    { instance: slow, run: (i) => i.exec('sleep 20; echo slow').then((r) => r.stdout) },
-    { instance: fast, run: (i) => i.exec('echo fast').then((r) => r.stdout) },
+test('race branches the source per task, keeps the first success running and stops the losers', async () => {
+  const source = await tracker.start();
+  const winner = await client.parallel.race(source, [
+    (i) => (tracker.track(i), i.exec('sleep 20; echo slow').then((r) => r.stdout)),
+    (i) => (tracker.track(i), i.exec('echo fast').then((r) => r.stdout)),
   ]);
   assert.equal(winner.value, 'fast\n');
   assert.equal(winner.index, 1);
-  assert.equal(winner.instance?.id, fast.id);
-  assert.equal((await client.instances.get(slow.id)).state, 'stopped');
-  await assert.rejects(client.parallel.race([async () => Promise.reject(new Error('x'))]), AggregateError);
+  assert.equal(winner.instance.parentInstanceId, source.id);
+  assert.equal((await client.instances.get(winner.instance.id)).state, 'ready');
+  const others = (await client.instances.list({ parentId: source.id }).toArray()).filter((c) => c.id !== winner.instance.id);
+  assert.ok(others.every((c) => c.state === 'stopped'), JSON.stringify(others.map((c) => c.state)));
+  await winner.instance.stop();
+  // Every task failing is one ParallelError carrying each error in task order (as in Python).
+  const failed = await client.parallel
+    .race(source, [async () => Promise.reject(new Error('a')), async () => Promise.reject(new Error('b'))])
+    .then(() => undefined, (e: unknown) => e);
+  assert.ok(failed instanceof ParallelError);
+  assert.equal(failed.code, 'parallel_failed');
+  assert.deepEqual(failed.errors.map((e) => (e as Error).message), ['a', 'b']);
 });
 
-test('all and pool keep input order and bound concurrency', async () => {
+test('all runs each task on its own branch and stops them all', async () => {
+  const source = await tracker.start();
+  const ids = await client.parallel.all(source, [async (i) => i.id, async (i) => i.id]);
+  assert.equal(new Set(ids).size, 2);
+  for (const id of ids) assert.equal((await client.instances.get(id)).state, 'stopped');
+  assert.deepEqual(await client.parallel.all(source, []), []);
+});
+
+test('pool keeps input order, bounds concurrency and aborts siblings on a failure', async () => {
   let inFlight = 0;
   let peak = 0;
   const task = (n: number) => async () => {
@@ -54,10 +71,9 @@ test('all and pool keep input order and bound concurrency', async () => {
   };
   assert.deepEqual(await client.parallel.pool(2, [1, 2, 3, 4].map(task)), [1, 2, 3, 4]);
   assert.equal(peak, 2);
-  assert.deepEqual(await client.parallel.all([1, 2, 3].map(task)), [1, 2, 3]);
   let aborted = false;
   await assert.rejects(
-    client.parallel.all([
+    client.parallel.pool(2, [
       async () => Promise.reject(new Error('boom')),
       (signal) => new Promise((r) => signal.addEventListener('abort', () => ((aborted = true), r(0)))),
     ]),

@@ -1,8 +1,8 @@
 // Terminal (WebSocket) and engine events (SSE with Last-Event-ID resume).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { InstanceNotFoundError, type FaaSEvent } from '../src/index.js';
-import { InstanceTracker, sharedSnapshotId, testClient } from './helpers/env.js';
+import { FaaSClient, InstanceNotFoundError, UnauthorizedError, type FaaSEvent } from '../src/index.js';
+import { InstanceTracker, requireEngine, sharedSnapshotId, testClient } from './helpers/env.js';
 
 const client = testClient();
 const tracker = new InstanceTracker(client);
@@ -76,4 +76,18 @@ test('events: on/once/off deliver engine events; stream resumes with lastEventId
   assert.ok(replayed.some((e) => e.seq === event.seq), 'the event after Last-Event-ID is replayed');
   client.events.close();
   void sharedSnapshotId;
+});
+
+test('events: a refused key stops the listener (no reconnect loop); connected() rejects and error handlers hear it', async () => {
+  // Same behaviour as the Python SDK's test_listener_stops_on_401_and_reports_it.
+  const stranger = new FaaSClient({ endpoint: requireEngine().endpoint, apiKey: 'not-a-key', maxRetries: 0 });
+  const errors: unknown[] = [];
+  stranger.events.on('error', (e) => errors.push(e));
+  stranger.events.on('instance.ready', () => undefined);
+  await assert.rejects(stranger.events.connected(), UnauthorizedError);
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof UnauthorizedError);
+  // Stopped for good: a later connected() rejects at once instead of waiting for a reconnect.
+  await assert.rejects(stranger.events.connected(), UnauthorizedError);
+  stranger.close();
 });

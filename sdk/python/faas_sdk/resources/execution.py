@@ -19,7 +19,7 @@ from ._commands import Command, command_body, request_timeout
 from ._resource import AsyncAPIResource, SyncAPIResource
 from ._streams import AsyncExecStream, ExecStream, OutputCallback
 
-__all__ = ["Command", "Execution", "AsyncExecution"]
+__all__ = ["BatchCommand", "Command", "Execution", "AsyncExecution"]
 
 T = TypeVar("T")
 Target = IdRef
@@ -41,13 +41,35 @@ def _stream_request(instance: IdRef, command: Command, options: Mapping[str, Any
     )
 
 
+#: One command of a batch with its own options, as in TypeScript's ``ExecRequest`` items:
+#: ``{"command": "make", "cwd": "/src", "env": {...}, "user": ..., "stdin": ..., "timeout": 60}``
+#: (``command`` a shell line or an argv list; ``timeout`` in seconds like everywhere in Python).
+BatchCommand = Mapping[str, Any]
+
+
+def _batch_item(command: Command | BatchCommand) -> Any:
+    if isinstance(command, str):
+        return command
+    if isinstance(command, Mapping):
+        options = dict(command)
+        return command_body(options.pop("command"), **options)
+    return {"argv": list(command)}
+
+
 def _batch_request(
-    instance: IdRef, commands: Sequence[Command], stop_on_error: bool, cwd: str | None, env: Mapping[str, str] | None, timeout: float
+    instance: IdRef,
+    commands: Sequence[Command | BatchCommand],
+    stop_on_error: bool,
+    cwd: str | None,
+    env: Mapping[str, str] | None,
+    timeout: float,
 ) -> APIRequest:
-    items = [c if isinstance(c, str) else {"argv": list(c)} for c in commands]
+    items = [_batch_item(c) for c in commands]
     body = drop_none({"commands": items, "stopOnError": stop_on_error or None, "cwd": cwd, "env": dict(env) if env else None})
-    # Each command may use the engine's default limit; the batch as a whole can take that many times.
-    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/exec/batch", json=body, timeout=request_timeout(None, timeout) * len(items))
+    # The batch as a whole can take the sum of its commands' limits (the engine's default for those without one).
+    per_command = [c.get("timeout") if isinstance(c, Mapping) else None for c in commands]
+    total = sum(request_timeout(t, timeout) for t in per_command)
+    return APIRequest("POST", f"/v1/instances/{id_of(instance)}/exec/batch", json=body, timeout=total)
 
 
 def _script_request(
@@ -113,7 +135,7 @@ class Execution(SyncAPIResource):
     def batch(
         self,
         target: Target,
-        commands: Sequence[Command],
+        commands: Sequence[Command | BatchCommand],
         *,
         stop_on_error: bool = False,
         cwd: str | None = None,
@@ -144,6 +166,16 @@ class Execution(SyncAPIResource):
         )
         assert result.snapshot_id is not None, "the engine answered exec with snapshot=true without snapshotId"
         return self._client.snapshots.get(result.snapshot_id)
+
+    # The seed's ExecutionOperations names (target first), the same as TypeScript's
+    # ``execution.exec/execBatch/execScript/execWithSnapshot/execStream``.
+    def exec(self, target: Target, command: Command, **options: Any) -> ExecutionResult:
+        return self.run(command, target, **options)
+
+    exec_batch = batch
+    exec_script = script
+    exec_with_snapshot = with_snapshot
+    exec_stream = stream
 
 
 class AsyncExecution(AsyncAPIResource):
@@ -183,7 +215,7 @@ class AsyncExecution(AsyncAPIResource):
     async def batch(
         self,
         target: Target,
-        commands: Sequence[Command],
+        commands: Sequence[Command | BatchCommand],
         *,
         stop_on_error: bool = False,
         cwd: str | None = None,
@@ -211,3 +243,12 @@ class AsyncExecution(AsyncAPIResource):
         result = ExecutionResult.model_validate(await self._client._call(request))
         assert result.snapshot_id is not None, "the engine answered exec with snapshot=true without snapshotId"
         return await self._client.snapshots.get(result.snapshot_id)
+
+    # The seed's ExecutionOperations names (target first), as in the blocking client.
+    async def exec(self, target: Target, command: Command, **options: Any) -> ExecutionResult:
+        return await self.run(command, target, **options)
+
+    exec_batch = batch
+    exec_script = script
+    exec_with_snapshot = with_snapshot
+    exec_stream = stream

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from .._base_client import APIRequest, drop_none
 from .._ids import IdRef, id_of
-from .._tar import aiter_chunks, extract_download, iter_chunks, new_spool, pack_directory
+from .._tar import afile_chunks, aiter_chunks, extract_download, file_body_headers, file_chunks, iter_chunks, new_spool, pack_directory
 from ..types import FileInfo, TransferResult
 from ._resource import AsyncAPIResource, SyncAPIResource
 
@@ -25,6 +25,15 @@ def _write_request(instance: IdRef, path: str, content: bytes, mode: str | None,
     params = drop_none({"path": path, "mode": mode, "parents": parents})
     headers = {"Content-Type": "application/octet-stream"}
     return APIRequest("PUT", _files(instance, "write"), params=params, content=lambda: content, headers=headers)
+
+
+def _file_upload_request(instance: IdRef, path: str, local: Path, chunks: Any) -> APIRequest:
+    """One local file, streamed (``chunks`` is file_chunks or afile_chunks), keeping its mode."""
+    params = {"path": path, "mode": f"{local.stat().st_mode & 0o7777:04o}"}
+    return APIRequest(
+        "PUT", _files(instance, "write"), params=params, content=lambda: chunks(local),
+        headers=file_body_headers(local), timeout=TRANSFER_TIMEOUT,
+    )
 
 
 def _as_bytes(content: str | bytes) -> bytes:
@@ -80,7 +89,7 @@ class Files(SyncAPIResource):
         directory ``remote_path`` (created if missing), streamed as a tar archive."""
         local = Path(local_path)
         if local.is_file():
-            info = self.write(target, remote_path, local.read_bytes(), mode=f"{local.stat().st_mode & 0o7777:04o}")
+            info = FileInfo.model_validate(self._client._call(_file_upload_request(target, remote_path, local, file_chunks)))
             return TransferResult(files=1, bytes=info.size)
         with pack_directory(local) as archive:
             request = APIRequest(
@@ -134,7 +143,7 @@ class AsyncFiles(AsyncAPIResource):
     async def upload(self, target: IdRef, local_path: str | os.PathLike[str], remote_path: str) -> TransferResult:
         local = Path(local_path)
         if local.is_file():
-            info = await self.write(target, remote_path, local.read_bytes(), mode=f"{local.stat().st_mode & 0o7777:04o}")
+            info = FileInfo.model_validate(await self._client._call(_file_upload_request(target, remote_path, local, afile_chunks)))
             return TransferResult(files=1, bytes=info.size)
         with pack_directory(local) as archive:
             request = APIRequest(

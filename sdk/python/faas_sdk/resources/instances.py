@@ -19,7 +19,7 @@ DEFAULT_WAIT = 30.0
 
 
 def _start_request(
-    snapshot: IdRef,
+    snapshot_id: IdRef,
     metadata: Mapping[str, str] | None,
     ttl: int | None,
     ttl_action: str | None,
@@ -31,11 +31,15 @@ def _start_request(
     network_config: NetworkConfigParam | None = None,
     network_bandwidth: Bandwidth | None = None,
     wake_on: Mapping[str, bool] | None = None,
+    max_processes: int | None = None,
 ) -> APIRequest:
-    resources = {**drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size}), **bandwidth_json(network_bandwidth)}
+    resources = {
+        **drop_none({"vcpus": vcpus, "memory": memory, "diskSize": disk_size, "maxProcesses": max_processes}),
+        **bandwidth_json(network_bandwidth),
+    }
     body = drop_none(
         {
-            "snapshotId": id_of(snapshot),
+            "snapshotId": id_of(snapshot_id),
             "metadata": dict(metadata) if metadata is not None else None,
             "ttl": ttl,
             "ttlAction": ttl_action,
@@ -110,7 +114,7 @@ class Instances(SyncAPIResource):
 
     def start(
         self,
-        snapshot: IdRef,
+        snapshot_id: IdRef,
         *,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
@@ -123,10 +127,12 @@ class Instances(SyncAPIResource):
         network_bandwidth: Bandwidth | None = None,
         wait: bool = True,
         wake_on: Mapping[str, bool] | None = None,
+        max_processes: int | None = None,
     ) -> Instance:
-        """Restores ``snapshot`` into a new instance; use it in ``with`` to stop it afterwards."""
+        """Restores ``snapshot_id`` (an id or a Snapshot) into a new instance; use it in ``with`` to stop it afterwards."""
         request = _start_request(
-            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
+            snapshot_id, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on,
+            max_processes,
         )
         return self._parse(self._client._call(request))
 
@@ -169,6 +175,10 @@ class Instances(SyncAPIResource):
     def wait_until_ready(self, instance: IdRef, timeout: float = DEFAULT_WAIT, *, state: InstanceState = "ready") -> Instance:
         """Blocks until the instance reaches ``state`` (``FaaSTimeoutError`` after ``timeout`` s)."""
         return self._parse(self._client._call(_wait_request(instance, state, timeout)))
+
+    def wait(self, instance: IdRef, state: InstanceState, timeout: float = DEFAULT_WAIT) -> Instance:
+        """Blocks until the instance reaches ``state`` (TypeScript's ``instances.wait``)."""
+        return self.wait_until_ready(instance, timeout, state=state)
 
     def get_metrics(self, instance: IdRef) -> InstanceMetrics:
         return InstanceMetrics.model_validate(self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}/metrics")))
@@ -213,7 +223,7 @@ class AsyncInstances(AsyncAPIResource):
 
     def start(
         self,
-        snapshot: IdRef,
+        snapshot_id: IdRef,
         *,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
@@ -226,10 +236,12 @@ class AsyncInstances(AsyncAPIResource):
         network_bandwidth: Bandwidth | None = None,
         wait: bool = True,
         wake_on: Mapping[str, bool] | None = None,
+        max_processes: int | None = None,
     ) -> AsyncManagedInstance:
         """``await`` it for the instance, or ``async with`` it to stop the instance on exit."""
         request = _start_request(
-            snapshot, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on
+            snapshot_id, metadata, ttl, ttl_action, auto_stop, vcpus, memory, disk_size, wait, network_config, network_bandwidth, wake_on,
+            max_processes,
         )
 
         async def start() -> Instance:
@@ -273,6 +285,9 @@ class AsyncInstances(AsyncAPIResource):
         self, instance: IdRef, timeout: float = DEFAULT_WAIT, *, state: InstanceState = "ready"
     ) -> Instance:
         return self._parse(await self._client._call(_wait_request(instance, state, timeout)))
+
+    async def wait(self, instance: IdRef, state: InstanceState, timeout: float = DEFAULT_WAIT) -> Instance:
+        return await self.wait_until_ready(instance, timeout, state=state)
 
     async def get_metrics(self, instance: IdRef) -> InstanceMetrics:
         data = await self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}/metrics"))

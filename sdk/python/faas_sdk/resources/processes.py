@@ -41,7 +41,8 @@ def _wait_request(instance: IdRef, pid: int, timeout: float | None) -> APIReques
 def _stdin_request(instance: IdRef, pid: int, data: str | bytes) -> APIRequest:
     payload = data.encode() if isinstance(data, str) else data
     headers = {"Content-Type": "application/octet-stream"}
-    return APIRequest("POST", f"{_base(instance, pid)}/stdin", content=lambda: payload, headers=headers)
+    # Never retried: a repeat could deliver the data twice (raw bodies skip the engine's idempotency store).
+    return APIRequest("POST", f"{_base(instance, pid)}/stdin", content=lambda: payload, headers=headers, idempotent=False)
 
 
 def _signal_request(instance: IdRef, pid: int, signal: Signal) -> APIRequest:
@@ -159,6 +160,31 @@ class Processes(SyncAPIResource):
         info = ProcessInfo.model_validate(self._client._call(APIRequest("GET", _base(target, pid))))
         return ProcessHandle(self._client, id_of(target), info)
 
+    # By pid, without a handle — TypeScript's ``processes.info/wait/signal/writeStdin/closeStdin/output``.
+    def info(self, target: IdRef, pid: int) -> ProcessInfo:
+        return ProcessInfo.model_validate(self._client._call(APIRequest("GET", _base(target, pid))))
+
+    def wait(self, target: IdRef, pid: int, timeout: float | None = None) -> ProcessInfo:
+        return ProcessInfo.model_validate(self._client._call(_wait_request(target, pid, timeout)))
+
+    def signal(self, target: IdRef, pid: int, signal: Signal) -> None:
+        self._client._call(_signal_request(target, pid, signal))
+
+    def write_stdin(self, target: IdRef, pid: int, data: str | bytes) -> None:
+        """Never retried (a repeat could deliver the data twice)."""
+        self._client._call(_stdin_request(target, pid, data))
+
+    def close_stdin(self, target: IdRef, pid: int) -> None:
+        self._client._call(APIRequest("POST", f"{_base(target, pid)}/stdin/close"))
+
+    def output(self, target: IdRef, pid: int, *, follow: bool = True, since: int = 0) -> Iterator[ProcessOutput]:
+        with self._client._stream(_output_request(target, pid, follow, since)) as response:
+            decoder = SSEDecoder()
+            for line in response.iter_lines():
+                sse = decoder.feed(line)
+                if sse is not None:
+                    yield _output_event(sse)
+
 
 class AsyncProcesses(AsyncAPIResource):
     async def start(self, target: IdRef, command: Command, *, tag: str | None = None, **options: Any) -> AsyncProcessHandle:
@@ -172,3 +198,26 @@ class AsyncProcesses(AsyncAPIResource):
     async def get(self, target: IdRef, pid: int) -> AsyncProcessHandle:
         info = ProcessInfo.model_validate(await self._client._call(APIRequest("GET", _base(target, pid))))
         return AsyncProcessHandle(self._client, id_of(target), info)
+
+    async def info(self, target: IdRef, pid: int) -> ProcessInfo:
+        return ProcessInfo.model_validate(await self._client._call(APIRequest("GET", _base(target, pid))))
+
+    async def wait(self, target: IdRef, pid: int, timeout: float | None = None) -> ProcessInfo:
+        return ProcessInfo.model_validate(await self._client._call(_wait_request(target, pid, timeout)))
+
+    async def signal(self, target: IdRef, pid: int, signal: Signal) -> None:
+        await self._client._call(_signal_request(target, pid, signal))
+
+    async def write_stdin(self, target: IdRef, pid: int, data: str | bytes) -> None:
+        await self._client._call(_stdin_request(target, pid, data))
+
+    async def close_stdin(self, target: IdRef, pid: int) -> None:
+        await self._client._call(APIRequest("POST", f"{_base(target, pid)}/stdin/close"))
+
+    async def output(self, target: IdRef, pid: int, *, follow: bool = True, since: int = 0) -> AsyncIterator[ProcessOutput]:
+        async with self._client._stream(_output_request(target, pid, follow, since)) as response:
+            decoder = SSEDecoder()
+            async for line in response.aiter_lines():
+                sse = decoder.feed(line)
+                if sse is not None:
+                    yield _output_event(sse)

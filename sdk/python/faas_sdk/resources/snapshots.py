@@ -18,7 +18,7 @@ from .._bound import Snapshot
 from .._exceptions import NetworkError, error_from_body
 from .._pagination import AsyncPager, SyncPager
 from .._sse import SSEDecoder, ServerSentEvent
-from .._tar import aiter_chunks, iter_chunks, pack_directory
+from .._tar import afile_chunks, aiter_chunks, file_body_headers, file_chunks, iter_chunks, pack_directory
 from ..types import SnapshotPool
 from ._commands import Command, command_body, request_timeout
 from ._resource import AsyncAPIResource, SyncAPIResource
@@ -52,6 +52,7 @@ def _create_request(
     fresh: bool | None,
     network_config: NetworkConfigParam | None = None,
     network_bandwidth: Bandwidth | None = None,
+    max_processes: int | None = None,
 ) -> APIRequest:
     body = network_fields(network_config, network_bandwidth) | drop_none(
         {
@@ -60,6 +61,7 @@ def _create_request(
             "vcpus": vcpus,
             "memory": memory,
             "diskSize": disk_size,
+            "maxProcesses": max_processes,
             "environment": dict(environment) if environment is not None else None,
             "metadata": dict(metadata) if metadata is not None else None,
             "ttl": ttl,
@@ -118,10 +120,9 @@ def _upload_request(snapshot: IdRef, local: Path, remote_path: str, fresh: bool 
     """A file is sent as it is (with its mode); a directory as the tar in ``archive``."""
     path = f"/v1/snapshots/{id_of(snapshot)}/upload"
     if archive is None:
-        data = local.read_bytes()
+        # Streamed from the file (``chunks`` is file_chunks or afile_chunks), never read whole.
         params = drop_none({"path": remote_path, "mode": f"{local.stat().st_mode & 0o777:04o}", "fresh": fresh})
-        headers = {"Content-Type": "application/octet-stream"}
-        return APIRequest("POST", path, params=params, content=lambda: data, headers=headers, timeout=UPLOAD_TIMEOUT)
+        return APIRequest("POST", path, params=params, content=lambda: chunks(local), headers=file_body_headers(local), timeout=UPLOAD_TIMEOUT)
     params = drop_none({"path": remote_path, "format": "tar", "fresh": fresh})
     headers = {"Content-Type": "application/x-tar"}
     return APIRequest("POST", path, params=params, content=lambda: chunks(archive), headers=headers, timeout=UPLOAD_TIMEOUT)
@@ -145,11 +146,13 @@ class Snapshots(SyncAPIResource):
         fresh: bool | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
+        max_processes: int | None = None,
     ) -> Snapshot:
         """Boots an image (the default one when ``image_id`` is None) and checkpoints it, or returns
         this key's root with the same content and metadata (``cached=True``) unless ``fresh``."""
         request = _create_request(
-            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth,
+            max_processes,
         )
         return self._parse(self._client._call(request))
 
@@ -228,7 +231,7 @@ class Snapshots(SyncAPIResource):
         directory's contents go under it), cached by content."""
         local = Path(local_path)
         if local.is_file():
-            return self._parse(self._client._call(_upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), None, None)))
+            return self._parse(self._client._call(_upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), None, file_chunks)))
         with pack_directory(local) as archive:
             request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), archive, iter_chunks)
             return self._parse(self._client._call(request))
@@ -260,10 +263,12 @@ class AsyncSnapshots(AsyncAPIResource):
         fresh: bool | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
+        max_processes: int | None = None,
     ) -> SnapshotChain:
         """Awaitable; chain steps before awaiting: ``await client.snapshots.create().exec("…")``."""
         request = _create_request(
-            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth,
+            max_processes,
         )
 
         async def create() -> Snapshot:
@@ -344,7 +349,7 @@ class AsyncSnapshots(AsyncAPIResource):
         """See :meth:`Snapshots.upload`."""
         local = Path(local_path)
         if local.is_file():
-            request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), None, None)
+            request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), None, afile_chunks)
             return self._parse(await self._client._call(request))
         with pack_directory(local) as archive:
             request = _upload_request(snapshot, local, remote_path, _fresh(self._client, fresh), archive, aiter_chunks)

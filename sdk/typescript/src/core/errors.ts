@@ -90,6 +90,19 @@ export class ServiceUnreachableError extends FaaSError {}
 /** The client could not get an answer from the engine: connection refused/reset, or the client-side timeout. */
 export class NetworkError extends FaaSError {}
 
+/**
+ * Every task of a parallel operation failed (`parallel.race`): `errors` holds each task's error,
+ * in task order. Same class and fields in the Python SDK. Code `parallel_failed` (client-side only).
+ */
+export class ParallelError extends FaaSError {
+  readonly errors: unknown[];
+
+  constructor(message: string, errors: unknown[]) {
+    super(message, { code: 'parallel_failed', cause: errors[errors.length - 1] });
+    this.errors = errors;
+  }
+}
+
 export type ErrorClass = new (message: string, init: FaaSErrorInit) => FaaSError;
 
 /** THE table: engine code -> class. Typed against the spec's ErrorCode so a new code fails the build. */

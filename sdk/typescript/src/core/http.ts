@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { errorFromBody, FaaSError, networkError } from './errors.js';
-import { isRetryableError, isRetryableRequest, retryDelayMs, sleep } from './retry.js';
+import { parseRetryAfter, retryDecision, sleep } from './retry.js';
 import type { ResolvedConfig } from './config.js';
 import { SessionTokens, type MintedToken } from './session.js';
 
@@ -119,7 +119,6 @@ export class HttpTransport {
   private async send<T>(spec: RequestSpec, read: (r: Response) => Promise<T>, opts: { keepOpen?: boolean } = {}): Promise<T> {
     const idempotencyKey = spec.method === 'POST' && spec.idempotencyKey !== null ? (spec.idempotencyKey ?? randomUUID()) : undefined;
     const maxRetries = spec.maxRetries ?? this.config.maxRetries;
-    const retryable = isRetryableRequest(spec.method, idempotencyKey !== undefined, spec.oneShotBody === undefined);
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -138,8 +137,14 @@ export class HttpTransport {
           attempt--; // the refresh retry is not one of the maxRetries
           continue;
         }
-        if (!retryable || attempt >= maxRetries || !isRetryableError(error, { idempotencyKey, attempt })) throw error;
-        const delay = retryDelayMs(attempt, error.retryAfter === undefined ? undefined : String(error.retryAfter));
+        const delay = retryDecision(error, {
+          method: spec.method,
+          idempotencyKey,
+          bodyReplayable: spec.oneShotBody === undefined,
+          attempt,
+          maxRetries,
+          retryAfter: error.retryAfter === undefined ? undefined : String(error.retryAfter),
+        });
         if (delay === undefined) throw error;
         await sleep(delay, spec.signal);
       }
@@ -209,7 +214,9 @@ export class HttpTransport {
 export async function errorFromResponse(response: Response): Promise<FaaSError> {
   const requestId = response.headers.get('x-request-id') ?? undefined;
   const retryAfterHeader = response.headers.get('retry-after');
-  const retryAfter = retryAfterHeader !== null && Number.isFinite(Number(retryAfterHeader)) ? Number(retryAfterHeader) : undefined;
+  // Seconds, from either form of the header (whole seconds or an HTTP date).
+  const retryAfterMs = parseRetryAfter(retryAfterHeader);
+  const retryAfter = retryAfterMs === undefined ? undefined : retryAfterMs / 1000;
   let body: { error?: Record<string, unknown> } | undefined;
   try {
     body = JSON.parse(await response.text());

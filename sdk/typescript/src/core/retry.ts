@@ -30,6 +30,21 @@ export function isRetryableError(error: FaaSError, ctx: { idempotencyKey?: strin
   return false;
 }
 
+/**
+ * The whole decision after a failed attempt: milliseconds to wait before trying again, or
+ * undefined to give up. `retryAfter` is the raw header. Python's twin is `RetryPolicy.decide`;
+ * both are checked against tests/conformance/retry-policy.json.
+ */
+export function retryDecision(
+  error: FaaSError,
+  ctx: { method: string; idempotencyKey?: string; bodyReplayable?: boolean; attempt: number; maxRetries: number; retryAfter?: string | null },
+  random: () => number = Math.random,
+): number | undefined {
+  if (!isRetryableRequest(ctx.method, ctx.idempotencyKey !== undefined, ctx.bodyReplayable ?? true)) return undefined;
+  if (ctx.attempt >= ctx.maxRetries || !isRetryableError(error, ctx)) return undefined;
+  return retryDelayMs(ctx.attempt, ctx.retryAfter, random);
+}
+
 /** Milliseconds to wait before retry number `attempt` (0-based), honouring Retry-After when sent. */
 export function retryDelayMs(attempt: number, retryAfter: string | null | undefined, random: () => number = Math.random): number | undefined {
   const fromHeader = parseRetryAfter(retryAfter);

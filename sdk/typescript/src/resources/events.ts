@@ -2,6 +2,11 @@
 // `on/once/off` share one background connection, opened with the first handler and closed with
 // the last; after a drop it reconnects with Last-Event-ID so no event in between is lost (as far
 // as the engine still keeps them). `stream()` is the same feed as a plain async iterator.
+// Shared with the Python SDK (docs/sdk-behaviour.md): `on` returns at once and `connected()` waits
+// for the subscription; network errors and transient answers (5xx, 429) reconnect with backoff
+// (0.5 s doubling up to 8 s); any other refusal (401, 403, …) stops the listener for good — it goes
+// to the 'error' handlers and `connected()` rejects with it. The open connection keeps a Node
+// process alive until `close()` (or `off` of the last handler); Python's listener is a daemon thread.
 import type * as api from '../generated/api.gen.js';
 import type { HttpTransport } from '../core/http.js';
 import { FaaSError } from '../core/errors.js';
@@ -32,8 +37,10 @@ export class EventManager {
   private readonly errorHandlers = new Set<ErrorHandler>();
   private controller?: AbortController;
   private lastSeq?: string;
-  private openWaiters: Array<() => void> = [];
+  private openWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   private open = false;
+  /** The refusal that stopped the listener, until the next `on` starts a new one. */
+  private fatal?: unknown;
 
   constructor(private readonly http: HttpTransport) {}
 
@@ -84,10 +91,15 @@ export class EventManager {
     return this;
   }
 
-  /** Resolves once the background connection is open, so events from now on will be seen. */
+  /**
+   * Resolves once the background connection is open, so events from now on will be seen; rejects
+   * with the refusal (401, 403 …) that stopped the listener.
+   */
   connected(): Promise<void> {
     if (this.open) return Promise.resolve();
-    return new Promise((resolve) => this.openWaiters.push(resolve));
+    if (this.fatal !== undefined && !this.controller) return Promise.reject(this.fatal);
+    if (!this.controller) return Promise.reject(new FaaSError('no event listener: register a handler with on() first', { code: 'invalid_request' }));
+    return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
   }
 
   /** Drops every handler and closes the connection. */
@@ -100,6 +112,7 @@ export class EventManager {
 
   private ensureConnected(): void {
     if (this.controller) return;
+    this.fatal = undefined;
     const controller = (this.controller = new AbortController());
     void this.run(controller.signal);
   }
@@ -111,7 +124,7 @@ export class EventManager {
         const onOpen = () => {
           failures = 0;
           this.open = true;
-          this.openWaiters.splice(0).forEach((w) => w());
+          this.openWaiters.splice(0).forEach((w) => w.resolve());
         };
         for await (const event of this.stream({ lastEventId: this.lastSeq, signal, onOpen })) {
           this.lastSeq = String(event.seq);
@@ -124,6 +137,8 @@ export class EventManager {
         this.errorHandlers.forEach((h) => h(error));
         if (!transient) {
           if (this.controller?.signal === signal) this.controller = undefined;
+          this.fatal = error;
+          this.openWaiters.splice(0).forEach((w) => w.reject(error));
           return;
         }
         failures += 1;

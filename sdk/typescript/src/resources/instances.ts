@@ -10,7 +10,7 @@ import type { FaaSClient } from '../client.js';
 import { Snapshot } from './snapshots.js';
 import { Branch } from './branches.js';
 import type { Command, ExecOptions, ExecStream, ExecStreamOptions, BatchOptions, ScriptOptions, ExecutionResult } from './execution.js';
-import { InstanceFiles } from './files.js';
+import { InstanceFiles, type TransferResult } from './files.js';
 import { InstanceProcesses } from './processes.js';
 import type { Terminal, TerminalOptions } from './terminal.js';
 import type { CheckpointOptions, TimelineEntry } from './state.js';
@@ -210,6 +210,16 @@ export class Instance implements InstanceData {
 
   listServices(options?: RequestOptions): Promise<ServiceEndpoint[]> {
     return this.#client.network.listServices(this.id, options);
+  }
+
+  /** Uploads a local file or directory (`client.files.upload`; Python: `instance.upload`). */
+  upload(localPath: string, remotePath: string, options?: RequestOptions): Promise<TransferResult> {
+    return this.#client.files.upload(this.id, localPath, remotePath, options);
+  }
+
+  /** Downloads a remote file or directory (`client.files.download`; Python: `instance.download`). */
+  download(remotePath: string, localPath: string, options?: RequestOptions): Promise<TransferResult> {
+    return this.#client.files.download(this.id, remotePath, localPath, options);
   }
 
   /** Opens an interactive terminal over WebSocket. */

@@ -1,23 +1,27 @@
-// client.parallel: fan work out over live branches. `map` branches one instance per item (in
-// batches bounded by `concurrency`), runs `fn(item, child)` and stops the children; `race` keeps
-// the first success and stops the losers; `all` and `pool` run task functions, all at once or
-// `size` at a time. Results keep the order of the input.
+// client.parallel: fan work out over live branches — the same four operations in both SDKs
+// (docs/sdk-behaviour.md):
+//   map(items, fn, { source })  one child of `source` per item (`concurrency` alive at once), `fn(item, child)`
+//   all(source, tasks)          one child per task, all at once; every child stopped after
+//   race(source, tasks)         one child per task; the first success wins and keeps its child
+//                               running, the losers' children are stopped; all failing → ParallelError
+//   pool(size, tasks)           the primitive: plain tasks, at most `size` in flight
+// Results keep the order of the input. Except in race, the first failure aborts the rest and is thrown.
 import type { FaaSClient } from '../client.js';
+import { ParallelError } from '../core/errors.js';
 import { idOf, type IdRef } from '../core/ids.js';
 import type { Instance } from './instances.js';
 
-/** A unit of work; `signal` aborts when the work is no longer wanted (a race was won, a sibling failed). */
+/** A unit of work for `pool`; `signal` aborts when the work is no longer wanted (a sibling failed). */
 export type Task<T> = (signal: AbortSignal) => Promise<T>;
 
-/** A task bound to an instance, which is stopped if the task loses a race. */
-export interface InstanceTask<T> {
-  instance: Instance;
-  run: (instance: Instance, signal: AbortSignal) => Promise<T>;
-}
+/** A unit of work for `all`/`race`, run on its own branch of the source; `signal` aborts when it lost or a sibling failed. */
+export type BranchTask<T> = (instance: Instance, signal: AbortSignal) => Promise<T>;
 
 export interface MapOptions {
   /** The running instance to branch (object or id). */
-  from: IdRef;
+  source?: IdRef;
+  /** @deprecated the old name of `source`. */
+  from?: IdRef;
   /** Branches alive at once (default 4). */
   concurrency?: number;
   /** What happens to each child afterwards (default 'stop'). */
@@ -29,57 +33,53 @@ export interface RaceResult<T> {
   value: T;
   /** Index of the winning task. */
   index: number;
-  instance?: Instance;
+  /** The winner's child instance, still running: stop it when done. */
+  instance: Instance;
 }
+
+export const DEFAULT_CONCURRENCY = 4;
 
 export class ParallelOperations {
   constructor(private readonly client: FaaSClient) {}
 
   async map<T, R>(items: readonly T[], fn: (item: T, instance: Instance) => Promise<R>, options: MapOptions): Promise<R[]> {
-    const concurrency = Math.max(1, options.concurrency ?? 4);
-    const results: R[] = new Array(items.length);
+    const source = options.source ?? options.from;
+    if (source === undefined) throw new TypeError('parallel.map needs { source }: the running instance to branch');
+    const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    const results: R[] = [];
     for (let start = 0; start < items.length; start += concurrency) {
       const batch = items.slice(start, start + concurrency);
-      const { instances } = await this.client.instances.branch(idOf(options.from), { count: batch.length, metadata: options.metadata });
-      try {
-        const settled = await Promise.allSettled(batch.map((item, i) => fn(item, instances[i])));
-        settled.forEach((outcome, i) => {
-          if (outcome.status === 'rejected') throw outcome.reason;
-          results[start + i] = outcome.value;
-        });
-      } finally {
-        await Promise.all(instances.map((child) => (options.cleanup === 'delete' ? child.delete() : child.stop()).catch(() => undefined)));
-      }
+      const values = await this.onBranches(source, batch.length, (child, i) => fn(batch[i], child), options);
+      results.push(...values);
     }
     return results;
   }
 
-  /** First task to succeed wins; the others are aborted and their instances stopped. Rejects only if all fail. */
-  async race<T>(tasks: ReadonlyArray<Task<T> | InstanceTask<T>>): Promise<RaceResult<T>> {
-    if (tasks.length === 0) throw new Error('race needs at least one task');
+  /** Runs every task on its own branch of `source`, all at once; every child is stopped after. */
+  all<T>(source: IdRef, tasks: ReadonlyArray<BranchTask<T>>): Promise<T[]> {
+    if (tasks.length === 0) return Promise.resolve([]);
+    return this.onBranches(source, tasks.length, (child, i, signal) => tasks[i](child, signal), {});
+  }
+
+  /** First task to succeed wins (its child keeps running); the others are aborted and their children stopped. */
+  async race<T>(source: IdRef, tasks: ReadonlyArray<BranchTask<T>>): Promise<RaceResult<T>> {
+    if (tasks.length === 0) throw new TypeError('parallel.race needs at least one task');
+    const { instances } = await this.client.instances.branch(idOf(source), { count: tasks.length });
     const controllers = tasks.map(() => new AbortController());
-    const runs = tasks.map((task, index) => {
-      const signal = controllers[index].signal;
-      const promise = typeof task === 'function' ? task(signal) : task.run(task.instance, signal);
-      return promise.then((value) => ({ value, index, instance: typeof task === 'function' ? undefined : task.instance }));
-    });
-    const winner = await Promise.any(runs);
-    await Promise.all(
-      tasks.map(async (task, index) => {
-        if (index === winner.index) return;
-        controllers[index].abort(new Error('lost the race'));
-        if (typeof task !== 'function') await task.instance.stop().catch(() => undefined);
-      }),
-    );
+    const runs = tasks.map((task, index) => task(instances[index], controllers[index].signal).then((value) => ({ value, index, instance: instances[index] })));
+    let winner: RaceResult<T>;
+    try {
+      winner = await Promise.any(runs);
+    } catch (error) {
+      await stopAll(instances);
+      throw new ParallelError(`every one of the ${tasks.length} race tasks failed`, (error as AggregateError).errors);
+    }
+    controllers.forEach((c, i) => i !== winner.index && c.abort(new Error('lost the race')));
+    await stopAll(instances.filter((_, i) => i !== winner.index));
     return winner;
   }
 
-  /** Runs every task at once; on the first failure the others are aborted and it is thrown. */
-  all<T>(tasks: ReadonlyArray<Task<T>>): Promise<T[]> {
-    return this.pool(Math.max(1, tasks.length), tasks);
-  }
-
-  /** Runs tasks with at most `size` in flight; stops starting new ones after a failure. */
+  /** Runs tasks with at most `size` in flight; stops starting new ones after a failure, which is thrown. */
   async pool<T>(size: number, tasks: ReadonlyArray<Task<T>>): Promise<T[]> {
     const controller = new AbortController();
     const results: T[] = new Array(tasks.length);
@@ -101,4 +101,19 @@ export class ParallelOperations {
     if (failure) throw failure.reason;
     return results;
   }
+
+  /** Branches `source` into `count` children, runs `run` on each at once, then stops (or deletes) them all. */
+  private async onBranches<R>(source: IdRef, count: number, run: (child: Instance, i: number, signal: AbortSignal) => Promise<R>, options: MapOptions): Promise<R[]> {
+    const { instances } = await this.client.instances.branch(idOf(source), { count, metadata: options.metadata });
+    try {
+      return await this.pool(count, instances.map((child, i) => (signal: AbortSignal) => run(child, i, signal)));
+    } finally {
+      await Promise.all(instances.map((child) => (options.cleanup === 'delete' ? child.delete() : child.stop()).catch(() => undefined)));
+    }
+  }
+}
+
+function stopAll(instances: Instance[]): Promise<unknown> {
+  // Cleanup must not hide the work's own result or error.
+  return Promise.all(instances.map((child) => child.stop().catch(() => undefined)));
 }
