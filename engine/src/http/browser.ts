@@ -9,8 +9,10 @@
 //   `X-Faas-Csrf`: a form or a script of another origin can neither read that token nor set a
 //   custom header without a CORS preflight the engine never grants;
 // - a WebSocket upgrade must carry an `Origin` equal to the engine's own (browsers always send it).
+// A refused use is `401 unauthorized` with `details.reason` (`cross_origin`, `csrf`,
+// `session_ended`): the cookie does not authenticate that request, as no credential would.
 import type { IncomingMessage } from 'node:http';
-import { FaasError, forbidden } from '../core/errors.js';
+import { FaasError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { KeyService } from '../services/keys.js';
 import { csrfMatches, type WebSession, type WebSessions } from '../services/web-sessions.js';
@@ -87,10 +89,10 @@ export function authenticateCookie(
   const session = deps.webSessions.get(id);
   if (!session) throw expired();
   if (!fromOwnOrigin(req, { originRequired: opts.websocket })) {
-    throw forbidden("a browser session is accepted only from this engine's own pages (the request came from another origin)", { reason: 'cross_origin' });
+    throw new FaasError('unauthorized', "a browser session is accepted only from this engine's own pages (the request came from another origin)", { reason: 'cross_origin' });
   }
   if (!opts.websocket && MUTATING.has(String(req.method)) && !csrfMatches(session, headerOf(req, CSRF_HEADER))) {
-    throw forbidden(`a change made with the browser session needs its CSRF token in ${CSRF_HEADER} (GET /v1/session gives it)`, { reason: 'csrf' });
+    throw new FaasError('unauthorized', `a change made with the browser session needs its CSRF token in ${CSRF_HEADER} (GET /v1/session gives it)`, { reason: 'csrf' });
   }
   try {
     return { principal: deps.keys.authenticate(session.secret), session };
