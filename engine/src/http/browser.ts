@@ -39,7 +39,8 @@ export const PAGE_HEADERS: Record<string, string> = {
   ].join('; '),
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: under it a form post's Origin is `null`, and the login's origin check needs it.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 
@@ -63,8 +64,11 @@ export function fromOwnOrigin(req: IncomingMessage, { originRequired = false } =
   const site = String(req.headers['sec-fetch-site'] ?? '');
   if (site === 'cross-site' || site === 'same-site') return false;
   const origin = req.headers.origin;
-  if (origin === undefined) return !originRequired;
-  return ownOrigins(req).includes(String(origin).toLowerCase());
+  if (origin !== undefined && origin !== 'null') return ownOrigins(req).includes(String(origin).toLowerCase());
+  if (originRequired) return false;
+  // No usable Origin: a same-origin GET sends none; a form post may say `null` (privacy), and then
+  // the browser's Sec-Fetch-Site (a header no page can set) must say same-origin.
+  return origin === undefined || site === 'same-origin';
 }
 
 export interface CookieAuth {
