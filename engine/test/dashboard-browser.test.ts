@@ -4,7 +4,7 @@
 // /docs; a page of another origin and another key try their luck. Screenshots are kept in
 // test-artifacts/dashboard-<time>/ (printed), gitignored.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,6 +112,59 @@ describe('dashboard in headless chromium', () => {
     await page.click(`svg.tree g[data-id="${child.id}"]`);
     await page.waitForSelector(`.node-actions[data-for="${child.id}"]`);
     await shot('03-tree-after-branch');
+  });
+
+  it("an instance's files (upload, list, download), processes and services", async () => {
+    await page.click(`tr[data-id="${instanceId}"] a`);
+    await page.waitForSelector(`.instance-panel[data-id="${instanceId}"]`);
+    const tab = async (name: string) => {
+      const buttons = await page.$$('.instance-panel nav button');
+      for (const b of buttons) if ((await b.evaluate((el) => el.textContent)) === name) await b.click();
+    };
+    await tab('files');
+    await page.waitForSelector('.files table');
+    const local = join(artifacts, 'upload-me.txt');
+    writeFileSync(local, 'uploaded through the dashboard\n');
+    const input = (await page.$('.files .upload input'))!;
+    await (input as import('puppeteer-core').ElementHandle<HTMLInputElement>).uploadFile(local);
+    await page.waitForFunction(() => [...document.querySelectorAll('.files a')].some((a) => a.textContent === 'upload-me.txt'));
+    const read = await t.api('GET', `/v1/instances/${instanceId}/files/read?path=/root/upload-me.txt`);
+    assert.equal(read.body, 'uploaded through the dashboard\n');
+    const downloaded = await page.$$eval('.files a', (links) =>
+      fetch((links.find((a) => a.textContent === 'upload-me.txt') as HTMLAnchorElement).href).then((r) => r.text()),
+    );
+    assert.equal(downloaded, 'uploaded through the dashboard\n');
+    await shot('03a-files');
+
+    assert.equal((await t.api('POST', `/v1/instances/${instanceId}/processes`, { command: 'sleep 600' })).status, 201);
+    await tab('processes');
+    await page.waitForFunction(() => document.querySelector('.processes table')?.textContent?.includes('sleep 600'));
+    await tab('services');
+    await page.waitForSelector('.services form.expose');
+    await page.type('.services input[name=name]', 'web');
+    await page.type('.services input[name=port]', '8080');
+    await page.click('.services form.expose button');
+    await page.waitForFunction(() => document.querySelector('.services table')?.textContent?.includes('8080'));
+    const services = await t.api('GET', `/v1/instances/${instanceId}/services`);
+    assert.equal(services.body.data[0].name, 'web');
+    await shot('03b-services');
+  });
+
+  it('diffs two snapshots picked in the tree', async () => {
+    const snaps = (await t.api('GET', '/v1/snapshots')).body.data as { id: string; instanceId: string | null }[];
+    assert.ok(snaps.length >= 2);
+    await page.click(`svg.tree g[data-id="${snaps[1].id}"]`);
+    await page.waitForSelector(`.node-actions[data-for="${snaps[1].id}"]`);
+    const clickButton = async (prefix: string) => {
+      for (const b of await page.$$('.node-actions button')) if ((await b.evaluate((el) => el.textContent ?? '')).startsWith(prefix)) return b.click();
+      throw new Error(`no button ${prefix}`);
+    };
+    await clickButton('Diff from here');
+    await page.click(`svg.tree g[data-id="${snaps[0].id}"]`);
+    await page.waitForSelector(`.node-actions[data-for="${snaps[0].id}"]`);
+    await clickButton('Diff snap_');
+    await page.waitForFunction(() => document.querySelector('.output')?.textContent?.includes('files:'), { timeout: 120_000 });
+    await shot('03c-diff');
   });
 
   it('the events stream shows what happened', async () => {
