@@ -10,7 +10,8 @@ import type { WebSession, WebSessions } from '../services/web-sessions.js';
 import { authenticateCookie } from './browser.js';
 
 // Public: health, the login page and the login itself, and the dashboard's bundle (no secret in it).
-const PUBLIC = new Set(['GET /v1/health', 'HEAD /v1/health', 'GET /login', 'HEAD /login', 'POST /v1/session']);
+// (Paths public whatever the method, so a wrong method there is still 405, not 401.)
+const PUBLIC = new Set(['/v1/health', '/login']);
 const PUBLIC_PREFIX = '/dashboard/assets/';
 
 declare module 'fastify' {
@@ -30,7 +31,8 @@ export function bearerOf(header: string | undefined): string | undefined {
 export function makeAuth(keys: KeyService, webSessions: WebSessions) {
   return (req: FastifyRequest): void => {
     const path = req.url.split('?')[0];
-    if (PUBLIC.has(`${req.method} ${path}`) || (path.startsWith(PUBLIC_PREFIX) && !path.slice(PUBLIC_PREFIX.length).includes('/'))) return;
+    if (PUBLIC.has(path) || (req.method === 'POST' && path === '/v1/session')) return;
+    if (path.startsWith(PUBLIC_PREFIX) && !path.slice(PUBLIC_PREFIX.length).includes('/')) return;
     const header = req.headers.authorization ?? '';
     let value = bearerOf(header);
     if (!value && path.startsWith('/docs') && header.toLowerCase().startsWith('basic ')) {
