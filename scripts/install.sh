@@ -13,7 +13,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "Debian packages"
 need=()
-for p in debootstrap iptables iproute2 build-essential python3 ca-certificates curl tar; do
+# chromium: the dashboard's end-to-end tests drive it headless (engine/test/dashboard-browser.test.ts).
+for p in debootstrap iptables iproute2 build-essential python3 ca-certificates curl tar chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

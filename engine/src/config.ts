@@ -52,6 +52,8 @@ export interface Config {
   serviceScheme: 'http' | 'https';
   serviceUrlPort: number | null;
   serviceTokenSeconds: number;
+  /** How long a browser session (the /login cookie) lasts at most. */
+  webSessionSeconds: number;
 }
 
 /** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
@@ -97,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // 0: no port in URLs (a front proxy on 80/443); default: the engine's own port.
     serviceUrlPort: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_SERVICE_URL_PORT', Number(env.FAAS_PORT ?? 7440), 0, 65535)),
     serviceTokenSeconds: int(env, 'FAAS_SERVICE_TOKEN_SECONDS', 3600, 10, 86_400),
+    webSessionSeconds: int(env, 'FAAS_WEB_SESSION_SECONDS', 12 * 3600, 1, 7 * 86_400),
   };
 }
 

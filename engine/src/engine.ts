@@ -1,5 +1,6 @@
 // Composition root: builds the stores, drivers and services by hand and wires them together.
 // Tests build the same graph with another state directory.
+import { LoginLimiter, WebSessions } from './services/web-sessions.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,6 +89,11 @@ export interface Services {
   /** ensureAwake(instanceId, 'http' | 'ssh'): resumes a paused instance that allows it. */
   wake: Wake;
   tunnels: Tunnels;
+  /** Browser sessions of /login and the dashboard, and the failed-login limiter. */
+  webSessions: WebSessions;
+  loginLimiter: LoginLimiter;
+  /** Where the engine keeps its first admin key (said on the login page). */
+  credentialsPath: string;
 }
 
 export interface SshHostInfo {
@@ -258,6 +264,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     }),
     httpServices, wake,
     tunnels: new Tunnels(),
+    webSessions: new WebSessions(config.webSessionSeconds),
+    loginLimiter: new LoginLimiter(),
+    credentialsPath: join(config.stateDir, 'credentials.json'),
   };
 
   if (existsSync(config.defaultImageDir)) await images.registerDefault(realpathSync(config.defaultImageDir));

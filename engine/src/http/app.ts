@@ -21,6 +21,7 @@ import { registerBranchDiffRoutes, registerDiffRoutes } from './routes/diff.js';
 import { registerStateRoutes } from './routes/state.js';
 import { registerStepRoutes } from './routes/steps.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { loginRedirect, registerFormParser, registerWebRoutes } from './routes/web.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
@@ -95,15 +96,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
 
-  const auth = makeAuth(deps.services.keys);
+  const auth = makeAuth(deps.services.keys, deps.services.webSessions);
   // A path the contract knows, asked with a method it does not serve, is 405 with `Allow` (RFC 9110),
   // not 404: the resource exists, the method does not. Decided before the body is parsed (a QUERY
   // without Content-Type would otherwise be a parser error), after auth (401 comes first).
   const allowedMethods = methodsByPath(deps.contract);
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    auth(req);
     const path = req.url.split('?')[0];
+    try {
+      auth(req);
+    } catch (err) {
+      // A person opening /docs or /dashboard without a session gets the login page, not JSON.
+      if (loginRedirect(req, path, err)) return reply.code(303).header('location', `/login?next=${encodeURIComponent(path)}`).send();
+      throw err;
+    }
     const methods = allowedMethods(path);
     if (methods.length && !methods.includes(req.method)) {
       reply.header('allow', methods.join(', '));
@@ -125,6 +132,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Before idempotency: a replay is only ever of the caller's own request on its own records.
   registerOwnership(app, deps.services);
   registerJsonParser(app, limits.jsonDepthMax);
+  registerFormParser(app);
   registerIdempotency(app, deps.services.idempotency);
   app.setErrorHandler((err, req, reply) => sendError(err, req, reply, deps.log));
   app.setNotFoundHandler((req, reply) =>
@@ -156,6 +164,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   };
   registerSystemRoutes(app, router, deps);
+  registerWebRoutes(router, deps.services);
   registerImageRoutes(router, deps.services);
   registerSnapshotRoutes(router, deps.services);
   registerDiffRoutes(router, deps.services);

@@ -119,6 +119,8 @@ function unpack(stored: string): string | Readable {
 }
 
 function isReplayable(req: FastifyRequest): boolean {
+  // A login's answer carries a session cookie meant for its caller alone: never stored, never replayed.
+  if (req.routeOptions.url === '/v1/session') return false;
   const type = String(req.headers['content-type'] ?? '');
   return !type || type.startsWith('application/json');
 }

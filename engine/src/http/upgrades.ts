@@ -2,8 +2,8 @@
 // the server's 'upgrade' listeners (never to Fastify), and every listener sees every request, so
 // WebSocket routes register a handler here instead: the first that takes the request serves it,
 // and a request none takes is served as the plain HTTP/1.1 request it also is (boundary.ts).
-// Also the pieces every WebSocket route shares: the key (header, or the subprotocol
-// `bearer.<key>` for browsers, checked before anything else is looked at and never selected, so
+// Also the pieces every WebSocket route shares: the key (header, the dashboard's session cookie
+// with the engine's own Origin, or the subprotocol `bearer.<key>` for browsers, checked before anything else is looked at and never selected, so
 // the 101 never echoes it), the request id on the 101, and errors as the JSON envelope.
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
@@ -14,6 +14,7 @@ import type { Principal } from '../core/principal.js';
 import type { Services } from '../engine.js';
 import type { Router } from './app.js';
 import { bearerOf } from './auth.js';
+import { authenticateCookie } from './browser.js';
 import { serveAsHttp1 } from './boundary.js';
 import { logServerError, newRequestId, rawErrorResponse, toFaasError } from './errors.js';
 
@@ -44,6 +45,10 @@ export function authenticateUpgrade(s: Services, req: IncomingMessage, protocol:
     .map((p) => p.trim())
     .find((p) => p.startsWith('bearer.'));
   if (offered) return s.keys.authenticate(offered.slice(7));
+  // The dashboard's terminal: the session cookie, from a page of the engine's own origin only
+  // (browsers always send Origin on a WebSocket; another origin's is refused, browser.ts).
+  const byCookie = req.headers.authorization ? undefined : authenticateCookie(s, req, { websocket: true });
+  if (byCookie) return byCookie.principal;
   throw new FaasError('unauthorized', `missing API key (Authorization: Bearer <key or token>, or the subprotocols ${protocol} and bearer.<key or token>)`);
 }
 

@@ -342,6 +342,12 @@ test('key create/list/revoke and token create, with --json', () => {
   assert.match(token.token, /^faastok\./);
   assert.equal(token.keyId, created.id);
   assert.equal(faasJson(['key', 'list', '--api-key', created.secret], 1).error.code, 'forbidden');
+  // key show: the key to paste into /login, and where it came from.
+  const shown = faasJson<{ apiKey: string; source: string; loginUrl: string }>(['key', 'show', '--api-key', created.secret]);
+  assert.equal(shown.apiKey, created.secret);
+  assert.equal(shown.source, '--api-key');
+  assert.match(shown.loginUrl, /^http:\/\/.+\/login$/);
+  assert.match(faas(['key', 'show', '--api-key', created.secret]).stdout, /log in at http/);
   assert.equal(faasJson(['key', 'revoke', created.id]).revoked, true);
   assert.equal(faasJson(['instance', 'list', '--api-key', token.token], 1).error.code, 'key_revoked');
   const adminId = listed.find((k) => k.name === 'cli-admin')!.id;

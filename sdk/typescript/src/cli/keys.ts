@@ -1,4 +1,5 @@
-// faas key create|list|revoke and faas token create
+// faas key create|list|revoke|show and faas token create
+import { credentialsPath } from '../core/config.js';
 import type { ApiKey, CreatedKey, Token } from '../resources/keys.js';
 import { arg, int, type CommandGroup } from './command.js';
 import { table } from './output.js';
@@ -21,6 +22,16 @@ export const keyCommands: CommandGroup = {
     async run(ctx) {
       const keys = await ctx.client().keys.list();
       ctx.out.result(keys, (list: ApiKey[]) => table(['ID', 'NAME', 'ADMIN', 'CREATED'], list.map(keyRow)));
+    },
+  },
+  show: {
+    usage: '',
+    summary: 'Print the API key this CLI uses and where it comes from (to log in at /login in a browser)',
+    async run(ctx) {
+      const http = ctx.client().http;
+      const source = ctx.values['api-key'] ? '--api-key' : process.env.FAAS_API_KEY ? 'FAAS_API_KEY' : credentialsPath();
+      const shown = { apiKey: http.apiKey, source, endpoint: http.endpoint, loginUrl: `${http.endpoint}/login` };
+      ctx.out.result(shown, (s: typeof shown) => `${s.apiKey}\n(from ${s.source}; log in at ${s.loginUrl})`);
     },
   },
   revoke: {

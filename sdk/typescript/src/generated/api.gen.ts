@@ -202,6 +202,22 @@ export interface Token {
   keyId: string;
 }
 
+export interface CreateSessionRequest {
+  /** An API key or a token (`faas key show` prints the CLI's). */
+  key: string;
+  /** Form posts only; where to go afterwards (`/docs…` or `/dashboard…`; anything else is `/dashboard`). */
+  next?: string;
+}
+
+export interface WebSession {
+  /** The key the session acts as. */
+  keyId: string;
+  admin: boolean;
+  /** Send as `X-Faas-Csrf` on every state-changing request the cookie authenticates. */
+  csrfToken: string;
+  expiresAt: Timestamp;
+}
+
 export interface CreateSshKeyRequest {
   /** A label; defaults to the key's comment, or its fingerprint. */
   name?: string;
@@ -906,6 +922,12 @@ export const operations = {
   getEngineMetrics: { method: "GET", path: "/v1/metrics" },
   getOpenApi: { method: "GET", path: "/v1/openapi.json" },
   getDocs: { method: "GET", path: "/docs" },
+  getLoginPage: { method: "GET", path: "/login" },
+  getSession: { method: "GET", path: "/v1/session" },
+  createSession: { method: "POST", path: "/v1/session" },
+  deleteSession: { method: "DELETE", path: "/v1/session" },
+  getDashboard: { method: "GET", path: "/dashboard" },
+  getDashboardAsset: { method: "GET", path: "/dashboard/assets/{file}" },
   listImages: { method: "GET", path: "/v1/images" },
   importImage: { method: "POST", path: "/v1/images/import" },
   getImage: { method: "GET", path: "/v1/images/{id}" },
