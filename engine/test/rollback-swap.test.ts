@@ -25,7 +25,7 @@ describe('rollback: swapping the sandbox behind an instance', () => {
   const start = async () => {
     const r = await t.api('POST', '/v1/instances', { snapshotId: root });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body as { id: string; ip: string };
+    return t.engine.services.instances.get(r.body.id) as { id: string; ip: string };
   };
   const checkpoint = async (id: string) => {
     const r = await t.api('POST', `/v1/instances/${id}/snapshot`, {});
@@ -35,7 +35,7 @@ describe('rollback: swapping the sandbox behind an instance', () => {
   const rollback = async (id: string, steps = 1) => {
     const r = await t.api('POST', `/v1/instances/${id}/rollback`, { steps });
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    return r.body as { id: string; ip: string; state: string };
+    return t.engine.services.instances.get(r.body.id) as { id: string; ip: string; state: string };
   };
   const sandboxes = () => {
     const r = spawnSync(t.config.runsc, [`--root=${join(stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
@@ -64,7 +64,12 @@ describe('rollback: swapping the sandbox behind an instance', () => {
   it('keeps the id, address, namespace and a listening server; one sandbox backs it afterwards', async () => {
     const inst = await start();
     // A server started before the checkpoint is back after the rollback at the same address.
-    await exec(inst.id, "nohup python3 -m http.server 8123 --directory /root >/dev/null 2>&1 & echo v1 > /root/f; for i in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8123))' 2>/dev/null && break; sleep 0.1; done");
+    await exec(inst.id, 'echo v1 > /root/f');
+    const p = await t.api('POST', `/v1/instances/${inst.id}/processes`, { command: 'cd /root && exec python3 -m http.server 8123 --bind 0.0.0.0' });
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    const serving = await exec(inst.id, "for i in $(seq 100); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8123))' 2>/dev/null && echo up && break; sleep 0.1; done");
+    assert.equal(serving.stdout, 'up\n', 'the server listens before the checkpoint');
+    assert.equal(await (await fetch(`http://${inst.ip}:8123/f`)).text(), 'v1\n', 'the server answers before the rollback');
     await checkpoint(inst.id);
     const standby = await standbyReady();
     await exec(inst.id, 'echo v2 > /root/f');
@@ -135,7 +140,10 @@ describe('rollback: swapping the sandbox behind an instance', () => {
     const ck = await checkpoint(inst.id);
     await exec(inst.id, 'echo later > /root/k');
     const tag = t.config.netTag;
+    await rollback(inst.id); // now a swapped-in sandbox (an id of its own) backs it
+    await exec(inst.id, 'echo later > /root/k');
     const old = sandboxOf(inst.id);
+    assert.notEqual(old, inst.id);
     await t.engine.shutdown(); // the instance's sandbox keeps running
     // What a kill between the swap's record write and its end leaves: the record `pending`, naming
     // a new sandbox and the target as head; the old sandbox still running; a twin namespace.
@@ -150,6 +158,9 @@ describe('rollback: swapping the sandbox behind an instance', () => {
     const ids = sandboxes().map((s) => s.id);
     assert.ok(!ids.includes(old), 'the old sandbox is gone');
     assert.ok(ids.includes(sandboxOf(inst.id)), 'the record names a sandbox that runs');
+    assert.ok(!ids.includes('sbx_killedmidswap'));
+    const standbys = t.engine.services.standbys.ids();
+    assert.deepEqual(ids.filter((s) => s !== sandboxOf(inst.id) && !standbys.has(s) && (s === inst.id || s.startsWith('sbx_'))), [], 'no other sandbox of the instance');
     assert.ok(!namespaces().includes(twin), 'the twin namespace was swept');
     assert.ok(!existsSync(join(stateDir, 'bundles', old)) || sandboxOf(inst.id) === old);
     await t.api('DELETE', `/v1/instances/${inst.id}`);

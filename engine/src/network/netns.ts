@@ -281,8 +281,10 @@ export class NetnsManager implements NetworkManager {
 /** Host side of slot k's veth; at most 15 characters, as Linux requires. */
 const hostInterfaceName = (tag: string, k: number) => `fv${tag}${k.toString(36)}`;
 
-/** Host side of a twin namespace's veth (see twin()); at most 15 characters. */
-const twinInterfaceName = (tag: string, seq: string) => `fr${tag}${seq}`;
+/** Host side of a twin namespace's veth (see twin()); at most 15 characters. It starts with `fv`
+ *  like every slot's, so the firewall's rules for sandbox veths (firewall.ts) cover it from the
+ *  moment it exists; the `-` keeps it apart from slot names (base 36). */
+const twinInterfaceName = (tag: string, seq: string) => `fv${tag}-${seq}`;
 
 /** A namespace made ahead with a live slot's addresses (NetnsManager.twin). */
 export interface TwinSlot {

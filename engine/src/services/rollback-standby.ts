@@ -14,7 +14,7 @@
 // Budget: `max` standbys at once (FAAS_ROLLBACK_STANDBYS, default 4, 0 = off), each a sandbox
 // process with nothing in it (~15 MB, as a warm-pool sandbox) plus one namespace and veth pair;
 // the least recently wanted is dropped first.
-import { rmSync } from 'node:fs';
+import { readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
@@ -172,10 +172,11 @@ export class RollbackStandbys {
   }
 }
 
-/** The pid still exists (a standby killed from outside is not used). */
+/** The sandbox process still holds its namespace (a standby killed from outside is not used; a
+ *  killed one not yet reaped still answers kill(pid, 0), but its namespace links are gone). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
+    readlinkSync(`/proc/${pid}/ns/net`);
     return true;
   } catch {
     return false;

@@ -71,11 +71,13 @@ export async function swapSandbox(
     if (inst.state === 'ready') await d.runtime.pause(old).catch(() => undefined);
     d.agents.forget(inst.ip);
     lap('pause');
-    await d.runtime.restore(sb.sandboxId, sb.bundle, snap.imageDir);
-    lap('runsc');
+    // The network first: the restored processes only ever run behind the slot's interface, with
+    // its egress rules and limit (never a moment behind the twin's, which has none).
     await d.swapNetwork(sb.twin, sb.pid);
     swapped = true;
     lap('network');
+    await d.runtime.restore(sb.sandboxId, sb.bundle, snap.imageDir);
+    lap('runsc');
     d.cgroups.apply(sb.sandboxId, inst.resources);
     await d.agents.identify(inst.ip!, inst.id, d.readyTimeoutMs, inst.resources.maxProcesses, { current: d.snapshots.agentKeyOf(snap.id), next: key });
     lap('agent');
