@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { purge, sh, startEngine, type TestEngine } from './harness.js';
@@ -98,6 +99,29 @@ describe('rollback: swapping the sandbox behind an instance', () => {
     assert.equal((await t.api('DELETE', `/v1/instances/${inst.id}`)).status, 204);
     while (sandboxes().some((s) => s.id === next || s.id === standby)) await new Promise((res) => setTimeout(res, 100));
     if (netns) assert.ok(!namespaces().includes(netns), 'the slot went with the instance');
+  });
+
+  it('from the sandbox\'s root after a swap: the host stays out of reach (the firewall follows the slot\'s interface)', async () => {
+    const inst = await start();
+    const hostIp = inst.ip.replace(/\d+$/, (d) => String(Number(d) - 1));
+    let reached = 0;
+    const server = createServer((c) => {
+      reached++;
+      c.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    const port = (server.address() as AddressInfo).port;
+    const probe = `python3 -c "import socket; socket.create_connection(('${hostIp}', ${port}), timeout=2)" 2>/dev/null; echo $?`;
+    try {
+      await checkpoint(inst.id);
+      await standbyReady();
+      await rollback(inst.id);
+      assert.notEqual((await exec(inst.id, probe)).stdout, '0\n', 'a connection to the host from the swapped-in sandbox fails');
+      assert.equal(reached, 0);
+    } finally {
+      server.close();
+      await t.api('DELETE', `/v1/instances/${inst.id}`);
+    }
   });
 
   it('a standby killed from outside is not used: the rollback makes one on its path', async () => {
