@@ -96,7 +96,8 @@ describe('rollback: swapping the sandbox behind an instance', () => {
     assert.equal(again.ip, inst.ip);
     assert.equal(sandboxOf(inst.id), next);
     assert.equal((await exec(inst.id, 'cat /root/f')).stdout, 'v1\n');
-    assert.equal((await t.api('DELETE', `/v1/instances/${inst.id}`)).status, 204);
+    const del = await t.api('DELETE', `/v1/instances/${inst.id}`);
+    assert.equal(del.status, 204, JSON.stringify(del.body));
     while (sandboxes().some((s) => s.id === next || s.id === standby)) await new Promise((res) => setTimeout(res, 100));
     if (netns) assert.ok(!namespaces().includes(netns), 'the slot went with the instance');
   });

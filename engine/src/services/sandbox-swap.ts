@@ -67,14 +67,17 @@ export async function swapSandbox(
   d.events.publish('instance.pending', inst.id);
   let swapped = false;
   try {
-    // The old sandbox stops here (a paused one already has): nothing it does is seen after this.
-    if (inst.state === 'ready') await d.runtime.pause(old).catch(() => undefined);
+    // The old sandbox goes off the network with the swap (its host veth is deleted) and is paused
+    // beside it, so it takes no CPU from the restore. The network first: the restored processes
+    // only ever run behind the slot's interface, with its egress rules and limit (never a moment
+    // behind the twin's, which has none).
     d.agents.forget(inst.ip);
-    lap('pause');
-    // The network first: the restored processes only ever run behind the slot's interface, with
-    // its egress rules and limit (never a moment behind the twin's, which has none).
-    await d.swapNetwork(sb.twin, sb.pid);
-    swapped = true;
+    await Promise.all([
+      inst.state === 'ready' ? d.runtime.pause(old).catch(() => undefined) : undefined,
+      d.swapNetwork(sb.twin, sb.pid).then(() => {
+        swapped = true;
+      }),
+    ]);
     lap('network');
     await d.runtime.restore(sb.sandboxId, sb.bundle, snap.imageDir);
     lap('runsc');
