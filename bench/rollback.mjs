@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Rollback benchmark: p50/p95 of `POST /v1/instances/{id}/rollback` (steps=1) until the instance
-// answers an exec, on the default image, side by side in the same run with the bare runsc CLI doing
-// the same by hand: delete the sandbox, restore the checkpoint image under the same id into a
+// answers an exec, on the default image. The engine restores into a standby made ahead in a quiet
+// moment (services/rollback-standby.ts): each rep waits STANDBY_WAIT_MS first so there is one, and
+// the run reports how many reps found one (server-timing `standby`) and the p50/p95 of those that
+// did not (the cold path: standby made on the call's path). Side by side in the same run, the bare
+// runsc CLI doing the same by hand: delete the sandbox, restore the checkpoint image under the same id into a
 // fresh network namespace, re-key the agent, exec. A second floor is a bare restore alone (a new
 // id, no delete), what any in-place rollback costs at least.
 //
@@ -17,6 +20,8 @@ import { BareRunsc, fmt, now, settle, startEngine, stats } from './lib.mjs';
 
 const { values } = parseArgs({ options: { reps: { type: 'string' }, json: { type: 'string' } } });
 const REPS = Number(values.reps ?? 30);
+/** Time given to the engine between reps to make the next standby (it waits for restores to be quiet). */
+const STANDBY_WAIT_MS = Number(process.env.FAAS_BENCH_STANDBY_WAIT_MS ?? 2000);
 const subnet = process.env.FAAS_BENCH_SUBNET ?? '10.240.0.0/16';
 const tmp = process.env.FAAS_BENCH_TMP ?? '/tmp/faas-bench-';
 const [a, b] = subnet.split('.');
@@ -60,16 +65,22 @@ try {
   const bareT = [];
   const restoreOnlyT = [];
   const profile = {};
+  const coldT = [];
+  const hotT = [];
   for (let i = 0; i < REPS; i++) {
+    await new Promise((r) => setTimeout(r, STANDBY_WAIT_MS));
     await settle();
     const t0 = now();
     const r = await engine.api('POST', `/v1/instances/${inst.id}/rollback`, { steps: 1 });
     await engine.api('POST', `/v1/instances/${inst.id}/exec`, { argv: ['true'] });
     engineT.push(now() - t0);
+    let standby = 0;
     for (const part of (r.headers.get('server-timing') ?? '').split(',')) {
       const m = /^\s*(\w+);dur=([\d.]+)/.exec(part);
       if (m) (profile[m[1]] ??= []).push(Number(m[2]));
+      if (m?.[1] === 'standby') standby = Number(m[2]);
     }
+    (standby ? hotT : coldT).push(now() - t0);
 
     // Bare: the same in place (same id, namespace made before the clock, as the engine's pool does).
     const next = bare.netnsUp();
@@ -95,6 +106,8 @@ try {
   }
   console.log(`rollback (steps=1) on the default image, until the instance answers an exec — ${REPS} reps`);
   row('faas rollback', engineT);
+  if (hotT.length) row('  of which: into a standby made ahead', hotT);
+  if (coldT.length) row('  of which: cold (standby made on the path)', coldT);
   row('bare runsc: delete + restore, same id', bareT);
   row('bare runsc: restore alone, new id', restoreOnlyT);
   console.log('where a faas rollback goes (server-timing, p50 ms):');

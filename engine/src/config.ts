@@ -19,6 +19,8 @@ export interface Config {
   warmPool: number;
   /** A template's warm pool grows to the widest recent branch, up to this many sandboxes. */
   warmPoolMax: number;
+  /** Instances with a rollback standby at once (services/rollback-standby.ts); 0: rollbacks restore cold. */
+  rollbackStandbys: number;
   maxLiveInstances: number;
   /** Memory (MB) all live instances together may be given (default: the machine's RAM). */
   maxMemoryMb: number;
@@ -78,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     netnsPool: Number(env.FAAS_NETNS_POOL ?? 4),
     warmPool: Number(env.FAAS_WARM_POOL ?? 8),
     warmPoolMax: Number(env.FAAS_WARM_POOL_MAX ?? 32),
+    rollbackStandbys: Number(env.FAAS_ROLLBACK_STANDBYS ?? 4),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
     maxMemoryMb: Number(env.FAAS_MAX_MEMORY_MB ?? 0),
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),

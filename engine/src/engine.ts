@@ -30,6 +30,8 @@ import { LineageRepo } from './store/sqlite/lineage.js';
 import { StepService } from './services/steps.js';
 import { StepCacheRepo } from './store/sqlite/step-cache.js';
 import { WarmPool } from './services/warm-pool.js';
+import { RollbackStandbys } from './services/rollback-standby.js';
+import { swapSandbox } from './services/sandbox-swap.js';
 import { FileService } from './services/files.js';
 import { Lifetimes } from './services/lifetimes.js';
 import { Tunnels } from './services/tunnels.js';
@@ -72,6 +74,8 @@ export interface Services {
   events: EventBus;
   idempotency: IdempotencyRepo;
   clones: ClonePool;
+  /** Sandboxes made ahead for rollbacks (services/rollback-standby.ts). */
+  standbys: RollbackStandbys;
   files: FileService;
   processes: ProcessService;
   lifetimes: Lifetimes;
@@ -188,6 +192,14 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const lineage = new LineageRepo(db);
   snapshots.lineage = lineage;
   const state = new StateService(instances, snapshots, lineage);
+  // Rollback and restart of a live instance swap in a sandbox restored ahead of the call's path
+  // (services/rollback-standby.ts, sandbox-swap.ts); with FAAS_ROLLBACK_STANDBYS=0 they restore cold.
+  const standbys = new RollbackStandbys({ max: config.rollbackStandbys, runtime, network, cgroups, instances: repos.instances, bundlesDir: dirs.bundles, warm, events, log });
+  if (standbys.enabled) {
+    const swapDeps = { repo: repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, standbys, swapNetwork: network.swapIn.bind(network), bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs };
+    instances.swap = (inst, snap, opts) => swapSandbox(swapDeps, inst, snap, opts);
+    instances.onCheckpoint = (id, template) => standbys.want(id, template);
+  }
   // An interrupted start, restart or rollback is finished from the instance's head.
   instances.sourceOf = (inst) => lineage.headOf(inst.id);
   const networkPolicy = new NetworkPolicyService({
@@ -253,7 +265,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey, wake: (id) => wake.ensureAwake(id, 'ssh') });
   const services: Services = {
     diffs, merges, branchMerges,
-    images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones,
+    images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones, standbys,
     files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches, steps,
     sshKeys,
     sshHost: () => ({
@@ -312,6 +324,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
       }
       await clones.close();
+      await standbys.close();
       await warm.close();
       await network.close();
       if (opts.clean) {

@@ -101,6 +101,8 @@ export class NetnsManager implements NetworkManager {
   }
 
   async release(netns: string): Promise<void> {
+    const twin = this.twinOf(netns);
+    if (twin) return this.releaseTwin(twin);
     const k = Number(netns.slice(this.prefix().length));
     // The slot's rules go before it can be handed out again (a reused slot starts with none).
     await this.policies.clear(k, hostInterfaceName(this.opts.tag, k));
@@ -112,6 +114,82 @@ export class NetnsManager implements NetworkManager {
     // its instance (the kill test saw two after a restart).
     await ip(this.opts.runner, ['link', 'del', hostInterfaceName(this.opts.tag, k)]).catch(() => undefined);
     this.inUse.delete(k);
+  }
+
+  /**
+   * A second namespace for slot `netns`'s address (a rollback standby, services/rollback-standby.ts):
+   * the same instance address and gateway inside, so a sandbox made in it answers at the slot's
+   * address; its host end has no address (the live slot keeps the host's route) until swapIn.
+   */
+  async twin(netns: string): Promise<TwinSlot> {
+    const k = this.slotNumber(netns);
+    const seq = (this.twinSeq = (this.twinSeq + 1) % 36 ** 4).toString(36);
+    const name = `${netns}r${seq}`;
+    const hostIf = twinInterfaceName(this.opts.tag, seq);
+    const { hostIp, guestIp } = this.addressesOf(k);
+    try {
+      await ip(this.opts.runner, ['netns', 'del', name]).catch(() => undefined);
+      await ip(this.opts.runner, ['link', 'del', hostIf]).catch(() => undefined);
+      await ipBatch(this.opts.runner, [], [
+        `netns add ${name}`,
+        ...(HOST_HAS_IPV6 ? [`netns exec ${name} sysctl -q -w net.ipv6.conf.default.disable_ipv6=1`] : []),
+        `link add ${hostIf} type veth peer name eth0 netns ${name}`,
+      ]);
+      await disableIpv6(hostIf);
+      await ipBatch(this.opts.runner, [], [`link set ${hostIf} up`]);
+      await ipBatch(this.opts.runner, ['-n', name], [`addr add ${guestIp}/30 dev eth0`, 'link set eth0 up', 'link set lo up', `route add default via ${hostIp}`]);
+    } catch (err) {
+      await this.releaseTwin({ netns: name, hostIf }).catch(() => undefined);
+      throw err;
+    }
+    return { netns: name, path: `${NETNS_DIR}/${name}`, hostIf, of: netns };
+  }
+
+  /**
+   * Makes `twin` the slot: the old host end goes (taking the old sandbox off the network), the slot's
+   * namespace name is re-attached to the twin's namespace through `pid` (a process in it: its
+   * sandbox), and the twin's host end takes the slot's interface name and host address. The rules
+   * that name the interface apply again at once; its bandwidth limit is put back. One `ip -batch`.
+   */
+  async swapIn(twin: TwinSlot, pid: number): Promise<void> {
+    const k = this.slotNumber(twin.of);
+    const hostIf = hostInterfaceName(this.opts.tag, k);
+    await ipBatch(this.opts.runner, [], [
+      `link del ${hostIf}`,
+      `netns del ${twin.of}`,
+      `netns attach ${twin.of} ${pid}`,
+      `netns del ${twin.netns}`,
+      `link set ${twin.hostIf} down`,
+      `link set ${twin.hostIf} name ${hostIf}`,
+      `addr add ${this.addressesOf(k).hostIp}/30 dev ${hostIf}`,
+      `link set ${hostIf} up`,
+    ]);
+    await this.policies.reshape(k, hostIf);
+  }
+
+  private twinSeq = Math.floor(Math.random() * 36 ** 4);
+
+  private twinOf(netns: string): { netns: string; hostIf: string } | null {
+    const m = new RegExp(`^${this.prefix()}\\d+r([0-9a-z]{1,4})$`).exec(netns);
+    return m ? { netns, hostIf: twinInterfaceName(this.opts.tag, m[1]) } : null;
+  }
+
+  private async releaseTwin(t: { netns: string; hostIf: string }): Promise<void> {
+    await ip(this.opts.runner, ['netns', 'del', t.netns]).catch(() => undefined);
+    await ip(this.opts.runner, ['link', 'del', t.hostIf]).catch(() => undefined);
+  }
+
+  private slotNumber(netns: string): number {
+    const k = Number(netns.slice(this.prefix().length));
+    if (!netns.startsWith(this.prefix()) || !Number.isInteger(k)) throw new FaasError('runtime_error', `not a namespace of this engine: ${netns}`);
+    return k;
+  }
+
+  private addressesOf(k: number): { hostIp: string; guestIp: string } {
+    const [a, b] = this.base;
+    const third = Math.floor((k * 4) / 256);
+    const fourth = (k * 4) % 256;
+    return { hostIp: `${a}.${b}.${third}.${fourth + 1}`, guestIp: `${a}.${b}.${third}.${fourth + 2}` };
   }
 
   async close(): Promise<void> {
@@ -202,6 +280,21 @@ export class NetnsManager implements NetworkManager {
 
 /** Host side of slot k's veth; at most 15 characters, as Linux requires. */
 const hostInterfaceName = (tag: string, k: number) => `fv${tag}${k.toString(36)}`;
+
+/** Host side of a twin namespace's veth (see twin()); at most 15 characters. It starts with `fv`
+ *  like every slot's, so the firewall's rules for sandbox veths (firewall.ts) cover it from the
+ *  moment it exists; the `-` keeps it apart from slot names (base 36). */
+const twinInterfaceName = (tag: string, seq: string) => `fv${tag}-${seq}`;
+
+/** A namespace made ahead with a live slot's addresses (NetnsManager.twin). */
+export interface TwinSlot {
+  netns: string;
+  /** Its path, for a sandbox's OCI spec. */
+  path: string;
+  hostIf: string;
+  /** The slot namespace it stands in for. */
+  of: string;
+}
 
 /** The host interface of namespace `faas-<tag>-<k>`, or null for a name this engine did not make. */
 export function hostInterfaceOf(netns: string): string | null {

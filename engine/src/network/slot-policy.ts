@@ -132,10 +132,21 @@ export class SlotPolicies {
       return;
     }
     this.shaped.set(k, mbit);
+    if (!had) await this.batch('ip', [`link add ${ifb} type ifb`, `link set ${ifb} alias faas-${this.tag}-${k} up`]);
+    await this.shape(hostIf, ifb, mbit);
+  }
+
+  /** The slot's host interface was replaced (a rollback's swap, netns.ts swapIn): its qdiscs went
+   *  with the old one, so the slot's limit is put on the new one. */
+  async reshape(k: number, hostIf: string): Promise<void> {
+    const mbit = this.shaped.get(k);
+    if (mbit !== undefined && mbit !== null) await this.shape(hostIf, ifbName(this.tag, k), mbit);
+  }
+
+  private async shape(hostIf: string, ifb: string, mbit: number): Promise<void> {
     // Burst: at least one 64 KiB GSO packet, else 20 ms at the rate. Latency bounds the queue.
     const burst = Math.max(65536, Math.round((mbit * 1e6) / 8 / 50));
     const tbf = `root tbf rate ${mbit}mbit burst ${burst} latency 100ms`;
-    if (!had) await this.batch('ip', [`link add ${ifb} type ifb`, `link set ${ifb} alias faas-${this.tag}-${k} up`]);
     await this.batch('tc', [
       `qdisc replace dev ${ifb} ${tbf}`,
       `qdisc add dev ${hostIf} ${tbf}`,

@@ -22,6 +22,7 @@ import type { Clone } from './clone-pool.js';
 import type { NetworkPolicyService } from './network-policy.js';
 import type { Admission, HostCapacity, Reservation } from './limits.js';
 import type { SnapshotService } from './snapshots.js';
+import { retired } from './sandbox-swap.js';
 
 export interface StartInput {
   snapshotId: string;
@@ -50,6 +51,11 @@ export class InstanceService {
   /** Set by the composition root: told of every new record in the turn it is inserted (wakeOn,
    *  a branch child's copies of its parent's HTTP services). */
   onCreated: (inst: Instance, input: StartInput) => void = () => {};
+  /** Set by the composition root (sandbox-swap.ts; null when rollback standbys are off): restores a
+   *  live instance in place by swapping the sandbox behind it, keeping its address and namespace. */
+  /** Set by the composition root: told of each checkpoint of a live instance (a rollback standby is made for it). */
+  onCheckpoint: (instanceId: string, template: string) => void = () => {};
+  swap: ((inst: Instance, snap: Snapshot, opts: { restoring?: (snapshotId: string) => void; timings?: Timings }) => Promise<void>) | null = null;
 
   constructor(
     private readonly repo: InstanceRepo,
@@ -66,6 +72,11 @@ export class InstanceService {
     const i = this.repo.get(id);
     if (!i) throw notFound('instance', id);
     return i;
+  }
+
+  /** The runsc id of the sandbox behind a live instance (its own id unless a rollback swapped one in). */
+  sandboxOf(id: string): string {
+    return this.repo.sandboxOf(id);
   }
 
   /** Undefined when there is none (the ownership guard). */
@@ -163,7 +174,7 @@ export class InstanceService {
   async pause(id: string): Promise<Instance> {
     return this.lock.run(id, async () => {
       assertCan(this.get(id), 'pause');
-      await this.runtime.pause(id);
+      await this.runtime.pause(this.sandboxOf(id));
       this.setState(id, 'paused', 'instance.paused');
       return this.get(id);
     });
@@ -172,7 +183,7 @@ export class InstanceService {
   async resume(id: string): Promise<Instance> {
     return this.lock.run(id, async () => {
       assertCan(this.get(id), 'resume');
-      await this.runtime.resume(id);
+      await this.runtime.resume(this.sandboxOf(id));
       this.setState(id, 'ready', 'instance.resumed');
       return this.get(id);
     });
@@ -191,6 +202,10 @@ export class InstanceService {
       assertCan(inst, 'restart');
       const { snap, release } = this.snapshots.hold(opts.from ? opts.from(inst) : inst.snapshotId);
       try {
+        if (this.swap && inst.netns && inst.ip && (inst.state === 'ready' || inst.state === 'paused')) {
+          await this.swap(inst, snap, opts);
+          return this.get(id);
+        }
         const t0 = performance.now();
         if (inst.state !== 'stopped') await this.takeDown(inst, 'stopped', true);
         if (opts.timings) opts.timings.takeDown = Math.round((performance.now() - t0) * 10) / 10;
@@ -239,9 +254,10 @@ export class InstanceService {
   async metrics(id: string) {
     const inst = this.get(id);
     assertCan(inst, 'metrics');
-    const m = this.cgroups.metrics(id);
+    const sandboxId = this.sandboxOf(id);
+    const m = this.cgroups.metrics(sandboxId);
     const [processes, diskUsed] = await Promise.all([
-      this.runtime.processCount(id).catch(() => 0),
+      this.runtime.processCount(sandboxId).catch(() => 0),
       // A paused sandbox cannot answer; its disk figure is 0 until it is resumed.
       inst.state === 'ready' ? diskUsedBytes(this.agents, inst.ip) : Promise.resolve(0),
     ]);
@@ -261,7 +277,9 @@ export class InstanceService {
       const inst = this.get(id);
       assertCan(inst, 'snapshot');
       // The snapshot belongs to the caller that took it (by default the instance's owner).
-      return this.snapshots.checkpointInstance(inst, { ...opts, owner: opts.owner === undefined ? inst.owner : opts.owner, timings });
+      const snap = await this.snapshots.checkpointInstance(inst, { ...opts, owner: opts.owner === undefined ? inst.owner : opts.owner, timings });
+      this.onCheckpoint(inst.id, snap.spec);
+      return snap;
     });
   }
 
@@ -378,7 +396,8 @@ export class InstanceService {
     this.events.publish('instance.error', id, { reason });
     // The sandbox is gone: free what it held (runsc's record, its namespace, its bundle) now,
     // since an instance in `error` is no longer live and nothing else would.
-    void this.lock.run(id, () => this.sandboxes.destroy(id, inst.netns, inst.ip)).catch(() => undefined);
+    const sandboxId = this.sandboxOf(id);
+    void this.lock.run(id, () => this.sandboxes.destroy(sandboxId, inst.netns, inst.ip)).catch(() => undefined);
   }
 
   /** The snapshot's AutoScaling maxInstances, if it has one. */
@@ -440,6 +459,8 @@ export class InstanceService {
       // in between leaves the key the agent may already hold.
       const key = newAgentKey();
       this.repo.setAgentKey(inst.id, key);
+      this.repo.setSandbox(inst.id, null); // a cold restore's sandbox has the instance's id
+      await retired(inst.id); // a swapped-out sandbox of that id may still be being deleted
       // The policy is on the slot before the sandbox runs in it (prepare runs before the restore).
       const prepare = (netns: string) => this.networkPolicy?.apply(netns, inst) ?? Promise.resolve();
       const slot = await this.sandboxes.restore(inst.id, snap.spec, snap.imageDir, inst.resources, { current: this.snapshots.agentKeyOf(snap.id), next: key }, timings, warm, prepare);
@@ -457,7 +478,7 @@ export class InstanceService {
 
   private async takeDown(inst: Instance, final: 'stopped', networkLater = false): Promise<void> {
     this.repo.update(inst.id, { state: 'stopping' });
-    await this.sandboxes.destroy(inst.id, inst.netns, inst.ip, networkLater);
+    await this.sandboxes.destroy(this.sandboxOf(inst.id), inst.netns, inst.ip, networkLater);
     this.repo.update(inst.id, { state: final, stoppedAt: nowIso(), netns: null });
     this.events.publish('instance.stopped', inst.id);
   }

@@ -54,8 +54,12 @@ export class Reconciler {
 
     const sandboxes = new Map((await d.runtime.list()).map((s) => [s.id, s]));
     const live = new Map(d.instances.live().map((i) => [i.id, i]));
+    // Sandbox ids apart from instance ids (a rollback swaps sandboxes, sandbox-swap.ts): the one a
+    // record names is the instance's; any other (a swapped-out one, a standby) is an orphan.
+    const sandboxOf = new Map([...live.keys()].map((id) => [id, d.instances.sandboxOf(id)]));
+    const owner = new Map([...sandboxOf].map(([i, s]) => [s, live.get(i)!]));
     for (const id of sandboxes.keys()) {
-      const inst = live.get(id);
+      const inst = owner.get(id);
       if (!inst || inst.state === 'pending' || inst.state === 'stopping') {
         await d.runtime.destroy(id).catch((e) => d.log.warn({ err: String(e), id }, 'could not destroy sandbox'));
         if (!inst) report.orphans.push(id);
@@ -64,7 +68,7 @@ export class Reconciler {
     const keepNetns = new Set<string>();
     const toFinish: string[] = [];
     for (const inst of live.values()) {
-      const sb = sandboxes.get(inst.id);
+      const sb = sandboxes.get(sandboxOf.get(inst.id)!);
       if (inst.state === 'stopping') {
         d.instances.update(inst.id, { state: 'stopped', stoppedAt: nowIso(), netns: null });
       } else if (inst.state === 'pending') {
@@ -73,7 +77,7 @@ export class Reconciler {
         d.instances.update(inst.id, { state: 'error', error: 'the sandbox exited while the engine was down', netns: null });
         // As the watcher does (markDead): runsc's record of the dead sandbox goes; its namespace,
         // bundle and cgroup are not kept below.
-        if (sb) await d.runtime.destroy(inst.id).catch((e) => d.log.warn({ err: String(e), id: inst.id }, 'could not destroy sandbox'));
+        if (sb) await d.runtime.destroy(sandboxOf.get(inst.id)!).catch((e) => d.log.warn({ err: String(e), id: inst.id }, 'could not destroy sandbox'));
       } else if (inst.netns) {
         keepNetns.add(inst.netns);
         d.network.adopt(inst.netns);
@@ -85,7 +89,9 @@ export class Reconciler {
     for (const ns of await d.network.existing()) {
       if (!keepNetns.has(ns)) await d.network.release(ns).catch(() => undefined);
     }
-    const keepBundles = new Set([...live.values()].filter((i) => (i.state === 'ready' || i.state === 'paused') && running(sandboxes.get(i.id))).map((i) => i.id));
+    const keepBundles = new Set(
+      [...live.values()].map((i) => sandboxOf.get(i.id)!).filter((s) => { const i = owner.get(s)!; return (i.state === 'ready' || i.state === 'paused') && running(sandboxes.get(s)); }),
+    );
     for (const b of safeReaddir(d.bundlesDir)) if (!keepBundles.has(b)) rmSync(join(d.bundlesDir, b), { recursive: true, force: true });
     d.runtime.pruneLeftovers(keepBundles);
     // Cgroups of sandboxes destroyed above, or killed with the engine before runsc removed them.
@@ -110,7 +116,7 @@ export class Reconciler {
       if (++ticks % Math.max(1, Math.round(60_000 / intervalMs)) === 0) {
         try {
           const known = new Set((await this.d.runtime.list()).map((s) => s.id));
-          for (const i of this.d.instances.live()) known.add(i.id);
+          for (const i of this.d.instances.live()) known.add(this.d.instances.sandboxOf(i.id));
           this.d.runtime.pruneLeftovers(known, 60_000);
         } catch (err) {
           this.d.log.warn({ err: String(err) }, 'watcher: could not sweep runsc leftovers');
@@ -121,8 +127,12 @@ export class Reconciler {
         const listedAt = nowIso();
         try {
           const running = new Map((await this.d.runtime.list()).map((s) => [s.id, s.status]));
-          for (const i of candidates) {
-            const status = running.get(i.id);
+          for (const c of candidates) {
+            // The record as it is now: a rollback may have swapped the sandbox (and set readyAt)
+            // while runsc listed.
+            const i = this.d.instances.get(c.id);
+            if (!i || (i.state !== 'ready' && i.state !== 'paused')) continue;
+            const status = running.get(this.d.instances.sandboxOf(i.id));
             if ((!status || status === 'stopped') && (i.readyAt ?? '') < listedAt) {
               this.d.service.markDead(i.id, 'the sandbox exited unexpectedly (crashed or killed, e.g. out of memory)');
             }

@@ -224,7 +224,7 @@ export class SnapshotService {
       const row = this.instances.get(inst.id);
       const changes = row?.ip && row.state === 'ready' ? await this.captureChanges(row.ip) : null;
       const t0 = performance.now();
-      await this.runtime.checkpoint(inst.id, this.files.tempDirOf(snap.id), true);
+      await this.runtime.checkpoint(this.instances.sandboxOf(inst.id), this.files.tempDirOf(snap.id), true);
       changes?.(this.files.tempDirOf(snap.id));
       const t1 = performance.now();
       // Ready as soon as the image is whole and in place; its checksum is computed in the next

@@ -119,3 +119,8 @@ MIGRATIONS[14 - 1] = `CREATE INDEX snapshots_step_cache ON snapshots(owner, pare
      snapshot_id TEXT PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
      exit_code INTEGER NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL,
      duration INTEGER NOT NULL, truncated INTEGER NOT NULL);`;
+// 18: the runsc sandbox that backs a live instance (services/rollback-standby.ts). NULL: the
+// instance's own id (every start and cold restore); a rollback swaps in a sandbox created ahead
+// under an id of its own, so the instance keeps its id, address and namespace while the sandbox
+// behind it changes.
+MIGRATIONS[18 - 1] = `ALTER TABLE instances ADD COLUMN sandbox_id TEXT;`;

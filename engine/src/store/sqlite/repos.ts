@@ -278,6 +278,14 @@ export class InstanceRepo {
   setAgentKey(id: string, key: string): void {
     statement(this.db, 'UPDATE instances SET agent_key = ? WHERE id = ?').run(key, id);
   }
+  /** The runsc id of the sandbox behind the instance (its own id unless a rollback swapped one in). */
+  sandboxOf(id: string): string {
+    return (statement(this.db, 'SELECT sandbox_id FROM instances WHERE id = ?').get(id) as { sandbox_id: string | null } | undefined)?.sandbox_id ?? id;
+  }
+  /** null: the instance's own id. */
+  setSandbox(id: string, sandboxId: string | null): void {
+    statement(this.db, 'UPDATE instances SET sandbox_id = ? WHERE id = ?').run(sandboxId === id ? null : sandboxId, id);
+  }
   markTtlFired(id: string, at: string): void {
     statement(this.db, 'UPDATE instances SET ttl_fired_at = ? WHERE id = ?').run(at, id);
   }
