@@ -95,11 +95,14 @@ export async function startEngine(extraEnv = {}) {
 export class BareRunsc {
   /** `dirPrefix` and `net` (the first two octets of the veth addresses) let a run keep to its own
    *  temp dirs and address block on a shared machine. */
-  constructor({ dirPrefix = '/tmp/faas-bare-', net = '10.241' } = {}) {
+  constructor({ dirPrefix = '/tmp/faas-bare-', net = '10.241', slotBase = 0, restoreFlags = [] } = {}) {
     this.net = net;
     this.dir = mkdtempSync(dirPrefix);
     this.root = join(this.dir, 'root');
-    this.slot = 0;
+    /** First /30 slot used (slotBase 8192 starts at <net>.128.0, the upper half of a /16). */
+    this.slot = slotBase;
+    /** Extra `runsc restore` flags of every fork (e.g. --background), unless a fork names its own. */
+    this.restoreFlags = restoreFlags;
     mkdirSync(this.root);
     mkdirSync(join(this.dir, 'fs'));
     this.global = [`--root=${this.root}`, '--platform=systrap', '--network=sandbox', `--overlay2=root:dir=${join(this.dir, 'fs')}`];
@@ -181,8 +184,8 @@ export class BareRunsc {
   }
 
   /** checkpoint --leave-running, then restore N new sandboxes until each one's agent answers an exec. */
-  async fork(parent, n, precreated = false) {
-    const img = join(this.dir, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  async fork(parent, n, precreated = false, restoreFlags = this.restoreFlags, imageBase = this.dir) {
+    const img = join(imageBase, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const kids = Array.from({ length: n }, (_, i) => ({ id: `c${this.ids.length + i}-${Date.now() % 100000}`, ...this.netnsUp() }));
     if (precreated) await Promise.all(kids.map((k) => this.runsc(['create', `--bundle=${this.bundle(k.id, k.ns)}`, k.id], true)));
     await settle();
@@ -192,7 +195,7 @@ export class BareRunsc {
     await Promise.all(
       kids.map(async (k) => {
         const bundle = precreated ? join(this.dir, 'bundles', k.id) : this.bundle(k.id, k.ns);
-        await this.runsc(['restore', '--detach', `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
+        await this.runsc(['restore', '--detach', ...restoreFlags, `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
         const key = randomBytes(32).toString('base64url');
         await this.waitAgent(k.ip, k.id, key, this.keys.get(parent));
         // The same finish line as the engine's: the child answers an exec (a fork+exec inside it).
@@ -201,12 +204,13 @@ export class BareRunsc {
       }),
     );
     const t2 = now();
+    const diskBytes = Number(execFileSync('du', ['-sb', img], { encoding: 'utf8' }).split('\t')[0]);
     this.ids.push(...kids.map((k) => k.id));
     for (const k of kids) await this.runsc(['delete', '--force', k.id]).catch(() => {});
     for (const k of kids) execFileSync('ip', ['netns', 'del', k.ns]);
     this.netns = this.netns.filter((ns) => !kids.some((k) => k.ns === ns));
     rmSync(img, { recursive: true, force: true });
-    return { total: t2 - t0, checkpoint: t1 - t0, restore: t2 - t1 };
+    return { total: t2 - t0, checkpoint: t1 - t0, restore: t2 - t1, diskBytes };
   }
 
   async close() {
