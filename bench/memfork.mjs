@@ -6,7 +6,7 @@
 // branch point takes. Not a test: figures on a shared 2-core machine are noisy; read them side by side.
 //
 // Usage: node bench/memfork.mjs [--reps 3] [--sizes 0,256,1024] [--ns 1,4,8] [--json out.json]
-// Env: FAAS_TEST_SUBNET (a /16; the engine takes its lower half, the bare floor the upper half),
+// Env: FAAS_TEST_SUBNET (a /16: the engine allocates from its bottom, the bare floor from .128.0),
 //      BENCH_ENGINE_ENV (JSON of extra engine environment, e.g. '{"FAAS_LAZY_RESTORE":"0"}').
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -41,9 +41,10 @@ function machine() {
 
 const engine = await startEngine({
   FAAS_STATE_DIR: execFileSync('mktemp', ['-d', '/tmp/faas-test-memfork-bench-XXXXXX'], { encoding: 'utf8' }).trim(),
-  FAAS_SUBNET: `${net}.0.0/17`,
+  FAAS_SUBNET: `${net}.0.0/16`, // the engine takes slots from the bottom; the bare floor uses .128.0 and up
   FAAS_NET_TAG: `t${process.pid.toString(36).slice(-4)}`,
   FAAS_MAX_MEMORY_MB: '0',
+  FAAS_SSH_PORT: 'off',
   ...(process.env.BENCH_ENGINE_ENV ? JSON.parse(process.env.BENCH_ENGINE_ENV) : {}),
 });
 const bare = new BareRunsc({ dirPrefix: '/tmp/faas-test-memfork-bare-', net, slotBase: 8192 });
