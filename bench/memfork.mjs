@@ -10,7 +10,7 @@
 //      BENCH_ENGINE_ENV (JSON of extra engine environment, e.g. '{"FAAS_LAZY_RESTORE":"0"}').
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { BareRunsc, RUNSC, fmt, now, settle, startEngine, stats } from './lib.mjs';
 
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
@@ -39,10 +39,11 @@ function machine() {
   return { cpu: cpus()[0]?.model, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel, runsc, node: process.version };
 }
 
+const TAG = `t${process.pid.toString(36).slice(-4)}`;
 const engine = await startEngine({
   FAAS_STATE_DIR: execFileSync('mktemp', ['-d', '/tmp/faas-test-memfork-bench-XXXXXX'], { encoding: 'utf8' }).trim(),
   FAAS_SUBNET: `${net}.0.0/16`, // the engine takes slots from the bottom; the bare floor uses .128.0 and up
-  FAAS_NET_TAG: `t${process.pid.toString(36).slice(-4)}`,
+  FAAS_NET_TAG: TAG,
   FAAS_MAX_MEMORY_MB: '0',
   FAAS_SSH_PORT: 'off',
   ...(process.env.BENCH_ENGINE_ENV ? JSON.parse(process.env.BENCH_ENGINE_ENV) : {}),
@@ -101,6 +102,13 @@ try {
 } finally {
   await bare.close().catch((err) => console.error(`bench: cleaning up the bare-runsc floor: ${err.message}`));
   await engine.close();
+  // A SIGTERMed engine keeps its firewall chains (a restart needs them); the bench's engine is gone
+  // for good, so remove them (and anything else of its tag) the way `faas engine stop --clean` does.
+  const tmp = execFileSync('mktemp', ['-d', '/tmp/faas-test-memfork-clean-XXXXXX'], { encoding: 'utf8' }).trim();
+  execFileSync(process.execPath, [new URL('../engine/dist/src/main.js', import.meta.url).pathname, 'clean'], {
+    env: { ...process.env, FAAS_STATE_DIR: tmp, FAAS_NET_TAG: TAG, FAAS_SUBNET: `${net}.0.0/16`, FAAS_SSH_PORT: 'off' }, stdio: 'ignore',
+  });
+  rmSync(tmp, { recursive: true, force: true });
 }
 if (jsonOut) {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
