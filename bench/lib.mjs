@@ -88,6 +88,34 @@ export async function startEngine(extraEnv = {}) {
   };
 }
 
+/** Waits until the engine's warm pool is refilled (it grows to a recent branch's width). */
+export async function waitWarm(engine) {
+  for (let i = 0; i < 600; i++) {
+    const w = (await engine.api('GET', '/v1/metrics')).body.warmPool;
+    if (w.ready >= w.target) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One live branch of `count` children, timed until every child answers an exec (after the warm
+ *  pool is refilled and the machine has settled); returns the time and the branch's answer. */
+export async function timedBranch(engine, parentId, count) {
+  await waitWarm(engine);
+  await settle();
+  const t0 = now();
+  const res = await engine.api('POST', `/v1/instances/${parentId}/branch`, { count });
+  await Promise.all(res.body.instances.map((c) => engine.api('POST', `/v1/instances/${c.id}/exec`, { argv: ['true'] })));
+  return { ms: now() - t0, res };
+}
+
+/** Adds each `name;dur=ms` of a server-timing header to acc[name]. */
+export function collectProfile(acc, header) {
+  for (const part of (header ?? '').split(',')) {
+    const m = /\s*(\w+);dur=([\d.]+)/.exec(part);
+    if (m) (acc[m[1]] ??= []).push(Number(m[2]));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The floor: the same live fork done by hand with the runsc CLI, as the architecture measured it.
 // Network namespaces are prepared before the clock starts (the engine keeps a pool too).

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { BareRunsc, RUNSC, fmt, now, settle, startEngine, stats } from './lib.mjs';
+import { BareRunsc, RUNSC, collectProfile, fmt, startEngine, stats, timedBranch, waitWarm } from './lib.mjs';
 
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
 const REPS = Number(arg('--reps', '3'));
@@ -60,16 +60,9 @@ try {
       const t = [], disk = [], floor = [], floorLazy = [], floorCk = [], floorLazyRestore = [];
       const timing = {};
       for (let i = 0; i < REPS; i++) {
-        await waitWarm();
-        await settle();
-        const t0 = now();
-        const res = await engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: n });
-        await Promise.all(res.body.instances.map((c) => engine.api('POST', `/v1/instances/${c.id}/exec`, { argv: ['true'] })));
-        t.push(now() - t0);
-        for (const part of (res.headers.get('server-timing') ?? '').split(',')) {
-          const m = /\s*(\w+);dur=([\d.]+)/.exec(part);
-          if (m) (timing[m[1]] ??= []).push(Number(m[2]));
-        }
+        const { ms, res } = await timedBranch(engine, parent.id, n);
+        t.push(ms);
+        collectProfile(timing, res.headers.get('server-timing'));
         disk.push(Number(execFileSync('du', ['-sb', `${engine.stateDir}/snapshots/${res.body.snapshot.id}`], { encoding: 'utf8' }).split('\t')[0]) / 2 ** 20);
         // Every child holds the parent's memory, byte for byte (the first rep checks it).
         if (i === 0) {
@@ -80,7 +73,7 @@ try {
         }
         await Promise.all(res.body.instances.map((c) => engine.api('DELETE', `/v1/instances/${c.id}`)));
         await engine.api('DELETE', `/v1/snapshots/${res.body.snapshot.id}?force=true`);
-        await waitWarm();
+        await waitWarm(engine);
         const f = await bare.fork(bareParent, n, true, []);
         floor.push(f.total);
         floorCk.push(f.checkpoint);
@@ -126,13 +119,4 @@ function row(name, samples, floors, extra) {
   }
   results.rows.push(r);
   console.log(`${name.padEnd(34)} p50 ${fmt(s.p50).padStart(6)} ms  p95 ${fmt(s.p95).padStart(6)} ms${line}`);
-}
-
-/** Waits until the engine's warm pool is refilled (it grows to a recent branch's width). */
-async function waitWarm() {
-  for (let i = 0; i < 600; i++) {
-    const w = (await engine.api('GET', '/v1/metrics')).body.warmPool;
-    if (w.ready >= w.target) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
