@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const [input, output] = process.argv.slice(2);
 const res = JSON.parse(readFileSync(input, 'utf8'));
 const byMemory = res.rows.some((r) => r.mb !== undefined);
+if (byMemory) res.rows = res.rows.filter((r) => !r.restoreOnly);
 const COLORS = ['#d33', '#36c', '#393', '#c80', '#839', '#088', '#555', '#a55', '#5a5'];
 let ns, series, title, xLabel;
 if (byMemory) {

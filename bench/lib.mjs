@@ -241,6 +241,25 @@ export class BareRunsc {
     return { total: t2 - t0, checkpoint: t1 - t0, restore: t2 - t1, diskBytes };
   }
 
+  /** Restores image `img` (of `parent`) into a fresh pre-created sandbox until its agent answers
+   *  an exec, with `restoreFlags`; returns the ms from the restore call on. */
+  async restoreOnce(parent, img, restoreFlags) {
+    const { ns, ip } = this.netnsUp();
+    const id = `r${this.slot}-${Date.now() % 100000}`;
+    await this.runsc(['create', `--bundle=${this.bundle(id, ns)}`, id], true);
+    await settle();
+    const t0 = now();
+    await this.runsc(['restore', '--detach', ...restoreFlags, `--image-path=${img}`, `--bundle=${join(this.dir, 'bundles', id)}`, id], true);
+    const key = randomBytes(32).toString('base64url');
+    await this.waitAgent(ip, id, key, this.keys.get(parent));
+    await (await this.agentExec(ip, key, { argv: ['true'] })).text();
+    const ms = now() - t0;
+    await this.runsc(['delete', '--force', id]).catch(() => {});
+    execFileSync('ip', ['netns', 'del', ns]);
+    this.netns = this.netns.filter((n) => n !== ns);
+    return ms;
+  }
+
   async close() {
     for (const id of this.ids) await this.runsc(['delete', '--force', id]).catch(() => {});
     for (const ns of this.netns) { try { execFileSync('ip', ['netns', 'del', ns]); } catch {} }

@@ -3,7 +3,9 @@
 // (non-zero) memory, live branch N=1/4/8 until every child answers an exec, beside the bare runsc
 // CLI doing the same fork (checkpoint --leave-running + restore into pre-created sandboxes) in the
 // same run, with and without lazy page loading (`runsc restore --background`), and the disk each
-// branch point takes. Not a test: figures on a shared 2-core machine are noisy; read them side by side.
+// branch point takes; then, per size, the restore side alone (one image restored eager and lazy by
+// turns, until the child answers an exec). Not a test: figures on a shared 2-core machine are
+// noisy; read them side by side.
 //
 // Usage: node bench/memfork.mjs [--reps 3] [--sizes 0,256,1024] [--ns 1,4,8] [--json out.json]
 // Env: FAAS_TEST_SUBNET (a /16: the engine allocates from its bottom, the bare floor from .128.0),
@@ -87,6 +89,18 @@ try {
         bare: { checkpoint: stats(floorCk).p50, restoreLazy: stats(floorLazyRestore).p50 },
       };
       console.log(`   server-timing p50: ${Object.entries(results.profile[`${mb}MB N=${n}`].engine).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}; bare checkpoint ${fmt(stats(floorCk).p50)}, bare lazy restore+exec ${fmt(stats(floorLazyRestore).p50)}; disk ${stats(disk).p50.toFixed(1)} MB`);
+    }
+    // The restore side alone: one image of the parent, restored eager and lazy by turns.
+    {
+      const img = `${bare.dir}/img-restore-only`;
+      await bare.runsc(['checkpoint', '--leave-running', `--image-path=${img}`, bareParent]);
+      const eager = [], lazy = [];
+      for (let i = 0; i < REPS * 2; i++) {
+        eager.push(await bare.restoreOnce(bareParent, img, []));
+        lazy.push(await bare.restoreOnce(bareParent, img, ['--background']));
+      }
+      rmSync(img, { recursive: true, force: true });
+      row(`${mb} MB image, bare restore --background`, lazy, { 'eager (no --background)': eager }, { mb, restoreOnly: true });
     }
     await engine.api('DELETE', `/v1/instances/${parent.id}`);
     await engine.api('DELETE', `/v1/snapshots/${snap.id}?force=true`);
