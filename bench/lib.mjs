@@ -88,6 +88,34 @@ export async function startEngine(extraEnv = {}) {
   };
 }
 
+/** Waits until the engine's warm pool is refilled (it grows to a recent branch's width). */
+export async function waitWarm(engine) {
+  for (let i = 0; i < 600; i++) {
+    const w = (await engine.api('GET', '/v1/metrics')).body.warmPool;
+    if (w.ready >= w.target) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One live branch of `count` children, timed until every child answers an exec (after the warm
+ *  pool is refilled and the machine has settled); returns the time and the branch's answer. */
+export async function timedBranch(engine, parentId, count) {
+  await waitWarm(engine);
+  await settle();
+  const t0 = now();
+  const res = await engine.api('POST', `/v1/instances/${parentId}/branch`, { count });
+  await Promise.all(res.body.instances.map((c) => engine.api('POST', `/v1/instances/${c.id}/exec`, { argv: ['true'] })));
+  return { ms: now() - t0, res };
+}
+
+/** Adds each `name;dur=ms` of a server-timing header to acc[name]. */
+export function collectProfile(acc, header) {
+  for (const part of (header ?? '').split(',')) {
+    const m = /\s*(\w+);dur=([\d.]+)/.exec(part);
+    if (m) (acc[m[1]] ??= []).push(Number(m[2]));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The floor: the same live fork done by hand with the runsc CLI, as the architecture measured it.
 // Network namespaces are prepared before the clock starts (the engine keeps a pool too).
@@ -95,11 +123,14 @@ export async function startEngine(extraEnv = {}) {
 export class BareRunsc {
   /** `dirPrefix` and `net` (the first two octets of the veth addresses) let a run keep to its own
    *  temp dirs and address block on a shared machine. */
-  constructor({ dirPrefix = '/tmp/faas-bare-', net = '10.241' } = {}) {
+  constructor({ dirPrefix = '/tmp/faas-bare-', net = '10.241', slotBase = 0, restoreFlags = [] } = {}) {
     this.net = net;
     this.dir = mkdtempSync(dirPrefix);
     this.root = join(this.dir, 'root');
-    this.slot = 0;
+    /** First /30 slot used (slotBase 8192 starts at <net>.128.0, the upper half of a /16). */
+    this.slot = slotBase;
+    /** Extra `runsc restore` flags of every fork (e.g. --background), unless a fork names its own. */
+    this.restoreFlags = restoreFlags;
     mkdirSync(this.root);
     mkdirSync(join(this.dir, 'fs'));
     this.global = [`--root=${this.root}`, '--platform=systrap', '--network=sandbox', `--overlay2=root:dir=${join(this.dir, 'fs')}`];
@@ -181,8 +212,8 @@ export class BareRunsc {
   }
 
   /** checkpoint --leave-running, then restore N new sandboxes until each one's agent answers an exec. */
-  async fork(parent, n, precreated = false) {
-    const img = join(this.dir, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+  async fork(parent, n, precreated = false, restoreFlags = this.restoreFlags, imageBase = this.dir) {
+    const img = join(imageBase, `img-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     const kids = Array.from({ length: n }, (_, i) => ({ id: `c${this.ids.length + i}-${Date.now() % 100000}`, ...this.netnsUp() }));
     if (precreated) await Promise.all(kids.map((k) => this.runsc(['create', `--bundle=${this.bundle(k.id, k.ns)}`, k.id], true)));
     await settle();
@@ -192,7 +223,7 @@ export class BareRunsc {
     await Promise.all(
       kids.map(async (k) => {
         const bundle = precreated ? join(this.dir, 'bundles', k.id) : this.bundle(k.id, k.ns);
-        await this.runsc(['restore', '--detach', `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
+        await this.runsc(['restore', '--detach', ...restoreFlags, `--image-path=${img}`, `--bundle=${bundle}`, k.id], true);
         const key = randomBytes(32).toString('base64url');
         await this.waitAgent(k.ip, k.id, key, this.keys.get(parent));
         // The same finish line as the engine's: the child answers an exec (a fork+exec inside it).
@@ -201,12 +232,32 @@ export class BareRunsc {
       }),
     );
     const t2 = now();
+    const diskBytes = Number(execFileSync('du', ['-sb', img], { encoding: 'utf8' }).split('\t')[0]);
     this.ids.push(...kids.map((k) => k.id));
     for (const k of kids) await this.runsc(['delete', '--force', k.id]).catch(() => {});
     for (const k of kids) execFileSync('ip', ['netns', 'del', k.ns]);
     this.netns = this.netns.filter((ns) => !kids.some((k) => k.ns === ns));
     rmSync(img, { recursive: true, force: true });
-    return { total: t2 - t0, checkpoint: t1 - t0, restore: t2 - t1 };
+    return { total: t2 - t0, checkpoint: t1 - t0, restore: t2 - t1, diskBytes };
+  }
+
+  /** Restores image `img` (of `parent`) into a fresh pre-created sandbox until its agent answers
+   *  an exec, with `restoreFlags`; returns the ms from the restore call on. */
+  async restoreOnce(parent, img, restoreFlags) {
+    const { ns, ip } = this.netnsUp();
+    const id = `r${this.slot}-${Date.now() % 100000}`;
+    await this.runsc(['create', `--bundle=${this.bundle(id, ns)}`, id], true);
+    await settle();
+    const t0 = now();
+    await this.runsc(['restore', '--detach', ...restoreFlags, `--image-path=${img}`, `--bundle=${join(this.dir, 'bundles', id)}`, id], true);
+    const key = randomBytes(32).toString('base64url');
+    await this.waitAgent(ip, id, key, this.keys.get(parent));
+    await (await this.agentExec(ip, key, { argv: ['true'] })).text();
+    const ms = now() - t0;
+    await this.runsc(['delete', '--force', id]).catch(() => {});
+    execFileSync('ip', ['netns', 'del', ns]);
+    this.netns = this.netns.filter((n) => n !== ns);
+    return ms;
   }
 
   async close() {

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { BareRunsc, RUNSC, fmt, now, settle, startEngine, stats } from './lib.mjs';
+import { BareRunsc, RUNSC, collectProfile, fmt, now, startEngine, stats, timedBranch, waitWarm } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
 const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
@@ -101,16 +101,12 @@ try {
     const floorPre = [];
     const reps = n >= 32 ? Math.max(3, Math.floor(REPS / 4)) : REPS;
     for (let i = 0; i < reps; i++) {
-      await waitWarm();
-      await settle();
-      const t0 = now();
-      const res = await engine.api('POST', `/v1/instances/${parent.id}/branch`, { count: n });
-      await Promise.all(res.body.instances.map((c) => engine.api('POST', `/v1/instances/${c.id}/exec`, { argv: ['true'] })));
-      t.push(now() - t0);
+      const { ms, res } = await timedBranch(engine, parent.id, n);
+      t.push(ms);
       if (n === 1) collectProfile(profile, res.headers.get('server-timing'));
       await Promise.all(res.body.instances.map((c) => engine.api('DELETE', `/v1/instances/${c.id}`)));
       await engine.api('DELETE', `/v1/snapshots/${res.body.snapshot.id}?force=true`);
-      await waitWarm(); // the floors run on a quiet machine, not beside the engine's refills
+      await waitWarm(engine); // the floors run on a quiet machine, not beside the engine's refills
       floor.push((await bare.fork(bareParent, n)).total);
       floorPre.push((await bare.fork(bareParent, n, true)).total);
     }
@@ -153,20 +149,4 @@ try {
 if (jsonOut) {
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(jsonOut, JSON.stringify(results, null, 2));
-}
-
-/** Waits until the engine's warm pool is refilled (it grows to a recent branch's width). */
-async function waitWarm() {
-  for (let i = 0; i < 600; i++) {
-    const w = (await engine.api('GET', '/v1/metrics')).body.warmPool;
-    if (w.ready >= w.target) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function collectProfile(acc, header) {
-  for (const part of (header ?? '').split(',')) {
-    const m = /\s*(\w+);dur=([\d.]+)/.exec(part);
-    if (m) (acc[m[1]] ??= []).push(Number(m[2]));
-  }
 }

@@ -24,6 +24,8 @@ export interface Config {
   maxLiveInstances: number;
   /** Memory (MB) all live instances together may be given (default: the machine's RAM). */
   maxMemoryMb: number;
+  /** Restores load memory pages lazily behind the running sandbox (runsc restore --background). */
+  lazyRestore: boolean;
   readyTimeoutMs: number;
   specPath: string;
   /** autoStop: seconds without exec/files/processes/terminal activity after which an instance stops. */
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rollbackStandbys: Number(env.FAAS_ROLLBACK_STANDBYS ?? 4),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
     maxMemoryMb: Number(env.FAAS_MAX_MEMORY_MB ?? 0),
+    lazyRestore: int(env, 'FAAS_LAZY_RESTORE', 1, 0, 1) === 1,
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,
     idleSeconds: Number(env.FAAS_IDLE_SECONDS ?? 300),

@@ -172,7 +172,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const bootstrap = keys.bootstrap(apiKey);
   if (bootstrap.revokedAt) log.warn({ keyId: bootstrap.id }, 'the key in credentials.json has been revoked; use another admin key');
   const spawner = new Spawner(dirs.runsc);
-  const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs, spawner });
+  const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs, spawner, lazyRestore: config.lazyRestore });
   const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner });
   const agents = new AgentClient();
   const cgroups = new Cgroups(`faas-${config.netTag}`);

@@ -25,6 +25,16 @@ export interface RunscOptions {
   debug?: boolean;
   /** Starts the runsc CLI processes (one is made if not given). */
   spawner?: Spawner;
+  /**
+   * Lazy page loading (`runsc restore --background`, default on): a restore returns once the
+   * kernel state is loaded and the sandbox runs, while its memory keeps loading from the pages file
+   * behind it; a page touched before it is loaded is loaded first (gVisor's pgalloc puts it at the
+   * front of the queue and the touching task waits for it). So a restore costs the state file, not
+   * the memory the parent holds. The sandbox keeps the pages file open until it is loaded; image
+   * files are never changed in place after they are placed (replaced by rename only), so what it
+   * reads later is what was checksummed.
+   */
+  lazyRestore?: boolean;
 }
 
 export class RunscRuntime implements SandboxRuntime {
@@ -60,7 +70,8 @@ export class RunscRuntime implements SandboxRuntime {
   }
 
   restore(id: string, bundleDir: string, imageDir: string): Promise<void> {
-    return this.detached(id, 'restore', ['restore', '--detach', `--image-path=${imageDir}`, `--bundle=${bundleDir}`, id]);
+    const lazy = this.opts.lazyRestore === false ? [] : ['--background'];
+    return this.detached(id, 'restore', ['restore', '--detach', ...lazy, `--image-path=${imageDir}`, `--bundle=${bundleDir}`, id]);
   }
 
   /** What `runsc checkpoint [--leave-running]` does (uncompressed, pages in their own file), minus
