@@ -36,14 +36,16 @@ interface Handle {
 
 /**
  * Must be called synchronously from the 'response' callback, after res.writeHead. Returns a
- * cancel function (the instance went away): it stops the helper and destroys both sockets.
+ * cancel function (the instance went away, the client left): it stops the helper and destroys
+ * both sockets.
  */
-export function spliceBody(helper: string, ur: IncomingMessage, res: ServerResponse, length: number, done: (err?: Error) => void): () => void {
+export function spliceBody(helper: string, ur: IncomingMessage, res: ServerResponse, length: number, done: (err?: Error) => void): (reason: string) => void {
   const up = ur.socket as Socket & { _handle: Handle | null };
   up._handle?.readStop();
   // Nothing may start reading the upstream socket again (a 'data' listener would): the bytes
   // after this point are the helper's.
   up._read = () => {};
+  up.setTimeout(0); // Node sees no traffic on it while the helper works
   const early: Buffer[] = [];
   ur.on('data', (c: Buffer) => early.push(c));
   ur.on('error', () => {}); // the upstream connection is closed below, mid-"body" as its parser sees it
@@ -81,8 +83,8 @@ export function spliceBody(helper: string, ur: IncomingMessage, res: ServerRespo
     };
     start();
   });
-  return () => {
+  return (reason: string) => {
     child?.kill('SIGKILL');
-    finish(new Error('the instance went away'));
+    finish(new Error(reason));
   };
 }

@@ -219,9 +219,9 @@ export class ServiceProxy {
     const hold = this.d.lifetimes.hold(out.inst.id);
     const up = httpRequest({ host: out.inst.ip!, port: out.svc.port, method: req.method, path: out.path, headers: out.headers as unknown as Record<string, string>, agent: this.agentFor(out.inst.id), setHost: false });
     let spliced = false;
-    let cancel = () => {};
+    let cancel = (_reason: string) => {};
     const untrack = this.d.services.track(out.inst.id, out.svc.name, () => {
-      cancel();
+      cancel('the service was hidden or its instance went away');
       up.destroy();
       res.destroy();
     });
@@ -248,7 +248,9 @@ export class ServiceProxy {
       if (length !== null) {
         spliced = true;
         cancel = spliceBody(this.d.spliceHelper!, ur, res, length, (err) => {
-          if (err) logServerError(this.d.log, toFaasError(err), err, requestId, `service body splice ${req.headers.host}`);
+          // As with a piped body, a body cut short (the client left, the app closed) is the
+          // client's to see, not an engine error.
+          if (err) this.d.log.info({ requestId, host: req.headers.host, err: err.message }, 'a spliced response body ended early');
         });
         return;
       }
@@ -267,7 +269,9 @@ export class ServiceProxy {
       clearTimeout(timer);
       hold();
       untrack();
-      if (!res.writableFinished) up.destroy();
+      if (res.writableFinished) return;
+      up.destroy();
+      cancel('the client went away');
     });
     req.pipe(up);
   }
