@@ -20,6 +20,7 @@ import (
 	"faas/agent/internal/listener"
 	"faas/agent/internal/process"
 	"faas/agent/internal/reaper"
+	"faas/agent/internal/splice"
 )
 
 // version is set with -ldflags "-X main.version=...".
@@ -33,6 +34,10 @@ func main() {
 }
 
 func run(args []string) error {
+	// The engine's HTTP proxy uses this binary on the host to splice large bodies (internal/splice).
+	if len(args) > 0 && args[0] == "splice" {
+		return splice.Run(args[1:])
+	}
 	fs := flag.NewFlagSet("faas-agent", flag.ContinueOnError)
 	defListen := "0.0.0.0:7070"
 	if v := os.Getenv("FAAS_AGENT_LISTEN"); v != "" {

@@ -45,7 +45,9 @@ export async function startEngine(extraEnv = {}) {
   const stateDir = extraEnv.FAAS_STATE_DIR ?? mkdtempSync('/tmp/faas-bench-');
   const port = await freePort();
   const tag = `b${process.pid.toString(36).slice(-3)}`;
-  const proc = spawn(process.execPath, [join(REPO, 'engine/dist/src/main.js')], {
+  // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine alone (e.g. --cpu-prof to see where it spends).
+  const nodeArgs = process.env.BENCH_ENGINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...nodeArgs, join(REPO, 'engine/dist/src/main.js')], {
     env: { ...process.env, FAAS_STATE_DIR: stateDir, FAAS_PORT: String(port), FAAS_SUBNET: '10.240.0.0/16', FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '128', ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -10,7 +10,7 @@ import { EventBus } from './core/events.js';
 import { buildApp } from './http/app.js';
 import { loadContract, type Contract } from './http/spec.js';
 import { NetnsManager } from './network/netns.js';
-import { AgentClient } from './runtime/agent-client.js';
+import { AGENT_PORT, AgentClient } from './runtime/agent-client.js';
 import { ChangeStore } from './store/changes.js';
 import { DiffService, fetchManifest } from './services/diff.js';
 import { MergeService } from './services/merge.js';
@@ -173,7 +173,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   if (bootstrap.revokedAt) log.warn({ keyId: bootstrap.id }, 'the key in credentials.json has been revoked; use another admin key');
   const spawner = new Spawner(dirs.runsc);
   const runtime = new RunscRuntime({ binary: config.runsc, root: dirs.runsc, filestoreDir: dirs.filestore, logDir: dirs.logs, spawner, lazyRestore: config.lazyRestore });
-  const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner });
+  const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner, controlPort: AGENT_PORT });
   const agents = new AgentClient();
   const cgroups = new Cgroups(`faas-${config.netTag}`);
   const files = new SnapshotFiles(dirs.snapshots);
@@ -299,7 +299,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   lifetimes.start(); // after reconcile: deadlines that passed while the engine was down act now
   if (config.sshPort !== null) await gateway.listen(config.sshHosts, config.sshPort);
 
-  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, events, log });
+  const proxy = new ServiceProxy({ services: httpServices, wake, keys, instances, lifetimes, events, log, spliceHelper: join(agentDir, 'faas-agent') });
   const app = buildApp({
     services, contract, version: VERSION, log, proxy,
     limits: {

@@ -6,6 +6,7 @@
 // host's own resolution is never touched). Every probe runs as root inside the sandbox.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,6 +73,16 @@ t0 = time.monotonic()
 for _ in range(128): s.sendall(buf)
 s.shutdown(socket.SHUT_WR); got = int(s.recv(64)); up = got / (time.monotonic() - t0)
 print(json.dumps({"down": down, "up": up, "bytes": [n, got]}))
+`;
+
+// In the sandbox: send argv[2] bytes to the sink; prints the count it acknowledged and the rate.
+const SEND = `
+import json, socket, sys, time
+s = socket.create_connection((sys.argv[1], 9001), timeout=60); n = int(sys.argv[2]); buf = b"x" * 65536
+t0 = time.monotonic()
+for _ in range(n // 65536): s.sendall(buf)
+s.shutdown(socket.SHUT_WR); got = int(s.recv(64))
+print(json.dumps({"bytes": got, "rate": got / (time.monotonic() - t0)}))
 `;
 
 describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth)', () => {
@@ -350,6 +361,34 @@ describe('egress policy and bandwidth (networkConfig, resources.networkBandwidth
       const ratio = rate / want;
       assert.ok(ratio > 0.8 && ratio < 1.2, `${dir}: ${(rate * 8 / 1e6).toFixed(2)} Mbit/s for a ${MBIT} Mbit/s limit`);
     }
+    await t.api('DELETE', `/v1/instances/${inst.id}`);
+  });
+
+  it('the limit shapes the instance\'s traffic, not the engine\'s control connection to the agent', async () => {
+    // Regression: the tbf shaped every packet on the veth, the agent's too, so at 1 Mbit/s a files
+    // tar of / took ~40 minutes. 8 MiB each way at 2 Mbit/s would take >= 33 s shaped; the
+    // deadline below is generous for an unshaped copy on a loaded machine and far under that.
+    const inst = await start({ resources: { networkBandwidth: 2 } });
+    const payload = randomBytes(8 << 20);
+    const deadline = { signal: AbortSignal.timeout(25_000) };
+    const auth = { authorization: `Bearer ${t.key}` };
+    const w = await fetch(`${t.url}/v1/instances/${inst.id}/files/write?path=/tmp/ctl.bin`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: payload, ...deadline });
+    assert.equal(w.status, 200, await w.text());
+    const inside = await sh(inst.id, 'sha256sum /tmp/ctl.bin; head -c 8388608 /dev/urandom > /tmp/out.bin; sha256sum /tmp/out.bin');
+    const [upSum, outSum] = inside.stdout.trim().split('\n').map((l) => l.split(' ')[0]);
+    assert.equal(upSum, createHash('sha256').update(payload).digest('hex'), 'the engine -> agent copy arrived whole');
+    const r = await fetch(`${t.url}/v1/instances/${inst.id}/files/read?path=/tmp/out.bin`, { headers: auth, ...deadline });
+    assert.equal(r.status, 200);
+    const got = Buffer.from(await r.arrayBuffer());
+    assert.equal(got.length, 8 << 20);
+    assert.equal(createHash('sha256').update(got).digest('hex'), outSum, 'the agent -> engine copy arrived whole');
+    // The instance's own traffic is still limited: 1 MiB to the upstream sink, well under 3x the limit.
+    const sent = await t.api('POST', `/v1/instances/${inst.id}/exec`, { argv: ['python3', '-c', SEND, ALLOWED, String(1 << 20)] });
+    assert.equal(sent.body.exitCode, 0, sent.body.stderr);
+    const m = JSON.parse(sent.body.stdout) as { bytes: number; rate: number };
+    console.log(`# measured under a 2 Mbit/s limit: out of the sandbox ${(m.rate * 8 / 1e6).toFixed(2)} Mbit/s`);
+    assert.equal(m.bytes, 1 << 20);
+    assert.ok(m.rate < (3 * 2e6) / 8, `${(m.rate * 8 / 1e6).toFixed(2)} Mbit/s out of the sandbox for a 2 Mbit/s limit`);
     await t.api('DELETE', `/v1/instances/${inst.id}`);
   });
 

@@ -13,7 +13,7 @@ it('acquires a slot whose host interface from an earlier use still exists', asyn
   const spawner = new Spawner();
   // A /16 of its own: slot 0 must be free for the assertion below, and in a subnet that other test
   // engines share, their sandboxes may hold it.
-  const network = new NetnsManager({ tag, subnet: '10.252.0.0/16', poolSize: 0, runner: spawner });
+  const network = new NetnsManager({ tag, subnet: '10.252.0.0/16', poolSize: 0, runner: spawner, controlPort: 7070 });
   const stale = hostInterfaceOf(`faas-${tag}-0`)!;
   try {
     await network.init();

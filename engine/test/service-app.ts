@@ -1,6 +1,6 @@
 // A small HTTP app to run inside an instance for the HTTP services tests and bench: python3 (in the
 // default image), stdlib only. Routes: GET /who (what the app saw: peer port, headers, path),
-// GET /big?n= (n bytes), GET /sse (one event, then a second once /tmp/go exists, then the end),
+// GET /big?n= (n bytes of x), GET /count?n= (n bytes i % 251), GET /sse (one event, then a second once /tmp/go exists, then the end),
 // POST /echo (streams the request body back as it arrives, chunked in and out), GET /ws (a
 // WebSocket echo). HTTP/1.1 with keep-alive.
 export const SERVICE_APP = String.raw`
@@ -26,6 +26,14 @@ class H(BaseHTTPRequestHandler):
             chunk = b'x' * 262144
             while n > 0:
                 k = min(n, len(chunk)); self.wfile.write(chunk[:k] if k < len(chunk) else chunk); n -= k
+            return
+        if path == '/count':
+            # Bytes i % 251 (a prime, so any chunk boundary shifts the pattern): a body in which a
+            # lost, doubled or reordered piece shows.
+            n = int(q.split('=')[1]); chunk = bytes(range(251)) * 1044
+            self.send_response(200); self.send_header('Content-Type', 'application/octet-stream'); self.send_header('Content-Length', str(n)); self.end_headers()
+            while n > 0:
+                k = min(n, len(chunk)); self.wfile.write(chunk[:k]); n -= k
             return
         if path == '/sse':
             self.send_response(200); self.send_header('Content-Type', 'text/event-stream'); self.send_header('Cache-Control', 'no-cache'); self.send_header('Connection', 'close'); self.end_headers()

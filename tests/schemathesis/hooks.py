@@ -70,24 +70,12 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
             case.query = {}
         if isinstance(case.query, dict):
             case.query[name] = _cap(case.query.get(name, MAX_WAIT_MS))
-    # A bandwidth limit shapes everything that crosses the instance's veth, the engine's own file
-    # and exec transfers included (docs/networking.md): at 1 Mbit/s a fuzzed tar of / takes 40
-    # minutes. Valid limits under 100 Mbit/s are raised to another valid value, 1000.
-    if isinstance(case.body, dict):
-        for holder in (case.body, case.body.get("resources")):
-            if isinstance(holder, dict) and "networkBandwidth" in holder:
-                holder["networkBandwidth"] = _floor_bandwidth(holder["networkBandwidth"])
     if op in TIMEOUT_BODIES and isinstance(case.body, dict):
         if "timeout" in case.body:
             case.body["timeout"] = _cap(case.body["timeout"])
         for item in case.body.get("commands", []) if isinstance(case.body.get("commands"), list) else []:
             if isinstance(item, dict) and "timeout" in item:
                 item["timeout"] = _cap(item["timeout"])
-
-
-def _floor_bandwidth(value: Any) -> Any:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return 1000 if number and 1 <= value < 100 else value
 
 
 @schemathesis.serializer("application/x-tar")

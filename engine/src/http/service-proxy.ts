@@ -6,7 +6,8 @@
 // A request: Host → service row and instance (404 service_not_found) → auth by the service's mode
 // (401/404, see authorize) → the instance awake (resumed when paused and wakeOn.http, else 409) →
 // forwarded to <instance ip>:<port> on a keep-alive connection with the faas credentials removed,
-// bodies streamed both ways. Nothing accepting on the port → 502 service_unreachable. Upgrades
+// bodies streamed both ways; a large response body of known length is spliced kernel to kernel by
+// a helper process instead of copied through Node (body-splice.ts). Nothing accepting on the port → 502 service_unreachable. Upgrades
 // (WebSocket, anything else) are forwarded as raw bytes after the same checks. The engine runs as
 // root, which the firewall lets reach sandboxes (docs/architecture.md "Firewall").
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -24,6 +25,7 @@ import type { Logger } from '../services/logger.js';
 import type { Wake } from '../services/wake.js';
 import type { HttpServiceRecord } from '../store/sqlite/http-services.js';
 import { bearerOf } from './auth.js';
+import { spliceBody, spliceLength } from './body-splice.js';
 import { envelope, logServerError, newRequestId, rawErrorResponse, toFaasError } from './errors.js';
 
 export interface ProxyDeps {
@@ -34,6 +36,8 @@ export interface ProxyDeps {
   lifetimes: Pick<Lifetimes, 'hold'>;
   events: Pick<EventBus, 'on'>;
   log: Logger;
+  /** The faas-agent binary, whose `splice` mode moves large response bodies (body-splice.ts); unset: Node pipes them. */
+  spliceHelper?: string;
 }
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), never forwarded. */
@@ -214,7 +218,10 @@ export class ServiceProxy {
   private forward(req: IncomingMessage, res: ServerResponse, out: Passed, requestId: string): void {
     const hold = this.d.lifetimes.hold(out.inst.id);
     const up = httpRequest({ host: out.inst.ip!, port: out.svc.port, method: req.method, path: out.path, headers: out.headers as unknown as Record<string, string>, agent: this.agentFor(out.inst.id), setHost: false });
+    let spliced = false;
+    let cancel = (_reason: string) => {};
     const untrack = this.d.services.track(out.inst.id, out.svc.name, () => {
+      cancel('the service was hidden or its instance went away');
       up.destroy();
       res.destroy();
     });
@@ -237,6 +244,16 @@ export class ServiceProxy {
       // A link token exchanged on a non-GET: the cookie goes beside the app's own Set-Cookies.
       if (out.cookie) headers.push('Set-Cookie', out.cookie);
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
+      const length = this.d.spliceHelper ? spliceLength(ur, req.method) : null;
+      if (length !== null) {
+        spliced = true;
+        cancel = spliceBody(this.d.spliceHelper!, ur, res, length, (err) => {
+          // As with a piped body, a body cut short (the client left, the app closed) is the
+          // client's to see, not an engine error.
+          if (err) this.d.log.info({ requestId, host: req.headers.host, err: err.message }, 'a spliced response body ended early');
+        });
+        return;
+      }
       // Event streams and long polls: the head goes out now, not with the first body byte.
       res.flushHeaders();
       ur.pipe(res);
@@ -244,6 +261,7 @@ export class ServiceProxy {
     });
     up.once('error', (err) => {
       clearTimeout(timer);
+      if (spliced) return; // the splice ends the response itself (body-splice.ts)
       if (res.headersSent) return void res.destroy();
       this.fail(res, unreachable(out.svc, out.inst, err), requestId, req);
     });
@@ -251,7 +269,9 @@ export class ServiceProxy {
       clearTimeout(timer);
       hold();
       untrack();
-      if (!res.writableFinished) up.destroy();
+      if (res.writableFinished) return;
+      up.destroy();
+      cancel('the client went away');
     });
     req.pipe(up);
   }

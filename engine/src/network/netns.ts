@@ -17,6 +17,8 @@ export interface NetnsOptions {
   poolSize: number;
   /** Runs `ip` (from a small helper process: see runtime/spawner.ts). */
   runner: ProgramRunner;
+  /** The agent's TCP port in every sandbox: the engine's control traffic, never bandwidth-limited. */
+  controlPort: number;
 }
 
 const NETNS_DIR = '/var/run/netns';
@@ -36,7 +38,7 @@ export class NetnsManager implements NetworkManager {
     this.base = [Number(m[1]), Number(m[2])];
     if (!/^[a-z0-9]{1,6}$/.test(opts.tag)) throw new Error(`network tag must be 1-6 of [a-z0-9]: ${opts.tag}`);
     this.firewall = new Firewall({ tag: opts.tag, subnet: opts.subnet });
-    this.policies = new SlotPolicies(opts.tag, opts.runner);
+    this.policies = new SlotPolicies(opts.tag, opts.runner, opts.controlPort);
   }
 
   async init(): Promise<void> {
@@ -97,7 +99,13 @@ export class NetnsManager implements NetworkManager {
   async setPolicy(netns: string, state: SlotPolicyState): Promise<void> {
     const k = Number(netns.slice(this.prefix().length));
     if (!Number.isInteger(k)) throw new FaasError('runtime_error', `not a namespace of this engine: ${netns}`);
-    await this.policies.apply(k, hostInterfaceName(this.opts.tag, k), state);
+    await this.policies.apply(k, hostInterfaceName(this.opts.tag, k), this.hostIpOf(k), state);
+  }
+
+  /** The host end's address of slot k (the source of the engine's connections to the sandbox). */
+  private hostIpOf(k: number): string {
+    const [a, b] = this.base;
+    return `${a}.${b}.${Math.floor((k * 4) / 256)}.${((k * 4) % 256) + 1}`;
   }
 
   async release(netns: string): Promise<void> {
@@ -164,7 +172,7 @@ export class NetnsManager implements NetworkManager {
       `addr add ${this.addressesOf(k).hostIp}/30 dev ${hostIf}`,
       `link set ${hostIf} up`,
     ]);
-    await this.policies.reshape(k, hostIf);
+    await this.policies.reshape(k, hostIf, this.addressesOf(k).hostIp);
   }
 
   private twinSeq = Math.floor(Math.random() * 36 ** 4);
@@ -233,10 +241,8 @@ export class NetnsManager implements NetworkManager {
   private async create(): Promise<NetworkSlot> {
     const k = this.nextSlot();
     const [a, b] = this.base;
-    const third = Math.floor((k * 4) / 256);
-    const fourth = (k * 4) % 256;
-    const hostIp = `${a}.${b}.${third}.${fourth + 1}`;
-    const guestIp = `${a}.${b}.${third}.${fourth + 2}`;
+    const hostIp = this.hostIpOf(k);
+    const guestIp = `${a}.${b}.${Math.floor((k * 4) / 256)}.${((k * 4) % 256) + 2}`;
     const netns = `${this.prefix()}${k}`;
     const hostIf = hostInterfaceName(this.opts.tag, k);
     try {

@@ -15,6 +15,16 @@
 // egress. Shaping inside the namespace would not do: gVisor writes to eth0 through a packet socket
 // from inside the sandbox's own process, where a root in the sandbox decides, so the limit must be
 // where the sandbox cannot reach it. The veth's qdiscs go with the veth; the ifb is deleted here.
+// The engine's own connections to the agent (files, exec, the files tar of /) are not the
+// instance's traffic and pass unshaped both ways: on the veth's egress an htb qdisc puts packets
+// from the host end's address to the agent's port in an unlimited class and everything else in the
+// class with the tbf; on its ingress, packets from the agent's port to the host end's address are
+// passed before the catch-all redirect to the ifb. The matches need a plain 20-byte IPv4 header
+// (0x45), so a sandbox's root cannot forge options that move the port bytes under the match; what
+// it can forge (a source port of 7070 towards the host end) only reaches the host's INPUT chain,
+// which drops it. Port forwards, tunnels and SSH sessions ride the agent's connection and are
+// therefore not shaped either (docs/services.md).
+const u32Tcp = 'match u8 0x45 0xff at 0 match ip protocol 6 0xff';
 import type { ProgramRunner } from '../core/interfaces.js';
 import { FaasError } from '../core/errors.js';
 
@@ -47,7 +57,7 @@ export class SlotPolicies {
   /** Slots with qdiscs on the veth and an ifb, with their rate (NaN: unknown, found at start). */
   private readonly shaped = new Map<number, number>();
 
-  constructor(private readonly tag: string, private readonly runner: ProgramRunner) {}
+  constructor(private readonly tag: string, private readonly runner: ProgramRunner, private readonly controlPort: number) {}
 
   /** Finds what an earlier engine of this tag left (adopted slots are re-applied, others cleared). */
   async scan(): Promise<void> {
@@ -67,9 +77,9 @@ export class SlotPolicies {
     }
   }
 
-  async apply(k: number, hostIf: string, state: SlotPolicyState): Promise<void> {
+  async apply(k: number, hostIf: string, hostIp: string, state: SlotPolicyState): Promise<void> {
     await this.applyEgress(k, hostIf, state.egress);
-    await this.applyBandwidth(k, hostIf, state.bandwidth);
+    await this.applyBandwidth(k, hostIf, state.bandwidth, hostIp);
   }
 
   /** Removes the slot's chain, its jump and its ifb; a no-op for a slot that never had any. */
@@ -121,7 +131,7 @@ export class SlotPolicies {
     this.jumps.add(k);
   }
 
-  private async applyBandwidth(k: number, hostIf: string, mbit: number | null): Promise<void> {
+  private async applyBandwidth(k: number, hostIf: string, mbit: number | null, hostIp = ''): Promise<void> {
     const ifb = ifbName(this.tag, k);
     const had = this.shaped.has(k);
     if (had && this.shaped.get(k) === mbit) return; // a policy change that keeps the limit
@@ -133,25 +143,36 @@ export class SlotPolicies {
     }
     this.shaped.set(k, mbit);
     if (!had) await this.batch('ip', [`link add ${ifb} type ifb`, `link set ${ifb} alias faas-${this.tag}-${k} up`]);
-    await this.shape(hostIf, ifb, mbit);
+    await this.shape(hostIf, hostIp, ifb, mbit);
   }
 
   /** The slot's host interface was replaced (a rollback's swap, netns.ts swapIn): its qdiscs went
    *  with the old one, so the slot's limit is put on the new one. */
-  async reshape(k: number, hostIf: string): Promise<void> {
+  async reshape(k: number, hostIf: string, hostIp: string): Promise<void> {
     const mbit = this.shaped.get(k);
-    if (mbit !== undefined && mbit !== null) await this.shape(hostIf, ifbName(this.tag, k), mbit);
+    if (mbit !== undefined && mbit !== null) await this.shape(hostIf, hostIp, ifbName(this.tag, k), mbit);
   }
 
-  private async shape(hostIf: string, ifb: string, mbit: number): Promise<void> {
+  private async shape(hostIf: string, hostIp: string, ifb: string, mbit: number): Promise<void> {
     // Burst: at least one 64 KiB GSO packet, else 20 ms at the rate. Latency bounds the queue.
     const burst = Math.max(65536, Math.round((mbit * 1e6) / 8 / 50));
-    const tbf = `root tbf rate ${mbit}mbit burst ${burst} latency 100ms`;
+    const tbf = `tbf rate ${mbit}mbit burst ${burst} latency 100ms`;
+    const agent = this.controlPort;
     await this.batch('tc', [
-      `qdisc replace dev ${ifb} ${tbf}`,
-      `qdisc add dev ${hostIf} ${tbf}`,
+      `qdisc replace dev ${ifb} root ${tbf}`,
+      // Into the sandbox: class 1:1 (the engine to the agent) unlimited, 1:2 (all else) the tbf.
+      // htb only sorts here (its classes' rate is far above any veth's): this kernel has no prio.
+      `qdisc add dev ${hostIf} root handle 1: htb default 2`,
+      `class add dev ${hostIf} parent 1: classid 1:1 htb rate 10gbit burst 1mb quantum 200000`,
+      `class add dev ${hostIf} parent 1: classid 1:2 htb rate 10gbit burst 1mb quantum 200000`,
+      `qdisc add dev ${hostIf} parent 1:2 handle 20: ${tbf}`,
+      `filter add dev ${hostIf} parent 1: protocol ip prio 1 u32 ${u32Tcp} match ip src ${hostIp}/32 match ip dport ${agent} 0xffff flowid 1:1`,
+      // Out of the sandbox: the agent's answers to the engine pass, all else goes through the ifb.
+      // A u32 match with a flowid and no action ends the ingress classification with "ok" (this
+      // kernel has no gact module for `action pass`).
       `qdisc add dev ${hostIf} handle ffff: ingress`,
-      `filter add dev ${hostIf} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ${ifb}`,
+      `filter add dev ${hostIf} parent ffff: protocol ip prio 1 u32 ${u32Tcp} match ip dst ${hostIp}/32 match ip sport ${agent} 0xffff flowid ffff:1`,
+      `filter add dev ${hostIf} parent ffff: protocol all prio 2 u32 match u32 0 0 action mirred egress redirect dev ${ifb}`,
     ]);
   }
 
