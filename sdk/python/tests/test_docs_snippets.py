@@ -31,7 +31,7 @@ from faas_sdk import FaaSClient
 from .conftest import REPO, Engine
 
 sys.path.insert(0, str(REPO / "tests" / "docs"))
-from snippets import Block, all_blocks  # noqa: E402
+from snippets import Block, all_blocks, extract  # noqa: E402
 
 BLOCKS = all_blocks()
 RUN = [b for b in BLOCKS if b.runs]
@@ -49,6 +49,25 @@ def test_the_extractor_finds_the_documented_blocks() -> None:
     found = {b.path.relative_to(REPO).as_posix() for b in BLOCKS}
     assert {"README.md", "sdk/typescript/README.md", "sdk/python/README.md"} <= found
     assert len(RUN) >= 10 and any(b.lang == "ts" for b in RUN) and any(b.lang == "py" for b in RUN)
+
+
+def test_the_extractor_flags_what_is_neither_run_nor_marked(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "```text\nan unmarked diagram\n```\n\n"
+        "<!-- not-run: output -->\n\n```text\nmarked\n```\n"
+        "<!-- not-run: -->\n```\nno reason\n```\n"
+        "<!-- nto-run: typo -->\n```sh\necho\n```\n"
+        "<!-- setup: client -->\n<!-- setup\nconst x = 1;\n-->\n<!-- expect: 1 -->\n```ts\nconsole.log(x);\n```\n"
+        "<!-- setup: no-such-setup -->\n````py\n```\n````\n"
+    )
+    unmarked, marked, no_reason, typo, ts_block, missing_setup = extract(doc)
+    assert unmarked.problems and not unmarked.runs
+    assert not marked.problems and marked.not_run == "output"
+    assert no_reason.problems and typo.problems and typo.runs
+    assert not ts_block.problems and ts_block.setup_names == ["client"] and ts_block.expect == ["1"]
+    assert ts_block.setup().endswith("const x = 1;") and "new setupSdk.FaaSClient()" in ts_block.setup()
+    assert missing_setup.problems and missing_setup.code == "```\n"
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=_ids)
