@@ -4,8 +4,10 @@
 # so an existing image is never modified; a new recipe gets a new directory.
 set -euo pipefail
 CACHE=${FAAS_CACHE_DIR:-/var/cache/faas}
-RECIPE_VERSION=3  # bump when the recipe below changes
-PACKAGES="bash,coreutils,procps,python3,curl,git,ca-certificates,iproute2,less,findutils,grep,sed,tar,gzip,xz-utils"
+RECIPE_VERSION=4  # bump when the recipe below changes (install.sh then builds the new one once)
+# What the documented examples use (every docs snippet runs against this image, tests/docs/):
+# python3 with venv and pip, git, curl, C build tools and Node.js (Debian's own packages).
+PACKAGES="bash,coreutils,procps,python3,python3-venv,python3-pip,curl,git,ca-certificates,iproute2,less,findutils,grep,sed,tar,gzip,xz-utils,build-essential,nodejs"
 name="debian-bookworm-r${RECIPE_VERSION}"
 dest="$CACHE/images/$name"
 if [ -f "$dest/.complete" ]; then
@@ -19,7 +21,7 @@ tmp=$(mktemp -d "$CACHE/images/.build-$name.XXXXXX")
 # gofer runs as root): see docs/security/images.md.
 chmod 700 "$CACHE/images" "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-echo "default image: debootstrap bookworm (about a minute) ..."
+echo "default image: debootstrap bookworm (a few minutes) ..."
 mirror=${FAAS_DEBIAN_MIRROR:-$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -oE 'https?://[^ ]+' | grep -v security | head -n1 || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
 debootstrap --variant=minbase --include="$PACKAGES" bookworm "$tmp/rootfs" "$mirror" >"$tmp/debootstrap.log" 2>&1 || {
@@ -35,6 +37,14 @@ printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' > "$roo
 echo faas > "$root/etc/hostname"
 mkdir -p "$root/.faas"   # mount point for faas-agent
 rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"* "$root/tmp/"* 2>/dev/null || true
+# Translations, manuals and documentation are about 100 MB of the image that no example reads (the
+# copyright files stay); dpkg leaves them out of packages installed later too, as Debian's slim images do.
+find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
+rm -rf "$root/usr/share/man/"* "$root/usr/share/locale/"* "$root/usr/share/info/"*
+printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+  'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' 'path-exclude /usr/share/info/*' \
+  > "$root/etc/dpkg/dpkg.cfg.d/01-faas-slim"
 touch "$root/.faas-image"
 date -u +%FT%TZ > "$tmp/.complete"
 mv "$tmp" "$dest"

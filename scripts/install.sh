@@ -14,7 +14,8 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Debian packages"
 need=()
 # chromium: the dashboard's end-to-end tests drive it headless (engine/test/dashboard-browser.test.ts).
-for p in debootstrap iptables iproute2 build-essential python3 ca-certificates curl tar chromium; do
+# jq: the README's shell examples read --json output and credentials.json with it.
+for p in debootstrap iptables iproute2 build-essential python3 ca-certificates curl jq tar chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
