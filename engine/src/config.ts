@@ -20,6 +20,8 @@ export interface Config {
   /** A template's warm pool grows to the widest recent branch, up to this many sandboxes. */
   warmPoolMax: number;
   maxLiveInstances: number;
+  /** Seconds an instance started without `ttl` lives before its ttlAction (stop); null: no limit. */
+  defaultInstanceTtl: number | null;
   /** Memory (MB) all live instances together may be given (default: the machine's RAM). */
   maxMemoryMb: number;
   readyTimeoutMs: number;
@@ -77,6 +79,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     warmPool: Number(env.FAAS_WARM_POOL ?? 8),
     warmPoolMax: Number(env.FAAS_WARM_POOL_MAX ?? 32),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
+    // 24 h, then stopped (not deleted: `restart` brings it back); 0 turns the default off.
+    defaultInstanceTtl: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_INSTANCE_TTL', 86_400, 0, 365 * 86_400)),
     maxMemoryMb: Number(env.FAAS_MAX_MEMORY_MB ?? 0),
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),
     specPath: env.FAAS_SPEC ?? `${repoRoot}spec/openapi.yaml`,

@@ -453,7 +453,7 @@ export interface InstancePage {
 export interface CreateInstanceRequest {
   snapshotId: string;
   metadata?: Metadata;
-  /** Lifetime in seconds from `createdAt`; null or omitted = no limit. When it runs out the engine applies `ttlAction` once (also when the deadline passed while the engine was down). */
+  /** Lifetime in seconds from `createdAt`; null = no limit; omitted = the engine's default lifetime, `FAAS_INSTANCE_TTL` (86400 s = 24 h unless the operator changed it; 0 there turns the default off), shown in the instance's `ttl`. When it runs out the engine applies `ttlAction` once (also when the deadline passed while the engine was down). */
   ttl?: number | null;
   ttlAction?: "stop" | "pause";
   /** Stop the instance when it has been idle for the engine's idle period (`FAAS_IDLE_SECONDS`, default 300). Idle means: no request to its exec, files, processes or terminal routes started or was still open (an open output stream or terminal counts as activity) during the whole period. Lifecycle and metrics calls do not count; background processes do not keep an instance alive. An engine restart starts the idle period afresh. */
