@@ -91,4 +91,36 @@ describe('friendly errors and defaults (engine)', () => {
     assert.equal((await t.api('GET', `/v1/instances/${dflt.body.id}`)).body.network.ip, null);
     for (const id of [dflt.body.id, none.body.id, own.body.id]) await t.api('DELETE', `/v1/instances/${id}`);
   });
+
+  it('instance logs: background output with start and exit lines, since/tail; owner-checked', async () => {
+    const res = await t.api('POST', '/v1/instances', { snapshotId: snapId });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const inst = res.body;
+    const empty = await t.api('GET', `/v1/instances/${inst.id}/logs`);
+    assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    const started = await t.api('POST', `/v1/instances/${inst.id}/processes`, { command: 'echo to-out; echo to-err >&2; exit 3' });
+    await t.api('POST', `/v1/instances/${inst.id}/processes/${started.body.pid}/wait`);
+    const logs = (await t.api('GET', `/v1/instances/${inst.id}/logs?since=${empty.body.nextSeq}`)).body;
+    const mine = logs.entries.filter((e: { pid: number }) => e.pid === started.body.pid);
+    assert.equal(mine[0].stream, 'agent');
+    assert.match(mine[0].data, /^started: echo to-out/);
+    assert.ok(mine.some((e: { stream: string; data: string }) => e.stream === 'stdout' && e.data === 'to-out\n'));
+    assert.ok(mine.some((e: { stream: string; data: string }) => e.stream === 'stderr' && e.data === 'to-err\n'));
+    assert.equal(mine[mine.length - 1].data, 'exited: exit code 3\n');
+    assert.equal((await t.api('GET', `/v1/instances/${inst.id}/logs?tail=1`)).body.entries.length, 1);
+    const after = (await t.api('GET', `/v1/instances/${inst.id}/logs?since=${logs.nextSeq}`)).body;
+    assert.deepEqual(after.entries, []);
+    assert.equal((await t.api('GET', `/v1/instances/${inst.id}/logs?tail=0`)).status, 400);
+
+    // Another key, and no key: the same 404 / 401 as for any instance it does not own.
+    const other = (await t.api('POST', '/v1/keys', { name: 'logs-other' })).body;
+    const foreign = await fetch(`${t.url}/v1/instances/${inst.id}/logs`, { headers: { authorization: `Bearer ${other.secret}` } });
+    assert.equal(foreign.status, 404);
+    assert.equal((await fetch(`${t.url}/v1/instances/${inst.id}/logs`)).status, 401);
+
+    await t.api('POST', `/v1/instances/${inst.id}/stop`);
+    const stopped = await t.api('GET', `/v1/instances/${inst.id}/logs`);
+    assert.deepEqual([stopped.status, stopped.body.error.code], [409, 'instance_not_ready']);
+    await t.api('DELETE', `/v1/instances/${inst.id}`);
+  });
 });

@@ -64,7 +64,7 @@ func (l *logRing) Read(since uint64, tail int) ([]LogEntry, uint64) {
 	if tail > 0 && len(out) > tail {
 		out = out[len(out)-tail:]
 	}
-	return append([]LogEntry(nil), out...), l.next - 1
+	return append([]LogEntry{}, out...), l.next - 1
 }
 
 func describe(spec *Spec) string {

@@ -328,6 +328,21 @@ export interface SnapshotPoolRequest {
   maxInstances?: number | null;
 }
 
+export interface InstanceLogs {
+  entries: InstanceLogEntry[];
+  /** The newest sequence number written so far; pass it as `since` to read only newer entries. */
+  nextSeq: number;
+}
+
+export interface InstanceLogEntry {
+  seq: number;
+  time: Timestamp;
+  pid: number;
+  /** `agent`: a line the agent wrote (a process started, or exited and how). */
+  stream: "stdout" | "stderr" | "agent";
+  data: string;
+}
+
 export interface SnapshotPool {
   snapshotId: string;
   minInstances: number;
@@ -934,6 +949,7 @@ export const operations = {
   restartInstance: { method: "POST", path: "/v1/instances/{id}/restart" },
   waitInstance: { method: "GET", path: "/v1/instances/{id}/wait" },
   getInstanceMetrics: { method: "GET", path: "/v1/instances/{id}/metrics" },
+  getInstanceLogs: { method: "GET", path: "/v1/instances/{id}/logs" },
   setInstanceMetadata: { method: "PUT", path: "/v1/instances/{id}/metadata" },
   setInstanceNetwork: { method: "PUT", path: "/v1/instances/{id}/network" },
   snapshotInstance: { method: "POST", path: "/v1/instances/{id}/snapshot" },
