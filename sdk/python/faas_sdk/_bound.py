@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import PrivateAttr
 
-from .types import BranchData, BranchResultData, ExecutionResult, InstanceData, ServiceEndpoint, SnapshotData, TimelineEntry
+from .types import BranchData, BranchResultData, ExecutionResult, InstanceData, InstanceLogs, ServiceEndpoint, SnapshotData, TimelineEntry
 
 if TYPE_CHECKING:
     from ._client import FaaSClient
@@ -126,6 +126,10 @@ class Instance(InstanceData):
     def timeline(self) -> list[TimelineEntry]:
         """This instance's checkpoints, oldest first (``client.state.timeline``)."""
         return _sync_client(self._client, "Instance.timeline").state.timeline(self.id)
+
+    def logs(self, *, since: int | None = None, tail: int | None = None) -> InstanceLogs:
+        """This instance's log (``client.instances.logs``)."""
+        return _sync_client(self._client, "Instance.logs").instances.logs(self.id, since=since, tail=tail)
 
     def rollback(self, steps: int = 1) -> Instance:
         """Back in place to the checkpoint ``steps`` back, 1 = the latest (``client.state.rollback``)."""

@@ -6,6 +6,8 @@ import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, 
 import { bytes, EXIT, table, UsageError } from './output.js';
 import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
 import { FaaSError } from '../core/errors.js';
+import { sleep } from '../core/retry.js';
+import type * as api from '../generated/api.gen.js';
 import { instanceIoCommands } from './instance-io.js';
 import { showBranches } from './branches.js';
 import { stateCommands } from './state.js';
@@ -51,6 +53,12 @@ function wakeOn(value: string | undefined): { http: boolean; ssh: boolean } | un
   const bad = kinds.filter((k) => k !== 'http' && k !== 'ssh');
   if (bad.length) throw new UsageError(`--wake-on takes http, ssh or both (comma-separated), got ${bad.join(', ')}`);
   return { http: kinds.includes('http'), ssh: kinds.includes('ssh') };
+}
+
+/** Each line of `data` after `prefix` (a chunk that ends mid-line gets its newline). */
+function prefixLines(prefix: string, data: string): string {
+  const lines = data.endsWith('\n') ? data.slice(0, -1).split('\n') : data.split('\n');
+  return lines.map((l) => `${prefix}${l}\n`).join('');
 }
 
 export const instanceCommands: CommandGroup = {
@@ -155,6 +163,41 @@ export const instanceCommands: CommandGroup = {
       const result = await ctx.out.progress(`branching into ${count}`, work);
       const branches = (r: typeof result) => (r.branches ? `\n${showBranches(r.branches)}` : '');
       ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}${branches(r)}`);
+    },
+  },
+  logs: {
+    usage: '<instance-id> [--tail N] [--since SEQ] [--follow]',
+    summary:
+      "The instance log: background processes' output (stdout here, stderr to stderr, each line after its pid) and when each started and exited; " +
+      '--follow keeps printing new entries (polls each second) until Ctrl-C',
+    options: { tail: { type: 'string', short: 'n' }, since: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+    async run(ctx) {
+      const id = arg(ctx, 0, 'instance-id');
+      const instances = ctx.client().instances;
+      const follow = ctx.values.follow === true;
+      const print = (entries: api.InstanceLogEntry[]) => {
+        for (const e of entries) {
+          if (ctx.out.json && follow) process.stdout.write(`${JSON.stringify(e)}\n`);
+          else if (!ctx.out.json) (e.stream === 'stderr' ? process.stderr : process.stdout).write(prefixLines(`${e.pid}${e.stream === 'agent' ? '*' : ''} | `, e.data));
+        }
+      };
+      let logs = await instances.logs(id, { tail: int(ctx, 'tail'), since: int(ctx, 'since') });
+      if (ctx.out.json && !follow) return void ctx.out.result(logs);
+      print(logs.entries);
+      if (!follow) return;
+      let stop = false;
+      const onInterrupt = () => (stop = true);
+      process.once('SIGINT', onInterrupt);
+      try {
+        while (!stop) {
+          await sleep(1000);
+          if (stop) break;
+          logs = await instances.logs(id, { since: logs.nextSeq });
+          print(logs.entries);
+        }
+      } finally {
+        process.off('SIGINT', onInterrupt);
+      }
     },
   },
   network: networkCommand,
