@@ -185,3 +185,22 @@ test('events (replay and --follow), metrics, snapshot pool', async () => {
   assert.equal(faasJson(['snapshot', 'pool', sharedSnapshotId(), '--min', '0']).minInstances, 0);
   assert.equal(faas(['snapshot', 'pool', sharedSnapshotId(), '--max', '3']).code, 2);
 });
+
+test('instance logs: background output with pids, --tail, --json; the SDK reads FAAS_PORT like the CLI', async () => {
+  const inst = await tracker.start({ run });
+  const proc = await client.processes.start(inst.id, 'echo from-bg; echo bad >&2');
+  await client.processes.wait(inst.id, proc.pid);
+  const human = faas(['instance', 'logs', inst.id]);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, new RegExp(`^${proc.pid}\\* \\| started: echo from-bg`, 'm'));
+  assert.match(human.stdout, new RegExp(`^${proc.pid} \\| from-bg$`, 'm'));
+  assert.match(human.stderr, new RegExp(`^${proc.pid} \\| bad$`, 'm'));
+  assert.match(human.stdout, new RegExp(`^${proc.pid}\\* \\| exited: exit code 0$`, 'm'));
+  const json = faasJson(['instance', 'logs', inst.id, '--tail', '1']);
+  assert.equal(json.entries.length, 1);
+  assert.deepEqual(await inst.logs({ since: json.nextSeq }), { entries: [], nextSeq: json.nextSeq });
+  const { resolveConfig } = await import('../src/core/config.js');
+  assert.equal(resolveConfig({ apiKey: 'k' }, { FAAS_PORT: '7501' }).endpoint, 'http://127.0.0.1:7501');
+  assert.equal(resolveConfig({ apiKey: 'k' }, { FAAS_HOST: '::', FAAS_PORT: '7501' }).endpoint, 'http://[::1]:7501');
+  assert.equal(resolveConfig({ apiKey: 'k' }, { FAAS_PORT: '7501', FAAS_ENDPOINT: 'http://e:1' }).endpoint, 'http://e:1');
+});

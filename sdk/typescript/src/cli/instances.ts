@@ -63,7 +63,7 @@ function prefixLines(prefix: string, data: string): string {
 
 export const instanceCommands: CommandGroup = {
   start: {
-    usage: `<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--wake-on http,ssh] [--no-wait]`,
+    usage: `<snapshot-id> [--ttl S|none] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--wake-on http,ssh] [--no-wait]`,
     summary: 'Start an instance from a snapshot',
     options: { ...metadataOption, ...networkOptions, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' }, 'wake-on': { type: 'string' } },
     async run(ctx) {
@@ -71,7 +71,8 @@ export const instanceCommands: CommandGroup = {
       const hasResources = Object.values(resources).some((v) => v !== undefined);
       const instance = await ctx.client().instances.start({
         snapshotId: arg(ctx, 0, 'snapshot-id'),
-        ttl: int(ctx, 'ttl'),
+        // Without --ttl the engine's default lifetime applies (FAAS_INSTANCE_TTL); `none` asks for no limit.
+        ttl: str(ctx, 'ttl') === 'none' ? null : int(ctx, 'ttl'),
         metadata: pairs(ctx, 'metadata'),
         resources: hasResources ? resources : undefined,
         networkConfig: networkConfigFrom(ctx),
