@@ -22,6 +22,8 @@ export interface Config {
   /** Instances with a rollback standby at once (services/rollback-standby.ts); 0: rollbacks restore cold. */
   rollbackStandbys: number;
   maxLiveInstances: number;
+  /** Seconds an instance started without `ttl` lives before its ttlAction (stop); null: no limit. */
+  defaultInstanceTtl: number | null;
   /** Memory (MB) all live instances together may be given (default: the machine's RAM). */
   maxMemoryMb: number;
   /** Restores load memory pages lazily behind the running sandbox (runsc restore --background). */
@@ -84,6 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     warmPoolMax: Number(env.FAAS_WARM_POOL_MAX ?? 32),
     rollbackStandbys: Number(env.FAAS_ROLLBACK_STANDBYS ?? 4),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
+    // 24 h, then stopped (not deleted: `restart` brings it back); 0 turns the default off.
+    defaultInstanceTtl: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_INSTANCE_TTL', 86_400, 0, 365 * 86_400)),
     maxMemoryMb: Number(env.FAAS_MAX_MEMORY_MB ?? 0),
     lazyRestore: int(env, 'FAAS_LAZY_RESTORE', 1, 0, 1) === 1,
     readyTimeoutMs: Number(env.FAAS_READY_TIMEOUT_MS ?? 20_000),

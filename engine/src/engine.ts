@@ -189,6 +189,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const exec = new ExecService(instances, agents, events, config.execOutputMax);
   const clones = new ClonePool({ repo: repos.snapshots, instances: repos.instances, snapshots, sandboxes, runtime, warm, events, log });
   instances.clones = clones;
+  instances.defaultTtl = config.defaultInstanceTtl;
   const lineage = new LineageRepo(db);
   snapshots.lineage = lineage;
   const state = new StateService(instances, snapshots, lineage);

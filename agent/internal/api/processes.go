@@ -137,3 +137,29 @@ func (s *Server) procOutput(w http.ResponseWriter, r *http.Request) {
 	out := newNDJSON(w)
 	p.Output(r.Context(), since, follow, out.emit)
 }
+
+// logs answers GET /v1/logs?since=SEQ&tail=N: the instance log (process.Log), entries after
+// `since`, at most the last `tail`, and `nextSeq` to pass as `since` next time.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since uint64
+	var tail int
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, errs.Invalid("invalid since %q", v))
+			return
+		}
+		since = n
+	}
+	if v := q.Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, errs.Invalid("invalid tail %q", v))
+			return
+		}
+		tail = n
+	}
+	entries, next := process.Log.Read(since, tail)
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "nextSeq": next})
+}

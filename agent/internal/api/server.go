@@ -52,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/processes/{pid}/stdin/close", s.procStdinClose)
 	mux.HandleFunc("POST /v1/processes/{pid}/signal", s.procSignal)
 	mux.HandleFunc("GET /v1/processes/{pid}/output", s.procOutput)
+	mux.HandleFunc("GET /v1/logs", s.logs)
 
 	mux.HandleFunc("GET /v1/files/stat", s.fileStat)
 	mux.HandleFunc("GET /v1/files/list", s.fileList)

@@ -64,6 +64,7 @@ func (t *Table) Start(spec *Spec) (*Proc, error) {
 		return nil, err
 	}
 	p := &Proc{child: c, tag: spec.Tag, command: spec.Command, out: newOutBuf(), done: make(chan struct{})}
+	logStart(c.Pid, spec) // before its output is pumped, so "started" comes first
 	if spec.Stdin != nil {
 		p.stdinMu.Lock() // released by the writer so API writes queue behind it
 		go func(data string) {
@@ -77,13 +78,17 @@ func (t *Table) Start(spec *Spec) (*Proc, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pump(f, func(s string) { p.out.append(stream, s) })
+			pump(f, func(s string) {
+				p.out.append(stream, s)
+				Log.add(c.Pid, stream, s)
+			})
 		}()
 	}
 	go func() {
 		<-c.Exited()
 		c.Stdin.SetWriteDeadline(time.Now()) // unblock a stuck stdin writer
 		wg.Wait()
+		logExit(c)
 		p.out.close()
 		close(p.done)
 		p.stdinMu.Lock()

@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import { ERROR_STATUS, FaasError } from '../core/errors.js';
 import type { Logger } from '../services/logger.js';
 import { bodyTooLarge } from './json-body.js';
+import { validationMessage } from './validation-messages.js';
 
 export function envelope(code: string, message: string, details: unknown, requestId: string) {
   return { error: { code, message, details: details ?? null, requestId } };
@@ -15,13 +16,16 @@ export function envelope(code: string, message: string, details: unknown, reques
 
 export const newRequestId = () => `req_${randomBytes(8).toString('hex')}`;
 
-export function toFaasError(err: unknown): FaasError {
+/** The parts of the request a schema error can be about, to quote the refused value. */
+export type RequestParts = { params?: unknown; querystring?: unknown; body?: unknown; headers?: unknown };
+
+export function toFaasError(err: unknown, part?: RequestParts): FaasError {
   if (err instanceof FaasError) return err;
   const e = err as FastifyError & { validation?: unknown[]; validationContext?: string };
   if (e.validation) {
-    const first = (e.validation as { instancePath?: string; message?: string; params?: unknown }[])[0];
-    const where = `${e.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
-    return new FaasError('invalid_request', `${where} ${first?.message ?? 'is invalid'}`, { errors: e.validation });
+    const errors = e.validation as Parameters<typeof validationMessage>[1];
+    const message = validationMessage(e.validationContext, errors, part?.[e.validationContext as keyof RequestParts]);
+    return new FaasError('invalid_request', message, { errors: e.validation, in: e.validationContext ?? null });
   }
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -61,7 +65,7 @@ export function retryAfterOf(fe: FaasError): number | undefined {
 const DRAIN_MAX = 64 * 1024 * 1024;
 
 export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply | Promise<FastifyReply> {
-  const fe = (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge(req) : toFaasError(err);
+  const fe = (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge(req) : toFaasError(err, { params: req.params, querystring: req.query, body: req.body, headers: req.headers });
   // A body refused part way (too large, too deep) is still arriving: answering and closing at once
   // resets the connection under the sender (EPIPE), which then never sees the envelope. Discard
   // the rest first (the connection closes after the answer), up to a bound.

@@ -68,6 +68,9 @@ export class InstanceService {
     private readonly limits: { admission: Admission; capacity: HostCapacity },
   ) {}
 
+  /** Lifetime (seconds) of an instance started through the API without `ttl` (FAAS_INSTANCE_TTL). */
+  defaultTtl: number | null = null;
+
   get(id: string): Instance {
     const i = this.repo.get(id);
     if (!i) throw notFound('instance', id);

@@ -40,6 +40,12 @@ export class ProcessService {
     return view(await this.call(id, 0, (ip) => this.agents.json(ip, 'POST', '/v1/processes', spec)));
   }
 
+  /** The instance log the agent keeps (background output, start and exit lines): after `since`, the last `tail`. */
+  async logs(id: string, opts: { since?: number; tail?: number }): Promise<unknown> {
+    const q = new URLSearchParams({ since: String(opts.since ?? 0), ...(opts.tail ? { tail: String(opts.tail) } : {}) });
+    return this.call(id, 0, (ip) => this.agents.json(ip, 'GET', `/v1/logs?${q}`));
+  }
+
   async list(id: string): Promise<{ data: ProcessView[] }> {
     const r = (await this.call(id, 0, (ip) => this.agents.json(ip, 'GET', '/v1/processes'))) as { processes: unknown[] };
     return { data: (r.processes ?? []).map(view) };

@@ -19,6 +19,7 @@ from .types import (
     BranchResultData,
     ExecutionResult,
     InstanceData,
+    InstanceLogs,
     InstanceMetrics,
     ServiceEndpoint,
     SnapshotData,
@@ -195,6 +196,10 @@ class Instance(InstanceData):
     def timeline(self) -> list[TimelineEntry]:
         """This instance's checkpoints, oldest first (``client.state.timeline``)."""
         return _sync_client(self._client, "Instance.timeline").state.timeline(self.id)
+
+    def logs(self, *, since: int | None = None, tail: int | None = None) -> InstanceLogs:
+        """This instance's log (``client.instances.logs``)."""
+        return _sync_client(self._client, "Instance.logs").instances.logs(self.id, since=since, tail=tail)
 
     def rollback(self, steps: int = 1) -> Instance:
         """Back in place to the checkpoint ``steps`` back, 1 = the latest (``client.state.rollback``)."""

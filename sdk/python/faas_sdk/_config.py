@@ -1,7 +1,7 @@
 """Where the client finds its engine: arguments, then environment, then the local credentials file.
 
 Order for each of api key and endpoint: the constructor argument; ``FAAS_API_KEY`` /
-``FAAS_ENDPOINT``; ``$FAAS_STATE_DIR/credentials.json``; ``/var/lib/faas/credentials.json`` (what a
+``FAAS_ENDPOINT`` (the endpoint also from ``FAAS_HOST``/``FAAS_PORT``, as the engine listens); ``$FAAS_STATE_DIR/credentials.json``; ``/var/lib/faas/credentials.json`` (what a
 locally installed engine writes, ``{"endpoint", "apiKey"}``).
 """
 
@@ -53,6 +53,18 @@ def _read_credentials(env: Mapping[str, str]) -> dict[str, Any]:
     return {}
 
 
+def endpoint_from_host_port(env: Mapping[str, str]) -> str | None:
+    """The engine's address from FAAS_HOST / FAAS_PORT, the variables the engine listens on (so a
+    client beside an engine started with FAAS_PORT=7500 finds it with no state dir); None when
+    neither is set. A wildcard listen address means this host's loopback. Same rule as the TS SDK."""
+    host = env.get("FAAS_HOST") or None
+    port = env.get("FAAS_PORT") or None
+    if host is None and port is None:
+        return None
+    name = "127.0.0.1" if host in (None, "0.0.0.0") else "::1" if host == "::" else str(host)
+    return f"http://{f'[{name}]' if ':' in name else name}:{port or 7440}"
+
+
 def resolve_config(
     *,
     api_key: str | None,
@@ -63,7 +75,7 @@ def resolve_config(
 ) -> ClientConfig:
     environ = os.environ if env is None else env
     key = api_key or environ.get("FAAS_API_KEY")
-    url = endpoint or environ.get("FAAS_ENDPOINT")
+    url = endpoint or environ.get("FAAS_ENDPOINT") or endpoint_from_host_port(environ)
     if not key or not url:
         # Only touch the file when something is still missing, so explicit config never reads it.
         credentials = _read_credentials(environ)

@@ -130,6 +130,7 @@ CALLS: dict[str, Callable[..., Any]] = {
     "instances.list": lambda c, **a: c.instances.list(**a),
     "instances.wait_until_ready": lambda c, id, **a: c.instances.wait_until_ready(id, **_seconds(a)),
     "instances.get_metrics": lambda c, id: c.instances.get_metrics(id),
+    "instances.logs": lambda c, id, **a: c.instances.logs(id, **a),
     "instances.snapshot": lambda c, id, **a: c.instances.snapshot(id, **a),
     "instances.branch": lambda c, id, count, **a: c.instances.branch(id, count, **a),
     "instances.set_network": lambda c, id, **a: c.instances.set_network(id, **a),

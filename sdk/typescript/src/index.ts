@@ -19,7 +19,7 @@ export { pathBytes } from './resources/diff.js';
 export type { BranchDiff, SnapshotDiff, FileChange, MergeStrategy, MergeOptions, RebaseOptions, DiffOptions } from './resources/diff.js';
 export { StateOperations } from './resources/state.js';
 export type { TimelineEntry, CheckpointOptions } from './resources/state.js';
-export type { InstanceData, InstanceState, InstanceMetrics, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult, RestartOptions, NetworkConfig, EgressPolicy, NetworkSettings } from './resources/instances.js';
+export type { InstanceData, InstanceState, InstanceMetrics, InstanceLogsFilter, StartInstanceConfig, InstanceListFilter, BranchOptions, BranchResult, RestartOptions, NetworkConfig, EgressPolicy, NetworkSettings } from './resources/instances.js';
 export { ImageManager } from './resources/images.js';
 export type { Image, ImageListFilter, ImportImageOptions } from './resources/images.js';
 export { ExecutionOperations, ExecStream } from './resources/execution.js';

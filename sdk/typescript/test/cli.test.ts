@@ -81,7 +81,9 @@ test('engine start, status, logs and stop on a fresh state directory', async () 
     // With nothing configured but FAAS_STATE_DIR, the client finds the credentials itself.
     assert.ok(Array.isArray(faasJson(['image', 'list'], 0, env)));
     assert.ok(faasJson(['engine', 'logs'], 0, env).lines.length > 0);
-    assert.equal(faasJson(['engine', 'stop'], 0, env).wasRunning, true);
+    const stopped = faasJson(['engine', 'stop'], 0, env);
+    assert.equal(stopped.wasRunning, true);
+    assert.equal(stopped.liveInstances, 0, 'engine stop counts the instances it leaves running');
     const down = faas(['engine', 'status'], env);
     assert.equal(down.code, 3);
     assert.match(down.stdout, /faas engine start/);

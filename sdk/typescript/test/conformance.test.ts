@@ -86,6 +86,7 @@ const OPERATIONS: Record<string, Operation> = {
   'instances.list': ({ pageSize, ...filter }, c) => collect(c.instances.list({ ...filter, pageSize })),
   'instances.waitUntilReady': (a, c) => c.instances.waitUntilReady(a.id, a.timeout),
   'instances.getMetrics': (a, c) => c.instances.getMetrics(a.id),
+  'instances.logs': ({ id, ...filter }, c) => c.instances.logs(id, filter),
   'instances.snapshot': (a, c) => c.instances.snapshot(a.id, { name: a.name, metadata: a.metadata }),
   'instances.branch': ({ id, ...options }, c) => c.instances.branch(id, options as sdk.BranchOptions),
   'instances.setNetwork': ({ id, ...settings }, c) => c.instances.setNetwork(id, settings),

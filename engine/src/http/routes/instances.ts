@@ -11,7 +11,11 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('startInstance', async (req, reply) => {
     const t0 = performance.now();
     const timings = {};
-    const inst = await i.start({ ...body<StartInput>(req), owner: ownerOf(req) }, bool(query(req).wait, true), timings);
+    const input = body<StartInput>(req);
+    // No ttl given: the engine's default lifetime (FAAS_INSTANCE_TTL), so a forgotten instance does
+    // not run for ever; `ttl: null` asks for none.
+    const ttl = input.ttl === undefined ? i.defaultTtl : input.ttl;
+    const inst = await i.start({ ...input, ttl, owner: ownerOf(req) }, bool(query(req).wait, true), timings);
     reply.header('server-timing', serverTiming({ ...timings, total: Math.round((performance.now() - t0) * 10) / 10 }));
     return reply.code(201).send(instanceView(s, req)(inst));
   });

@@ -14,6 +14,10 @@ export function registerProcessRoutes(r: Router, s: Services): void {
   const pid = (req: Parameters<typeof params>[0]) => Number(params(req).pid);
   r.op('startProcess', async (req, reply) => reply.code(201).send(await p.start(params(req).id, body<ExecRequest & { tag?: string }>(req))));
   r.op('listProcesses', async (req) => p.list(params(req).id));
+  r.op('getInstanceLogs', async (req) => {
+    const q = query(req);
+    return p.logs(params(req).id, { since: q.since === undefined ? undefined : Number(q.since), tail: q.tail === undefined ? undefined : Number(q.tail) });
+  });
   r.op('getProcess', async (req) => p.get(params(req).id, pid(req)));
   r.op('waitProcess', async (req, reply) => {
     const t = query(req).timeout;

@@ -12,7 +12,10 @@ export function publicSnapshot(s: Snapshot) {
 }
 
 export function publicInstance(i: Instance) {
-  const { netns: _netns, owner: _owner, ip, ...rest } = i;
+  const { netns: _netns, owner: _owner, ip: held, ...rest } = i;
+  // A stopped (or failed) instance keeps its record of the address for a restart, but the address
+  // is back in the pool and may be another instance's now: showing it would point at that one.
+  const ip = i.state === 'stopped' || i.state === 'error' ? null : held;
   return { ...rest, network: { ip }, endpoints: { agent: ip ? `http://${ip}:${AGENT_PORT}` : null } };
 }
 

@@ -9,7 +9,7 @@ from .._bound import BranchResult, Instance, Snapshot
 from .._ids import IdRef, id_of
 from .._managed import AsyncManagedInstance
 from .._pagination import AsyncPager, SyncPager
-from ..types import InstanceMetrics, InstanceState
+from ..types import InstanceLogs, InstanceMetrics, InstanceState
 from ._commands import to_millis
 from ._network import Bandwidth, NetworkConfigParam, bandwidth_json, network_config_json, network_fields, set_network_request
 from ._resource import AsyncAPIResource, SyncAPIResource
@@ -65,6 +65,11 @@ def _list_request(
 
 def _action(instance: IdRef, action: str) -> APIRequest:
     return APIRequest("POST", f"/v1/instances/{id_of(instance)}/{action}")
+
+
+def _logs_request(instance: IdRef, since: int | None, tail: int | None) -> APIRequest:
+    params = {k: v for k, v in (("since", since), ("tail", tail)) if v is not None}
+    return APIRequest("GET", f"/v1/instances/{id_of(instance)}/logs", params=params or None)
 
 
 def _wait_request(instance: IdRef, state: InstanceState, timeout: float) -> APIRequest:
@@ -183,6 +188,10 @@ class Instances(SyncAPIResource):
     def get_metrics(self, instance: IdRef) -> InstanceMetrics:
         return InstanceMetrics.model_validate(self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}/metrics")))
 
+    def logs(self, instance: IdRef, *, since: int | None = None, tail: int | None = None) -> InstanceLogs:
+        """The instance log: background-process output and start/exit lines, after ``since``, the last ``tail``."""
+        return InstanceLogs.model_validate(self._client._call(_logs_request(instance, since, tail)))
+
     def set_metadata(self, instance: IdRef, metadata: Mapping[str, str]) -> Instance:
         request = APIRequest("PUT", f"/v1/instances/{id_of(instance)}/metadata", json=dict(metadata))
         return self._parse(self._client._call(request))
@@ -292,6 +301,9 @@ class AsyncInstances(AsyncAPIResource):
     async def get_metrics(self, instance: IdRef) -> InstanceMetrics:
         data = await self._client._call(APIRequest("GET", f"/v1/instances/{id_of(instance)}/metrics"))
         return InstanceMetrics.model_validate(data)
+
+    async def logs(self, instance: IdRef, *, since: int | None = None, tail: int | None = None) -> InstanceLogs:
+        return InstanceLogs.model_validate(await self._client._call(_logs_request(instance, since, tail)))
 
     async def set_metadata(self, instance: IdRef, metadata: Mapping[str, str]) -> Instance:
         request = APIRequest("PUT", f"/v1/instances/{id_of(instance)}/metadata", json=dict(metadata))

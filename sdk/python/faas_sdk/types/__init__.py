@@ -32,6 +32,8 @@ __all__ = [
     "InstanceNetwork",
     "InstanceEndpoints",
     "InstanceMetrics",
+    "InstanceLogEntry",
+    "InstanceLogs",
     "InstanceState",
     "ExecutionResult",
     "ExecEvent",
@@ -243,6 +245,24 @@ class InstanceMetrics(FaaSModel):
     processes: ProcessCount
     disk: DiskUsage
     network: NetworkUsage
+
+
+class InstanceLogEntry(FaaSModel):
+    """One piece of the instance log: output of a background process (``stdout``/``stderr``) or a
+    line the agent wrote when the process started or exited (``agent``)."""
+
+    seq: int
+    time: str
+    pid: int
+    stream: str
+    data: str
+
+
+class InstanceLogs(FaaSModel):
+    """Entries oldest first; pass ``next_seq`` as ``since`` to read only newer ones."""
+
+    entries: list[InstanceLogEntry]
+    next_seq: int
 
 
 class ExecutionResult(FaaSModel):

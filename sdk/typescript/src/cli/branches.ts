@@ -4,9 +4,18 @@ import type { Instance } from '../resources/instances.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, metadataOption, pairs, str, type CommandGroup } from './command.js';
 import { table } from './output.js';
+import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
 
-const branchRow = (b: Branch) => [b.id, b.name, b.parentId, b.head, b.divergencePoint, b.instanceId, b.createdAt];
-export const showBranches = (list: Branch[]) => table(['ID', 'NAME', 'PARENT', 'HEAD', 'DIVERGED AT', 'INSTANCE', 'CREATED'], list.map(branchRow));
+const BRANCH_COLUMNS: Array<Column<Branch>> = [
+  { header: 'ID', value: (b) => b.id },
+  { header: 'NAME', value: (b) => b.name },
+  { header: 'PARENT', value: (b) => b.parentId },
+  { header: 'HEAD', value: (b) => b.head },
+  { header: 'DIVERGED AT', value: (b) => b.divergencePoint },
+  { header: 'INSTANCE', value: (b) => b.instanceId },
+  { header: 'AGE', value: (b) => age(b.createdAt) },
+];
+export const showBranches = (list: Branch[]) => table(BRANCH_COLUMNS.map((c) => c.header), list.map((b) => BRANCH_COLUMNS.map((c) => c.value(b))));
 
 export const branchCommands: CommandGroup = {
   create: {
@@ -19,12 +28,12 @@ export const branchCommands: CommandGroup = {
     },
   },
   list: {
-    usage: '[--parent <branch-id>] [--name <n>] [--metadata k=v]…',
-    summary: 'List branches',
-    options: { ...metadataOption, parent: { type: 'string' }, name: { type: 'string' } },
+    usage: `[--parent <branch-id>] [--name <n>] [--metadata k=v]… ${LIST_USAGE}`,
+    summary: 'List branches (AGE since created)',
+    options: { ...metadataOption, ...listOptions, parent: { type: 'string' }, name: { type: 'string' } },
     async run(ctx) {
       const filter = { parentId: str(ctx, 'parent'), name: str(ctx, 'name'), metadata: pairs(ctx, 'metadata') };
-      ctx.out.result(await ctx.client().branches.list(filter), showBranches);
+      printList(ctx, await ctx.client().branches.list(filter), BRANCH_COLUMNS);
     },
   },
   get: {

@@ -19,6 +19,11 @@ export interface Command {
   usage: string;
   summary: string;
   options?: Options;
+  /**
+   * After this many positionals, every further word is a positional too (options included), so
+   * `faas instance exec I ls -la` passes `-la` to ls: the words after the program are its own.
+   */
+  passthroughAfter?: number;
   /** Returns the exit code (default 0). */
   run(ctx: Context): Promise<number | void>;
 }

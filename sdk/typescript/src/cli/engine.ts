@@ -10,9 +10,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, closeSync, statSync, createReadStream, watch } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readCredentials, stateDir } from '../core/config.js';
+import { DEFAULT_ENDPOINT, endpointFromHostPort, readCredentials, stateDir } from '../core/config.js';
 import { sleep } from '../core/retry.js';
-import { int, type CommandGroup } from './command.js';
+import { int, type CommandGroup, type Context } from './command.js';
+import { FaaSClient } from '../client.js';
 import { EXIT } from './output.js';
 
 const START_TIMEOUT_MS = 60_000;
@@ -23,15 +24,12 @@ export function engineMain(): string {
   return process.env.FAAS_ENGINE_MAIN ?? fileURLToPath(new URL('../../../../engine/dist/src/main.js', import.meta.url));
 }
 
-/** Where the local engine listens: FAAS_ENDPOINT, else FAAS_HOST/FAAS_PORT as the engine reads them. */
+/** Where the local engine listens, found as the SDK finds it (FAAS_ENDPOINT, else FAAS_HOST/
+ *  FAAS_PORT, else credentials.json, else port 7440), so `engine status` and `instance list`
+ *  always talk to the same engine. */
 export function localEndpoint(): string {
-  if (process.env.FAAS_ENDPOINT) return process.env.FAAS_ENDPOINT.replace(/\/+$/, '');
-  return `http://${process.env.FAAS_HOST ?? '127.0.0.1'}:${process.env.FAAS_PORT ?? readPort() ?? 7440}`;
-}
-
-function readPort(): string | undefined {
-  const endpoint = readCredentials()?.endpoint;
-  return endpoint ? new URL(endpoint).port || undefined : undefined;
+  const endpoint = process.env.FAAS_ENDPOINT || endpointFromHostPort() || readCredentials()?.endpoint || DEFAULT_ENDPOINT;
+  return endpoint.replace(/\/+$/, '');
 }
 
 const logPath = () => join(stateDir(), 'engine.log');
@@ -113,6 +111,20 @@ function cleanHost(): void {
   if (r.status !== 0) throw new Error((r.stderr || r.error?.message || `engine clean exited with ${r.status}`).trim());
 }
 
+/** Instances the engine runs now (pending, ready or paused), from its metrics; null when it cannot say. */
+async function liveInstances(ctx: Context): Promise<number | null> {
+  let client: FaaSClient | undefined;
+  try {
+    client = new FaaSClient({ endpoint: localEndpoint(), apiKey: ctx.values['api-key'] as string | undefined, maxRetries: 0, timeout: 5000 });
+    const counts = (await client.metrics()).instances;
+    return (counts.pending ?? 0) + (counts.ready ?? 0) + (counts.paused ?? 0);
+  } catch {
+    return null; // no key for it, or it does not answer: stop it all the same
+  } finally {
+    client?.close();
+  }
+}
+
 export const engineCommands: CommandGroup = {
   start: {
     usage: '',
@@ -162,6 +174,9 @@ export const engineCommands: CommandGroup = {
       const clean = ctx.values.clean === true;
       const pid = readPid();
       const wasRunning = pid !== undefined && alive(pid);
+      // Asked before the stop: the sandboxes outlive the engine, and a user who is not told finds
+      // them (and their memory) still there much later.
+      const live = wasRunning && !clean ? await liveInstances(ctx) : null;
       if (wasRunning) {
         process.kill(pid, 'SIGTERM');
         const deadline = Date.now() + STOP_TIMEOUT_MS;
@@ -170,7 +185,12 @@ export const engineCommands: CommandGroup = {
       }
       if (clean) await ctx.out.progress('cleaning up the host', Promise.resolve().then(cleanHost));
       const done = wasRunning ? `engine stopped (pid ${pid})` : `no engine running for ${stateDir()}`;
-      ctx.out.result({ stopped: true, wasRunning, pid: wasRunning ? pid : null, cleaned: clean }, () => (clean ? `${done}; its instances, sandboxes, namespaces, firewall rules and mounts are removed` : done));
+      const left = live === null ? '' : live === 0 ? '; no instances were running' :
+        `; ${live} instance(s) keep running without it (unless it was started with FAAS_STOP_INSTANCES_ON_EXIT=1): ` +
+        '`faas engine start` manages them again, `faas engine stop --clean` stops them all';
+      ctx.out.result({ stopped: true, wasRunning, pid: wasRunning ? pid : null, cleaned: clean, liveInstances: live }, () =>
+        clean ? `${done}; its instances, sandboxes, namespaces, firewall rules and mounts are removed` : `${done}${left}`,
+      );
     },
   },
   status: {

@@ -2,17 +2,24 @@
 import type { Image } from '../resources/images.js';
 import { arg, metadataOption, pairs, str, type CommandGroup } from './command.js';
 import { bytes, table, UsageError } from './output.js';
+import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
 
-const imageRow = (i: Image) => [i.id, i.name, i.source, bytes(i.size), i.createdAt];
+const IMAGE_COLUMNS: Array<Column<Image>> = [
+  { header: 'ID', value: (i) => i.id },
+  { header: 'NAME', value: (i) => i.name },
+  { header: 'SOURCE', value: (i) => i.source },
+  { header: 'SIZE', value: (i) => bytes(i.size) },
+  { header: 'AGE', value: (i) => age(i.createdAt) },
+];
+const imageRow = (i: Image) => IMAGE_COLUMNS.map((c) => c.value(i));
 
 export const imageCommands: CommandGroup = {
   list: {
-    usage: '[--metadata k=v]…',
-    summary: 'List images',
-    options: metadataOption,
+    usage: `[--metadata k=v]… ${LIST_USAGE}`,
+    summary: 'List images (AGE since imported)',
+    options: { ...metadataOption, ...listOptions },
     async run(ctx) {
-      const images = await ctx.client().images.list({ metadata: pairs(ctx, 'metadata') });
-      ctx.out.result(images, (list: Image[]) => table(['ID', 'NAME', 'SOURCE', 'SIZE', 'CREATED'], list.map(imageRow)));
+      printList(ctx, await ctx.client().images.list({ metadata: pairs(ctx, 'metadata') }), IMAGE_COLUMNS);
     },
   },
   get: {
@@ -20,7 +27,7 @@ export const imageCommands: CommandGroup = {
     summary: 'Show an image',
     async run(ctx) {
       const image = await ctx.client().images.get(arg(ctx, 0, 'image-id'));
-      ctx.out.result(image, (i: Image) => table(['ID', 'NAME', 'SOURCE', 'SIZE', 'CREATED'], [imageRow(i)]));
+      ctx.out.result(image, (i: Image) => table(IMAGE_COLUMNS.map((c) => c.header), [imageRow(i)]));
     },
   },
   import: {

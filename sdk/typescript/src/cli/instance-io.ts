@@ -11,14 +11,30 @@ function parseLocation(text: string): { instanceId?: string; path: string } {
   return match ? { instanceId: match[1], path: match[2] } : { path: text };
 }
 
+/** The exit code of a command killed at its --timeout (as GNU timeout(1) and `docker exec` tools use). */
+export const TIMED_OUT = 124;
+
+/** Everything piped into this CLI (not a terminal), as text for the command; undefined when none. */
+async function pipedStdin(): Promise<string | undefined> {
+  if (process.stdin.isTTY) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined;
+}
+
 export const instanceIoCommands: CommandGroup = {
   exec: {
-    usage: "<instance-id> [--cwd DIR] [--env K=V]… [--user U] [--timeout MS] ('<shell line>' | -- <program> [args…])",
-    summary: "Run a command, streaming its output; exits with the command's exit code",
-    options: { cwd: { type: 'string' }, env: { type: 'string', multiple: true, short: 'e' }, user: { type: 'string' }, timeout: { type: 'string' } },
+    usage: "<instance-id> [--cwd DIR] [--env K=V]… [--user U] [--timeout MS] [--no-stdin] ('<shell line>' | <program> [args…])",
+    summary:
+      "Run a command, streaming its output; exits with the command's exit code (124 when --timeout killed it). " +
+      'Words after the program are its own (`exec I ls -la`). Piped stdin is sent to it (--no-stdin: not read)',
+    options: { cwd: { type: 'string' }, env: { type: 'string', multiple: true, short: 'e' }, user: { type: 'string' }, timeout: { type: 'string' }, 'no-stdin': { type: 'boolean' } },
+    passthroughAfter: 1,
     async run(ctx) {
       const id = arg(ctx, 0, 'instance-id');
-      const options = { cwd: str(ctx, 'cwd'), env: pairs(ctx, 'env'), user: str(ctx, 'user'), timeout: int(ctx, 'timeout') };
+      const timeout = int(ctx, 'timeout');
+      const stdin = ctx.values['no-stdin'] === true ? undefined : await pipedStdin();
+      const options = { cwd: str(ctx, 'cwd'), env: pairs(ctx, 'env'), user: str(ctx, 'user'), timeout, stdin };
       const stream = ctx.client().execution.execStream(id, commandFrom(ctx, 1), {
         ...options,
         onStdout: ctx.out.json ? undefined : (data) => process.stdout.write(data),
@@ -34,6 +50,12 @@ export const instanceIoCommands: CommandGroup = {
       try {
         const result: ExecStreamResult = await stream;
         ctx.out.result(result);
+        if (result.timedOut) {
+          // Without this line the user sees only the kill's exit status (137) and no reason.
+          const limit = timeout === undefined ? 'the default limit of 300000 ms (5 min)' : `--timeout ${timeout} ms`;
+          if (!ctx.out.json) process.stderr.write(`faas: the command ran past ${limit} and was killed; give it more with --timeout MS (at most 3600000), or split the work\n`);
+          return TIMED_OUT;
+        }
         return result.exitCode;
       } catch (error) {
         if (interrupted) return 130; // the shell convention for a command ended by Ctrl-C

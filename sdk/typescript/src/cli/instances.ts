@@ -3,7 +3,11 @@
 import type { Instance, InstanceMetrics, InstanceState } from '../resources/instances.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
-import { bytes, table, UsageError } from './output.js';
+import { bytes, EXIT, table, UsageError } from './output.js';
+import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
+import { FaaSError } from '../core/errors.js';
+import { sleep } from '../core/retry.js';
+import type * as api from '../generated/api.gen.js';
 import { instanceIoCommands } from './instance-io.js';
 import { showBranches } from './branches.js';
 import { stateCommands } from './state.js';
@@ -12,8 +16,16 @@ import { instanceServiceCommands } from './instance-services.js';
 import { forwardCommands } from './forward.js';
 import { instanceSshCommands } from './ssh.js';
 
-const instanceRow = (i: Instance) => [i.id, i.state, i.snapshotId, i.parentInstanceId, i.network?.ip, i.createdAt];
-const showInstances = (list: Instance[]) => table(['ID', 'STATE', 'SNAPSHOT', 'PARENT', 'IP', 'CREATED'], list.map(instanceRow));
+const INSTANCE_COLUMNS: Array<Column<Instance>> = [
+  { header: 'ID', value: (i) => i.id },
+  { header: 'STATE', value: (i) => i.state },
+  { header: 'SNAPSHOT', value: (i) => i.snapshotId },
+  { header: 'PARENT', value: (i) => i.parentInstanceId },
+  { header: 'IP', value: (i) => i.network?.ip },
+  { header: 'AGE', value: (i) => age(i.createdAt) },
+  { header: 'TTL', value: (i) => (i.ttl === null ? null : `${i.ttl}s ${i.ttlAction}`) },
+];
+const showInstances = (list: Instance[]) => table(INSTANCE_COLUMNS.map((c) => c.header), list.map((i) => INSTANCE_COLUMNS.map((c) => c.value(i))));
 
 function lifecycle(verb: 'stop' | 'pause' | 'resume', summary: string): Command {
   return {
@@ -43,9 +55,15 @@ function wakeOn(value: string | undefined): { http: boolean; ssh: boolean } | un
   return { http: kinds.includes('http'), ssh: kinds.includes('ssh') };
 }
 
+/** Each line of `data` after `prefix` (a chunk that ends mid-line gets its newline). */
+function prefixLines(prefix: string, data: string): string {
+  const lines = data.endsWith('\n') ? data.slice(0, -1).split('\n') : data.split('\n');
+  return lines.map((l) => `${prefix}${l}\n`).join('');
+}
+
 export const instanceCommands: CommandGroup = {
   start: {
-    usage: `<snapshot-id> [--ttl S] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--wake-on http,ssh] [--no-wait]`,
+    usage: `<snapshot-id> [--ttl S|none] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--metadata k=v]… [--wake-on http,ssh] [--no-wait]`,
     summary: 'Start an instance from a snapshot',
     options: { ...metadataOption, ...networkOptions, ttl: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, 'no-wait': { type: 'boolean' }, 'wake-on': { type: 'string' } },
     async run(ctx) {
@@ -53,7 +71,8 @@ export const instanceCommands: CommandGroup = {
       const hasResources = Object.values(resources).some((v) => v !== undefined);
       const instance = await ctx.client().instances.start({
         snapshotId: arg(ctx, 0, 'snapshot-id'),
-        ttl: int(ctx, 'ttl'),
+        // Without --ttl the engine's default lifetime applies (FAAS_INSTANCE_TTL); `none` asks for no limit.
+        ttl: str(ctx, 'ttl') === 'none' ? null : int(ctx, 'ttl'),
         metadata: pairs(ctx, 'metadata'),
         resources: hasResources ? resources : undefined,
         networkConfig: networkConfigFrom(ctx),
@@ -64,12 +83,12 @@ export const instanceCommands: CommandGroup = {
     },
   },
   list: {
-    usage: '[--state S] [--snapshot <id>] [--parent <id>] [--metadata k=v]…',
-    summary: 'List instances',
-    options: { ...metadataOption, state: { type: 'string' }, snapshot: { type: 'string' }, parent: { type: 'string' } },
+    usage: `[--state S] [--snapshot <id>] [--parent <id>] [--metadata k=v]… ${LIST_USAGE}`,
+    summary: 'List instances (AGE since created; a stopped one has no IP: its address is free for others)',
+    options: { ...metadataOption, ...listOptions, state: { type: 'string' }, snapshot: { type: 'string' }, parent: { type: 'string' } },
     async run(ctx) {
       const filter = { state: stateFilter(ctx), snapshotId: str(ctx, 'snapshot'), parentId: str(ctx, 'parent'), metadata: pairs(ctx, 'metadata') };
-      ctx.out.result(await ctx.client().instances.list(filter), showInstances);
+      printList(ctx, await ctx.client().instances.list(filter), INSTANCE_COLUMNS);
     },
   },
   get: {
@@ -84,12 +103,27 @@ export const instanceCommands: CommandGroup = {
   pause: lifecycle('pause', 'Freeze every process of an instance'),
   resume: lifecycle('resume', 'Unfreeze a paused instance'),
   delete: {
-    usage: '<instance-id>',
-    summary: 'Stop an instance and forget it',
+    usage: '<instance-id>…',
+    summary: 'Stop instances and forget them (each named one; exit 1 when any could not be deleted)',
     async run(ctx) {
-      const id = arg(ctx, 0, 'instance-id');
-      await ctx.client().instances.delete(id);
-      ctx.out.result({ id, deleted: true }, () => `deleted ${id}`);
+      arg(ctx, 0, 'instance-id');
+      const results: Array<{ id: string; deleted: boolean; error?: { code: string; message: string } }> = [];
+      for (const id of ctx.args) {
+        try {
+          await ctx.client().instances.delete(id);
+          results.push({ id, deleted: true });
+        } catch (error) {
+          // One id alone keeps the usual error report (and its exit code 3 when unreachable).
+          if (ctx.args.length === 1) throw error;
+          const e = error instanceof FaaSError ? error : undefined;
+          results.push({ id, deleted: false, error: { code: e?.code ?? 'cli_error', message: (error as Error)?.message ?? String(error) } });
+        }
+      }
+      const failed = results.filter((r) => !r.deleted);
+      ctx.out.result(results.length === 1 ? results[0] : results, () =>
+        results.map((r) => (r.deleted ? `deleted ${r.id}` : `not deleted ${r.id}: ${r.error!.message}`)).join('\n'),
+      );
+      return failed.length ? EXIT.engineError : EXIT.ok;
     },
   },
   metrics: {
@@ -116,18 +150,55 @@ export const instanceCommands: CommandGroup = {
     },
   },
   branch: {
-    usage: `<instance-id> --count N [--name <branch>]… ${NETWORK_USAGE} [--metadata k=v]…`,
+    usage: `<instance-id> (--count N | --name <branch>…) ${NETWORK_USAGE} [--metadata k=v]…`,
     summary: 'Live-branch a running instance into N copies (--name once per copy: each gets a Branch; they inherit its network policy unless flags say otherwise)',
     options: { ...metadataOption, ...networkOptions, count: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true } },
     async run(ctx) {
       const names = ctx.values.name as string[] | undefined;
-      const count = int(ctx, 'count') ?? names?.length ?? 1;
+      // No silent default: a typo'd or forgotten --count would quietly make one copy.
+      const count = int(ctx, 'count') ?? names?.length;
+      if (count === undefined) throw new UsageError('say how many copies: --count N (or one --name per copy), e.g. `faas instance branch <id> --count 1`');
       const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), {
         count, metadata: pairs(ctx, 'metadata'), names, networkConfig: networkConfigFrom(ctx), networkBandwidth: bandwidthFrom(ctx),
       });
       const result = await ctx.out.progress(`branching into ${count}`, work);
       const branches = (r: typeof result) => (r.branches ? `\n${showBranches(r.branches)}` : '');
       ctx.out.result(result, (r: typeof result) => `snapshot ${r.snapshot.id}\n${showInstances(r.instances)}${branches(r)}`);
+    },
+  },
+  logs: {
+    usage: '<instance-id> [--tail N] [--since SEQ] [--follow]',
+    summary:
+      "The instance log: background processes' output (stdout here, stderr to stderr, each line after its pid) and when each started and exited; " +
+      '--follow keeps printing new entries (polls each second) until Ctrl-C',
+    options: { tail: { type: 'string', short: 'n' }, since: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+    async run(ctx) {
+      const id = arg(ctx, 0, 'instance-id');
+      const instances = ctx.client().instances;
+      const follow = ctx.values.follow === true;
+      const print = (entries: api.InstanceLogEntry[]) => {
+        for (const e of entries) {
+          if (ctx.out.json && follow) process.stdout.write(`${JSON.stringify(e)}\n`);
+          else if (!ctx.out.json) (e.stream === 'stderr' ? process.stderr : process.stdout).write(prefixLines(`${e.pid}${e.stream === 'agent' ? '*' : ''} | `, e.data));
+        }
+      };
+      let logs = await instances.logs(id, { tail: int(ctx, 'tail'), since: int(ctx, 'since') });
+      if (ctx.out.json && !follow) return void ctx.out.result(logs);
+      print(logs.entries);
+      if (!follow) return;
+      let stop = false;
+      const onInterrupt = () => (stop = true);
+      process.once('SIGINT', onInterrupt);
+      try {
+        while (!stop) {
+          await sleep(1000);
+          if (stop) break;
+          logs = await instances.logs(id, { since: logs.nextSeq });
+          print(logs.entries);
+        }
+      } finally {
+        process.off('SIGINT', onInterrupt);
+      }
     },
   },
   network: networkCommand,

@@ -64,13 +64,13 @@ export class Output {
     if (this.json) {
       const body = fe
         ? { code: fe.code, message: fe.message, details: fe.details, requestId: fe.requestId ?? null }
-        : { code: 'cli_error', message: (error as Error)?.message ?? String(error), details: null, requestId: null };
+        : localFileError(error) ?? { code: 'cli_error', message: (error as Error)?.message ?? String(error), details: null, requestId: null };
       this.result({ error: body });
       return code;
     }
     const message = (error as Error)?.message ?? String(error);
     const lines = [`faas: ${message}${fe?.requestId ? ` (request ${fe.requestId})` : ''}`];
-    const hint = fe ? nextStep(fe) : undefined;
+    const hint = fe ? nextStep(fe) : localFileStep(error);
     if (hint) lines.push(hint);
     process.stderr.write(`${lines.join('\n')}\n`);
     return code;
@@ -79,6 +79,22 @@ export class Output {
 
 /** The engine could not be reached (not a NetworkError about an instance's port or a local port). */
 const unreachable = (error: unknown) => error instanceof NetworkError && error.code === 'network_error';
+
+/** A local file error as an envelope: code `local_file_error`, with the path and errno code. */
+function localFileError(error: unknown) {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e?.path !== 'string') return undefined;
+  return { code: 'local_file_error', message: e.message, details: { path: e.path, errno: e.code ?? null }, requestId: null };
+}
+
+/** A local file could not be read or written (an fs error that names its path). */
+function localFileStep(error: unknown): string | undefined {
+  const e = error as NodeJS.ErrnoException;
+  if (typeof e?.path !== 'string') return undefined;
+  if (e.code === 'ENOENT') return `The local path ${JSON.stringify(e.path)} does not exist: check it (relative paths start at ${process.cwd()}).`;
+  if (e.code === 'EACCES' || e.code === 'EPERM') return `This user may not use the local path ${JSON.stringify(e.path)}: check its permissions.`;
+  return `Check the local path ${JSON.stringify(e.path)}.`;
+}
 
 /** What to do next, chosen from the error class (never from the message). */
 function nextStep(error: FaaSError): string | undefined {

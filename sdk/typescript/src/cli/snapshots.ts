@@ -3,10 +3,18 @@ import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
 import { bytes, table, UsageError } from './output.js';
+import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
+import type * as api from '../generated/api.gen.js';
 import { bandwidthFrom, NETWORK_USAGE, networkConfigFrom, networkOptions } from './network.js';
 
-const snapshotRow = (s: Snapshot) => [s.id, s.parentId, s.name, bytes(s.size), s.createdAt];
-const showSnapshots = (list: Snapshot[]) => table(['ID', 'PARENT', 'NAME', 'SIZE', 'CREATED'], list.map(snapshotRow));
+const SNAPSHOT_COLUMNS: Array<Column<Snapshot>> = [
+  { header: 'ID', value: (s) => s.id },
+  { header: 'PARENT', value: (s) => s.parentId },
+  { header: 'NAME', value: (s) => s.name },
+  { header: 'SIZE', value: (s) => bytes(s.size) },
+  { header: 'AGE', value: (s) => age(s.createdAt) },
+];
+const showSnapshots = (list: Snapshot[]) => table(SNAPSHOT_COLUMNS.map((c) => c.header), list.map((s) => SNAPSHOT_COLUMNS.map((c) => c.value(s))));
 
 /**
  * One word is a shell command line (`exec <id> 'echo $HOME > f'`); several words are the program
@@ -53,12 +61,12 @@ export const snapshotCommands: CommandGroup = {
     },
   },
   list: {
-    usage: '[--metadata k=v]… [--digest sha256:…] [--image <id>] [--parent <id>]',
-    summary: 'List snapshots',
-    options: { ...metadataOption, digest: { type: 'string' }, image: { type: 'string' }, parent: { type: 'string' } },
+    usage: `[--metadata k=v]… [--digest sha256:…] [--image <id>] [--parent <id>] ${LIST_USAGE}`,
+    summary: 'List snapshots (AGE since created)',
+    options: { ...metadataOption, ...listOptions, digest: { type: 'string' }, image: { type: 'string' }, parent: { type: 'string' } },
     async run(ctx) {
       const filter = { metadata: pairs(ctx, 'metadata'), digest: str(ctx, 'digest'), imageId: str(ctx, 'image'), parentId: str(ctx, 'parent') };
-      ctx.out.result(await ctx.client().snapshots.list(filter), showSnapshots);
+      printList(ctx, await ctx.client().snapshots.list(filter), SNAPSHOT_COLUMNS);
     },
   },
   get: {
@@ -90,9 +98,10 @@ export const snapshotCommands: CommandGroup = {
     },
   },
   exec: {
-    usage: "<snapshot-id> [--fresh] ('<shell line>' | -- <program> [args…])",
+    usage: "<snapshot-id> [--fresh] ('<shell line>' | <program> [args…])",
     summary: "Run a build step on a snapshot; its output is printed (on stderr) as it runs; prints the resulting snapshot",
     options: { fresh: { type: 'boolean' } },
+    passthroughAfter: 1,
     async run(ctx) {
       const id = arg(ctx, 0, 'snapshot-id');
       // The step's output goes to stderr as it comes, so stdout stays the snapshot (id or --json).
@@ -112,6 +121,21 @@ export const snapshotCommands: CommandGroup = {
       const snapshot = await ctx.out.progress('uploading', step);
       if (snapshot.cached) process.stderr.write(`cached: this content was already uploaded there on ${id} (--fresh uploads it again)\n`);
       ctx.out.result(snapshot, (s: Snapshot) => s.id);
+    },
+  },
+  pool: {
+    usage: '<snapshot-id> [--min N] [--max M | --no-max]',
+    summary: 'Show the warm pool of paused clones kept for a snapshot; with --min (and --max) set it (--min 0 drains it; --max caps its live instances)',
+    options: { min: { type: 'string' }, max: { type: 'string' }, 'no-max': { type: 'boolean' } },
+    async run(ctx) {
+      const id = arg(ctx, 0, 'snapshot-id');
+      const min = int(ctx, 'min');
+      const max = int(ctx, 'max');
+      if (min === undefined && (max !== undefined || ctx.values['no-max'] === true)) throw new UsageError('--max and --no-max go with --min N (the pool size to keep), e.g. `--min 2 --max 10`');
+      const snapshots = ctx.client().snapshots;
+      const work = min === undefined ? snapshots.getPool(id) : snapshots.setPool(id, { minInstances: min, maxInstances: ctx.values['no-max'] === true ? null : max });
+      const pool = await ctx.out.progress(min === undefined ? 'reading pool' : 'setting pool', work);
+      ctx.out.result(pool, (p: api.SnapshotPool) => table(['SNAPSHOT', 'MIN', 'MAX', 'READY', 'LIVE'], [[p.snapshotId, p.minInstances, p.maxInstances, p.ready, p.live]]));
     },
   },
 };

@@ -1,5 +1,5 @@
 // Where the client finds its endpoint and API key: explicit options first, then FAAS_API_KEY /
-// FAAS_ENDPOINT, then the credentials.json the engine writes into its state directory
+// FAAS_ENDPOINT (the endpoint also from FAAS_HOST/FAAS_PORT, as the engine listens), then the credentials.json the engine writes into its state directory
 // ($FAAS_STATE_DIR, default /var/lib/faas), so a local engine needs no configuration at all.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ export type TokenProvider = () => string | Promise<string>;
 export interface ClientConfig {
   /** Engine API key. Default: FAAS_API_KEY, else credentials.json of the local engine. */
   apiKey?: string;
-  /** Base URL, e.g. `http://127.0.0.1:7440`. Default: FAAS_ENDPOINT, else credentials.json, else port 7440 on localhost. */
+  /** Base URL, e.g. `http://127.0.0.1:7440`. Default: FAAS_ENDPOINT, else FAAS_HOST/FAAS_PORT, else credentials.json, else port 7440 on localhost. */
   endpoint?: string;
   /** Per-request timeout in milliseconds (default 10 minutes). */
   timeout?: number;
@@ -81,10 +81,23 @@ export function readCredentials(env: NodeJS.ProcessEnv = process.env): Credentia
   }
 }
 
+/**
+ * The engine's address from FAAS_HOST / FAAS_PORT, the variables the engine itself listens on
+ * (so a client beside an engine started with FAAS_PORT=7500 finds it with no state dir); undefined
+ * when neither is set. A wildcard listen address means this host's loopback.
+ */
+export function endpointFromHostPort(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const host = env.FAAS_HOST || undefined;
+  const port = env.FAAS_PORT || undefined;
+  if (!host && !port) return undefined;
+  const name = !host || host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port ?? 7440}`;
+}
+
 export function resolveConfig(config: ClientConfig = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   // An empty value (FAAS_API_KEY=) counts as unset, as shells make it easy to export one.
   const keyFromEnv = env.FAAS_API_KEY || undefined;
-  const endpointFromEnv = env.FAAS_ENDPOINT || undefined;
+  const endpointFromEnv = env.FAAS_ENDPOINT || endpointFromHostPort(env);
   const file = !config.apiKey && !keyFromEnv ? readCredentials(env) : !config.endpoint && !endpointFromEnv ? readCredentials(env) : undefined;
   const apiKey = config.apiKey || keyFromEnv || file?.apiKey;
   if (!apiKey) {

@@ -344,6 +344,21 @@ export interface SnapshotPoolRequest {
   maxInstances?: number | null;
 }
 
+export interface InstanceLogs {
+  entries: InstanceLogEntry[];
+  /** The newest sequence number written so far; pass it as `since` to read only newer entries. */
+  nextSeq: number;
+}
+
+export interface InstanceLogEntry {
+  seq: number;
+  time: Timestamp;
+  pid: number;
+  /** `agent`: a line the agent wrote (a process started, or exited and how). */
+  stream: "stdout" | "stderr" | "agent";
+  data: string;
+}
+
 export interface SnapshotPool {
   snapshotId: string;
   minInstances: number;
@@ -469,7 +484,7 @@ export interface InstancePage {
 export interface CreateInstanceRequest {
   snapshotId: string;
   metadata?: Metadata;
-  /** Lifetime in seconds from `createdAt`; null or omitted = no limit. When it runs out the engine applies `ttlAction` once (also when the deadline passed while the engine was down). */
+  /** Lifetime in seconds from `createdAt`; null = no limit; omitted = the engine's default lifetime, `FAAS_INSTANCE_TTL` (86400 s = 24 h unless the operator changed it; 0 there turns the default off), shown in the instance's `ttl`. When it runs out the engine applies `ttlAction` once (also when the deadline passed while the engine was down). */
   ttl?: number | null;
   ttlAction?: "stop" | "pause";
   /** Stop the instance when it has been idle for the engine's idle period (`FAAS_IDLE_SECONDS`, default 300). Idle means: no request to its exec, files, processes or terminal routes started or was still open (an open output stream or terminal counts as activity) during the whole period. Lifecycle and metrics calls do not count; background processes do not keep an instance alive. An engine restart starts the idle period afresh. */
@@ -956,6 +971,7 @@ export const operations = {
   restartInstance: { method: "POST", path: "/v1/instances/{id}/restart" },
   waitInstance: { method: "GET", path: "/v1/instances/{id}/wait" },
   getInstanceMetrics: { method: "GET", path: "/v1/instances/{id}/metrics" },
+  getInstanceLogs: { method: "GET", path: "/v1/instances/{id}/logs" },
   setInstanceMetadata: { method: "PUT", path: "/v1/instances/{id}/metadata" },
   setInstanceNetwork: { method: "PUT", path: "/v1/instances/{id}/network" },
   snapshotInstance: { method: "POST", path: "/v1/instances/{id}/snapshot" },

@@ -1,5 +1,6 @@
 // client.images: the root filesystems snapshots boot from.
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type * as api from '../generated/api.gen.js';
 import type { HttpTransport, RequestOptions } from '../core/http.js';
@@ -44,7 +45,15 @@ export class ImageManager {
     const { name, ...requestOptions } = options;
     const common = { ...requestOptions, method: 'POST' as const, path: '/v1/images/import', query: { name }, contentType: 'application/x-tar' };
     // Streamed bodies skip the engine's idempotency store, so a key would not make a retry safe.
-    if (typeof source === 'string') return this.http.request({ ...common, idempotencyKey: null, body: () => createReadStream(source) });
+    // A path is checked here first: a stream that fails to open mid-request surfaces as a network
+    // error ("cannot reach the engine"), when the fault is the local file (it rejects with the
+    // fs error, e.g. ENOENT, naming the path).
+    if (typeof source === 'string') {
+      return stat(source).then((s) => {
+        if (!s.isFile()) throw Object.assign(new Error(`${source} is not a file (an image is imported from a tar archive)`), { code: 'EISDIR', path: source });
+        return this.http.request<Image>({ ...common, idempotencyKey: null, body: () => createReadStream(source) });
+      });
+    }
     return this.http.request({ ...common, idempotencyKey: null, oneShotBody: source instanceof Readable ? source : Readable.fromWeb(source as never) });
   }
 

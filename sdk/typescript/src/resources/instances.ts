@@ -70,6 +70,13 @@ const DEFAULT_WAIT_MS = 30_000;
 /** Extra time the HTTP call gets beyond an engine-side wait, so the engine answers first. */
 const WAIT_MARGIN_MS = 15_000;
 
+export interface InstanceLogsFilter {
+  /** Only entries after this sequence number (the `nextSeq` of an earlier answer). */
+  since?: number;
+  /** At most this many of the newest entries. */
+  tail?: number;
+}
+
 export class Instance implements InstanceData {
   declare readonly id: string;
   declare readonly snapshotId: string;
@@ -160,6 +167,11 @@ export class Instance implements InstanceData {
 
   getMetrics(options?: RequestOptions): Promise<InstanceMetrics> {
     return this.#client.instances.getMetrics(this.id, options);
+  }
+
+  /** This instance's log (`client.instances.logs`). */
+  logs(filter: InstanceLogsFilter = {}, options?: RequestOptions): Promise<api.InstanceLogs> {
+    return this.#client.instances.logs(this.id, filter, options);
   }
 
   snapshot(body: api.SnapshotInstanceRequest = {}, options?: RequestOptions): Promise<Snapshot> {
@@ -321,6 +333,15 @@ export class InstanceManager {
 
   getMetrics(id: IdRef, options?: RequestOptions): Promise<InstanceMetrics> {
     return this.client.http.request({ ...options, method: 'GET', path: `/v1/instances/${seg(id)}/metrics` });
+  }
+
+  /**
+   * The instance log the agent keeps: what background processes wrote (with their pid) and a line
+   * when each started and exited, the last 1 MiB. `since` = an earlier answer's `nextSeq` reads
+   * only what is new; `tail` keeps the newest N entries.
+   */
+  logs(id: IdRef, filter: InstanceLogsFilter = {}, options?: RequestOptions): Promise<api.InstanceLogs> {
+    return this.client.http.request({ ...options, method: 'GET', path: `/v1/instances/${seg(id)}/logs`, query: { since: filter.since, tail: filter.tail } });
   }
 
   async setMetadata(id: IdRef, metadata: Record<string, string>, options?: RequestOptions): Promise<Instance> {
