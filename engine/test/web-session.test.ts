@@ -3,11 +3,15 @@
 // token; the key's revocation ending its sessions. The browser itself is driven in
 // dashboard-browser.test.ts.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { request } from 'node:http';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { LoginLimiter, WebSessions } from '../src/services/web-sessions.js';
 import { startEngine, type TestEngine } from './harness.js';
 
+const run = promisify(execFile);
 let t: TestEngine;
 const NO_KEY = { authorization: '' };
 
@@ -167,6 +171,42 @@ describe('browser sessions', () => {
     assert.match(js.headers.get('content-type') ?? '', /javascript/);
     assert.equal((await t.api('GET', '/dashboard/assets/..%2fpackage.json', undefined, { headers: NO_KEY })).status, 400);
     assert.equal((await t.api('GET', '/dashboard/assets/nothing.js', undefined, { headers: NO_KEY })).status, 404);
+  });
+});
+
+describe('browser sessions: IPv6 addresses and the host user nobody', () => {
+  let e: TestEngine;
+  before(async () => {
+    e = await startEngine();
+  });
+  after(async () => e?.close());
+
+  it('an engine reached at an IPv6 literal knows its own origin (and names it as the spec server)', async () => {
+    const host = '[::1]:7440'; // what a browser at http://[::1]:7440/ sends as Host and Origin
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${e.url}${path}`, { method, headers: { host, ...headers } }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const login = (origin: string) => send('POST', '/v1/session', { origin, 'content-type': 'application/json' }, JSON.stringify({ key: e.key }));
+    assert.equal((await login(`http://${host}`)).status, 201);
+    assert.equal((await login('http://[::1]:8080')).status, 403);
+    const spec = await send('GET', '/v1/openapi.json', { authorization: `Bearer ${e.key}` });
+    assert.equal(JSON.parse(spec.body).servers[0].url, `http://${host}`);
+  });
+
+  it('the host user nobody gets the login page or 401, never a session, without the key', async () => {
+    // Asynchronously: the engine answering curl runs in this very process.
+    const curl = async (...args: string[]) => (await run('runuser', ['-u', 'nobody', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', ...args], { encoding: 'utf8' })).stdout;
+    assert.match(await curl('-H', 'accept: text/html', `${e.url}/dashboard`), /^303 .*\/login\?next=%2Fdashboard$/);
+    assert.match(await curl('-H', 'cookie: faas_session=guessed', `${e.url}/v1/instances`), /^401/);
+    assert.match(await curl('-H', 'content-type: application/json', '-d', '{"key":"faas_guess"}', `${e.url}/v1/session`), /^401/);
   });
 });
 
