@@ -123,4 +123,19 @@ describe('friendly errors and defaults (engine)', () => {
     assert.deepEqual([stopped.status, stopped.body.error.code], [409, 'instance_not_ready']);
     await t.api('DELETE', `/v1/instances/${inst.id}`);
   });
+
+  it('an instance killed for memory says so (out_of_memory), in its error and in the 409 of the call', async () => {
+    const small = (await t.api('POST', '/v1/snapshots', { memory: 256 })).body;
+    const inst = (await t.api('POST', '/v1/instances', { snapshotId: small.id })).body;
+    assert.equal(inst.state, 'ready');
+    const r = await t.api('POST', `/v1/instances/${inst.id}/exec`, { command: 'python3 -c "a = bytearray(900 * 1024 * 1024)"' });
+    assert.equal(r.status, 409, JSON.stringify(r.body));
+    assert.equal(r.body.error.details.reason, 'out_of_memory');
+    assert.match(r.body.error.message, /out of memory: the sandbox used all of its 256 MB and was killed; start it again with more memory/);
+    const got = (await t.api('GET', `/v1/instances/${inst.id}`)).body;
+    assert.equal(got.state, 'error');
+    assert.match(got.error, /^out of memory:/);
+    await t.api('DELETE', `/v1/instances/${inst.id}`);
+    await t.api('DELETE', `/v1/snapshots/${small.id}?force=true`);
+  });
 });

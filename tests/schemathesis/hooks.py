@@ -171,7 +171,7 @@ KNOWN: list[tuple[str, str, Any]] = [
      and b"does not look like a root filesystem" in (r.content or b"")),
     ("schemathesis", "a stateful link carried a null field (e.g. a root snapshot's instanceId) into a path as 'None'",
      lambda f, c, r: r.status_code == 400 and any(v is None for v in (c.path_parameters or {}).values())),
-    ("schemathesis", "a stateful link carried an id of another kind into a path (a branch id into /v1/instances/{id}); the 400 names the id pattern",
+    ("schemathesis", "a stateful link carried an id of another kind into a path (a branch id into /v1/instances/{id}); the 400 says which kind of id it expects",
      lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400 and _path_pattern_refusal(r)),
     ("schemathesis", "a documented rule (spec, top): no string but stdin may hold a NUL byte; 400 naming the field",
      lambda f, c, r: "Schema-valid request rejected" in _message(f) and r.status_code == 400
@@ -238,13 +238,15 @@ def _keys_merged_by_encoding(metadata: Any) -> bool:
 
 
 def _path_pattern_refusal(response: Any) -> bool:
-    """The engine refused a path parameter for its pattern (an id of the wrong kind), nothing else."""
+    """The engine refused a path parameter for its pattern (an id of the wrong kind), nothing else.
+    The message starts with the field ("params/id: expected an instance id …", no regex since
+    issue 16); details.in == "params" and details.errors[].keyword == "pattern" say it for programs."""
     body = _json(response)
     error = body.get("error") if isinstance(body, dict) else None
     details = error.get("details") if isinstance(error, dict) else None
     errors = details.get("errors") if isinstance(details, dict) else None
     return (isinstance(error, dict) and str(error.get("message", "")).startswith("params/")
-            and isinstance(errors, list) and bool(errors) and all(isinstance(e, dict) and e.get("keyword") == "pattern" for e in errors))
+            and isinstance(errors, list) and details.get("in", "params") == "params" and bool(errors) and all(isinstance(e, dict) and e.get("keyword") == "pattern" for e in errors))
 
 
 def _error_field(response: Any) -> Any:

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -124,14 +125,9 @@ func (s *Server) procOutput(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	var since uint64
-	if v := q.Get("since"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, errs.Invalid("invalid since %q", v))
-			return
-		}
-		since = n
+	since, ok := uintParam(w, q, "since")
+	if !ok {
+		return
 	}
 	follow, _ := strconv.ParseBool(q.Get("follow"))
 	out := newNDJSON(w)
@@ -142,24 +138,29 @@ func (s *Server) procOutput(w http.ResponseWriter, r *http.Request) {
 // `since`, at most the last `tail`, and `nextSeq` to pass as `since` next time.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var since uint64
-	var tail int
-	if v := q.Get("since"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, errs.Invalid("invalid since %q", v))
-			return
-		}
-		since = n
+	since, ok := uintParam(w, q, "since")
+	if !ok {
+		return
 	}
-	if v := q.Get("tail"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, errs.Invalid("invalid tail %q", v))
-			return
-		}
-		tail = n
+	tail, ok := uintParam(w, q, "tail")
+	if !ok {
+		return
 	}
-	entries, next := process.Log.Read(since, tail)
+	entries, next := process.Log.Read(since, int(min(tail, 1<<31)))
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "nextSeq": next})
+}
+
+// uintParam reads an optional unsigned decimal query parameter (0 when absent); on a bad value it
+// answers 400 and returns false.
+func uintParam(w http.ResponseWriter, q url.Values, name string) (uint64, bool) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		writeError(w, errs.Invalid("invalid %s %q", name, v))
+		return 0, false
+	}
+	return n, true
 }

@@ -35,4 +35,22 @@ export function assertCan(instance: Instance, action: InstanceAction): void {
   }
 }
 
+/**
+ * The instance left `ready` while a call ran. A failed one says why (e.g. out of memory), so the
+ * caller reads the reason here instead of a bare state.
+ */
+export function notReadyNow(instance: Instance): FaasError {
+  const why = instance.state === 'error' && instance.error ? `: ${instance.error}` : '';
+  const oom = why !== '' && instance.error!.startsWith(OUT_OF_MEMORY);
+  return new FaasError('instance_not_ready', `instance ${instance.id} is ${instance.state}${why}`, {
+    id: instance.id,
+    state: instance.state,
+    ...(why ? { error: instance.error } : {}),
+    ...(oom ? { reason: 'out_of_memory' } : {}),
+  });
+}
+
+/** How an instance's `error` begins when the kernel killed its sandbox for memory (reconciler). */
+export const OUT_OF_MEMORY = 'out of memory:';
+
 export const isLive = (s: InstanceState) => s === 'pending' || s === 'ready' || s === 'paused' || s === 'stopping';

@@ -32,6 +32,13 @@ export class Cgroups {
     };
   }
 
+  /** Whether the kernel's OOM killer killed a task of this cgroup (memory.oom_control `oom_kill`,
+   *  cgroup v1): then a sandbox that exited on its own ran out of its memory limit. */
+  oomKilled(id: string): boolean {
+    const m = /^oom_kill (\d+)$/m.exec(readRaw('memory', this.pathOf(id), 'memory.oom_control'));
+    return m !== null && Number(m[1]) > 0;
+  }
+
   /** Removes this engine's parent cgroup in every controller where it is empty (at shutdown; with
    *  instances still running it stays, and the kernel refuses to remove a cgroup in use anyway). */
   removeParentIfEmpty(): void {
@@ -87,6 +94,14 @@ function write(ctl: string, path: string, file: string, value: string): void {
     writeFileSync(join(ROOT, ctl, path, file), value);
   } catch {
     /* controller missing on this host: the limit is best effort, metrics still report usage */
+  }
+}
+
+function readRaw(ctl: string, path: string, file: string): string {
+  try {
+    return readFileSync(join(ROOT, ctl, path, file), 'utf8');
+  } catch {
+    return '';
   }
 }
 

@@ -2,7 +2,7 @@
 // snapshots (restore, run, checkpoint, stop; cached by digest) are services/steps.ts.
 import { FaasError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
-import { assertCan } from '../core/instance-states.js';
+import { assertCan, notReadyNow } from '../core/instance-states.js';
 import type { ExecRequest, ExecutionResult, Instance } from '../core/types.js';
 import type { AgentClient, AgentExecEvent } from '../runtime/agent-client.js';
 import type { InstanceService } from './instances.js';
@@ -104,7 +104,7 @@ export class ExecService {
   private explain(inst: Instance, err: unknown): unknown {
     const now = this.instances.get(inst.id);
     if (now.state !== 'ready' && err instanceof FaasError && err.code === 'runtime_error') {
-      return new FaasError('instance_not_ready', `instance ${inst.id} is ${now.state}`, { id: inst.id, state: now.state });
+      return notReadyNow(now);
     }
     return err;
   }

@@ -4,7 +4,7 @@
 // socket buffers. Atomic writes and tar path checks are the agent's job; it runs next to the data.
 import type { Readable } from 'node:stream';
 import { FaasError } from '../core/errors.js';
-import { assertCan } from '../core/instance-states.js';
+import { assertCan, notReadyNow } from '../core/instance-states.js';
 import type { Instance } from '../core/types.js';
 import type { AgentClient } from '../runtime/agent-client.js';
 import type { InstanceService } from './instances.js';
@@ -123,7 +123,7 @@ export class FileService {
     } catch (err) {
       const now = this.instances.get(inst.id);
       if (now.state !== 'ready' && err instanceof FaasError && err.code === 'runtime_error') {
-        throw new FaasError('instance_not_ready', `instance ${inst.id} is ${now.state}`, { id: inst.id, state: now.state });
+        throw notReadyNow(now);
       }
       throw diskFull(err);
     }

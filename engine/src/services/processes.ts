@@ -3,7 +3,7 @@
 // no state about them and proxies to the agent's process table.
 import type { Readable } from 'node:stream';
 import { FaasError, notFound, waitExpired } from '../core/errors.js';
-import { assertCan } from '../core/instance-states.js';
+import { assertCan, notReadyNow } from '../core/instance-states.js';
 import type { ExecRequest, Instance } from '../core/types.js';
 import { ndjson, type AgentClient } from '../runtime/agent-client.js';
 import { drainOnError } from './files.js';
@@ -98,7 +98,7 @@ export class ProcessService {
       if (err instanceof FaasError && err.code === 'file_not_found') throw notFound('process', pid);
       const now = this.instances.get(id);
       if (now.state !== 'ready' && err instanceof FaasError && err.code === 'runtime_error') {
-        throw new FaasError('instance_not_ready', `instance ${id} is ${now.state}`, { id, state: now.state });
+        throw notReadyNow(now);
       }
       throw err;
     }

@@ -15,6 +15,7 @@ import { nowIso } from '../core/types.js';
 import type { NetnsManager } from '../network/netns.js';
 import type { AgentClient } from '../runtime/agent-client.js';
 import type { Cgroups } from '../runtime/cgroups.js';
+import { OUT_OF_MEMORY } from '../core/instance-states.js';
 import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { InstanceService } from './instances.js';
@@ -134,7 +135,14 @@ export class Reconciler {
             if (!i || (i.state !== 'ready' && i.state !== 'paused')) continue;
             const status = running.get(this.d.instances.sandboxOf(i.id));
             if ((!status || status === 'stopped') && (i.readyAt ?? '') < listedAt) {
-              this.d.service.markDead(i.id, 'the sandbox exited unexpectedly (crashed or killed, e.g. out of memory)');
+              // The memory cgroup says whether the kernel killed it for memory: then say so, and
+              // what to do, instead of a guess (the log gets the same line).
+              const oom = this.d.cgroups.oomKilled(i.id);
+              const why = oom
+                ? `${OUT_OF_MEMORY} the sandbox used all of its ${i.resources.memory} MB and was killed; start it again with more memory (resources.memory, \`faas instance start --memory MB\`) or make it use less`
+                : 'the sandbox exited unexpectedly (crashed or killed)';
+              this.d.log.warn({ instanceId: i.id, oom, memoryMb: i.resources.memory }, `instance ${i.id}: ${why}`);
+              this.d.service.markDead(i.id, why);
             }
           }
         } catch (err) {

@@ -109,6 +109,7 @@ function nextStep(error: FaaSError): string | undefined {
   if (error.code === 'branch_not_checked_out') return 'Check the branch out first: `faas branch checkout <id>`.';
   if (error instanceof InstanceNotReadyError) {
     const state = error.details?.state;
+    if (error.details?.reason === 'out_of_memory') return 'It ran out of memory: start a new instance with more (`faas instance start <snapshot-id> --memory MB`), or make the work use less.';
     if (state === 'paused') return 'The instance is paused: `faas instance resume <id>` first.';
     if (state === 'stopped' || state === 'error') return `The instance is ${state}: \`faas instance restart <id>\` first.`;
     return `The instance is ${state ?? 'not ready'}; wait for it, then retry.`;
