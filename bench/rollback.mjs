@@ -64,6 +64,7 @@ try {
   const engineT = [];
   const bareT = [];
   const restoreOnlyT = [];
+  const precreatedT = [];
   const profile = {};
   const coldT = [];
   const hotT = [];
@@ -103,6 +104,19 @@ try {
     await bare.runsc(['delete', '--force', id]);
     execFileSync('ip', ['netns', 'del', slot.ns]);
     bare.netns = bare.netns.filter((ns) => ns !== slot.ns);
+
+    // Bare restore into a sandbox created before the clock (`runsc create`): the floor of what the
+    // engine's swap restores into.
+    const pre = bare.netnsUp();
+    const pid = `rp${i}`;
+    await bare.runsc(['create', `--bundle=${bare.bundle(pid, pre.ns)}`, pid], true);
+    await settle();
+    const t3 = now();
+    await bareRestore(pid, pre, imageKey);
+    precreatedT.push(now() - t3);
+    await bare.runsc(['delete', '--force', pid]);
+    execFileSync('ip', ['netns', 'del', pre.ns]);
+    bare.netns = bare.netns.filter((ns) => ns !== pre.ns);
   }
   console.log(`rollback (steps=1) on the default image, until the instance answers an exec — ${REPS} reps`);
   row('faas rollback', engineT);
@@ -110,6 +124,7 @@ try {
   if (coldT.length) row('  of which: cold (standby made on the path)', coldT);
   row('bare runsc: delete + restore, same id', bareT);
   row('bare runsc: restore alone, new id', restoreOnlyT);
+  row('bare runsc: restore into a pre-created sandbox', precreatedT);
   console.log('where a faas rollback goes (server-timing, p50 ms):');
   for (const [k, v] of Object.entries(profile)) console.log(`  ${k.padEnd(10)} ${fmt(stats(v).p50)}`);
   results.profile = Object.fromEntries(Object.entries(profile).map(([k, v]) => [k, stats(v).p50]));

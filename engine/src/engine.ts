@@ -327,6 +327,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       await clones.close();
       await standbys.close();
       await warm.close();
+      // runsc lock files that a list or create overlapping a delete re-created (runsc.ts
+      // pruneLeftovers): nothing makes sandboxes any more, so every one without a state file goes.
+      runtime.pruneLeftovers(new Set(repos.instances.live().map((i) => repos.instances.sandboxOf(i.id))));
       await network.close();
       if (opts.clean) {
         // Firewall rules go last: they must outlive every sandbox they protect.

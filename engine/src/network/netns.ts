@@ -175,6 +175,13 @@ export class NetnsManager implements NetworkManager {
     await this.policies.reshape(k, hostIf, this.addressesOf(k).hostIp);
   }
 
+  /** Processes in a namespace of this engine (a standby's sandbox process, for swapIn). */
+  async pidsIn(netns: string): Promise<number[]> {
+    const r = await this.opts.runner.run({ file: 'ip', args: ['netns', 'pids', netns] });
+    if (r.code !== 0) throw new FaasError('runtime_error', `ip netns pids ${netns}: ${r.stderr.trim()}`, { log: r.stderr });
+    return r.stdout.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  }
+
   private twinSeq = Math.floor(Math.random() * 36 ** 4);
 
   private twinOf(netns: string): { netns: string; hostIf: string } | null {

@@ -98,8 +98,10 @@ export class RollbackStandbys {
       // The hostname stays the instance's: a sandbox's processes see the same name after a rollback.
       writeBundle(bundle, template, { netnsPath: twin.path, cgroupsPath: this.d.cgroups.pathOf(sandboxId), hostname: instanceId.replace(/_/g, '-') });
       await this.d.runtime.create(sandboxId, bundle);
-      const pid = (await this.d.runtime.list()).find((c) => c.id === sandboxId)?.pid ?? 0;
-      if (!pid) throw new Error(`runsc lists no process for standby ${sandboxId}`);
+      // Not `runsc list`: a list that overlaps a delete re-creates the deleted sandbox's lock file
+      // (runsc.ts pruneLeftovers); the sandbox process is the one in the twin namespace.
+      const [pid] = await this.d.network.pidsIn(twin.netns);
+      if (!pid) throw new Error(`no process in the twin namespace of standby ${sandboxId}`);
       return { sandboxId, instanceId, template, twin, bundle, pid };
     } catch (err) {
       await this.discard({ sandboxId, instanceId, template, twin, bundle, pid: 0 });
