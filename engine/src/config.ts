@@ -1,6 +1,7 @@
 // Engine configuration from the environment, with defaults that match scripts/install.sh.
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { cacheConfigFromEnv, type CacheConfig } from './store/images/image-cache.js';
 
 export interface Config {
   stateDir: string;
@@ -52,6 +53,8 @@ export interface Config {
   serviceScheme: 'http' | 'https';
   serviceUrlPort: number | null;
   serviceTokenSeconds: number;
+  /** CacheConfig of the image store (FAAS_CACHE_*; docs/storage.md). */
+  cache: CacheConfig;
 }
 
 /** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
@@ -97,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // 0: no port in URLs (a front proxy on 80/443); default: the engine's own port.
     serviceUrlPort: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_SERVICE_URL_PORT', Number(env.FAAS_PORT ?? 7440), 0, 65535)),
     serviceTokenSeconds: int(env, 'FAAS_SERVICE_TOKEN_SECONDS', 3600, 10, 86_400),
+    cache: cacheConfigFromEnv(env),
   };
 }
 

@@ -119,3 +119,9 @@ MIGRATIONS[14 - 1] = `CREATE INDEX snapshots_step_cache ON snapshots(owner, pare
      snapshot_id TEXT PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
      exit_code INTEGER NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL,
      duration INTEGER NOT NULL, truncated INTEGER NOT NULL);`;
+// 15: the cache policy a snapshot was made with (docs/storage.md): its CacheConfig and
+// OptimizationHints as given, JSON (only the fields given; the engine's config fills the rest).
+// Rows exist only for snapshots made with one; they go with their snapshot.
+MIGRATIONS[15 - 1] = `CREATE TABLE snapshot_cache_policy (
+     snapshot_id TEXT PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+     policy TEXT NOT NULL);`;
