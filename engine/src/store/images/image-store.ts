@@ -140,9 +140,10 @@ export class ImageStore {
       rmSync(join(this.root, 'manifests', `${id}.json.tmp`), { force: true });
       throw storageError(err, `storing the image of ${id}`);
     }
-    // The references taken above become the manifest's: one per distinct chunk.
-    for (const h of taken) this.unref(h);
+    // The references taken above become the manifest's (one per distinct chunk): counted for the
+    // manifest first, so no count touches 0 in between.
     this.addManifest(id, manifest);
+    for (const h of taken) this.unref(h);
   }
 
   /** Assembles snapshot `id`'s files into `dir` (which must not exist), checking every chunk. */
