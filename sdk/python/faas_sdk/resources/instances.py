@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .._base_client import APIRequest, drop_none, metadata_params
+from .._cache import CacheConfig, policy_fields
+from .._config import OptimizationHints
 from .._bound import BranchResult, Instance, Snapshot
 from .._ids import IdRef, id_of
 from .._managed import AsyncManagedInstance
@@ -73,8 +75,10 @@ def _wait_request(instance: IdRef, state: InstanceState, timeout: float) -> APIR
     )
 
 
-def _snapshot_request(instance: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None) -> APIRequest:
-    body = drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
+def _snapshot_request(
+    instance: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None, policy: Mapping[str, Any] | None = None
+) -> APIRequest:
+    body = dict(policy or {}) | drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
     return APIRequest("POST", f"/v1/instances/{id_of(instance)}/snapshot", json=body)
 
 
@@ -95,8 +99,9 @@ def _branch_request(
     names: Sequence[str] | None = None,
     network_config: NetworkConfigParam | None = None,
     network_bandwidth: Bandwidth | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> APIRequest:
-    body: dict[str, Any] = {"count": count, "wait": wait, **network_fields(network_config, network_bandwidth)}
+    body: dict[str, Any] = {**(policy or {}), "count": count, "wait": wait, **network_fields(network_config, network_bandwidth)}
     if metadata is not None:
         body["metadata"] = dict(metadata)
     if names is not None:
@@ -184,10 +189,19 @@ class Instances(SyncAPIResource):
         return self._parse(self._client._call(set_network_request(instance, network_config, network_bandwidth)))
 
     def snapshot(
-        self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+        self,
+        instance: IdRef,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ttl: int | None = None,
+        cache_config: CacheConfig | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> Snapshot:
         """Checkpoints the running instance (it keeps running) into a new snapshot."""
-        data = self._client._call(_snapshot_request(instance, name, metadata, ttl))
+        data = self._client._call(
+            _snapshot_request(instance, name, metadata, ttl, policy_fields(self._client.optimization_hints, cache_config, optimization_hints))
+        )
         return Snapshot.model_validate(data).bind(self._client)
 
     def branch(
@@ -200,10 +214,15 @@ class Instances(SyncAPIResource):
         names: Sequence[str] | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
+        cache_config: CacheConfig | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> BranchResult:
         """Live-branches a running instance into ``count`` copies (memory, processes and files);
         with ``names`` (one per copy) each copy also gets a Branch record (``result.branches``)."""
-        data = self._client._call(_branch_request(instance, count, metadata, wait, names, network_config, network_bandwidth))
+        data = self._client._call(_branch_request(
+                instance, count, metadata, wait, names, network_config, network_bandwidth,
+                policy_fields(self._client.optimization_hints, cache_config, optimization_hints),
+            ))
         return BranchResult.model_validate(data).bind(self._client)
 
 
@@ -289,9 +308,18 @@ class AsyncInstances(AsyncAPIResource):
         return self._parse(await self._client._call(set_network_request(instance, network_config, network_bandwidth)))
 
     async def snapshot(
-        self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+        self,
+        instance: IdRef,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ttl: int | None = None,
+        cache_config: CacheConfig | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> Snapshot:
-        data = await self._client._call(_snapshot_request(instance, name, metadata, ttl))
+        data = await self._client._call(
+            _snapshot_request(instance, name, metadata, ttl, policy_fields(self._client.optimization_hints, cache_config, optimization_hints))
+        )
         return Snapshot.model_validate(data).bind(self._client)
 
     async def branch(
@@ -304,6 +332,11 @@ class AsyncInstances(AsyncAPIResource):
         names: Sequence[str] | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
+        cache_config: CacheConfig | None = None,
+        optimization_hints: OptimizationHints | None = None,
     ) -> BranchResult:
-        data = await self._client._call(_branch_request(instance, count, metadata, wait, names, network_config, network_bandwidth))
+        data = await self._client._call(_branch_request(
+                instance, count, metadata, wait, names, network_config, network_bandwidth,
+                policy_fields(self._client.optimization_hints, cache_config, optimization_hints),
+            ))
         return BranchResult.model_validate(data).bind(self._client)
