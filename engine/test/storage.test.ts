@@ -5,7 +5,7 @@
 // answers 507 storage_full with nothing stored.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { purge, sh, startEngine, type TestEngine } from './harness.js';
@@ -69,8 +69,15 @@ describe('deduplicated snapshot storage (real sandboxes)', () => {
     // The second image shares the first's 64 MB; what it has alone is about the 4 MB it added.
     assert.ok(b.storage.sharedBytes > 48 * MB, `shared ${b.storage.sharedBytes}`);
     assert.ok(b.storage.exclusiveBytes < 24 * MB, `exclusive ${b.storage.exclusiveBytes}`);
-    const stored = e.engine.services.snapshots.storageOf(second.id);
-    assert.equal(stored.deduplicated, true);
+    // The store is root's alone: 0700 directories, 0600 chunks, unreadable to the host user nobody.
+    const [chunk] = chunkFiles(e.config.stateDir);
+    assert.equal(statSync(join(e.config.stateDir, 'store')).mode & 0o777, 0o700);
+    assert.equal(statSync(chunk).mode & 0o777, 0o600);
+    assert.throws(() => execFileSync('runuser', ['-u', 'nobody', '--', 'cat', chunk], { stdio: 'ignore' }));
+    // Another API key sees neither the snapshot nor its storage figures.
+    const other = (await e.api('POST', '/v1/keys', { name: 'storage-other' })).body.secret;
+    const res = await fetch(`${e.url}/v1/snapshots/${second.id}`, { headers: { authorization: `Bearer ${other}` } });
+    assert.equal(res.status, 404);
     await e.api('POST', `/v1/instances/${inst}/stop`);
 
     // A restore assembles the evicted image first; the instance has the second checkpoint's state.

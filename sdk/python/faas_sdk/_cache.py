@@ -5,9 +5,17 @@ snapshot's image is stored and cached. Sent camelCase on ``snapshots.create``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping, Union
 
 from ._config import OptimizationHints
+
+#: A CacheConfig, or a mapping with its fields (snake_case or camelCase keys).
+CacheConfigParam = Union["CacheConfig", Mapping[str, Any]]
+#: OptimizationHints, or a mapping with its fields (snake_case or camelCase keys).
+HintsParam = Union[OptimizationHints, Mapping[str, Any]]
+
+
+
 
 
 @dataclass(frozen=True)
@@ -26,10 +34,14 @@ class CacheConfig:
     enable_snapshot_cache: bool | None = None
 
 
-def policy_fields(client_hints: OptimizationHints, cache_config: CacheConfig | None, optimization_hints: OptimizationHints | None) -> dict[str, Any]:
+def policy_fields(client_hints: OptimizationHints, cache_config: CacheConfigParam | None, optimization_hints: HintsParam | None) -> dict[str, Any]:
     """``cacheConfig`` / ``optimizationHints`` request fields: the call's hints over the client's
     (``reuse_snapshots`` travels as ``fresh`` instead, see snapshots.py)."""
     out: dict[str, Any] = {}
+    if isinstance(cache_config, Mapping):
+        cache_config = CacheConfig(**{_snake(k): v for k, v in cache_config.items()})
+    if isinstance(optimization_hints, Mapping):
+        optimization_hints = OptimizationHints(**{_snake(k): v for k, v in optimization_hints.items()})
     if cache_config is not None:
         cc = {
             "deduplication": cache_config.deduplication,
@@ -52,3 +64,15 @@ def policy_fields(client_hints: OptimizationHints, cache_config: CacheConfig | N
     if hints:
         out["optimizationHints"] = hints
     return out
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def reuse_of(client_hints: OptimizationHints, optimization_hints: HintsParam | None) -> bool:
+    """The reuse_snapshots in force: the call's (when it says), else the client's."""
+    if isinstance(optimization_hints, Mapping):
+        value = optimization_hints.get("reuse_snapshots", optimization_hints.get("reuseSnapshots"))
+        return client_hints.reuse_snapshots if value is None else bool(value)
+    return (optimization_hints or client_hints).reuse_snapshots

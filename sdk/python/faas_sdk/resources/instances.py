@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .._base_client import APIRequest, drop_none, metadata_params
-from .._cache import CacheConfig, policy_fields
-from .._config import OptimizationHints
+from .._cache import CacheConfigParam, HintsParam, policy_fields
 from .._bound import BranchResult, Instance, Snapshot
 from .._ids import IdRef, id_of
 from .._managed import AsyncManagedInstance
@@ -195,8 +194,8 @@ class Instances(SyncAPIResource):
         name: str | None = None,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
-        cache_config: CacheConfig | None = None,
-        optimization_hints: OptimizationHints | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> Snapshot:
         """Checkpoints the running instance (it keeps running) into a new snapshot."""
         data = self._client._call(
@@ -214,8 +213,8 @@ class Instances(SyncAPIResource):
         names: Sequence[str] | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
-        cache_config: CacheConfig | None = None,
-        optimization_hints: OptimizationHints | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> BranchResult:
         """Live-branches a running instance into ``count`` copies (memory, processes and files);
         with ``names`` (one per copy) each copy also gets a Branch record (``result.branches``)."""
@@ -314,8 +313,8 @@ class AsyncInstances(AsyncAPIResource):
         name: str | None = None,
         metadata: Mapping[str, str] | None = None,
         ttl: int | None = None,
-        cache_config: CacheConfig | None = None,
-        optimization_hints: OptimizationHints | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> Snapshot:
         data = await self._client._call(
             _snapshot_request(instance, name, metadata, ttl, policy_fields(self._client.optimization_hints, cache_config, optimization_hints))
@@ -332,8 +331,8 @@ class AsyncInstances(AsyncAPIResource):
         names: Sequence[str] | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
-        cache_config: CacheConfig | None = None,
-        optimization_hints: OptimizationHints | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> BranchResult:
         data = await self._client._call(_branch_request(
                 instance, count, metadata, wait, names, network_config, network_bandwidth,

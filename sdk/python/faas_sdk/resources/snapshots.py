@@ -15,8 +15,7 @@ from typing import IO, Any, Awaitable, Callable, Generator, Mapping, Optional, S
 
 from .._base_client import APIRequest, BaseClient, drop_none, metadata_params
 from .._bound import Snapshot
-from .._cache import CacheConfig, policy_fields
-from .._config import OptimizationHints
+from .._cache import CacheConfigParam, HintsParam, policy_fields, reuse_of
 from .._exceptions import NetworkError, error_from_body
 from .._pagination import AsyncPager, SyncPager
 from .._sse import SSEDecoder, ServerSentEvent
@@ -36,10 +35,10 @@ OutputCallback = Callable[[str, str], object]
 UPLOAD_TIMEOUT = 600.0
 
 
-def _fresh(client: BaseClient, fresh: bool | None, hints: OptimizationHints | None = None) -> bool | None:
+def _fresh(client: BaseClient, fresh: bool | None, hints: HintsParam | None = None) -> bool | None:
     """``fresh`` as sent: explicit, else what ``reuse_snapshots`` says (the call's hints, else the
     client's); omitted when False."""
-    reuse = (hints or client.optimization_hints).reuse_snapshots
+    reuse = reuse_of(client.optimization_hints, hints)
     wanted = (not reuse) if fresh is None else fresh
     return True if wanted else None
 
@@ -150,8 +149,8 @@ class Snapshots(SyncAPIResource):
         fresh: bool | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
-        cache_config: CacheConfig | None = None,
-        optimization_hints: OptimizationHints | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> Snapshot:
         """Boots an image (the default one when ``image_id`` is None) and checkpoints it, or returns
         this key's root with the same content and metadata (``cached=True``) unless ``fresh``."""
@@ -268,8 +267,8 @@ class AsyncSnapshots(AsyncAPIResource):
         fresh: bool | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
-        cache_config: CacheConfig | None = None,
-        optimization_hints: OptimizationHints | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> SnapshotChain:
         """Awaitable; chain steps before awaiting: ``await client.snapshots.create().exec("…")``."""
         request = _create_request(

@@ -75,6 +75,8 @@ export class Snapshot implements SnapshotData {
   declare readonly cached?: boolean;
   /** In the answer of an exec step: what the run that made it did (recorded; the same on a hit). */
   declare readonly stepResult?: api.StepResult;
+  /** In `get` and `list` answers: the disk its image takes, shared and exclusive (docs/storage.md). */
+  declare readonly storage?: api.SnapshotStorage;
   readonly #client: FaaSClient;
 
   constructor(client: FaaSClient, data: SnapshotData) {
