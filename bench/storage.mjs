@@ -21,7 +21,7 @@ const du = (dir) => Number(execFileSync('du', ['-sB1', dir]).toString().split('\
 
 async function hold(e, inst, name, mb) {
   await e.api('POST', `/v1/instances/${inst}/processes`, {
-    command: `python3 -c "import os,time; b=bytearray(os.urandom(${mb}<<20)); open('/tmp/${name}','w').write('held'); time.sleep(10**6)"`,
+    command: `python3 -c "import os,time; b=os.urandom(${mb}<<20); open('/tmp/${name}','w').write('held'); time.sleep(10**6)"`,
   });
   for (;;) {
     const r = await e.api('POST', `/v1/instances/${inst}/exec`, { command: `cat /tmp/${name} 2>/dev/null || true` });
@@ -57,7 +57,7 @@ async function run(mode) {
     FAAS_NET_TAG: `t${mode.slice(0, 1)}${process.pid.toString(36).slice(-3)}`, FAAS_WARM_POOL: '0',
   });
   try {
-    const root = (await e.api('POST', '/v1/snapshots', { memory: PARENT_MB + 1024 })).body;
+    const root = (await e.api('POST', '/v1/snapshots', { memory: PARENT_MB * 2 + 1024 })).body;
     const parent = (await e.api('POST', '/v1/instances', { snapshotId: root.id })).body.id;
     await hold(e, parent, 'parent', PARENT_MB);
     const points = [];
