@@ -1,6 +1,7 @@
 // Engine configuration from the environment, with defaults that match scripts/install.sh.
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { cacheConfigFromEnv, type CacheConfig } from './store/images/image-cache.js';
 
 export interface Config {
   stateDir: string;
@@ -60,6 +61,8 @@ export interface Config {
   serviceTokenSeconds: number;
   /** How long a browser session (the /login cookie) lasts at most. */
   webSessionSeconds: number;
+  /** CacheConfig of the image store (FAAS_CACHE_*; docs/storage.md). */
+  cache: CacheConfig;
 }
 
 /** Hard ceiling of FAAS_EXEC_OUTPUT_MAX: the agent's own (spec/agent-protocol.md). */
@@ -110,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serviceUrlPort: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_SERVICE_URL_PORT', Number(env.FAAS_PORT ?? 7440), 0, 65535)),
     serviceTokenSeconds: int(env, 'FAAS_SERVICE_TOKEN_SECONDS', 3600, 10, 86_400),
     webSessionSeconds: int(env, 'FAAS_WEB_SESSION_SECONDS', 12 * 3600, 1, 7 * 86_400),
+    cache: cacheConfigFromEnv(env),
   };
 }
 

@@ -43,6 +43,8 @@ import { terminals } from './http/routes/terminal.js';
 import { NetworkPolicyService } from './services/network-policy.js';
 import { ClonePool } from './services/clone-pool.js';
 import { SnapshotFiles } from './store/snapshot-files.js';
+import { ImageStore } from './store/images/image-store.js';
+import { CachePolicyRepo } from './store/sqlite/cache-policy.js';
 import { lockStateDir } from './store/state-lock.js';
 import { openDb, type Db } from './store/sqlite/db.js';
 import { SqliteEventLog } from './store/sqlite/event-log.js';
@@ -149,6 +151,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
     images: join(config.stateDir, 'images'),
     agents: join(config.stateDir, 'agents'),
     uploads: join(config.stateDir, 'uploads'),
+    store: join(config.stateDir, 'store'),
   };
   makePrivateDirs(config.stateDir, Object.values(dirs));
   if (!existsSync(config.runsc)) throw new Error(`runsc not found at ${config.runsc}: run scripts/install.sh`);
@@ -176,7 +179,14 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const network = new NetnsManager({ tag: config.netTag, subnet: config.subnet, poolSize: config.netnsPool, runner: spawner, controlPort: AGENT_PORT });
   const agents = new AgentClient();
   const cgroups = new Cgroups(`faas-${config.netTag}`);
-  const files = new SnapshotFiles(dirs.snapshots);
+  // The deduplicated image store (docs/storage.md): reference counts rebuilt from its manifests and
+  // chunks no manifest names removed, before anything reads or drops an image.
+  const imageStore = new ImageStore(dirs.store);
+  const storeReport = imageStore.reconcile();
+  if (storeReport.removedChunks) log.info({ removed: storeReport.removedChunks }, 'image store: removed chunks no image names (an interrupted store or delete)');
+  const files = new SnapshotFiles(dirs.snapshots, imageStore, config.cache);
+  const cachePolicies = new CachePolicyRepo(db);
+  files.policyOf = (id) => cachePolicies.get(id);
   const warm = new WarmPool({ size: config.warmPool, maxSize: Math.max(config.warmPool, config.warmPoolMax), maxTemplates: 2 }, { runtime, network, cgroups, bundlesDir: dirs.bundles });
   const sandboxes = new Sandboxes({ runtime, network, agents, cgroups, bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs, warm });
   const images = new ImageService(repos.images, events, dirs.images, repos.snapshots, { maxBytes: config.imageMaxBytes });
@@ -192,6 +202,8 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   instances.defaultTtl = config.defaultInstanceTtl;
   const lineage = new LineageRepo(db);
   snapshots.lineage = lineage;
+  snapshots.cachePolicies = cachePolicies;
+  files.inUse = (id) => snapshots.held(id);
   const state = new StateService(instances, snapshots, lineage);
   // Rollback and restart of a live instance swap in a sandbox restored ahead of the call's path
   // (services/rollback-standby.ts, sandbox-swap.ts); with FAAS_ROLLBACK_STANDBYS=0 they restore cold.
@@ -291,6 +303,9 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   // finishes interrupted starts from them).
   snapshots.queueSeal(repos.snapshots.unsealed());
   await snapshots.sealPending();
+  // Images not in the store yet (made before it, or a crash came first) are stored in quiet moments.
+  snapshots.queueSeal(repos.snapshots.all().filter((s) => s.state === 'ready' && !imageStore.has(s.id)).map((s) => s.id));
+  const evictTimer = setInterval(() => files.evict(), 60_000).unref();
   const reconcileReport = await reconciler.reconcile();
   // Adopted instances get their egress rules and bandwidth re-applied (host names re-resolved).
   await networkPolicy.start();
@@ -317,6 +332,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       reconciler.stop();
       lifetimes.stop();
       await networkPolicy.stop();
+      clearInterval(evictTimer);
       await gateway.close();
       await app.close();
       proxy.close();

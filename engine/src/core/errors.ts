@@ -31,6 +31,10 @@ export const ERROR_STATUS = {
   // The proxy reached the instance, but nothing accepts connections on the service's port.
   service_unreachable: 502,
   runtime_error: 500,
+  // The state directory's disk is full: nothing was stored (docs/storage.md).
+  storage_full: 507,
+  // A stored image failed its checksum (a chunk or file changed on disk): restore refused.
+  image_corrupt: 500,
   internal: 500,
   port_not_listening: 502,
 } as const;

@@ -11,6 +11,7 @@
 // with force falls back to the newest snapshot the branch still has (onSnapshotDeleted).
 // Checkout and commit of one branch are serialised (one lock per branch), so concurrent
 // checkouts start at most one instance.
+import type { SnapshotCachePolicy } from '../store/images/image-cache.js';
 import { FaasError, invalid, notFound } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
 import { newId } from '../core/ids.js';
@@ -116,7 +117,7 @@ export class BranchService {
   async branchInstance(
     instanceId: string,
     count: number,
-    opts: { names: string[]; wait?: boolean; metadata?: Metadata; owner: string | null; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null },
+    opts: { names: string[]; wait?: boolean; metadata?: Metadata; owner: string | null; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null; cachePolicy?: SnapshotCachePolicy },
     timings?: Timings,
   ): Promise<{ snapshot: Snapshot; instances: Instance[]; branches: Branch[] }> {
     if (opts.names.length !== count) {

@@ -16,6 +16,7 @@ import type { Cgroups } from '../runtime/cgroups.js';
 import { diskUsedBytes, networkBytes } from '../runtime/usage.js';
 import type { InstanceRepo } from '../store/sqlite/repos.js';
 import { KeyedLock } from './keyed-lock.js';
+import type { SnapshotCachePolicy } from '../store/images/image-cache.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 import type { WarmSandbox } from './warm-pool.js';
 import type { Clone } from './clone-pool.js';
@@ -275,7 +276,7 @@ export class InstanceService {
     };
   }
 
-  async snapshot(id: string, opts: { name?: string; metadata?: Metadata; owner?: string | null } = {}, timings?: Timings): Promise<Snapshot> {
+  async snapshot(id: string, opts: { name?: string; metadata?: Metadata; owner?: string | null; cachePolicy?: SnapshotCachePolicy } = {}, timings?: Timings): Promise<Snapshot> {
     return this.lock.run(id, async () => {
       const inst = this.get(id);
       assertCan(inst, 'snapshot');
@@ -290,7 +291,7 @@ export class InstanceService {
   async branch(
     id: string,
     count: number,
-    opts: { wait?: boolean; metadata?: Metadata; owner?: string | null; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null } = {},
+    opts: { wait?: boolean; metadata?: Metadata; owner?: string | null; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null; cachePolicy?: SnapshotCachePolicy } = {},
     timings?: Timings,
   ): Promise<{ snapshot: Snapshot; instances: Instance[] }> {
     const parent = this.get(id);
@@ -309,17 +310,19 @@ export class InstanceService {
     let children: PromiseSettledResult<Instance>[];
     const t0 = performance.now();
     try {
-      snapshot = await this.snapshot(id, { metadata: opts.metadata, owner }, timings);
-      children = await Promise.allSettled(
-        Array.from({ length: count }, (_, i) =>
-          this.start(
-            { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources, networkConfig, owner },
-            opts.wait !== false,
-            i === 0 ? timings : undefined,
-            reservation,
-          ),
-        ),
-      );
+      snapshot = await this.snapshot(id, { metadata: opts.metadata, owner, cachePolicy: opts.cachePolicy }, timings);
+      const startChild = (i: number) =>
+        this.start(
+          { snapshotId: snapshot.id, parentInstanceId: id, metadata: { ...parent.metadata, ...opts.metadata }, resources, networkConfig, owner },
+          opts.wait !== false,
+          i === 0 ? timings : undefined,
+          reservation,
+        );
+      // optimizationHints.parallelExecution: false restores the children one after another
+      // (each gets the whole machine; the last is ready later) — docs/storage.md.
+      children = opts.cachePolicy?.optimizationHints?.parallelExecution === false
+        ? await sequentially(count, startChild)
+        : await Promise.allSettled(Array.from({ length: count }, (_, i) => startChild(i)));
     } finally {
       reservation.release();
     }
@@ -490,4 +493,16 @@ export class InstanceService {
     this.repo.update(id, { state });
     this.events.publish(event, id);
   }
+}
+
+async function sequentially<T>(count: number, run: (i: number) => Promise<T>): Promise<PromiseSettledResult<T>[]> {
+  const out: PromiseSettledResult<T>[] = [];
+  for (let i = 0; i < count; i++) {
+    try {
+      out.push({ status: 'fulfilled', value: await run(i) });
+    } catch (reason) {
+      out.push({ status: 'rejected', reason });
+    }
+  }
+  return out;
 }

@@ -51,6 +51,7 @@ export class Reconciler {
     const known = new Set(d.snapshots.all().map((s) => s.id));
     const disk = d.files.scan();
     for (const id of disk.temps) d.files.remove(id);
+    for (const name of disk.partial) d.files.removeLeftover(name);
     for (const id of disk.ids) if (!known.has(id)) d.files.remove(id);
 
     const sandboxes = new Map((await d.runtime.list()).map((s) => [s.id, s]));

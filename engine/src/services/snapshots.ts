@@ -17,7 +17,8 @@ import { newAgentKey } from '../runtime/agent-client.js';
 import { isUnrestricted, normalizeNetworkConfig, type NetworkConfigInput } from '../core/network-config.js';
 import { nowIso, type Image, type Instance, type Metadata, type NetworkConfig, type Page, type Resources, type Snapshot } from '../core/types.js';
 import { makeTemplate } from '../runtime/runsc/bundle.js';
-import type { SnapshotFiles } from '../store/snapshot-files.js';
+import type { SnapshotCachePolicy } from '../store/images/image-cache.js';
+import type { SnapshotFiles, SnapshotStorage } from '../store/snapshot-files.js';
 import type { LineageRepo } from '../store/sqlite/lineage.js';
 import type { InstanceRepo, SnapshotRepo } from '../store/sqlite/repos.js';
 import type { ImageService } from './images.js';
@@ -42,6 +43,8 @@ export interface CreateSnapshotInput {
   metadata?: Metadata;
   /** The API key that makes it (set by the route, not the client). */
   owner?: string | null;
+  /** CacheConfig / OptimizationHints given for it (docs/storage.md). */
+  cachePolicy?: SnapshotCachePolicy;
 }
 
 /** What a checkpoint of a running instance takes from it. */
@@ -169,15 +172,18 @@ export class SnapshotService {
     // The booted agent takes this key first; it is in the image, so every restore presents it.
     const key = newAgentKey();
     this.repo.setAgentKey(snap.id, key);
+    this.setPolicy(snap.id, input.cachePolicy);
     try {
+      this.files.assertRoom(snap.id, 0);
       slot = await this.sandboxes.boot(sandboxId, spec, resources, key);
       const changes = await this.captureChanges(slot.ip);
       await this.runtime.checkpoint(sandboxId, this.files.tempDirOf(snap.id), false);
       changes?.(this.files.tempDirOf(snap.id));
       return this.commit(snap);
     } catch (err) {
+      const e = this.files.explain(err); // before the rollback frees the partial image's space
       this.rollback(snap.id);
-      throw err;
+      throw e;
     } finally {
       await this.sandboxes.destroy(sandboxId, slot?.netns ?? null, slot?.ip ?? null).catch(() => undefined);
     }
@@ -186,7 +192,7 @@ export class SnapshotService {
   /** Checkpoints a running sandbox; it keeps running. `digest` names how the state was made. */
   async checkpointInstance(
     inst: CheckpointSource,
-    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
+    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null; cachePolicy?: SnapshotCachePolicy },
   ): Promise<Snapshot> {
     const { snap: parent, release } = this.hold(inst.snapshotId);
     try {
@@ -199,7 +205,7 @@ export class SnapshotService {
   private async checkpointFrom(
     parent: Snapshot,
     inst: CheckpointSource,
-    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null },
+    opts: { name?: string | null; metadata?: Metadata; digest?: string; timings?: Timings; owner?: string | null; cachePolicy?: SnapshotCachePolicy },
   ): Promise<Snapshot> {
     const owner = opts.owner ?? null;
     this.assertNameFree(opts.name, owner);
@@ -217,8 +223,11 @@ export class SnapshotService {
     // identity call changes it meanwhile).
     const key = this.instances.agentKey(inst.id);
     if (key) this.repo.setAgentKey(snap.id, key);
+    this.setPolicy(snap.id, opts.cachePolicy);
     const tc = performance.now();
     try {
+      // Refused before anything is written when the disk cannot take an image like its parent's.
+      this.files.assertRoom(snap.id, parent.size);
       // What the files look like at this checkpoint, relative to the image (store/changes.ts): the
       // agent stats the paths changed since boot and hashes only those changed since last asked.
       const row = this.instances.get(inst.id);
@@ -244,8 +253,9 @@ export class SnapshotService {
       }
       return ready;
     } catch (err) {
+      const e = this.files.explain(err); // before the rollback frees the partial image's space
       this.rollback(snap.id);
-      throw err;
+      throw e;
     }
   }
 
@@ -266,18 +276,41 @@ export class SnapshotService {
     for (let id = first(this.unsealed); id !== undefined; id = first(this.unsealed)) {
       this.unsealed.delete(id);
       const s = this.repo.get(id);
-      if (!s || s.state !== 'ready' || s.checksum !== '') continue;
+      if (!s || s.state !== 'ready') continue;
       try {
-        const checksum = await this.files.seal(id);
-        if (checksum && this.repo.get(id)) this.repo.setChecksum(id, checksum);
+        if (s.checksum === '') {
+          const checksum = await this.files.seal(id);
+          if (!checksum || !this.repo.get(id)) continue;
+          this.repo.setChecksum(id, checksum);
+        }
+        // Then into the deduplicated store (docs/storage.md): only once checksummed, so what is
+        // stored is what was checked. Held meanwhile, so a delete waits for it to finish.
+        if (!this.visible(id)) continue;
+        const { release } = this.hold(id);
+        try {
+          await this.files.storeImage(id);
+        } finally {
+          release();
+        }
       } catch (err) {
         // Left unchecksummed: restores of it are refused once its files differ from when placed.
+        // Left unstored: its files stay whole (nothing evicts an image the store does not hold).
         this.onSealError(id, err as Error);
       }
     }
   }
 
-  /** Queues snapshots for sealPending (at start-up: those a crash left unchecksummed). */
+  /** Disk use of the snapshot's image (docs/storage.md). */
+  storageOf(id: string): SnapshotStorage {
+    return this.files.storage(id);
+  }
+
+  /** Whether a restore, checkpoint or store reads the snapshot's files now (they must stay). */
+  held(id: string): boolean {
+    return (this.holds.get(id) ?? 0) > 0;
+  }
+
+  /** Queues snapshots for sealPending (at start-up: those a crash left unchecksummed or unstored). */
   queueSeal(ids: string[]): void {
     for (const id of ids) this.unsealed.add(id);
   }
@@ -323,6 +356,7 @@ export class SnapshotService {
         this.lineage?.spliceOut(sid);
         this.repo.delete(sid);
         this.files.remove(sid);
+        this.cachePolicies?.forget(sid);
         this.branches?.onSnapshotDeleted(sid);
         this.events.publish('snapshot.deleted', sid, { forced: force, root: s.id }, owner);
       }
@@ -365,6 +399,7 @@ export class SnapshotService {
       this.lineage?.setPrevious(snap.id, this.lineage.previousOf(src.id));
       const key = this.repo.agentKey(src.id);
       if (key) this.repo.setAgentKey(snap.id, key);
+      this.setPolicy(snap.id, this.cachePolicies?.get(src.id));
       try {
         const { dir } = await this.files.link(src.id, snap.id);
         // Read again: the original may have been sealed meanwhile.
@@ -383,6 +418,13 @@ export class SnapshotService {
     } finally {
       release();
     }
+  }
+
+  /** Set by the composition root: each snapshot's own cache policy (migration 15). */
+  cachePolicies: { set(id: string, p: SnapshotCachePolicy): void; get(id: string): SnapshotCachePolicy | undefined; forget(id: string): void } | null = null;
+
+  private setPolicy(id: string, p: SnapshotCachePolicy | undefined): void {
+    if (p && (p.cacheConfig || p.optimizationHints)) this.cachePolicies?.set(id, p);
   }
 
   /** Set by the composition root: history records (services/state.ts). */
@@ -416,6 +458,9 @@ export class SnapshotService {
     this.repo.markReady(snap.id, checksum, size, dir);
     const ready = this.get(snap.id);
     this.events.publish('snapshot.created', snap.id, { parentId: snap.parentId, instanceId: snap.instanceId, size });
+    // Checksummed already; queued only to be stored deduplicated in a quiet moment.
+    this.unsealed.add(snap.id);
+    this.whenQuiet();
     return ready;
   }
 

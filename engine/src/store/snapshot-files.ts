@@ -5,17 +5,128 @@
 // (sha256 over every file's name and bytes) is verified before an image is trusted; images near a
 // full disk have been seen silently truncated.
 import { createHash } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaasError } from '../core/errors.js';
+import { DEFAULT_CACHE_CONFIG, effective, toEvict, type CacheConfig, type SnapshotCachePolicy } from './images/image-cache.js';
+import { storageError, type ImageStore, type ImageUsage } from './images/image-store.js';
+
+/** Disk use of one snapshot's image (the API's `storage`). */
+export interface SnapshotStorage extends Partial<ImageUsage> {
+  deduplicated: boolean;
+  materialized: boolean;
+  /** Bytes of the whole files in snapshots/<id>/ (0 when evicted; hard links of clones counted in each). */
+  materializedBytes: number;
+}
 
 export class SnapshotFiles {
   /** snapshotId → stat signature of the files at their last successful verification. */
   private readonly verified = new Map<string, string>();
 
-  constructor(readonly root: string) {
+  /** Last restore (or making) of each image, for LRU eviction (ms since the epoch). */
+  private readonly lastUsed = new Map<string, number>();
+  private readonly assembling = new Map<string, Promise<void>>();
+  /** Set by the composition root: the snapshot's own cache policy (migration 15). */
+  policyOf: (id: string) => SnapshotCachePolicy | undefined = () => undefined;
+  /** Set by the composition root: whether a restore or checkpoint holds the snapshot now. */
+  inUse: (id: string) => boolean = () => false;
+
+  constructor(
+    readonly root: string,
+    /** The deduplicated store (docs/storage.md); null keeps every image whole, as before it. */
+    readonly store: ImageStore | null = null,
+    readonly cache: CacheConfig = DEFAULT_CACHE_CONFIG,
+  ) {
     mkdirSync(root, { recursive: true });
+  }
+
+  /**
+   * Puts a sealed image into the deduplicated store (unless its policy says not to), then evicts
+   * what the cache policy no longer keeps. Runs in quiet moments (SnapshotService.sealLoop).
+   */
+  async storeImage(id: string): Promise<void> {
+    if (!this.store) return;
+    const policy = effective(this.cache, this.policyOf(id));
+    if (!policy.deduplication || this.store.has(id) || !existsSync(this.dirOf(id))) return;
+    this.lastUsed.set(id, this.lastUsed.get(id) ?? Date.now());
+    await this.store.ingest(id, this.dirOf(id), policy.compressionLevel);
+    this.evict();
+  }
+
+  /** Removes the materialized copies of stored images that the cache policy does not keep. */
+  evict(now = Date.now()): string[] {
+    if (!this.store) return [];
+    const entries = [];
+    for (const id of this.store.ids()) {
+      const dir = this.dirOf(id);
+      if (this.inUse(id) || this.assembling.has(id) || !existsSync(dir)) continue;
+      entries.push({ id, bytes: dirBytes(dir), lastUsed: this.lastUsed.get(id) ?? statSync(dir).mtimeMs, policy: effective(this.cache, this.policyOf(id)) });
+    }
+    const out = toEvict(entries, this.cache.cacheSize, now);
+    for (const id of out) {
+      this.verified.delete(id);
+      rmSync(this.dirOf(id), { recursive: true, force: true });
+    }
+    return out;
+  }
+
+  /** Makes sure the image's files are in place (assembling them from the store if evicted). */
+  async ensure(id: string): Promise<void> {
+    this.lastUsed.set(id, Date.now());
+    const dir = this.dirOf(id);
+    if (existsSync(dir) || !this.store?.has(id)) return;
+    let p = this.assembling.get(id);
+    if (!p) {
+      p = this.store.materialize(id, dir).then(() => {
+        // Every chunk was checked against its hash while assembling: the files are the stored ones.
+        this.verified.set(id, signature(dir));
+      });
+      this.assembling.set(id, p);
+      void p.catch(() => undefined).finally(() => this.assembling.delete(id));
+    }
+    await p;
+  }
+
+  /** Bytes free to the engine on the state directory's filesystem. */
+  freeBytes(): number {
+    const st = statfsSync(this.root);
+    return st.bavail * st.bsize;
+  }
+
+  /**
+   * Refuses (507 storage_full) before anything is written when the disk has less room than an
+   * image of `expected` bytes plus a margin: a checkpoint that runs out of space midway costs the
+   * paused instance the time it took and leaves nothing.
+   */
+  assertRoom(id: string, expected: number): void {
+    const need = Math.max(expected, 0) + MIN_FREE;
+    const free = this.freeBytes();
+    if (free < need) {
+      throw new FaasError('storage_full', `not enough free disk for snapshot ${id}'s image (${free} bytes free, about ${need} needed); delete snapshots or free disk space, then retry`, {
+        freeBytes: free,
+        neededBytes: need,
+      });
+    }
+  }
+
+  /** A checkpoint's failure as the caller should see it: a full disk becomes storage_full. */
+  explain(err: unknown): unknown {
+    if (err instanceof FaasError && err.code !== 'runtime_error') return err;
+    const msg = String((err as Error)?.message ?? '');
+    const code = (err as NodeJS.ErrnoException)?.code;
+    // runsc reports its write error as text; an almost empty disk confirms it.
+    if (code === 'ENOSPC' || /no space left on device/i.test(msg) || this.freeBytes() < 1024 * 1024) {
+      return storageError(Object.assign(new Error(msg), { code: 'ENOSPC' }), 'writing a checkpoint image');
+    }
+    return err;
+  }
+
+  storage(id: string): SnapshotStorage {
+    const usage = this.store?.usage(id) ?? null;
+    const dir = this.dirOf(id);
+    const materialized = existsSync(dir);
+    return { deduplicated: usage !== null, materialized, materializedBytes: materialized ? dirBytes(dir) : 0, ...(usage ?? {}) };
   }
 
   dirOf(id: string): string {
@@ -66,6 +177,7 @@ export class SnapshotFiles {
   /** Throws unless the files still match the recorded checksum. Cheap when nothing changed. An image
    *  not checksummed yet (checksum '') is trusted while its files are as placed. */
   async verify(id: string, dir: string, checksum: string): Promise<void> {
+    await this.ensure(id);
     let sig: string;
     try {
       sig = signature(dir);
@@ -95,6 +207,8 @@ export class SnapshotFiles {
    * sizes and times: the same stat signature).
    */
   async link(from: string, to: string): Promise<{ dir: string }> {
+    await this.ensure(from);
+    this.store?.copy(from, to);
     const src = this.dirOf(from);
     const tmp = this.tempDirOf(to);
     mkdirSync(tmp, { mode: 0o700 });
@@ -108,18 +222,33 @@ export class SnapshotFiles {
 
   remove(id: string): void {
     this.verified.delete(id);
+    this.lastUsed.delete(id);
+    this.store?.drop(id);
     rmSync(this.dirOf(id), { recursive: true, force: true });
     rmSync(this.tempDirOf(id), { recursive: true, force: true });
   }
 
-  /** Snapshot ids with a directory on disk, and leftover temp dirs. */
-  scan(): { ids: string[]; temps: string[] } {
+  /** Removes a leftover of scan(): an assembly an engine was killed in the middle of. */
+  removeLeftover(name: string): void {
+    if (name.endsWith('.mat')) rmSync(join(this.root, name), { recursive: true, force: true });
+  }
+
+  /** Snapshot ids with a directory on disk or an image in the store, and leftover temp dirs. */
+  scan(): { ids: string[]; temps: string[]; partial: string[] } {
     const names = readdirSync(this.root);
+    const ids = new Set(names.filter((n) => n.startsWith('snap_')));
+    for (const id of this.store?.ids() ?? []) ids.add(id);
     return {
-      ids: names.filter((n) => n.startsWith('snap_')),
+      ids: [...ids],
       temps: names.filter((n) => n.startsWith('.tmp-')).map((n) => n.slice(5)),
+      // Assemblies an engine was killed in the middle of.
+      partial: names.filter((n) => n.endsWith('.mat')),
     };
   }
+}
+
+function dirBytes(dir: string): number {
+  return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 }
 
 function signature(dir: string): string {
@@ -133,6 +262,8 @@ function signature(dir: string): string {
 }
 
 const CHECKSUM_CHUNK = 8 << 20;
+/** Free space a new image must leave: the database, logs and runsc's own files need some. */
+const MIN_FREE = 16 * 1024 * 1024;
 
 export async function checksumDir(dir: string): Promise<{ checksum: string; size: number }> {
   const hash = createHash('sha256');

@@ -46,6 +46,7 @@ from ._managed import AsyncManagedInstance, ManagedInstance
 from .resources.parallel import RaceResult
 from .resources.processes import AsyncProcessHandle, ProcessHandle
 from .resources.snapshots import SnapshotChain
+from ._cache import CacheConfig
 from ._config import OptimizationHints
 from .resources._streams import AsyncExecStream, ExecStream
 from .resources.terminals import AsyncTerminal, Terminal
@@ -96,6 +97,7 @@ __all__ = [
     "AsyncManagedInstance",
     "SnapshotChain",
     "OptimizationHints",
+    "CacheConfig",
     "StepResult",
     "ExecStream",
     "AsyncExecStream",

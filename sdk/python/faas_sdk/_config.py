@@ -25,12 +25,19 @@ DEFAULT_MAX_RETRIES = 2
 
 @dataclass(frozen=True)
 class OptimizationHints:
-    """The seed's OptimizationHints. Only ``reuse_snapshots`` has an effect: with it (the default),
-    ``snapshots.create`` and the chain steps ``exec``/``upload`` are answered from the engine's step
-    cache when the same create or step already ran (docs/step-cache.md); False sends ``fresh`` on
-    every one."""
+    """The seed's OptimizationHints, on the client (every call) or on one call. ``reuse_snapshots``
+    (default True): ``snapshots.create`` and the chain steps ``exec``/``upload`` are answered from the
+    engine's step cache when the same create or step already ran (docs/step-cache.md); False sends
+    ``fresh``. The others (None: the engine's default) travel as ``optimizationHints`` on
+    ``snapshots.create``, ``instances.snapshot`` and ``instances.branch`` (docs/storage.md):
+    ``parallel_execution`` False restores a branch's children one after another;
+    ``lazy_loading`` False pins the image's materialized copy (restores never assemble it);
+    ``incremental_snapshots`` False keeps the image whole instead of deduplicated."""
 
     reuse_snapshots: bool = True
+    parallel_execution: bool | None = None
+    lazy_loading: bool | None = None
+    incremental_snapshots: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,10 @@ ERROR_CLASSES: dict[str, type[FaaSError]] = {
     "internal": InternalError,
     # Nothing in the instance listens on a forwarded port: a network failure, on the instance's side.
     "port_not_listening": NetworkError,
+    # The engine's disk is full (507): a host resource ran out; nothing was stored (docs/storage.md).
+    "storage_full": ResourceLimitError,
+    # A stored image failed its checksum at restore: the runtime refused it (details chunk).
+    "image_corrupt": RuntimeFailureError,
 }
 
 

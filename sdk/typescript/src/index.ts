@@ -11,7 +11,7 @@ export type { Page, FetchPage } from './core/pagination.js';
 export type { IdRef } from './core/ids.js';
 
 export { Snapshot, SnapshotPromise, SnapshotManager } from './resources/snapshots.js';
-export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions, SnapshotExecOptions, SnapshotUploadOptions } from './resources/snapshots.js';
+export type { SnapshotData, SnapshotConfig, SnapshotListFilter, DeleteSnapshotOptions, SnapshotExecOptions, SnapshotUploadOptions, CacheConfig, SnapshotStorage } from './resources/snapshots.js';
 export { Instance, InstanceManager } from './resources/instances.js';
 export { Branch, BranchManager } from './resources/branches.js';
 export type { BranchData, CreateBranchConfig, BranchListFilter, DeleteBranchOptions, CommitOptions, ForkOptions } from './resources/branches.js';

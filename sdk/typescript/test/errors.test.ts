@@ -30,6 +30,8 @@ const README_NAMES: Record<string, string> = {
   service_not_found: 'ServiceNotFoundError',
   service_unreachable: 'ServiceUnreachableError',
   port_not_listening: 'NetworkError',
+  storage_full: 'ResourceLimitError',
+  image_corrupt: 'RuntimeFailureError',
   not_found: 'NotFoundError',
   instance_not_ready: 'InstanceNotReadyError',
   conflict: 'ConflictError',

@@ -1,3 +1,4 @@
+import type { SnapshotCachePolicy } from '../../store/images/image-cache.js';
 import type { NetworkConfigInput } from '../../core/network-config.js';
 import type { InstanceState, Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
@@ -40,16 +41,19 @@ export function registerInstanceRoutes(r: Router, s: Services): void {
   r.op('setInstanceNetwork', async (req) => instanceView(s, req)(await i.setNetwork(params(req).id, body<{ networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }>(req))));
   r.op('setInstanceMetadata', async (req) => instanceView(s, req)(i.setMetadata(params(req).id, body<Metadata>(req))));
   r.op('snapshotInstance', async (req, reply) => {
-    const { ttl, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number }>(req);
-    const snap = await i.snapshot(params(req).id, { ...b, owner: ownerOf(req) });
+    const { ttl, cacheConfig, optimizationHints, ...b } = body<{ name?: string; metadata?: Metadata; ttl?: number } & SnapshotCachePolicy>(req);
+    const snap = await i.snapshot(params(req).id, { ...b, owner: ownerOf(req), cachePolicy: { cacheConfig, optimizationHints } });
     if (ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, ttl);
     return reply.code(201).send(publicSnapshot(snap));
   });
   r.op('branchInstance', async (req, reply) => {
     const t0 = performance.now();
-    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata; names?: string[]; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null }>(req);
+    const b = body<{ count?: number; wait?: boolean; metadata?: Metadata; names?: string[]; networkConfig?: NetworkConfigInput; networkBandwidth?: number | null } & SnapshotCachePolicy>(req);
     const timings = {};
-    const opts = { wait: b.wait, metadata: b.metadata, owner: ownerOf(req), networkConfig: b.networkConfig, networkBandwidth: b.networkBandwidth };
+    const opts = {
+      wait: b.wait, metadata: b.metadata, owner: ownerOf(req), networkConfig: b.networkConfig, networkBandwidth: b.networkBandwidth,
+      cachePolicy: { cacheConfig: b.cacheConfig, optimizationHints: b.optimizationHints },
+    };
     // With names, each child also gets a Branch record (services/branches.ts).
     const { snapshot, instances, branches } = b.names
       ? await s.branches.branchInstance(params(req).id, b.count ?? 1, { ...opts, names: b.names }, timings)

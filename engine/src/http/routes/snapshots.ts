@@ -1,3 +1,4 @@
+import type { SnapshotCachePolicy } from '../../store/images/image-cache.js';
 import type { Metadata } from '../../core/types.js';
 import type { Services } from '../../engine.js';
 import type { CreateSnapshotInput } from '../../services/snapshots.js';
@@ -7,17 +8,22 @@ import { publicSnapshot } from './views.js';
 
 export function registerSnapshotRoutes(r: Router, s: Services): void {
   r.op('createSnapshot', async (req, reply) => {
-    const b = body<CreateSnapshotInput & { ttl?: number; fresh?: boolean }>(req);
-    const { snapshot: snap, cached } = await s.steps.createRoot(b, ownerOf(req));
+    const { cacheConfig, optimizationHints, ...b } = body<CreateSnapshotInput & { ttl?: number; fresh?: boolean } & SnapshotCachePolicy>(req);
+    // reuseSnapshots: false is fresh: true; a cached root keeps the policy it was made with.
+    const fresh = b.fresh ?? optimizationHints?.reuseSnapshots === false;
+    const { snapshot: snap, cached } = await s.steps.createRoot({ ...b, fresh, cachePolicy: { cacheConfig, optimizationHints } }, ownerOf(req));
     if (b.ttl) snap.expiresAt = s.lifetimes.expireSnapshot(snap.id, b.ttl);
     return reply.code(cached ? 200 : 201).send({ ...publicSnapshot(snap), cached });
   });
   r.op('listSnapshots', async (req) => {
     const q = query(req);
     const page = s.snapshots.list({ ...listQuery(q), digest: q.digest, imageId: q.imageId, parentId: q.parentId, owner: listOwner(req) });
-    return { ...page, data: page.data.map(publicSnapshot) };
+    return { ...page, data: page.data.map((snap) => ({ ...publicSnapshot(snap), storage: s.snapshots.storageOf(snap.id) })) };
   });
-  r.op('getSnapshot', async (req) => publicSnapshot(s.snapshots.get(params(req).id)));
+  r.op('getSnapshot', async (req) => {
+    const snap = s.snapshots.get(params(req).id);
+    return { ...publicSnapshot(snap), storage: s.snapshots.storageOf(snap.id) };
+  });
   r.op('deleteSnapshot', async (req, reply) => {
     await s.snapshots.delete(params(req).id, bool(query(req).force, false));
     return reply.code(204).send();

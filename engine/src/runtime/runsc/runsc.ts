@@ -204,10 +204,11 @@ export class RunscRuntime implements SandboxRuntime {
 const lockFileOf = (id: string) => `${id}_sandbox:${id}.lock`;
 
 function runtimeError(op: string, id: string, log: string): FaasError {
+  // The engine's own disk (a checkpoint writes its image there): 507 storage_full, docs/storage.md.
   const enospc = /no space left on device/i.test(log);
   return new FaasError(
-    enospc ? 'resource_limit' : 'runtime_error',
-    enospc ? `runsc ${op} failed: the disk is full` : `runsc ${op} failed for ${id}: ${lastLine(log)}`,
+    enospc ? 'storage_full' : 'runtime_error',
+    enospc ? `runsc ${op} failed: the engine's disk is full; delete snapshots or free disk space, then retry` : `runsc ${op} failed for ${id}: ${lastLine(log)}`,
     { op, sandbox: id, log },
   );
 }

@@ -119,6 +119,15 @@ MIGRATIONS[14 - 1] = `CREATE INDEX snapshots_step_cache ON snapshots(owner, pare
      snapshot_id TEXT PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
      exit_code INTEGER NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL,
      duration INTEGER NOT NULL, truncated INTEGER NOT NULL);`;
+// 15: the cache policy a snapshot was made with (docs/storage.md): its CacheConfig and
+// OptimizationHints as given, JSON (only the fields given; the engine's config fills the rest).
+// Rows exist only for snapshots made with one; they go with their snapshot.
+MIGRATIONS[15 - 1] = `CREATE TABLE snapshot_cache_policy (
+     snapshot_id TEXT PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+     policy TEXT NOT NULL);`;
+// 16, 17: numbers reserved by work merged in parallel, unused.
+MIGRATIONS[16 - 1] = null;
+MIGRATIONS[17 - 1] = null;
 // 18: the runsc sandbox that backs a live instance (services/rollback-standby.ts). NULL: the
 // instance's own id (every start and cold restore); a rollback swaps in a sandbox created ahead
 // under an id of its own, so the instance keeps its id, address and namespace while the sandbox

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .._base_client import APIRequest, drop_none, metadata_params
+from .._cache import CacheConfigParam, HintsParam, policy_fields
 from .._bound import BranchResult, Instance, Snapshot
 from .._ids import IdRef, id_of
 from .._managed import AsyncManagedInstance
@@ -82,8 +83,10 @@ def _wait_request(instance: IdRef, state: InstanceState, timeout: float) -> APIR
     )
 
 
-def _snapshot_request(instance: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None) -> APIRequest:
-    body = drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
+def _snapshot_request(
+    instance: IdRef, name: str | None, metadata: Mapping[str, str] | None, ttl: int | None, policy: Mapping[str, Any] | None = None
+) -> APIRequest:
+    body = dict(policy or {}) | drop_none({"name": name, "metadata": dict(metadata) if metadata is not None else None, "ttl": ttl})
     return APIRequest("POST", f"/v1/instances/{id_of(instance)}/snapshot", json=body)
 
 
@@ -104,8 +107,9 @@ def _branch_request(
     names: Sequence[str] | None = None,
     network_config: NetworkConfigParam | None = None,
     network_bandwidth: Bandwidth | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> APIRequest:
-    body: dict[str, Any] = {"count": count, "wait": wait, **network_fields(network_config, network_bandwidth)}
+    body: dict[str, Any] = {**(policy or {}), "count": count, "wait": wait, **network_fields(network_config, network_bandwidth)}
     if metadata is not None:
         body["metadata"] = dict(metadata)
     if names is not None:
@@ -203,10 +207,19 @@ class Instances(SyncAPIResource):
         return self._parse(self._client._call(set_network_request(instance, network_config, network_bandwidth)))
 
     def snapshot(
-        self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+        self,
+        instance: IdRef,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ttl: int | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> Snapshot:
         """Checkpoints the running instance (it keeps running) into a new snapshot."""
-        data = self._client._call(_snapshot_request(instance, name, metadata, ttl))
+        data = self._client._call(
+            _snapshot_request(instance, name, metadata, ttl, policy_fields(self._client.optimization_hints, cache_config, optimization_hints))
+        )
         return Snapshot.model_validate(data).bind(self._client)
 
     def branch(
@@ -219,10 +232,15 @@ class Instances(SyncAPIResource):
         names: Sequence[str] | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> BranchResult:
         """Live-branches a running instance into ``count`` copies (memory, processes and files);
         with ``names`` (one per copy) each copy also gets a Branch record (``result.branches``)."""
-        data = self._client._call(_branch_request(instance, count, metadata, wait, names, network_config, network_bandwidth))
+        data = self._client._call(_branch_request(
+                instance, count, metadata, wait, names, network_config, network_bandwidth,
+                policy_fields(self._client.optimization_hints, cache_config, optimization_hints),
+            ))
         return BranchResult.model_validate(data).bind(self._client)
 
 
@@ -316,9 +334,18 @@ class AsyncInstances(AsyncAPIResource):
         return self._parse(await self._client._call(set_network_request(instance, network_config, network_bandwidth)))
 
     async def snapshot(
-        self, instance: IdRef, *, name: str | None = None, metadata: Mapping[str, str] | None = None, ttl: int | None = None
+        self,
+        instance: IdRef,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        ttl: int | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> Snapshot:
-        data = await self._client._call(_snapshot_request(instance, name, metadata, ttl))
+        data = await self._client._call(
+            _snapshot_request(instance, name, metadata, ttl, policy_fields(self._client.optimization_hints, cache_config, optimization_hints))
+        )
         return Snapshot.model_validate(data).bind(self._client)
 
     async def branch(
@@ -331,6 +358,11 @@ class AsyncInstances(AsyncAPIResource):
         names: Sequence[str] | None = None,
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> BranchResult:
-        data = await self._client._call(_branch_request(instance, count, metadata, wait, names, network_config, network_bandwidth))
+        data = await self._client._call(_branch_request(
+                instance, count, metadata, wait, names, network_config, network_bandwidth,
+                policy_fields(self._client.optimization_hints, cache_config, optimization_hints),
+            ))
         return BranchResult.model_validate(data).bind(self._client)

@@ -15,6 +15,7 @@ from typing import IO, Any, Awaitable, Callable, Generator, Mapping, Optional, S
 
 from .._base_client import APIRequest, BaseClient, drop_none, metadata_params
 from .._bound import Snapshot
+from .._cache import CacheConfigParam, HintsParam, policy_fields, reuse_of
 from .._exceptions import NetworkError, error_from_body
 from .._pagination import AsyncPager, SyncPager
 from .._sse import SSEDecoder, ServerSentEvent
@@ -34,9 +35,11 @@ OutputCallback = Callable[[str, str], object]
 UPLOAD_TIMEOUT = 600.0
 
 
-def _fresh(client: BaseClient, fresh: bool | None) -> bool | None:
-    """``fresh`` as sent: explicit, else what ``reuse_snapshots`` says; omitted when False."""
-    wanted = (not client.optimization_hints.reuse_snapshots) if fresh is None else fresh
+def _fresh(client: BaseClient, fresh: bool | None, hints: HintsParam | None = None) -> bool | None:
+    """``fresh`` as sent: explicit, else what ``reuse_snapshots`` says (the call's hints, else the
+    client's); omitted when False."""
+    reuse = reuse_of(client.optimization_hints, hints)
+    wanted = (not reuse) if fresh is None else fresh
     return True if wanted else None
 
 
@@ -53,8 +56,9 @@ def _create_request(
     network_config: NetworkConfigParam | None = None,
     network_bandwidth: Bandwidth | None = None,
     max_processes: int | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> APIRequest:
-    body = network_fields(network_config, network_bandwidth) | drop_none(
+    body = dict(policy or {}) | network_fields(network_config, network_bandwidth) | drop_none(
         {
             "imageId": image_id,
             "name": name,
@@ -147,12 +151,15 @@ class Snapshots(SyncAPIResource):
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
         max_processes: int | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> Snapshot:
         """Boots an image (the default one when ``image_id`` is None) and checkpoints it, or returns
         this key's root with the same content and metadata (``cached=True``) unless ``fresh``."""
         request = _create_request(
-            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth,
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh, optimization_hints), network_config, network_bandwidth,
             max_processes,
+            policy_fields(self._client.optimization_hints, cache_config, optimization_hints),
         )
         return self._parse(self._client._call(request))
 
@@ -264,11 +271,14 @@ class AsyncSnapshots(AsyncAPIResource):
         network_config: NetworkConfigParam | None = None,
         network_bandwidth: Bandwidth | None = None,
         max_processes: int | None = None,
+        cache_config: CacheConfigParam | None = None,
+        optimization_hints: HintsParam | None = None,
     ) -> SnapshotChain:
         """Awaitable; chain steps before awaiting: ``await client.snapshots.create().exec("…")``."""
         request = _create_request(
-            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh), network_config, network_bandwidth,
+            image_id, name, vcpus, memory, disk_size, environment, metadata, ttl, _fresh(self._client, fresh, optimization_hints), network_config, network_bandwidth,
             max_processes,
+            policy_fields(self._client.optimization_hints, cache_config, optimization_hints),
         )
 
         async def create() -> Snapshot:

@@ -28,6 +28,7 @@ __all__ = [
     "SnapshotData",
     "SnapshotPool",
     "StepResult",
+    "SnapshotStorage",
     "InstanceData",
     "InstanceNetwork",
     "InstanceEndpoints",
@@ -120,6 +121,19 @@ class NetworkConfig(FaaSModel):
     egress: EgressPolicy = Field(default_factory=EgressPolicy)
 
 
+class SnapshotStorage(FaaSModel):
+    """Disk a snapshot's image takes (docs/storage.md); only in ``get`` and ``list`` answers."""
+
+    deduplicated: bool
+    materialized: bool
+    materialized_bytes: int = 0
+    logical_bytes: Optional[int] = None
+    #: Bytes of its chunks other stored images also hold.
+    shared_bytes: Optional[int] = None
+    #: Bytes of its chunks no other stored image holds (about what deleting it frees).
+    exclusive_bytes: Optional[int] = None
+
+
 class StepResult(FaaSModel):
     """The recorded result of the exec step that made a snapshot (output up to the engine's cap)."""
 
@@ -152,6 +166,7 @@ class SnapshotData(FaaSModel):
     cached: Optional[bool] = None
     #: In the answer of an exec step: what the run that made it did (recorded; the same on a hit).
     step_result: Optional[StepResult] = None
+    storage: Optional[SnapshotStorage] = None
 
 
 class SnapshotPool(FaaSModel):

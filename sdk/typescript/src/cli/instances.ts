@@ -1,5 +1,6 @@
 // faas instance start|list|get|stop|pause|resume|restart|delete|metrics|snapshot|branch (--name: named branches)
 // (exec, shell and cp are in instance-io.ts; expose, hide and services in instance-services.ts)
+import { CACHE_USAGE, cacheOptions, cachePolicyFrom } from './cache.js';
 import type { Instance, InstanceMetrics, InstanceState } from '../resources/instances.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type Command, type CommandGroup, type Context } from './command.js';
@@ -140,26 +141,26 @@ export const instanceCommands: CommandGroup = {
     },
   },
   snapshot: {
-    usage: '<instance-id> [--name <n>] [--metadata k=v]…',
-    summary: 'Checkpoint a running instance into a snapshot',
-    options: { ...metadataOption, name: { type: 'string' } },
+    usage: `<instance-id> [--name <n>] [--metadata k=v]… ${CACHE_USAGE}`,
+    summary: 'Checkpoint a running instance into a snapshot (storage flags: docs/storage.md)',
+    options: { ...metadataOption, ...cacheOptions, name: { type: 'string' } },
     async run(ctx) {
-      const work = ctx.client().instances.snapshot(arg(ctx, 0, 'instance-id'), { name: str(ctx, 'name'), metadata: pairs(ctx, 'metadata') });
+      const work = ctx.client().instances.snapshot(arg(ctx, 0, 'instance-id'), { name: str(ctx, 'name'), metadata: pairs(ctx, 'metadata'), ...cachePolicyFrom(ctx) });
       const snapshot = await ctx.out.progress('snapshotting', work);
       ctx.out.result(snapshot, (s: Snapshot) => s.id);
     },
   },
   branch: {
-    usage: `<instance-id> (--count N | --name <branch>…) ${NETWORK_USAGE} [--metadata k=v]…`,
+    usage: `<instance-id> (--count N | --name <branch>…) ${NETWORK_USAGE} [--metadata k=v]… ${CACHE_USAGE}`,
     summary: 'Live-branch a running instance into N copies (--name once per copy: each gets a Branch; they inherit its network policy unless flags say otherwise)',
-    options: { ...metadataOption, ...networkOptions, count: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true } },
+    options: { ...metadataOption, ...networkOptions, ...cacheOptions, count: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true } },
     async run(ctx) {
       const names = ctx.values.name as string[] | undefined;
       // No silent default: a typo'd or forgotten --count would quietly make one copy.
       const count = int(ctx, 'count') ?? names?.length;
       if (count === undefined) throw new UsageError('say how many copies: --count N (or one --name per copy), e.g. `faas instance branch <id> --count 1`');
       const work = ctx.client().instances.branch(arg(ctx, 0, 'instance-id'), {
-        count, metadata: pairs(ctx, 'metadata'), names, networkConfig: networkConfigFrom(ctx), networkBandwidth: bandwidthFrom(ctx),
+        count, metadata: pairs(ctx, 'metadata'), names, networkConfig: networkConfigFrom(ctx), networkBandwidth: bandwidthFrom(ctx), ...cachePolicyFrom(ctx),
       });
       const result = await ctx.out.progress(`branching into ${count}`, work);
       const branches = (r: typeof result) => (r.branches ? `\n${showBranches(r.branches)}` : '');

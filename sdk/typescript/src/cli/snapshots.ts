@@ -1,4 +1,5 @@
 // faas snapshot create|list|get|delete|exec|upload|clone|diff|merge (creates and exec steps are answered from the step cache when they already ran)
+import { CACHE_USAGE, cacheOptions, cachePolicyFrom, storageLine } from './cache.js';
 import type { Command } from '../resources/execution.js';
 import type { Snapshot } from '../resources/snapshots.js';
 import { arg, int, metadataOption, pairs, str, type CommandGroup, type Context } from './command.js';
@@ -29,11 +30,12 @@ export function commandFrom(ctx: Context, from: number): Command {
 
 export const snapshotCommands: CommandGroup = {
   create: {
-    usage: `[--image <id>] [--name <n>] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--env K=V]… [--metadata k=v]… [--fresh]`,
+    usage: `[--image <id>] [--name <n>] [--vcpus N] [--memory MB] [--disk MB] ${NETWORK_USAGE} [--env K=V]… [--metadata k=v]… [--fresh] ${CACHE_USAGE}`,
     summary: 'Boot an image and checkpoint it as a root snapshot (an identical one of yours is reused unless --fresh)',
     options: {
       ...metadataOption,
       ...networkOptions,
+      ...cacheOptions,
       image: { type: 'string' },
       name: { type: 'string' },
       fresh: { type: 'boolean' },
@@ -54,6 +56,7 @@ export const snapshotCommands: CommandGroup = {
         environment: pairs(ctx, 'env'),
         metadata: pairs(ctx, 'metadata'),
         fresh: ctx.values.fresh === true || undefined,
+        ...cachePolicyFrom(ctx),
       };
       const snapshot = await ctx.out.progress('creating snapshot', ctx.client().snapshots.create(config).then((s) => s));
       if (snapshot.cached) process.stderr.write(`cached: reusing your root snapshot with this configuration (--fresh boots a new one)\n`);
@@ -74,7 +77,7 @@ export const snapshotCommands: CommandGroup = {
     summary: 'Show a snapshot',
     async run(ctx) {
       const snapshot = await ctx.client().snapshots.get(arg(ctx, 0, 'snapshot-id'));
-      ctx.out.result(snapshot, (s: Snapshot) => showSnapshots([s]));
+      ctx.out.result(snapshot, (s: Snapshot) => [showSnapshots([s]), storageLine(s)].filter(Boolean).join('\n'));
     },
   },
   delete: {

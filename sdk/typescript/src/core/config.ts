@@ -39,12 +39,20 @@ export interface ClientConfig {
 }
 
 /**
- * The seed's OptimizationHints. Only `reuseSnapshots` has an effect: with it (the default),
- * `snapshots.create` and the chain steps `exec`/`upload` are answered from the engine's step cache
- * when the same create or step already ran (docs/step-cache.md); false sends `fresh` on every one.
+ * The seed's OptimizationHints, on the client (every call) or in one call's body. `reuseSnapshots`
+ * (default true): `snapshots.create` and the chain steps `exec`/`upload` are answered from the
+ * engine's step cache when the same create or step already ran (docs/step-cache.md); false sends
+ * `fresh`. The others (unset: the engine's default) travel as `optimizationHints` on
+ * `snapshots.create`, `instances.snapshot` and `instances.branch` (docs/storage.md):
+ * `parallelExecution: false` restores a branch's children one after another; `lazyLoading: false`
+ * pins the image's materialized copy (restores never assemble it); `incrementalSnapshots: false`
+ * keeps the image whole instead of deduplicated.
  */
 export interface OptimizationHints {
   reuseSnapshots?: boolean;
+  parallelExecution?: boolean;
+  lazyLoading?: boolean;
+  incrementalSnapshots?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -57,6 +65,8 @@ export interface ResolvedConfig {
   tokenExpiresIn: number;
   fetch: typeof fetch;
   reuseSnapshots: boolean;
+  /** The client's hints other than reuseSnapshots, sent with every snapshot-making call. */
+  hints: Omit<OptimizationHints, 'reuseSnapshots'>;
 }
 
 export interface Credentials {
@@ -117,5 +127,12 @@ export function resolveConfig(config: ClientConfig = {}, env: NodeJS.ProcessEnv 
     tokenExpiresIn: config.tokenExpiresIn ?? DEFAULT_TOKEN_EXPIRES_IN,
     fetch: config.fetch ?? globalThis.fetch.bind(globalThis),
     reuseSnapshots: config.optimizationHints?.reuseSnapshots ?? true,
+    hints: (({ reuseSnapshots: _r, ...rest }) => rest)(config.optimizationHints ?? {}),
   };
+}
+
+/** A snapshot-making body with the client's hints under its own (docs/storage.md). */
+export function withHints<T extends { optimizationHints?: OptimizationHints }>(hints: Omit<OptimizationHints, 'reuseSnapshots'>, body: T): T {
+  const merged = { ...hints, ...body.optimizationHints };
+  return Object.keys(merged).length ? { ...body, optimizationHints: merged } : body;
 }

@@ -85,6 +85,11 @@ export class HttpTransport {
     return this.config.reuseSnapshots;
   }
 
+  /** The client's OptimizationHints other than reuseSnapshots (docs/storage.md). */
+  get hints(): ResolvedConfig['hints'] {
+    return this.config.hints;
+  }
+
   url(path: string, query?: Record<string, QueryValue>): string {
     return `${this.config.endpoint}${path}${buildQuery(query)}`;
   }

@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Stable error code; see docs/errors.md. */
-export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "service_not_found" | "service_unreachable" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "no_checkpoint" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable" | "port_not_listening";
+export type ErrorCode = "invalid_request" | "unauthorized" | "token_expired" | "key_revoked" | "forbidden" | "image_not_found" | "snapshot_not_found" | "instance_not_found" | "branch_not_found" | "process_not_found" | "file_not_found" | "not_found" | "method_not_allowed" | "instance_not_ready" | "service_not_found" | "service_unreachable" | "conflict" | "branch_name_taken" | "branch_has_children" | "branch_not_checked_out" | "no_checkpoint" | "payload_too_large" | "exec_failed" | "resource_limit" | "timeout" | "runtime_error" | "internal" | "merge_conflict" | "diff_unavailable" | "port_not_listening" | "storage_full" | "image_corrupt";
 
 /** User key/value labels (string values). Replaced as a whole by the metadata routes. */
 export type Metadata = Record<string, string>;
@@ -395,6 +395,49 @@ export interface Snapshot {
   /** Only in the answer of a create or a step (`createSnapshot`, `execSnapshot`, `execSnapshotStream`, `uploadSnapshot`): true when the cache answered and nothing ran. */
   cached?: boolean;
   stepResult?: StepResult;
+  storage?: SnapshotStorage;
+}
+
+/** Only in `getSnapshot` and `listSnapshots`: the disk the snapshot's image takes (docs/storage.md). A deduplicated image is kept as chunks shared with every other image holding the same bytes; `sharedBytes` + `exclusiveBytes` = the distinct bytes it names, and deleting it frees about `exclusiveBytes` (plus its materialized copy). Images are stored in the engine's next quiet moment after they are checksummed: until then `deduplicated` is false. */
+export interface SnapshotStorage {
+  /** True once the image is in the deduplicated store. */
+  deduplicated: boolean;
+  /** True while its files are also kept whole (what a restore reads at once). False once the cache evicted them: the next restore assembles them from the store first. */
+  materialized: boolean;
+  /** Bytes of the whole files (0 when evicted). */
+  materializedBytes: number;
+  /** Bytes of the image (deduplicated images only). */
+  logicalBytes?: number;
+  /** Bytes of its chunks other stored images also hold. */
+  sharedBytes?: number;
+  /** Bytes of its chunks no other stored image holds. */
+  exclusiveBytes?: number;
+}
+
+/** How this snapshot's image is kept (docs/storage.md). Every field is optional; the engine's configuration (`FAAS_CACHE_*`) fills the rest. */
+export interface CacheConfig {
+  /** Store the image as content-addressed chunks shared with other images (default true). False keeps it whole, never evicted. */
+  deduplication?: boolean;
+  /** Deflate level of the chunks the image adds to the store (0 = none, the default); a chunk is kept compressed only when that saves an eighth. */
+  compressionLevel?: number;
+  /** Bytes. The largest materialized copy of this image the cache keeps; a larger one is evicted once stored (0 = never kept). */
+  cacheSize?: number;
+  /** Seconds the materialized copy is kept after its last restore (0 = no limit). */
+  ttl?: number;
+  /** Keep a materialized copy after the image is stored (default true). False evicts it as soon as the image is stored. */
+  enableSnapshotCache?: boolean;
+}
+
+/** Hints on how to make and keep a snapshot (docs/storage.md says exactly what each does). */
+export interface OptimizationHints {
+  /** `createSnapshot`: answer from the root cache when it has this content (default true); false is `fresh: true`. */
+  reuseSnapshots?: boolean;
+  /** `branchInstance`: restore the children concurrently (default true) or one after another (false). */
+  parallelExecution?: boolean;
+  /** True (default): the image's materialized copy may be evicted and is assembled again by the restore that needs it. False: it is pinned, so restores never wait for an assembly. */
+  lazyLoading?: boolean;
+  /** True (default) stores the image as the chunks it does not share with images already stored; false keeps it whole (as `deduplication` false does). */
+  incrementalSnapshots?: boolean;
 }
 
 /** Only in the answer of `execSnapshot` / `execSnapshotStream`: the result of the run that made this snapshot, recorded with it, so a cache hit answers what the original run did. Output is kept up to the engine's one-shot cap per stream (`truncated` beyond). */
@@ -433,6 +476,8 @@ export interface CreateSnapshotRequest {
   ttl?: SnapshotTtl;
   /** Boot a new root even when the root cache has one with this content. */
   fresh?: boolean;
+  cacheConfig?: CacheConfig;
+  optimizationHints?: OptimizationHints;
 }
 
 export type InstanceState = "pending" | "ready" | "paused" | "stopping" | "stopped" | "error";
@@ -593,6 +638,8 @@ export interface SnapshotInstanceRequest {
   name?: string;
   metadata?: Metadata;
   ttl?: SnapshotTtl;
+  cacheConfig?: CacheConfig;
+  optimizationHints?: OptimizationHints;
 }
 
 /** Seconds until the snapshot expires (`expiresAt`). The engine then deletes it, unless live instances or child snapshots depend on it: then it is deleted once they are gone. */
@@ -608,6 +655,8 @@ export interface BranchRequest {
   metadata?: Metadata;
   networkConfig?: NetworkConfig;
   networkBandwidth?: NetworkBandwidth;
+  cacheConfig?: CacheConfig;
+  optimizationHints?: OptimizationHints;
 }
 
 export interface BranchResult {

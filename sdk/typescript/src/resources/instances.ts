@@ -4,10 +4,11 @@
 import '../core/dispose.js';
 import type * as api from '../generated/api.gen.js';
 import type { RequestOptions } from '../core/http.js';
+import { withHints, type OptimizationHints } from '../core/config.js';
 import { AutoPager } from '../core/pagination.js';
 import { seg, type IdRef } from '../core/ids.js';
 import type { FaaSClient } from '../client.js';
-import { Snapshot } from './snapshots.js';
+import { Snapshot, type CacheConfig } from './snapshots.js';
 import { Branch } from './branches.js';
 import type { Command, ExecOptions, ExecStream, ExecStreamOptions, BatchOptions, ScriptOptions, ExecutionResult } from './execution.js';
 import { InstanceFiles, type TransferResult } from './files.js';
@@ -52,6 +53,10 @@ export interface BranchOptions {
   networkConfig?: NetworkConfig;
   /** The children's bandwidth limit in Mbit/s, null for none (default: the parent's). */
   networkBandwidth?: number | null;
+  /** How the branch point's image is stored (docs/storage.md). */
+  cacheConfig?: CacheConfig;
+  /** `parallelExecution: false` restores the children one after another (docs/storage.md). */
+  optimizationHints?: OptimizationHints;
 }
 
 /** `restart` options: with fromLatestCheckpoint it restores the latest checkpoint of the instance's timeline instead of its snapshot. */
@@ -355,14 +360,14 @@ export class InstanceManager {
 
   /** Checkpoints the running instance into a new snapshot; the instance keeps running. */
   async snapshot(id: IdRef, body: api.SnapshotInstanceRequest = {}, options?: RequestOptions): Promise<Snapshot> {
-    const data = await this.client.http.request<api.Snapshot>({ ...options, method: 'POST', path: `/v1/instances/${seg(id)}/snapshot`, json: body });
+    const data = await this.client.http.request<api.Snapshot>({ ...options, method: 'POST', path: `/v1/instances/${seg(id)}/snapshot`, json: withHints(this.client.http.hints, body) });
     return new Snapshot(this.client, data);
   }
 
   /** Live-branches the instance into `count` new running copies (all or none). */
   async branch(id: IdRef, countOrOptions: number | BranchOptions, options?: RequestOptions): Promise<BranchResult> {
     const body: BranchOptions = typeof countOrOptions === 'number' ? { count: countOrOptions } : countOrOptions;
-    const result = await this.client.http.request<api.BranchResult>({ ...options, method: 'POST', path: `/v1/instances/${seg(id)}/branch`, json: body });
+    const result = await this.client.http.request<api.BranchResult>({ ...options, method: 'POST', path: `/v1/instances/${seg(id)}/branch`, json: withHints(this.client.http.hints, body) });
     const branches = result.branches?.map((b) => new Branch(this.client, b));
     return { snapshot: new Snapshot(this.client, result.snapshot), instances: result.instances.map(this.wrap), ...(branches ? { branches } : {}) };
   }

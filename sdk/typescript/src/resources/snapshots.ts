@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import type * as api from '../generated/api.gen.js';
 import { errorFromBody, networkError } from '../core/errors.js';
 import type { RequestOptions } from '../core/http.js';
+import { withHints } from '../core/config.js';
 import { readServerSentEvents } from '../core/sse.js';
 import { packDirectory } from '../core/tar.js';
 import { AutoPager } from '../core/pagination.js';
@@ -18,6 +19,10 @@ import type { DiffOptions, MergeOptions, SnapshotDiff } from './diff.js';
 
 export type SnapshotData = api.Snapshot;
 export type SnapshotConfig = api.CreateSnapshotRequest;
+/** The seed's CacheConfig: how a snapshot's image is stored and cached (docs/storage.md). */
+export type CacheConfig = api.CacheConfig;
+/** Disk a snapshot's image takes; in `get` and `list` answers (docs/storage.md). */
+export type SnapshotStorage = api.SnapshotStorage;
 
 export interface SnapshotListFilter {
   metadata?: Record<string, string>;
@@ -70,6 +75,8 @@ export class Snapshot implements SnapshotData {
   declare readonly cached?: boolean;
   /** In the answer of an exec step: what the run that made it did (recorded; the same on a hit). */
   declare readonly stepResult?: api.StepResult;
+  /** In `get` and `list` answers: the disk its image takes, shared and exclusive (docs/storage.md). */
+  declare readonly storage?: api.SnapshotStorage;
   readonly #client: FaaSClient;
 
   constructor(client: FaaSClient, data: SnapshotData) {
@@ -159,7 +166,8 @@ export class SnapshotManager {
    * (`cached: true`; `fresh: true` or `reuseSnapshots: false` always boots).
    */
   create(config: SnapshotConfig = {}, options?: RequestOptions): SnapshotPromise {
-    const json = { ...config, fresh: this.fresh(config.fresh) };
+    // A body's reuseSnapshots: false asks for fresh, as the client's does.
+    const json = withHints(this.client.http.hints, { ...config, fresh: this.fresh(config.fresh ?? (config.optimizationHints?.reuseSnapshots === false || undefined)) });
     return this.wrap(this.client.http.request({ ...options, method: 'POST', path: '/v1/snapshots', json }));
   }
 
