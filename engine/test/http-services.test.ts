@@ -304,6 +304,10 @@ describe('HTTP services', () => {
       // The app's own credentials are the app's.
       const own = await (await get(id, 'pub', '/who', { authorization: 'Bearer app-secret' })).json();
       assert.equal(own.headers.authorization, 'Bearer app-secret');
+      // Nor the dashboard's session cookie (a browser sends it to any server of the engine's host
+      // name, whatever the port): the app gets its own cookies only.
+      const jar = await (await get(id, 'pub', '/who', { cookie: 'faas_session=s3cr3t; app=1' })).json();
+      assert.equal(jar.headers.cookie, 'app=1');
     });
 
     it('token: the link sets a host-only HttpOnly cookie and redirects to the clean URL; the app never sees either', async () => {

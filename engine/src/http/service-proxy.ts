@@ -19,6 +19,7 @@ import { owns, type Principal } from '../core/principal.js';
 import type { Instance } from '../core/types.js';
 import type { HttpServices } from '../services/http-services.js';
 import { TOKEN_COOKIE, TOKEN_PARAM } from '../services/http-services.js';
+import { SESSION_COOKIE } from './browser.js';
 import type { KeyService } from '../services/keys.js';
 import type { Lifetimes } from '../services/lifetimes.js';
 import type { Logger } from '../services/logger.js';
@@ -319,7 +320,10 @@ function splitCredentials(raw: string[]): { bearer?: string; cookie?: string; he
       const kept: string[] = [];
       for (const part of value.split(';')) {
         const eq = part.indexOf('=');
-        if (part.slice(0, eq).trim() === TOKEN_COOKIE) cookie = part.slice(eq + 1).trim();
+        const cookieName = part.slice(0, eq).trim();
+        if (cookieName === TOKEN_COOKIE) cookie = part.slice(eq + 1).trim();
+        // The browser session of the engine's own pages is never the app's (cookies ignore ports).
+        else if (cookieName === SESSION_COOKIE) continue;
         else if (part.trim()) kept.push(part.trim());
       }
       if (kept.length) headers.push(raw[i], kept.join('; '));
