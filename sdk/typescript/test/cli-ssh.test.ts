@@ -47,6 +47,9 @@ test('ssh-key add/list/remove, and ssh-config gives a Host block ssh can use wit
   assert.ok(listed.some((k: { id: string }) => k.id === added.id));
   const human = faas(['ssh-key', 'list']);
   assert.match(human.stdout, new RegExp(added.fingerprint.replace(/[+/]/g, '\\$&')));
+  assert.match(human.stdout, /\bAGE\b/);
+  assert.ok(faas(['ssh-key', 'list', '-q']).stdout.split('\n').includes(added.id));
+  assert.match(faas(['ssh-key', 'list', '--format', '{{name}} {{fingerprint}}']).stdout, new RegExp(`^cli-key ${added.fingerprint.replace(/[+/]/g, '\\$&')}$`, 'm'));
 
   const cfg = JSON.parse(faas(['instance', 'ssh-config', instanceId, '--name', 'box', '--json']).stdout);
   assert.equal(cfg.user, instanceId);

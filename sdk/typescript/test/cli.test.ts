@@ -339,6 +339,8 @@ test('key create/list/revoke and token create, with --json', () => {
   assert.match(human.stdout, /secret: faas_/);
   const listed = faasJson<{ id: string; name: string }[]>(['key', 'list']);
   assert.ok(listed.some((k) => k.id === created.id && !('secret' in k)));
+  assert.ok(faas(['key', 'list', '-q']).stdout.split('\n').includes(created.id));
+  assert.match(faas(['key', 'list', '--format', '{{id}} {{admin}}']).stdout, new RegExp(`^${created.id} false$`, 'm'));
   // The new key mints its own token; it is not an admin key, so it cannot list keys.
   const token = faasJson(['token', 'create', '--expires-in', '120', '--api-key', created.secret]);
   assert.match(token.token, /^faastok\./);

@@ -2,9 +2,14 @@
 import { credentialsPath } from '../core/config.js';
 import type { ApiKey, CreatedKey, Token } from '../resources/keys.js';
 import { arg, int, type CommandGroup } from './command.js';
-import { table } from './output.js';
+import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
 
-const keyRow = (k: ApiKey) => [k.id, k.name, k.admin ? 'yes' : 'no', k.createdAt];
+const KEY_COLUMNS: Array<Column<ApiKey>> = [
+  { header: 'ID', value: (k) => k.id },
+  { header: 'NAME', value: (k) => k.name },
+  { header: 'ADMIN', value: (k) => (k.admin ? 'yes' : 'no') },
+  { header: 'AGE', value: (k) => age(k.createdAt) },
+];
 
 export const keyCommands: CommandGroup = {
   create: {
@@ -17,11 +22,11 @@ export const keyCommands: CommandGroup = {
     },
   },
   list: {
-    usage: '',
-    summary: 'List active API keys (admin keys only; no secrets)',
+    usage: LIST_USAGE,
+    summary: 'List active API keys (admin keys only; no secrets; AGE since created)',
+    options: listOptions,
     async run(ctx) {
-      const keys = await ctx.client().keys.list();
-      ctx.out.result(keys, (list: ApiKey[]) => table(['ID', 'NAME', 'ADMIN', 'CREATED'], list.map(keyRow)));
+      printList(ctx, await ctx.client().keys.list(), KEY_COLUMNS);
     },
   },
   show: {

@@ -10,9 +10,16 @@ import { join } from 'node:path';
 import type { FaaSClient } from '../client.js';
 import type { SshHost, SshKey } from '../resources/ssh.js';
 import { arg, str, type CommandGroup, type Context } from './command.js';
-import { table, UsageError } from './output.js';
+import { age, LIST_USAGE, listOptions, printList, type Column } from './listing.js';
+import { UsageError } from './output.js';
 
-const keyRow = (k: SshKey) => [k.id, k.name, k.fingerprint, k.algorithm, k.createdAt];
+const SSH_KEY_COLUMNS: Array<Column<SshKey>> = [
+  { header: 'ID', value: (k) => k.id },
+  { header: 'NAME', value: (k) => k.name },
+  { header: 'FINGERPRINT', value: (k) => k.fingerprint },
+  { header: 'TYPE', value: (k) => k.algorithm },
+  { header: 'AGE', value: (k) => age(k.createdAt) },
+];
 
 export const sshKeyCommands: CommandGroup = {
   add: {
@@ -32,11 +39,11 @@ export const sshKeyCommands: CommandGroup = {
     },
   },
   list: {
-    usage: '',
-    summary: 'List the SSH keys of this API key (an admin key sees all)',
+    usage: LIST_USAGE,
+    summary: 'List the SSH keys of this API key (an admin key sees all; AGE since added)',
+    options: listOptions,
     async run(ctx) {
-      const keys = await ctx.client().sshKeys.list().toArray();
-      ctx.out.result(keys, (list: SshKey[]) => table(['ID', 'NAME', 'FINGERPRINT', 'TYPE', 'CREATED'], list.map(keyRow)));
+      printList(ctx, await ctx.client().sshKeys.list().toArray(), SSH_KEY_COLUMNS);
     },
   },
   remove: {
