@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,6 +28,10 @@ func TestMain(m *testing.M) {
 	// Never rename the machine running the tests.
 	setHostname = func(h string) error { fakeHostMu.Lock(); fakeHost = h; fakeHostMu.Unlock(); return nil }
 	getHostname = func() (string, error) { fakeHostMu.Lock(); defer fakeHostMu.Unlock(); return fakeHost, nil }
+	// A test run started under nohup has SIGHUP ignored, and an ignored signal stays ignored across
+	// fork and exec: the terminal tests' programs would survive their hangup. A handled signal is
+	// reset to the default on exec, as it is for the agent (PID 1 in a sandbox never ignores it).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	os.Exit(m.Run())
 }
 

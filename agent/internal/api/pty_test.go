@@ -133,7 +133,7 @@ func TestPTYHangupOnClose(t *testing.T) {
 	conn, br := ptyDial(t, ts.Listener.Addr().String(), "command="+url.QueryEscape("echo $$; sleep 30"))
 	pid := firstPid(t, br)
 	conn.Close()
-	if !gone(pid, 15*time.Second) { // generous: under CI load the hangup can take seconds to land
+	if !gone(pid, 3*time.Second) {
 		t.Fatalf("terminal program %d survived hangup", pid)
 	}
 }
