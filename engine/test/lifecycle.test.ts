@@ -232,7 +232,11 @@ describe('lifecycle', () => {
     assert.equal(spec.body.openapi, '3.1.0');
     const docs = await fetch(`${t.url}/docs`, { headers: { authorization: `Basic ${Buffer.from(`x:${t.key}`).toString('base64')}` } });
     assert.equal(docs.status, 200);
-    assert.match(await docs.text(), /Redoc/);
+    // Redoc from the engine's own files, started by a script file (no inline script under the CSP).
+    assert.match(await docs.text(), /<script src="\/docs\/redoc\.standalone\.js"><\/script>/);
+    const redoc = await fetch(`${t.url}/docs/redoc.standalone.js`, { headers: { authorization: `Basic ${Buffer.from(`x:${t.key}`).toString('base64')}` } });
+    assert.equal(redoc.status, 200);
+    assert.match(await redoc.text(), /Redoc/);
     const health = await fetch(`${t.url}/v1/health`);
     assert.equal(health.status, 200);
   });
