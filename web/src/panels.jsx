@@ -83,7 +83,7 @@ export function Services({ instanceId }) {
         <tbody>{(data ?? []).map((s) => <tr><td>{s.name}</td><td>{s.port}</td><td>{s.auth}</td><td><a href={s.tokenUrl ?? s.url} target="_blank" rel="noopener noreferrer">{s.url}</a></td></tr>)}</tbody>
       </table>
       <form class="expose" onSubmit={expose}>
-        <input name="name" placeholder="name" required pattern="[a-z0-9-]+" /> <input name="port" type="number" min="1" max="65535" placeholder="port" required />
+        <input name="name" placeholder="name" required pattern="[a-z0-9\-]+" /> <input name="port" type="number" min="1" max="65535" placeholder="port" required />
         <button type="submit">Expose</button>
       </form>
     </div>
