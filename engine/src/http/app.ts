@@ -211,7 +211,10 @@ export function methodsByPath(contract: Contract): (path: string) => string[] {
 
 /** `metadata[k]=v` (deepObject) becomes `{ metadata: { k: v } }`; everything else stays flat. */
 export function parseQuery(qs: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // Objects without a prototype, and own-key checks: a key such as `constructor`, `toString` or
+  // `__proto__` is a name like any other (with `in` on a plain object it was "already there", and
+  // a filter on it became an array, or replaced the object's prototype).
+  const out: Record<string, unknown> = Object.create(null);
   for (const [k, v] of new URLSearchParams(qs)) {
     // Everything between the first `[` and the last `]` is the key: a deepObject key may itself
     // hold `]`, `[` or nothing at all (`metadata[]`), and must not fall through as an unknown name.
@@ -219,9 +222,16 @@ export function parseQuery(qs: string): Record<string, unknown> {
     if (m) {
       // A repeated key is kept as an array, which the schema (one string per key) then refuses;
       // silently keeping the last value would filter on something the client did not ask for.
-      const obj = (out[m[1]] ??= {}) as Record<string, unknown>;
-      obj[m[2]] = m[2] in obj ? ([] as unknown[]).concat(obj[m[2]], v) : v;
-    } else if (k in out) {
+      const prev = out[m[1]];
+      if (prev === undefined) out[m[1]] = Object.create(null);
+      else if (typeof prev !== 'object' || prev === null || Array.isArray(prev)) {
+        // `name=x&name[k]=y`: two shapes for one parameter; an array, which the schema refuses.
+        out[m[1]] = ([] as unknown[]).concat(prev, v);
+        continue;
+      }
+      const obj = out[m[1]] as Record<string, unknown>;
+      obj[m[2]] = Object.hasOwn(obj, m[2]) ? ([] as unknown[]).concat(obj[m[2]], v) : v;
+    } else if (Object.hasOwn(out, k)) {
       out[k] = ([] as unknown[]).concat(out[k], v);
     } else {
       out[k] = v;

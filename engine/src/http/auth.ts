@@ -13,6 +13,7 @@ import { authenticateCookie } from './browser.js';
 // (Paths public whatever the method, so a wrong method there is still 405, not 401.)
 const PUBLIC = new Set(['/v1/health', '/login']);
 const PUBLIC_PREFIX = '/dashboard/assets/';
+const SESSION_PROTECTED = new Set(['GET', 'HEAD', 'DELETE']);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,7 +32,9 @@ export function bearerOf(header: string | undefined): string | undefined {
 export function makeAuth(keys: KeyService, webSessions: WebSessions) {
   return (req: FastifyRequest): void => {
     const path = req.url.split('?')[0];
-    if (PUBLIC.has(path) || (req.method === 'POST' && path === '/v1/session')) return;
+    // /v1/session: the login (POST) is public, and so is a method it does not serve (405 follows);
+    // reading or ending a session needs the session (GET, HEAD, DELETE).
+    if (PUBLIC.has(path) || (path === '/v1/session' && !SESSION_PROTECTED.has(req.method))) return;
     if (path.startsWith(PUBLIC_PREFIX) && !path.slice(PUBLIC_PREFIX.length).includes('/')) return;
     const header = req.headers.authorization ?? '';
     let value = bearerOf(header);
