@@ -216,8 +216,8 @@ export function parseQuery(qs: string): Record<string, unknown> {
   // a filter on it became an array, or replaced the object's prototype).
   const out: Record<string, unknown> = Object.create(null);
   for (const [k, v] of new URLSearchParams(qs)) {
-    // Everything between the first `[` and the last `]` is the key: a deepObject key may itself
-    // hold `]`, `[` or nothing at all (`metadata[]`), and must not fall through as an unknown name.
+    // Everything between the first `[` and the last `]` is the key (unless it nests, below): a key
+    // may itself hold `]` or nothing at all (`metadata[]`), and must not fall through as unknown.
     const m = /^(\w+)\[([\s\S]*)\]$/.exec(k);
     if (m) {
       // A repeated key is kept as an array, which the schema (one string per key) then refuses;
@@ -230,7 +230,12 @@ export function parseQuery(qs: string): Record<string, unknown> {
         continue;
       }
       const obj = out[m[1]] as Record<string, unknown>;
-      obj[m[2]] = Object.hasOwn(obj, m[2]) ? ([] as unknown[]).concat(obj[m[2]], v) : v;
+      // `name[a][b]=v` is a nested object (as qs and schemathesis write one), `{a: {b: v}}`, which
+      // a schema of one string per key refuses, rather than a filter on the key "a][b".
+      const nest = m[2].indexOf('][');
+      const key = nest < 0 ? m[2] : m[2].slice(0, nest);
+      const value: unknown = nest < 0 ? v : { [m[2].slice(nest + 2)]: v };
+      obj[key] = Object.hasOwn(obj, key) ? ([] as unknown[]).concat(obj[key], value) : value;
     } else if (Object.hasOwn(out, k)) {
       out[k] = ([] as unknown[]).concat(out[k], v);
     } else {
