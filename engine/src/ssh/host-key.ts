@@ -26,7 +26,7 @@ export function loadOrCreateHostKey(stateDir: string): HostKey {
     /* first start */
   }
   if (text === null || parsed(text) === null) {
-    text = ssh2.utils.generateKeyPairSync('ed25519').private;
+    text = generate();
     writeFileSync(path, text, { mode: 0o600 });
   }
   chmodSync(path, 0o600);
@@ -39,4 +39,17 @@ export function loadOrCreateHostKey(stateDir: string): HostKey {
 function parsed(text: string): ssh2.ParsedKey | null {
   const k = ssh2.utils.parseKey(text);
   return k instanceof Error || Array.isArray(k) || !k.isPrivateKey() ? null : k;
+}
+
+/**
+ * A new ed25519 key that ssh2 can read back. ssh2's generator drops a leading zero byte of the
+ * public key about once in 250 keys and writes a key its own parser calls malformed (the engine's
+ * first start then failed); such a key is made again, never written.
+ */
+export function generate(): string {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const text = ssh2.utils.generateKeyPairSync('ed25519').private;
+    if (parsed(text) !== null) return text;
+  }
+  throw new Error('could not generate a usable ed25519 SSH host key');
 }
