@@ -42,6 +42,12 @@ export function toFaasError(err: unknown, part?: RequestParts): FaasError {
       return new FaasError('invalid_request', 'the URL is not valid (a malformed %-escape in the path?)', null);
     case 'FST_ERR_MAX_PARAM_LENGTH':
       return new FaasError('invalid_request', 'a path parameter is too long', null, { status: 414 });
+    // A full disk met outside the checkpoint path (a bundle, a temp file, the state database) is
+    // still the engine's disk being full, not an internal error.
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'SQLITE_FULL':
+      return new FaasError('storage_full', "the engine's disk is full; delete snapshots or free disk space, then retry", { cause: e.code });
   }
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
     return new FaasError('invalid_request', e.message, null);
