@@ -60,12 +60,14 @@ class Engine:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / "engine.log"
+        self.subnet = os.environ.get("FAAS_TEST_SUBNET", "10.233.0.0/16")
+        self.tag = "ts" + secrets.token_hex(2)
         env = {
             **os.environ,
             "FAAS_STATE_DIR": self.state_dir,
             "FAAS_PORT": str(self.port),
-            "FAAS_SUBNET": os.environ.get("FAAS_TEST_SUBNET", "10.233.0.0/16"),
-            "FAAS_NET_TAG": "ts" + secrets.token_hex(2),
+            "FAAS_SUBNET": self.subnet,
+            "FAAS_NET_TAG": self.tag,
             # Small pools and a low live-instance cap: the fuzzer branches and starts instances, and
             # the machine has 2 cores. Beyond the cap the engine answers 429, a documented answer.
             "FAAS_WARM_POOL": "1",
@@ -124,6 +126,10 @@ class Engine:
                 self.process.kill()
                 self.process.wait()
         subprocess.run(["umount", "-l", f"{self.state_dir}/runsc/null-netns"], capture_output=True)
+        # A SIGTERMed engine keeps its network namespaces and firewall chains (a restart reuses
+        # them); this one is gone for good, so its tag is cleaned as `faas engine stop --clean` does.
+        subprocess.run(["node", str(ENGINE_MAIN), "clean"], env={**os.environ, "FAAS_STATE_DIR": self.state_dir,
+                       "FAAS_NET_TAG": self.tag, "FAAS_SUBNET": self.subnet, "FAAS_SSH_PORT": "off"}, capture_output=True, timeout=120)
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
