@@ -123,8 +123,15 @@ describe('engine killed mid-operation', () => {
       }
     };
     // The sandbox dies with the engine away: runsc keeps its record, as "stopped".
-    execFileSync(RUNSC, [`--root=${join(stateDir, 'runsc')}`, 'kill', inst.id, 'KILL']);
-    await until(() => engine.inventory().sandboxes.some((s) => s.id === inst.id && s.status === 'stopped'), 30_000);
+    const runscRoot = `--root=${join(stateDir, 'runsc')}`;
+    const listed = JSON.parse(execFileSync(RUNSC, [runscRoot, 'list', '--format=json'], { encoding: 'utf8' })) as { id: string; pid: number }[];
+    const sandboxPid = listed.find((s) => s.id === inst.id)!.pid;
+    execFileSync(RUNSC, [runscRoot, 'kill', inst.id, 'KILL']);
+    // Dead means its process is gone. runsc says "stopped" as soon as the container's init is, but
+    // the sandbox process can take a second more to exit (seen in CI: it was still finishing a
+    // lazy restore's page loading), and meanwhile runsc says "running" again. An engine started in
+    // that window rightly keeps the instance; its watcher marks it dead once the process is gone.
+    await until(() => !existsSync(`/proc/${sandboxPid}`) && engine.inventory().sandboxes.some((s) => s.id === inst.id && s.status === 'stopped'), 30_000);
     await engine.start();
     const got = (await engine.api('GET', `/v1/instances/${inst.id}`)).body;
     assert.equal(got.state, 'error');
