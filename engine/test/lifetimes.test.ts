@@ -38,11 +38,17 @@ describe('lifetimes', () => {
     assert.equal(await state(pauser), 'ready');
 
     // Snapshot ttl: an expired snapshot with a live instance is kept until the instance stops.
-    const child = await t.api('POST', `/v1/instances/${keep}/snapshot`, { ttl: 1 });
+    // The depended-on snapshot gets 5 s, so starting `user` from it (a restore, slow on a loaded
+    // machine) happens well before it expires; CI once took over a second between a 1 s ttl's
+    // snapshot and the start, and the start found the snapshot gone.
+    const child = await t.api('POST', `/v1/instances/${keep}/snapshot`, { ttl: 5 });
     assert.ok(child.body.expiresAt);
+    const started = await t.api('POST', '/v1/instances', { snapshotId: child.body.id });
+    assert.equal(started.status, 201, `the start from the snapshot before it expired: ${JSON.stringify(started.body)}`);
+    const user = started.body.id;
     const lone = await t.api('POST', `/v1/instances/${keep}/snapshot`, { ttl: 1 });
-    const user = (await t.api('POST', '/v1/instances', { snapshotId: child.body.id })).body.id;
-    await sleep(1800);
+    const expired = Math.max(Date.parse(child.body.expiresAt), Date.parse(lone.body.expiresAt));
+    await sleep(Math.max(0, expired - Date.now()) + 1800);
     assert.equal((await t.api('GET', `/v1/snapshots/${lone.body.id}`)).status, 404, 'expired snapshot deleted');
     assert.equal((await t.api('GET', `/v1/snapshots/${child.body.id}`)).status, 200, 'kept while an instance depends on it');
     await t.api('POST', `/v1/instances/${user}/stop`);
