@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import { startEngine, type TestEngine } from './harness.js';
+import { run } from './run-client.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -27,16 +28,7 @@ describe('sftp through the gateway', () => {
     '-F', '/dev/null', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
     '-o', 'IdentitiesOnly=yes', ...(verbose ? ['-vvv'] : ['-o', 'LogLevel=ERROR']), '-i', key, '-P', String(port), '-b', batch, `${id}@127.0.0.1`,
   ];
-  const sftp = (batch: string, verbose = false) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn('sftp', sftpArgs(batch, verbose), { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const sftp = (batch: string, verbose = false) => run('sftp', sftpArgs(batch, verbose));
   /** One ssh2 SFTP session (ssh2 also reads limits@openssh.com and sends 255 KiB WRITEs). */
   const session = () =>
     new Promise<{ conn: ssh2.Client; sftp: SFTPWrapper }>((resolve, reject) => {

@@ -52,7 +52,7 @@ type inFilter struct {
 
 func (f *inFilter) Read(p []byte) (int, error) {
 	for f.left == 0 {
-		hdr, err := f.br.Peek(9) // length, type, request id
+		hdr, err := f.br.Peek(5) // length, type: never more than a packet's own bytes
 		if err != nil {
 			if len(hdr) == 0 {
 				return 0, err
@@ -61,9 +61,9 @@ func (f *inFilter) Read(p []byte) (int, error) {
 			break
 		}
 		n := int(binary.BigEndian.Uint32(hdr))
-		if hdr[4] == fxpExtended && n < 256 {
+		if hdr[4] == fxpExtended && n >= 9 && n < 256 {
 			if pkt, err := f.br.Peek(4 + n); err == nil && isLimits(pkt[9:]) {
-				id := binary.BigEndian.Uint32(hdr[5:])
+				id := binary.BigEndian.Uint32(pkt[5:])
 				f.br.Discard(4 + n)
 				if err := f.out.inject(limitsReply(id)); err != nil {
 					return 0, err
