@@ -3,7 +3,8 @@
 //   1. `ssh <inst>@host true` on a fresh connection (OpenSSH, a new process each time)
 //      vs `curl` POSTing the same command to the exec API (a new process and connection each time);
 //   2. exec over an open SSH session (ssh2, one connection) vs the exec API over keep-alive;
-//   3. `sftp` put of 1 GiB (OpenSSH) vs the same file streamed to the files API, and a local cp.
+//   3. `sftp` put of 1 GiB (OpenSSH) vs the same file streamed to the files API, and a local cp;
+//   4. `sftp` get of the same file vs the files API's read.
 // Usage: FAAS_TEST_SUBNET=10.x.0.0/16 node bench/ssh.mjs [--runs N] [--mb SIZE]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync, ftruncateSync, statSync, createReadStream } from 'node:fs';
@@ -17,12 +18,24 @@ const runs = Number(values.runs);
 const mb = Number(values.mb);
 const ssh2 = createRequire(join(REPO, 'sdk/typescript/package.json'))('ssh2');
 
+const tag = `t${process.pid.toString(36).slice(-4)}`;
 const engine = await startEngine({
   FAAS_SUBNET: process.env.FAAS_TEST_SUBNET ?? '10.240.0.0/16',
-  FAAS_NET_TAG: `t${process.pid.toString(36).slice(-4)}`,
+  FAAS_NET_TAG: tag,
   FAAS_SSH_PORT: '0',
 });
 const dir = mkdtempSync('/tmp/faas-bench-ssh-');
+// CPU seconds so far of the engine process and of this engine's sandboxes (their cgroup, v1): per
+// GiB moved, a figure that a busy machine inflates far less than it does the rate.
+const cpu = () => {
+  const f = readFileSync(`/proc/${engine.proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  let sandbox = NaN;
+  try {
+    sandbox = Number(readFileSync(`/sys/fs/cgroup/cpuacct/faas-${tag}/cpuacct.usage`, 'utf8')) / 1e9;
+  } catch {}
+  return { engine: (Number(f[11]) + Number(f[12])) / 100, sandbox };
+};
+const cpuLine = (what, c0, c1) => console.log(`${`  CPU s per GiB, ${what}`.padEnd(44)} engine ${((c1.engine - c0.engine) / (mb / 1024)).toFixed(2)}  sandboxes ${((c1.sandbox - c0.sandbox) / (mb / 1024)).toFixed(2)}`);
 const rows = [];
 const row = (name, ours, direct, unit = 'ms') => {
   rows.push({ name, ours, direct, unit });
@@ -94,24 +107,53 @@ try {
   const fd = openSync(big, 'w');
   ftruncateSync(fd, mb * 1024 * 1024); // zeros; nothing on the path compresses
   closeSync(fd);
-  writeFileSync(join(dir, 'batch'), `put ${big} /root/big\n`);
-  let t0 = now();
-  const put = spawnSync('sftp', [...sshOpts, '-P', String(host.port), '-b', join(dir, 'batch'), `${inst.id}@127.0.0.1`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (put.status !== 0) throw new Error(`sftp failed: ${put.stderr}`);
-  const sftpRate = mb / ((now() - t0) / 1000);
+  const upload = async (path) => {
+    const res = await fetch(`${engine.url}/v1/instances/${inst.id}/files/write?path=${path}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${engine.key}`, 'content-type': 'application/octet-stream' },
+      body: createReadStream(big),
+      duplex: 'half',
+    });
+    if (!res.ok) throw new Error(`files API upload failed: ${res.status} ${await res.text()}`);
+    await res.text();
+  };
+  // Untimed first: the first GiB written into a fresh sandbox also pays for growing its memory
+  // (in one A/B run the first 1 GiB put ran at half the rate of the later ones): time no path with it.
+  await upload('/root/warm');
+  await engine.api('POST', `/v1/instances/${inst.id}/exec`, { command: 'rm -f /root/warm' });
+  const sftp = (batch) => {
+    writeFileSync(join(dir, 'batch'), batch);
+    const c0 = cpu();
+    const t0 = now();
+    const r = spawnSync('sftp', [...sshOpts, '-P', String(host.port), '-b', join(dir, 'batch'), `${inst.id}@127.0.0.1`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status !== 0) throw new Error(`sftp failed: ${r.stderr}`);
+    return { rate: mb / ((now() - t0) / 1000), cpu: [c0, cpu()] };
+  };
+  const put = sftp(`put ${big} /root/big\n`);
+  const get = sftp(`get /root/big ${big}.back\n`);
+  rmSync(`${big}.back`, { force: true });
   await engine.api('POST', `/v1/instances/${inst.id}/exec`, { command: 'rm -f /root/big' });
-  t0 = now();
-  const up = await fetch(`${engine.url}/v1/instances/${inst.id}/files/write?path=/root/big2`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${engine.key}`, 'content-type': 'application/octet-stream' },
-    body: createReadStream(big),
-    duplex: 'half',
-  });
-  if (!up.ok) throw new Error(`files API upload failed: ${up.status} ${await up.text()}`);
-  await up.text();
+  let c0 = cpu();
+  let t0 = now();
+  await upload('/root/big2');
   const apiRate = mb / ((now() - t0) / 1000);
+  const cUp = [c0, cpu()];
+  c0 = cpu();
+  t0 = now();
+  const down = await fetch(`${engine.url}/v1/instances/${inst.id}/files/read?path=/root/big2`, { headers: { authorization: `Bearer ${engine.key}` } });
+  if (!down.ok) throw new Error(`files API read failed: ${down.status} ${await down.text()}`);
+  let got = 0;
+  for await (const chunk of down.body) got += chunk.length;
+  if (got !== mb * 1024 * 1024) throw new Error(`files API read gave ${got} bytes`);
+  const apiGetRate = mb / ((now() - t0) / 1000);
+  const cDown = [c0, cpu()];
   await engine.api('POST', `/v1/instances/${inst.id}/exec`, { command: 'rm -f /root/big2' });
-  row(`sftp put ${mb} MiB (vs files API upload)`, sftpRate, apiRate, 'MB/s');
+  row(`sftp put ${mb} MiB (vs files API upload)`, put.rate, apiRate, 'MB/s');
+  cpuLine('sftp put', ...put.cpu);
+  cpuLine('files API upload', ...cUp);
+  row(`sftp get ${mb} MiB (vs files API read)`, get.rate, apiGetRate, 'MB/s');
+  cpuLine('sftp get', ...get.cpu);
+  cpuLine('files API read', ...cDown);
   t0 = now();
   execFileSync('cp', [big, `${big}.copy`]);
   console.log(`${'local cp of the same file'.padEnd(44)} ${(mb / ((now() - t0) / 1000)).toFixed(0)} MB/s (${statSync(big).size} bytes)`);

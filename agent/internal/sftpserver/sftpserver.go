@@ -23,11 +23,15 @@ func init() {
 	}
 	os.Unsetenv(Env)
 	// Buffered reads: pkg/sftp reads each packet's header and body separately, and every read is
-	// a syscall through gVisor's sentry; one 256 KiB read takes several 32 KiB write packets.
+	// a syscall through gVisor's sentry; one 256 KiB read takes a whole 255 KiB WRITE request.
+	br := bufio.NewReaderSize(os.Stdin, 256<<10)
+	// limits@openssh.com (limits.go): clients then send 255 KiB READs and WRITEs, not 32 KiB ones.
+	out := &packetWriter{w: os.Stdout}
 	srv, err := sftp.NewServer(struct {
 		io.Reader
-		io.WriteCloser
-	}{bufio.NewReaderSize(os.Stdin, 256<<10), os.Stdout})
+		io.Writer
+		io.Closer
+	}{&inFilter{br: br, out: out}, out, os.Stdout}, sftp.WithMaxTxPacket(maxData))
 	if err != nil {
 		os.Exit(1)
 	}
