@@ -176,7 +176,7 @@ export class RollbackStandbys {
 
 /** The sandbox process still holds its namespace (a standby killed from outside is not used; a
  *  killed one not yet reaped still answers kill(pid, 0), but its namespace links are gone). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     readlinkSync(`/proc/${pid}/ns/net`);
     return true;
