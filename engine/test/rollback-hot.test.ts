@@ -8,7 +8,7 @@
 // FAAS_ROLLBACK_HOT_MB=0 keeps the empty-standby path.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, renameSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,7 +40,7 @@ function helpers(get: () => TestEngine, root: () => string) {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const m = /standby;dur=(\d+)/.exec(r.headers.get('server-timing') ?? '');
     assert.ok(m, 'server-timing names the standby');
-    return { inst: r.body as { id: string; ip: string; state: string }, standby: Number(m[1]) };
+    return { inst: get().engine.services.instances.get(r.body.id) as { id: string; ip: string; state: string }, standby: Number(m[1]) };
   };
   /** Waits (no deadline but the test's) until `snapshotId` is held hot for the instance; its sandbox id. */
   const hotReady = async (id: string, snapshotId: string) => {
@@ -230,10 +230,12 @@ while True:
     const ck1 = await checkpoint(inst.id);
     await hotReady(inst.id, ck1);
     // The image cache evicted under it (as the image store does): the hot sandbox needs none of it.
+    // (Moved aside, and back after it: the next rollbacks below restore ck1 cold from its files.)
     const files = join(stateDir, 'snapshots', ck1);
-    for (const f of readdirSync(files)) if (f.endsWith('.img')) rmSync(join(files, f));
+    renameSync(files, `${files}.away`);
     await exec(inst.id, 'echo b > /root/f');
     const r = await rollback(inst.id);
+    renameSync(`${files}.away`, files);
     assert.equal(r.standby, 2);
     assert.equal((await exec(inst.id, 'cat /root/f')).stdout, 'a\n');
 
