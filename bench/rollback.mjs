@@ -56,7 +56,8 @@ async function counterInstance(e) {
   const snap = (await e.api('POST', '/v1/snapshots', {})).body;
   const inst = (await e.api('POST', '/v1/instances', { snapshotId: snap.id })).body;
   await e.api('POST', `/v1/instances/${inst.id}/exec`, { command: WORKLOAD });
-  await e.api('POST', `/v1/instances/${inst.id}/snapshot`, { name: `bench-rollback-${process.pid}` });
+  const ck = (await e.api('POST', `/v1/instances/${inst.id}/snapshot`, { name: `bench-rollback-${process.pid}` })).body;
+  results.checkpointBytes = ck.size; // what a hot standby counts against FAAS_ROLLBACK_HOT_MB
   return inst;
 }
 
@@ -175,7 +176,7 @@ try {
     await dropBare(hotLive.id, hotLive.ns);
     hotLive = hs;
   }
-  console.log(`rollback (steps=1) on the default image, until the instance answers an exec — ${REPS} reps, A/B alternating`);
+  console.log(`rollback (steps=1) on the default image, until the instance answers an exec — ${REPS} reps, A/B alternating; checkpoint ${(results.checkpointBytes / 2 ** 20).toFixed(1)} MB`);
   row('A: faas rollback, hot standbys on (default)', onT);
   for (const [k, v] of Object.entries(hotOn)) row(`   of which: ${PATHS[k]}`, v);
   row('B: faas rollback, FAAS_ROLLBACK_HOT_MB=0', offT);

@@ -224,6 +224,40 @@ while True:
     }
   });
 
+  it('from the attacker\'s side: another key, anonymous callers, root in another instance and the snapshot\'s key get nothing of a hot standby', async () => {
+    const inst = await start();
+    const other = await start();
+    const ck = await checkpoint(inst.id);
+    const hot = await hotReady(inst.id, ck);
+    const twin = t.engine.services.hot.of(inst.id)!.twin;
+    // Another API key and anonymous callers: the instance does not exist for them; nothing is touched.
+    const key = (await t.api('POST', '/v1/keys', { name: 'hot-other' })).body;
+    const as = { headers: { authorization: `Bearer ${key.secret}` } };
+    for (const [m, path, body] of [['POST', 'rollback', { steps: 1 }], ['POST', 'restart', { fromLatestCheckpoint: true }], ['GET', 'timeline', undefined]] as const) {
+      const r = await t.api(m, `/v1/instances/${inst.id}/${path}`, body, as);
+      assert.equal(r.status, 404, `${m} ${path}: ${JSON.stringify(r.body)}`);
+      const anon = await fetch(`${t.url}/v1/instances/${inst.id}/${path}`, { method: m, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+      assert.equal(anon.status, 401);
+    }
+    assert.equal(t.engine.services.hot.of(inst.id)?.sandboxId, hot, 'the hot standby is untouched');
+    // Root in another instance aims at the instance's address (the agent's port and others): the
+    // live sandbox's firewall answers or not, but no frame ever enters the twin (its host end is down).
+    await exec(other.id, `for p in 7070 22 80 8080; do python3 -c "import socket; socket.create_connection(('${inst.ip}', $p), timeout=1)" 2>/dev/null; done; ping -c 2 -W 1 ${inst.ip} >/dev/null 2>&1; true`);
+    const tx = Number(readFileSync(`/sys/class/net/${twin.hostIf}/statistics/tx_packets`, 'utf8'));
+    assert.equal(tx, 0, 'nothing was sent into the hot standby\'s namespace');
+    // After the hot rollback the restored agent holds a fresh key: the snapshot's (shared by every
+    // restore of it) opens nothing, and no key is in the API's answers.
+    const snapKey = t.engine.services.snapshots.agentKeyOf(ck);
+    const r = await rollback(inst.id);
+    assert.equal(r.standby, 2);
+    const health = await fetch(`http://${inst.ip}:7070/v1/health`, { headers: { authorization: `Bearer ${snapKey}` } }).then((x) => x.status, () => 0);
+    assert.equal(health, 401, "the snapshot's key is refused by the swapped-in agent");
+    const seen = JSON.stringify([(await t.api('GET', `/v1/instances/${inst.id}`)).body, (await t.api('GET', `/v1/instances/${inst.id}/timeline`)).body]);
+    assert.ok(!seen.includes(snapKey!));
+    await t.api('DELETE', `/v1/instances/${inst.id}`);
+    await t.api('DELETE', `/v1/instances/${other.id}`);
+  });
+
   it('the image files removed, or the snapshot deleted, while hot: rollbacks still land right', async () => {
     const inst = await start();
     await exec(inst.id, 'echo a > /root/f');
