@@ -36,7 +36,7 @@ const [a, b] = subnet.split('.');
 const WORKLOAD = "nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &";
 
 // Neither engine takes a slot after its instance is up (see Env above): they share the subnet.
-const quiet = { FAAS_WARM_POOL: '0', FAAS_NETNS_POOL: '0' };
+const quiet = { FAAS_WARM_POOL: '0', FAAS_NETNS_POOL: '0', FAAS_SSH_PORT: 'off' };
 const tag = process.env.FAAS_BENCH_TAG ?? `b${process.pid.toString(36).slice(-3)}`;
 const engine = await startEngine({ FAAS_STATE_DIR: mkdtempSync(tmp), FAAS_SUBNET: subnet, FAAS_NET_TAG: tag, ...quiet });
 let engineOff = null;

@@ -146,7 +146,7 @@ export class NetnsManager implements NetworkManager {
       // The host end stays DOWN until swapIn: the twin's eth0 has no carrier, so nothing a sandbox
       // in it sends leaves it (a hot standby's restored processes run there for a few ms before
       // they are paused, rollback-hot.ts). With it up and no address, the host would still answer
-      // ARP for its own addresses on it and take packets in (any local address, any interface).
+      // ARP for its own addresses on it, and only the firewall's `fv<tag>+` rules would hold.
       await disableIpv6(hostIf);
       await ipBatch(this.opts.runner, ['-n', name], [`addr add ${guestIp}/30 dev eth0`, 'link set eth0 up', 'link set lo up', `route add default via ${hostIp}`]);
     } catch (err) {

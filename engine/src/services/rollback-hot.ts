@@ -17,10 +17,10 @@
 // cannot pull pages out from under it. A deleted snapshot can no longer be a rollback target, so
 // its hot standbys are dropped with it (snapshot.deleted) to give the memory back.
 //
-// Budget: a paused restored sandbox holds the checkpoint's memory. At most `budgetBytes` of
-// checkpoint images (FAAS_ROLLBACK_HOT_MB) are held hot across the engine, one (the head) per
-// instance; the least recently checkpointed goes first. A head bigger than the whole budget is
-// never made hot. Like the empty standbys they live in memory only: after an engine restart they
+// Budget: a paused restored sandbox holds the checkpoint's memory plus a sandbox's own. At most
+// `budgetBytes` (FAAS_ROLLBACK_HOT_MB) of checkpoint images, each counted with HOT_SANDBOX_BYTES,
+// are held hot across the engine, one (the head) per instance; the least recently checkpointed goes
+// first. A head bigger than the whole budget is never made hot. Like the empty standbys they live in memory only: after an engine restart they
 // are orphans (the reconciler deletes their sandboxes and twin namespaces).
 import type { EventBus } from '../core/events.js';
 import type { SandboxRuntime } from '../core/interfaces.js';
@@ -35,9 +35,13 @@ import type { WarmPool } from './warm-pool.js';
 export interface HotStandby extends Standby {
   /** The checkpoint restored in it (and paused): it serves a rollback to this snapshot only. */
   snapshotId: string;
-  /** The checkpoint image's size, what it counts against the budget. */
+  /** What it counts against the budget: the checkpoint image's size plus HOT_SANDBOX_BYTES. */
   bytes: number;
 }
+
+/** A sandbox's own memory beside the checkpoint's (sentry, gofer; ~15 MB, as a warm-pool sandbox):
+ *  counted with each hot standby, so the budget is about what the host really holds. */
+export const HOT_SANDBOX_BYTES = 16 * 1024 * 1024;
 
 export class HotStandbys {
   /** By instance id, least recently made (≈ checkpointed) first: eviction order. */
@@ -116,6 +120,7 @@ export class HotStandbys {
     await this.filling;
     await Promise.all([...this.ready.values()].map((h) => this.d.standbys.discard(h)));
     this.ready.clear();
+    // Drops started in the background (RollbackStandbys.close waits for them: it closes after this).
   }
 
   private bytesHeld(): number {
@@ -167,9 +172,10 @@ export class HotStandbys {
     const have = this.ready.get(instanceId);
     if (have && have.snapshotId === head) return null;
     if (have) this.drop(instanceId); // stale: a newer checkpoint is the head now
-    if (!snap || snap.size > this.d.budgetBytes) return null;
+    const bytes = snap ? snap.size + HOT_SANDBOX_BYTES : 0;
+    if (!snap || bytes > this.d.budgetBytes) return null;
     // Least recently checkpointed first, until the new head fits.
-    while (this.bytesHeld() + snap.size > this.d.budgetBytes) this.drop(this.ready.keys().next().value as string);
+    while (this.bytesHeld() + bytes > this.d.budgetBytes) this.drop(this.ready.keys().next().value as string);
     return { snapshotId: snap.id, netns: inst.netns };
   }
 
@@ -197,6 +203,6 @@ export class HotStandbys {
     }
     // The instance's limits hold for the standby as for the instance (sandbox-swap.ts puts them on again).
     this.d.cgroups.apply(sb.sandboxId, inst.resources);
-    return { ...sb, snapshotId, bytes: snap.size };
+    return { ...sb, snapshotId, bytes: snap.size + HOT_SANDBOX_BYTES };
   }
 }
