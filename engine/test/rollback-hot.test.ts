@@ -78,7 +78,7 @@ describe('rollback via a hot standby (the head restored ahead and paused)', () =
   let stateDir: string;
   let root: string;
   const h = helpers(() => t, () => root);
-  const { exec, start, checkpoint, rollback, hotReady, sandboxes, pidsIn, cgroupExists, gone } = h;
+  const { exec, start, checkpoint, rollback, hotReady, sandboxes, twinsOf, pidsIn, cgroupExists, gone } = h;
 
   before(async () => {
     stateDir = mkdtempSync('/tmp/faas-test-hot-');
@@ -316,8 +316,16 @@ while True:
     await exec(b.id, 'echo kept > /root/f');
     const ckB = await checkpoint(b.id);
     const hotB = await hotReady(b.id, ckB);
+    // A stop right before the engine's shutdown: the drop of its hot standby, begun in the
+    // background, is finished by the shutdown (a SIGTERMed engine once left the twin behind).
+    const c = await start();
+    const ckC = await checkpoint(c.id);
+    const hotC = await hotReady(c.id, ckC);
+    assert.equal((await t.api('POST', `/v1/instances/${c.id}/stop`)).status, 200);
     const tag = t.config.netTag;
     await t.engine.shutdown(); // instances keep running; the hot standby is an orphan now
+    assert.deepEqual(twinsOf(c.netns), [], "the stopped instance's twins are gone when shutdown returns");
+    assert.ok(!sandboxes().some((s) => s.id === hotC));
     // Its sandbox is still there until the next engine's reconciler runs.
     t = await startEngine({ stateDir, env: { FAAS_NET_TAG: tag, FAAS_WARM_POOL: '1', FAAS_ROLLBACK_STANDBYS: '2', FAAS_ROLLBACK_HOT_MB: '2048' } });
     await gone([hotB], b.netns);
@@ -325,8 +333,7 @@ while True:
     const r = await rollback(b.id);
     assert.equal(r.inst.ip, b.ip);
     assert.equal((await exec(b.id, 'cat /root/f')).stdout, 'kept\n');
-    await t.api('DELETE', `/v1/instances/${b.id}`);
-    await t.api('DELETE', `/v1/instances/${a.id}`);
+    for (const i of [a, b, c]) await t.api('DELETE', `/v1/instances/${i.id}`);
   });
 });
 
