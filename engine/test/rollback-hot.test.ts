@@ -258,6 +258,19 @@ while True:
     await t.api('DELETE', `/v1/instances/${other.id}`);
   });
 
+  it('a rollback that arrives while the hot restore of its target is under way waits for it (no second restore)', async () => {
+    const inst = await start();
+    await exec(inst.id, 'echo mid > /root/f');
+    const ck = await checkpoint(inst.id);
+    const making = (t.engine.services.hot as unknown as { making: Map<string, { snapshotId: string }> }).making;
+    while (making.get(inst.id)?.snapshotId !== ck) await sleep(5);
+    await exec(inst.id, 'echo after > /root/f').catch(() => undefined);
+    const r = await rollback(inst.id);
+    assert.equal(r.standby, 2, 'the restore under way was awaited and its standby swapped in');
+    assert.equal((await exec(inst.id, 'cat /root/f')).stdout, 'mid\n');
+    await t.api('DELETE', `/v1/instances/${inst.id}`);
+  });
+
   it('the image files removed, or the snapshot deleted, while hot: rollbacks still land right', async () => {
     const inst = await start();
     await exec(inst.id, 'echo a > /root/f');
