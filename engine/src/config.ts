@@ -22,6 +22,8 @@ export interface Config {
   warmPoolMax: number;
   /** Instances with a rollback standby at once (services/rollback-standby.ts); 0: rollbacks restore cold. */
   rollbackStandbys: number;
+  /** MB of checkpoint memory held in hot standbys (restored and paused) across the engine (services/rollback-hot.ts); 0: off. */
+  rollbackHotMb: number;
   maxLiveInstances: number;
   /** Seconds an instance started without `ttl` lives before its ttlAction (stop); null: no limit. */
   defaultInstanceTtl: number | null;
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     warmPool: Number(env.FAAS_WARM_POOL ?? 8),
     warmPoolMax: Number(env.FAAS_WARM_POOL_MAX ?? 32),
     rollbackStandbys: Number(env.FAAS_ROLLBACK_STANDBYS ?? 4),
+    rollbackHotMb: int(env, 'FAAS_ROLLBACK_HOT_MB', 512, 0, 1024 * 1024),
     maxLiveInstances: Number(env.FAAS_MAX_INSTANCES ?? 64),
     // 24 h, then stopped (not deleted: `restart` brings it back); 0 turns the default off.
     defaultInstanceTtl: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_INSTANCE_TTL', 86_400, 0, 365 * 86_400)),

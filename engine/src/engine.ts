@@ -30,6 +30,7 @@ import { LineageRepo } from './store/sqlite/lineage.js';
 import { StepService } from './services/steps.js';
 import { StepCacheRepo } from './store/sqlite/step-cache.js';
 import { WarmPool } from './services/warm-pool.js';
+import { HotStandbys } from './services/rollback-hot.js';
 import { RollbackStandbys } from './services/rollback-standby.js';
 import { swapSandbox } from './services/sandbox-swap.js';
 import { FileService } from './services/files.js';
@@ -78,6 +79,7 @@ export interface Services {
   clones: ClonePool;
   /** Sandboxes made ahead for rollbacks (services/rollback-standby.ts). */
   standbys: RollbackStandbys;
+  hot: HotStandbys;
   files: FileService;
   processes: ProcessService;
   lifetimes: Lifetimes;
@@ -208,10 +210,16 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   // Rollback and restart of a live instance swap in a sandbox restored ahead of the call's path
   // (services/rollback-standby.ts, sandbox-swap.ts); with FAAS_ROLLBACK_STANDBYS=0 they restore cold.
   const standbys = new RollbackStandbys({ max: config.rollbackStandbys, runtime, network, cgroups, instances: repos.instances, bundlesDir: dirs.bundles, warm, events, log });
+  // The head of each recently checkpointed instance is also held restored and paused (a hot
+  // standby, services/rollback-hot.ts) within FAAS_ROLLBACK_HOT_MB; a rollback to it only resumes.
+  const hot = new HotStandbys({ budgetBytes: config.rollbackHotMb * 1024 * 1024, standbys, runtime, snapshots, lineage, instances: repos.instances, cgroups, warm, events, log });
   if (standbys.enabled) {
-    const swapDeps = { repo: repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, standbys, swapNetwork: network.swapIn.bind(network), bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs };
+    const swapDeps = { repo: repos.instances, snapshots, sandboxes, runtime, agents, cgroups, events, standbys, hot: hot.enabled ? hot : null, swapNetwork: network.swapIn.bind(network), bundlesDir: dirs.bundles, readyTimeoutMs: config.readyTimeoutMs };
     instances.swap = (inst, snap, opts) => swapSandbox(swapDeps, inst, snap, opts);
-    instances.onCheckpoint = (id, template) => standbys.want(id, template);
+    instances.onCheckpoint = (id, template) => {
+      standbys.want(id, template);
+      hot.want(id);
+    };
   }
   // An interrupted start, restart or rollback is finished from the instance's head.
   instances.sourceOf = (inst) => lineage.headOf(inst.id);
@@ -278,7 +286,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey, wake: (id) => wake.ensureAwake(id, 'ssh') });
   const services: Services = {
     diffs, merges, branchMerges,
-    images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones, standbys,
+    images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones, standbys, hot,
     files: fileService, processes: new ProcessService(instances, agents), lifetimes, metrics, keys, branches, steps,
     sshKeys,
     sshHost: () => ({
@@ -341,6 +349,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
         await Promise.all(repos.instances.live().map((i) => instances.stop(i.id).catch(() => undefined)));
       }
       await clones.close();
+      await hot.close();
       await standbys.close();
       await warm.close();
       // runsc lock files that a list or create overlapping a delete re-created (runsc.ts

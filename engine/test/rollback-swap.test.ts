@@ -3,7 +3,8 @@
 // backs it afterwards (the swapped-out one is deleted); and the failure paths: the standby killed
 // from outside, the checkpoint deleted while a standby waits, a rollback past the latest checkpoint,
 // the engine killed mid-swap (reconciled to one sandbox and the target's state, nothing leaked),
-// and standbys switched off (FAAS_ROLLBACK_STANDBYS=0: the cold path, still in place).
+// and standbys switched off (FAAS_ROLLBACK_STANDBYS=0: the cold path, still in place). Hot standbys
+// are off here (FAAS_ROLLBACK_HOT_MB=0) so the empty standby is what is tested; rollback-hot.test.ts has them.
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
@@ -52,7 +53,7 @@ describe('rollback: swapping the sandbox behind an instance', () => {
 
   before(async () => {
     stateDir = mkdtempSync('/tmp/faas-test-rbswap-');
-    t = await startEngine({ stateDir, env: { FAAS_WARM_POOL: '1', FAAS_ROLLBACK_STANDBYS: '2' } });
+    t = await startEngine({ stateDir, env: { FAAS_WARM_POOL: '1', FAAS_ROLLBACK_STANDBYS: '2', FAAS_ROLLBACK_HOT_MB: '0' } });
     const s = await t.api('POST', '/v1/snapshots', {});
     assert.equal(s.status, 201, JSON.stringify(s.body));
     root = s.body.id;
@@ -177,7 +178,7 @@ describe('rollback: swapping the sandbox behind an instance', () => {
     const db = new Database(join(stateDir, 'faas.db'));
     db.prepare("UPDATE instances SET state = 'pending', head_id = ?, sandbox_id = 'sbx_killedmidswap' WHERE id = ?").run(ck, inst.id);
     db.close();
-    t = await startEngine({ stateDir, env: { FAAS_NET_TAG: tag, FAAS_WARM_POOL: '1', FAAS_ROLLBACK_STANDBYS: '2' } });
+    t = await startEngine({ stateDir, env: { FAAS_NET_TAG: tag, FAAS_WARM_POOL: '1', FAAS_ROLLBACK_STANDBYS: '2', FAAS_ROLLBACK_HOT_MB: '0' } });
     assert.equal((await t.api('GET', `/v1/instances/${inst.id}/wait?state=ready&timeout=60000`)).status, 200);
     assert.equal((await exec(inst.id, 'cat /root/k')).stdout, 'target\n');
     const ids = sandboxes().map((s) => s.id);

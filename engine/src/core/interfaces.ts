@@ -8,8 +8,10 @@ export interface SandboxRuntime {
   boot(id: string, bundleDir: string, opts?: { diskSizeMb?: number }): Promise<void>;
   /** Create a sandbox without starting anything in it (a later restore fills it). */
   create(id: string, bundleDir: string): Promise<void>;
-  /** Restore a checkpoint image into a new (or created) sandbox; returns when the sandbox runs. */
-  restore(id: string, bundleDir: string, imageDir: string): Promise<void>;
+  /** Restore a checkpoint image into a new (or created) sandbox; returns when the sandbox runs.
+   *  `eager`: every page is loaded before it returns, so the sandbox holds no file of the image
+   *  afterwards (a rollback's hot standby, services/rollback-hot.ts); otherwise the runtime's default. */
+  restore(id: string, bundleDir: string, imageDir: string, opts?: { eager?: boolean }): Promise<void>;
   /** Checkpoint; with leaveRunning the sandbox continues, otherwise it exits. */
   checkpoint(id: string, imageDir: string, leaveRunning: boolean): Promise<void>;
   pause(id: string): Promise<void>;

@@ -127,7 +127,7 @@ export class NetnsManager implements NetworkManager {
   /**
    * A second namespace for slot `netns`'s address (a rollback standby, services/rollback-standby.ts):
    * the same instance address and gateway inside, so a sandbox made in it answers at the slot's
-   * address; its host end has no address (the live slot keeps the host's route) until swapIn.
+   * address; its host end has no address (the live slot keeps the host's route) and is down until swapIn.
    */
   async twin(netns: string): Promise<TwinSlot> {
     const k = this.slotNumber(netns);
@@ -143,8 +143,11 @@ export class NetnsManager implements NetworkManager {
         ...(HOST_HAS_IPV6 ? [`netns exec ${name} sysctl -q -w net.ipv6.conf.default.disable_ipv6=1`] : []),
         `link add ${hostIf} type veth peer name eth0 netns ${name}`,
       ]);
+      // The host end stays DOWN until swapIn: the twin's eth0 has no carrier, so nothing a sandbox
+      // in it sends leaves it (a hot standby's restored processes run there for a few ms before
+      // they are paused, rollback-hot.ts). With it up and no address, the host would still answer
+      // ARP for its own addresses on it, and only the firewall's `fv<tag>+` rules would hold.
       await disableIpv6(hostIf);
-      await ipBatch(this.opts.runner, [], [`link set ${hostIf} up`]);
       await ipBatch(this.opts.runner, ['-n', name], [`addr add ${guestIp}/30 dev eth0`, 'link set eth0 up', 'link set lo up', `route add default via ${hostIp}`]);
     } catch (err) {
       await this.releaseTwin({ netns: name, hostIf }).catch(() => undefined);

@@ -42,6 +42,7 @@ export class RollbackStandbys {
   /** Instances that want one, most recent last; made in quiet moments (warm pool's `idle`). */
   private readonly wanted = new Map<string, string>();
   private making: Promise<void> | null = null;
+  private readonly discarding = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -109,11 +110,16 @@ export class RollbackStandbys {
     }
   }
 
-  /** Deletes a standby's sandbox, bundle and twin namespace (a swapped-in one has no twin left). */
-  async discard(s: Standby): Promise<void> {
-    await this.d.runtime.destroy(s.sandboxId).catch(() => undefined);
-    await this.d.network.release(s.twin.netns).catch(() => undefined);
-    rmSync(s.bundle, { recursive: true, force: true });
+  /** Deletes a standby's sandbox, bundle and twin namespace (a swapped-in one has no twin left).
+   *  Tracked until done, so close() (an engine's SIGTERM) waits for discards started in the background. */
+  discard(s: Standby): Promise<void> {
+    const p = (async () => {
+      await this.d.runtime.destroy(s.sandboxId).catch(() => undefined);
+      await this.d.network.release(s.twin.netns).catch(() => undefined);
+      rmSync(s.bundle, { recursive: true, force: true });
+    })().finally(() => this.discarding.delete(p));
+    this.discarding.add(p);
+    return p;
   }
 
   /** Sandbox ids of the standbys held (not instances' sandboxes, not orphans). */
@@ -131,6 +137,7 @@ export class RollbackStandbys {
     await this.making;
     await Promise.all([...this.ready.values()].map((s) => this.discard(s)));
     this.ready.clear();
+    await Promise.all([...this.discarding]);
   }
 
   private drop(instanceId: string): void {
@@ -176,7 +183,7 @@ export class RollbackStandbys {
 
 /** The sandbox process still holds its namespace (a standby killed from outside is not used; a
  *  killed one not yet reaped still answers kill(pid, 0), but its namespace links are gone). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     readlinkSync(`/proc/${pid}/ns/net`);
     return true;

@@ -2,7 +2,10 @@
 // checkpoint is restored into the instance's standby (a pre-created sandbox in a twin of its
 // namespace, rollback-standby.ts; made now when there is none), the standby takes over the
 // instance's network slot (same address, namespace name, interface name, rules), and the old
-// sandbox is deleted in the background. The instance id, address, namespace, exposed services, port
+// sandbox is deleted in the background. When the target is the instance's head and a hot standby
+// holds it (rollback-hot.ts: restored ahead and paused), nothing is restored on the path: the
+// standby is swapped in and resumed. server-timing `standby`: 2 hot, 1 empty made ahead, 0 made on
+// the path. The instance id, address, namespace, exposed services, port
 // forwards and SSH stay; only the sandbox id changes (instances.sandbox_id).
 //
 // Crash safety: the record becomes `pending` with the standby's sandbox id and the target as head
@@ -18,6 +21,7 @@ import { nowIso, type Instance, type Snapshot } from '../core/types.js';
 import { newAgentKey, type AgentClient } from '../runtime/agent-client.js';
 import type { Cgroups } from '../runtime/cgroups.js';
 import type { InstanceRepo } from '../store/sqlite/repos.js';
+import type { HotStandbys } from './rollback-hot.js';
 import type { RollbackStandbys, Standby } from './rollback-standby.js';
 import type { Sandboxes, Timings } from './sandboxes.js';
 import type { SnapshotService } from './snapshots.js';
@@ -31,6 +35,8 @@ export interface SwapDeps {
   cgroups: Cgroups;
   events: EventBus;
   standbys: RollbackStandbys;
+  /** null: FAAS_ROLLBACK_HOT_MB=0. */
+  hot: HotStandbys | null;
   swapNetwork: (twin: Standby['twin'], pid: number) => Promise<void>;
   bundlesDir: string;
   readyTimeoutMs: number;
@@ -50,11 +56,14 @@ export async function swapSandbox(
     timings[name] = Math.round((now - t) * 10) / 10;
     t = now;
   };
-  await d.snapshots.verify(snap);
+  // A hot standby already holds the target's memory and processes (its image was verified when it
+  // was restored, and is not read again).
+  const hot = await d.hot?.take(inst.id, snap.id);
+  if (!hot) await d.snapshots.verify(snap);
   lap('verify');
   const old = d.repo.sandboxOf(inst.id);
-  let sb = d.standbys.take(inst.id, snap.spec);
-  timings.standby = sb ? 1 : 0;
+  let sb: Standby | undefined = hot ?? d.standbys.take(inst.id, snap.spec);
+  timings.standby = hot ? 2 : sb ? 1 : 0;
   sb ??= await d.standbys.make(inst.id, snap.spec);
   lap('prepare');
   // One turn: what is restored, that the instance is between sandboxes, which sandbox is its, and
@@ -79,7 +88,8 @@ export async function swapSandbox(
       }),
     ]);
     lap('network');
-    await d.runtime.restore(sb.sandboxId, sb.bundle, snap.imageDir);
+    // Hot: the restored kernel was paused in the twin namespace; it runs on from here, behind the slot.
+    await (hot ? d.runtime.resume(sb.sandboxId) : d.runtime.restore(sb.sandboxId, sb.bundle, snap.imageDir));
     lap('runsc');
     d.cgroups.apply(sb.sandboxId, inst.resources);
     await d.agents.identify(inst.ip!, inst.id, d.readyTimeoutMs, inst.resources.maxProcesses, { current: d.snapshots.agentKeyOf(snap.id), next: key });
@@ -106,6 +116,7 @@ export async function swapSandbox(
     .finally(() => retiring.delete(old));
   retiring.set(old, gone);
   d.standbys.want(inst.id, snap.spec);
+  d.hot?.want(inst.id);
 }
 
 /** Swapped-out sandboxes being deleted in the background, by runsc id. */

@@ -69,8 +69,8 @@ export class RunscRuntime implements SandboxRuntime {
     return this.detached(id, 'create', ['create', `--bundle=${bundleDir}`, id]);
   }
 
-  restore(id: string, bundleDir: string, imageDir: string): Promise<void> {
-    const lazy = this.opts.lazyRestore === false ? [] : ['--background'];
+  restore(id: string, bundleDir: string, imageDir: string, opts: { eager?: boolean } = {}): Promise<void> {
+    const lazy = this.opts.lazyRestore === false || opts.eager ? [] : ['--background'];
     return this.detached(id, 'restore', ['restore', '--detach', ...lazy, `--image-path=${imageDir}`, `--bundle=${bundleDir}`, id]);
   }
 
