@@ -9,12 +9,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('lifetimes', () => {
   let t: TestEngine | undefined;
+  // Every engine a test starts, closed here even when its test failed half-way (a failed test's
+  // engine left open kept the file's process alive until the runner's 10-minute timeout).
+  const engines: TestEngine[] = [];
   after(async () => {
-    await t?.close();
+    for (const e of engines) await e.close().catch(() => undefined);
   });
 
   it('applies ttl stop/pause, autoStop after idle, and snapshot expiry', async () => {
     t = await startEngine({ env: { FAAS_IDLE_SECONDS: '2' } });
+    engines.push(t);
     const snap = (await t.api('POST', '/v1/snapshots', {})).body.id;
     const stopper = (await t.api('POST', '/v1/instances', { snapshotId: snap, ttl: 2 })).body.id;
     const pauser = (await t.api('POST', '/v1/instances', { snapshotId: snap, ttl: 2, ttlAction: 'pause' })).body.id;
@@ -61,11 +65,13 @@ describe('lifetimes', () => {
   it('stops an instance whose ttl ran out while the engine was down', async () => {
     const stateDir = mkdtempSync('/tmp/faas-test-');
     const first = await startEngine({ stateDir });
+    engines.push(first);
     const snap = (await first.api('POST', '/v1/snapshots', {})).body.id;
     const id = (await first.api('POST', '/v1/instances', { snapshotId: snap, ttl: 3 })).body.id;
     await first.engine.shutdown(); // instances keep running; the engine is gone
     await sleep(3200);
     t = await startEngine({ stateDir, env: { FAAS_NET_TAG: first.config.netTag } });
+    engines.push(t);
     await sleep(500);
     const after = await t.api('GET', `/v1/instances/${id}`);
     assert.equal(after.body.state, 'stopped');
