@@ -38,6 +38,7 @@ describe('engine killed mid-operation', () => {
       await new Promise((r) => setTimeout(r, 300));
       for (const id of engine.allSandboxes()) execFileSync(RUNSC, [`--root=${join(stateDir, 'runsc')}`, 'delete', '--force', id]);
       for (const ns of engine.namespaces()) execFileSync('ip', ['netns', 'del', ns]);
+      await engine?.clean();
       purge(stateDir);
     }
   });

@@ -1,7 +1,7 @@
 // The real engine (dist/src/main.js) as a separate process, for tests that kill it: start, SIGKILL,
 // graceful stop, a small API client, and an inventory of what it left on the host (sandboxes,
 // namespaces, veths, cgroups, bundles, snapshot directories) to compare with its records.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -118,6 +118,19 @@ export class EngineProcess {
       if (Date.now() > deadline) throw new Error(`engine pid ${this.pid} did not stop on SIGTERM`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * What `faas engine stop --clean` does once the engine is gone: its namespaces, firewall chains
+   * (IPv4 and IPv6) and runsc mount go (a SIGTERMed or killed engine keeps them for a restart).
+   * Every test's clean-up calls it, so a suite run leaves no rules on the host: ~50 chains left by
+   * earlier runs sat on INPUT/OUTPUT and every loopback packet walked them (the proxy profile).
+   */
+  async clean(): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while (this.running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const r = spawnSync(process.execPath, [MAIN, 'clean'], { env: { ...this.env(), FAAS_SSH_PORT: 'off' }, encoding: 'utf8', timeout: 120_000 });
+    if (r.status !== 0) console.error(`engine-process: clean of ${this.stateDir} (tag ${this.tag}) failed: ${r.stderr || r.error}`);
   }
 
   /** Ends the reaper stand-in (and so the zombie) of an unreaped engine. */

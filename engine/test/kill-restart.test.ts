@@ -61,6 +61,7 @@ describe(`engine SIGKILLed at random points of a branch (seed ${SEED})`, () => {
           }
         }
       }
+      await engine.clean();
       purge(stateDir);
     }
   });

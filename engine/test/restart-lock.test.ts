@@ -49,8 +49,9 @@ describe('one engine per state directory', () => {
     } finally {
       await t.engine.shutdown();
     }
-    const again = await createEngine(testConfig(dir, IDLE));
-    await again.shutdown();
+    // The same tag as the first: its clean shutdown removes the chains both left.
+    const again = await createEngine(testConfig(dir, { ...IDLE, FAAS_NET_TAG: t.config.netTag }));
+    await again.shutdown({ stopInstances: true, clean: true });
     purge(dir);
   });
 
@@ -70,6 +71,7 @@ describe('one engine per state directory', () => {
     } finally {
       await second.stop().catch(() => undefined);
       first.release();
+      await second.clean();
       purge(dir);
     }
   });
@@ -105,7 +107,7 @@ describe('one engine per state directory', () => {
       assert.equal(JSON.parse(again.stdout).alreadyRunning, false);
       assert.equal(JSON.parse(faas(['engine', 'stop', '--json'], env).stdout).wasRunning, true);
     } finally {
-      faas(['engine', 'stop'], env);
+      faas(['engine', 'stop', '--clean'], env);
       purge(dir);
     }
   });
