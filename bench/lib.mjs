@@ -169,7 +169,7 @@ export class BareRunsc {
   runsc(args, detached = false) {
     return new Promise((resolve, reject) => {
       const fd = openSync('/dev/null', 'w');
-      const p = spawn(RUNSC, [...this.global, ...args], { stdio: ['ignore', fd, detached ? fd : 'pipe'] });
+      const p = spawn(this.binary ?? RUNSC, [...this.global, ...args], { stdio: ['ignore', fd, detached ? fd : 'pipe'] });
       let err = '';
       p.stderr?.on('data', (d) => (err += d));
       p.on('exit', (code) => {
