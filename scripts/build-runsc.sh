@@ -21,12 +21,6 @@ mkdir -p "$work/gvisor/tools/faas-seccomp-gen"
 cp "$here/runsc/seccomp-gen.go" "$work/gvisor/tools/faas-seccomp-gen/main.go"
 cd "$work/gvisor"
 
-# faas's patches to the pinned module, each documented in its header (scripts/runsc/patches/README.md).
-for p in "$here"/runsc/patches/*.patch; do
-  [ -e "$p" ] || continue
-  patch -p1 --forward --silent < "$p" || { echo "runsc patch $(basename "$p") does not apply to ${RUNSC_MODULE_VERSION}" >&2; exit 1; }
-done
-
 # The variants faas uses; the host-network and host-filesystem flavours are kept as well.
 go run ./tools/faas-seccomp-gen boot runsc/boot/filter/filter_precompiled.go \
   "GOARCH=\"$(go env GOARCH)\"" 'Platform="systrap"' NVProxy=false TPUProxy=false RDMAProxy=false \
