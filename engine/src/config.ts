@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { cacheConfigFromEnv, type CacheConfig } from './store/images/image-cache.js';
+import type { SshGuardConfig } from './ssh/guard.js';
 
 export interface Config {
   stateDir: string;
@@ -11,6 +12,8 @@ export interface Config {
   sshPort: number | null;
   /** Addresses the SSH gateway listens on (FAAS_SSH_HOST, comma-separated; loopback v4 + v6 by default). */
   sshHosts: string[];
+  /** The gateway's limits before a login: failed logins, grace time, unauthenticated connections (FAAS_SSH_*; docs/security/sshguard.md). */
+  sshGuard: SshGuardConfig;
   runsc: string;
   agentBinary: string;
   defaultImageDir: string;
@@ -81,6 +84,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: Number(env.FAAS_PORT ?? 7440),
     sshPort: env.FAAS_SSH_PORT === 'off' ? null : int(env, 'FAAS_SSH_PORT', 7422, 0, 65535),
     sshHosts: (env.FAAS_SSH_HOST ?? '127.0.0.1,::1').split(',').map((h) => h.trim()).filter(Boolean),
+    // OpenSSH's MaxAuthTries 6, LoginGraceTime 120 and MaxStartups' hard 100; fail2ban-like lock-outs.
+    sshGuard: {
+      maxAuthTries: int(env, 'FAAS_SSH_MAX_AUTH_TRIES', 6, 1, 1000),
+      maxFailures: int(env, 'FAAS_SSH_MAX_FAILURES', 10, 1, 100_000),
+      failureWindowSeconds: int(env, 'FAAS_SSH_FAILURE_WINDOW_SECONDS', 600, 1, 7 * 86_400),
+      lockoutSeconds: int(env, 'FAAS_SSH_LOCKOUT_SECONDS', 300, 1, 7 * 86_400),
+      lockoutMaxSeconds: int(env, 'FAAS_SSH_LOCKOUT_MAX_SECONDS', 86_400, 1, 30 * 86_400),
+      loginGraceSeconds: int(env, 'FAAS_SSH_LOGIN_GRACE_SECONDS', 120, 1, 86_400),
+      maxStartups: int(env, 'FAAS_SSH_MAX_STARTUPS', 100, 1, 100_000),
+      maxStartupsPerSource: int(env, 'FAAS_SSH_MAX_STARTUPS_PER_SOURCE', 10, 1, 100_000),
+    },
     runsc: env.FAAS_RUNSC ?? `${cache}/bin/runsc`,
     agentBinary: env.FAAS_AGENT_BIN ?? `${repoRoot}agent/bin/faas-agent`,
     defaultImageDir: env.FAAS_DEFAULT_IMAGE ?? `${cache}/images/default`,

@@ -57,6 +57,7 @@ import { BranchRepo } from './store/sqlite/branches.js';
 import { SshKeyRepo } from './store/sqlite/ssh-keys.js';
 import { SshKeyService } from './services/ssh-keys.js';
 import { SshGateway } from './ssh/gateway.js';
+import { SshGuard } from './ssh/guard.js';
 import { loadOrCreateHostKey } from './ssh/host-key.js';
 import { HttpServices } from './services/http-services.js';
 import { Wake } from './services/wake.js';
@@ -283,7 +284,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   };
   const hostKey = loadOrCreateHostKey(config.stateDir);
   // A paused instance with wakeOn.ssh is resumed by the connection's first channel.
-  const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey, wake: (id) => wake.ensureAwake(id, 'ssh') });
+  const gateway = new SshGateway({ instances, keys, sshKeys, agents, lifetimes, log, hostKey, guard: new SshGuard(config.sshGuard), wake: (id) => wake.ensureAwake(id, 'ssh') });
   const services: Services = {
     diffs, merges, branchMerges,
     images, snapshots, instances, state, exec, events, idempotency: repos.idempotency, clones, standbys, hot,

@@ -4,7 +4,7 @@
 // (expired or unknown ids are nothing) and the HTTP layer re-authenticates the kept key, so a key
 // revoked after the login ends its sessions too; logout → `delete`. Nothing is written to disk:
 // an engine restart logs every browser out, which is the safe direction.
-// The login limiter counts failed logins per client address, so a page cannot try keys quickly.
+// The login limiter (services/login-limiter.ts) counts failed logins per client address.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface WebSession {
@@ -74,32 +74,5 @@ export function csrfMatches(session: WebSession, sent: string | undefined): bool
 
 const digest = (s: string) => createHash('sha256').update(s).digest('base64url');
 
-/** Failed logins per client address in a sliding window; `retryAfter` > 0 means refuse. */
-export class LoginLimiter {
-  private readonly failures = new Map<string, number[]>();
-
-  constructor(
-    private readonly maxFailures = 10,
-    private readonly windowMs = 15 * 60_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Seconds until this address may try again (0: it may now). */
-  retryAfter(address: string): number {
-    const recent = this.recent(address);
-    if (recent.length < this.maxFailures) return 0;
-    return Math.max(1, Math.ceil((recent[0] + this.windowMs - this.now()) / 1000));
-  }
-
-  fail(address: string): void {
-    const recent = this.recent(address);
-    recent.push(this.now());
-    this.failures.set(address, recent);
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-  }
-
-  private recent(address: string): number[] {
-    const since = this.now() - this.windowMs;
-    return (this.failures.get(address) ?? []).filter((t) => t > since);
-  }
-}
+// Kept here for the importers of its first home.
+export { LoginLimiter } from './login-limiter.js';
