@@ -116,18 +116,16 @@ export class SshGateway {
     client.on('authentication', (ctx) => {
       instanceId = ctx.username;
       // A locked-out source's credentials are not even looked at: guessing learns nothing.
-      if (this.d.guard.lockedFor(source)) {
-        ctx.reject([...METHODS]);
-        return client.end();
-      }
+      if (this.d.guard.lockedFor(source)) return client.end();
       void this.authenticate(ctx).then(({ who, failed }) => {
         if (who.length) {
           principals = who;
           return ctx.accept();
         }
-        ctx.reject([...METHODS]);
-        if (!failed) return;
+        if (!failed) return ctx.reject([...METHODS]);
         failures++;
+        // Like sshd, the failure that reaches a limit is answered by a disconnect, not by another
+        // chance: the client cannot send one more guess in between.
         const lockout = this.d.guard.fail(source);
         if (lockout) {
           this.d.log.warn({ source, user: instanceId.slice(0, 64), lockoutSeconds: lockout }, 'ssh source locked out after too many failed logins');
@@ -135,7 +133,7 @@ export class SshGateway {
         } else if (failures >= this.d.guard.config.maxAuthTries) {
           this.d.log.info({ source, user: instanceId.slice(0, 64), failures }, 'ssh connection closed after too many failed logins (FAAS_SSH_MAX_AUTH_TRIES)');
           client.end();
-        }
+        } else ctx.reject([...METHODS]);
       }, () => ctx.reject([...METHODS]));
     });
     client.on('ready', () => {
