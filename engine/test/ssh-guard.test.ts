@@ -10,6 +10,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
+import { LoginLimiter } from '../src/services/login-limiter.js';
+import { sourceOf } from '../src/ssh/guard.js';
 import { startEngine, type TestEngine } from './harness.js';
 import { run } from './run-client.js';
 
@@ -205,8 +207,11 @@ describe('ssh gateway limits before a login', () => {
 
 describe('ssh gateway login grace time', () => {
   let t: TestEngine;
+  const logged: string[] = [];
+  const capture = (obj: object, msg?: string) => void logged.push(`${msg ?? ''} ${JSON.stringify(obj)}`);
   before(async () => {
-    t = await startEngine({ env: { FAAS_SSH_LOGIN_GRACE_SECONDS: '2' } });
+    // `::` is one dual-stack socket: IPv4 clients arrive as IPv4-mapped IPv6 addresses.
+    t = await startEngine({ env: { FAAS_SSH_HOST: '::', FAAS_SSH_LOGIN_GRACE_SECONDS: '2', FAAS_SSH_MAX_STARTUPS_PER_SOURCE: '2' }, log: { info: capture, warn: capture, error: capture } });
   });
   after(async () => {
     await t?.close();
@@ -230,5 +235,42 @@ describe('ssh gateway login grace time', () => {
     conn.connect({ host: '127.0.0.1', port, username: 'inst_x', tryKeyboard: true, hostVerifier: () => true, authHandler: ['keyboard-interactive'] });
     conn.on('keyboard-interactive', () => undefined); // never finishes
     await closed;
+    // Through the dual-stack socket 127.0.0.1 arrives as ::ffff:127.0.0.1 and is counted (and
+    // logged) as 127.0.0.1: FAAS_SSH_MAX_STARTUPS_PER_SOURCE=2 refuses the third.
+    const held = [await dial(port, '127.0.0.1'), await dial(port, '127.0.0.1')];
+    const third = await dial(port, '127.0.0.1');
+    await third.closed;
+    assert.match(third.received(), /too many unauthenticated connections/);
+    assert.ok(logged.some((l) => l.includes('"source":"127.0.0.1"')), logged.join('\n'));
+    await Promise.all(held.map((h) => h.closed)); // by the grace time
+  });
+});
+
+describe('ssh gateway sources and lock-outs (units)', () => {
+  it('takes IPv4 as is, IPv4-mapped IPv6 as its IPv4 address and IPv6 by its /64', () => {
+    assert.equal(sourceOf('192.0.2.7'), '192.0.2.7');
+    assert.equal(sourceOf('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(sourceOf('::FFFF:192.0.2.7'), '192.0.2.7');
+    assert.equal(sourceOf('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+    assert.equal(sourceOf('2001:0db8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+    assert.equal(sourceOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
+    assert.equal(sourceOf('::1'), '0:0:0:0::/64');
+    assert.notEqual(sourceOf('2001:db8:1:3::1'), sourceOf('2001:db8:1:2::1'));
+  });
+
+  it('locks for the base time, doubles on each repeat up to the max, and forgets after a quiet max', () => {
+    let now = 1_000_000;
+    const l = new LoginLimiter(2, 60_000, () => now, { ms: 10_000, maxMs: 25_000 });
+    const lockOut = () => [l.fail('a'), l.fail('a')];
+    assert.deepEqual(lockOut(), [0, 10]);
+    assert.equal(l.retryAfter('a'), 10);
+    assert.equal(l.retryAfter('b'), 0);
+    now += 10_000;
+    assert.equal(l.retryAfter('a'), 0, 'the failure count starts afresh after a lock-out');
+    assert.deepEqual(lockOut(), [0, 20]);
+    now += 20_000;
+    assert.deepEqual(lockOut(), [0, 25]);
+    now += 25_000 + 25_001;
+    assert.deepEqual(lockOut(), [0, 10]);
   });
 });
