@@ -17,7 +17,7 @@
 //      (ssh/session.ts), each -L channel to one TCP connection to the instance's address.
 // The instance is looked up again for every channel, so a stop or a removed key takes effect on
 // the next channel of an open connection.
-import { connect as tcpConnect, createServer, type Server as NetServer, type Socket } from 'node:net';
+import { connect as tcpConnect, createServer, Socket, type Server as NetServer } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection, ServerChannel } from 'ssh2';
 import { owns, type Principal } from '../core/principal.js';
@@ -98,13 +98,19 @@ export class SshGateway {
     // No SSH yet to say it in: a line before the version line (RFC 4253 4.2), which clients log.
     this.d.log.warn({ source: sourceOf(sock.remoteAddress), limit: refused === 'total' ? 'FAAS_SSH_MAX_STARTUPS' : 'FAAS_SSH_MAX_STARTUPS_PER_SOURCE' }, 'ssh connection refused: too many unauthenticated connections');
     sock.on('error', () => undefined);
-    sock.end('faas: too many unauthenticated connections; try again later\r\n');
+    // Destroyed once the line is out: a client that never closes its side keeps nothing open.
+    sock.end('faas: too many unauthenticated connections; try again later\r\n', () => sock.destroy());
   }
 
   private accept(client: Connection, ip: string): void {
     this.connections.add(client);
-    // ssh2 keeps the socket private; the guard knows connections by their socket.
-    const sock = (client as unknown as { _sock: Socket })._sock;
+    // ssh2 keeps the socket private; the guard knows connections by their socket. Without it a
+    // login could not end the grace time, so a change in ssh2 refuses every connection (loudly).
+    const sock = (client as unknown as { _sock?: unknown })._sock;
+    if (!(sock instanceof Socket)) {
+      this.d.log.error({}, 'ssh gateway: ssh2 no longer exposes the connection\'s socket (Connection._sock); refusing connections');
+      return void client.end();
+    }
     // Small packets (an exit status, a keystroke) must not wait for a delayed ACK (~40 ms).
     (client as Connection & { setNoDelay(v: boolean): void }).setNoDelay(true);
     const source = sourceOf(ip);
