@@ -41,13 +41,14 @@ export async function freePort() {
 
 /** Starts `node engine/dist/src/main.js` on a fresh state directory (or extraEnv.FAAS_STATE_DIR);
  *  returns a tiny client. */
-export async function startEngine(extraEnv = {}) {
+/** `main`: another build's engine/dist/src/main.js, for A/B runs against the code without a change. */
+export async function startEngine(extraEnv = {}, main = join(REPO, 'engine/dist/src/main.js')) {
   const stateDir = extraEnv.FAAS_STATE_DIR ?? mkdtempSync('/tmp/faas-bench-');
   const port = await freePort();
   const tag = `b${process.pid.toString(36).slice(-3)}`;
   // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine alone (e.g. --cpu-prof to see where it spends).
   const nodeArgs = process.env.BENCH_ENGINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(process.execPath, [...nodeArgs, join(REPO, 'engine/dist/src/main.js')], {
+  const proc = spawn(process.execPath, [...nodeArgs, main], {
     env: { ...process.env, FAAS_STATE_DIR: stateDir, FAAS_PORT: String(port), FAAS_SUBNET: '10.240.0.0/16', FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '128', ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
