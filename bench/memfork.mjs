@@ -13,7 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { BareRunsc, RUNSC, collectProfile, fmt, startEngine, stats, timedBranch, waitWarm } from './lib.mjs';
+import { BareRunsc, RUNSC, collectProfile, fmt, holder, startEngine, stats, timedBranch, waitWarm } from './lib.mjs';
 
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
 const REPS = Number(arg('--reps', '3'));
@@ -23,16 +23,6 @@ const jsonOut = arg('--json', null);
 const PER_REP = process.argv.includes('--per-rep');
 const subnet = process.env.FAAS_TEST_SUBNET ?? '10.240.0.0/16';
 const net = subnet.split('.').slice(0, 2).join('.');
-
-/**
- * The parent's workload: a Python process holding `mb` MB of written memory (a 1 MiB random block
- * repeated, so every page is non-zero and the image cannot skip it), which prints the sha256 of
- * that memory once it is all written and then sleeps. The same command runs in the engine's parent
- * and the bare floor's.
- */
-export const holder = (mb) =>
-  `nohup python3 -c "import os,time,hashlib; b=bytearray(os.urandom(1<<20))*${mb}; open('/tmp/held','w').write(hashlib.sha256(b).hexdigest()); time.sleep(1e9)" >/dev/null 2>&1 & ` +
-  `while [ ! -s /tmp/held ]; do sleep 0.05; done; cat /tmp/held`;
 
 const results = { machine: machine(), date: new Date().toISOString(), reps: REPS, rows: [], profile: {} };
 
