@@ -275,3 +275,13 @@ export class BareRunsc {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The parent's workload: a Python process holding `mb` MB of written memory (a 1 MiB random block
+ * repeated, so every page is non-zero and the image cannot skip it), which prints the sha256 of
+ * that memory once it is all written and then sleeps. The same command runs in the engine's parent
+ * and the bare floor's.
+ */
+export const holder = (mb) =>
+  `nohup python3 -c "import os,time,hashlib; b=bytearray(os.urandom(1<<20))*${mb}; open('/tmp/held','w').write(hashlib.sha256(b).hexdigest()); time.sleep(1e9)" >/dev/null 2>&1 & ` +
+  `while [ ! -s /tmp/held ]; do sleep 0.05; done; cat /tmp/held`;

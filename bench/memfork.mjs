@@ -7,31 +7,22 @@
 // turns, until the child answers an exec). Not a test: figures on a shared 2-core machine are
 // noisy; read them side by side.
 //
-// Usage: node bench/memfork.mjs [--reps 3] [--sizes 0,256,1024] [--ns 1,4,8] [--json out.json]
+// Usage: node bench/memfork.mjs [--reps 3] [--sizes 0,256,1024] [--ns 1,4,8] [--json out.json] [--per-rep]
 // Env: FAAS_TEST_SUBNET (a /16: the engine allocates from its bottom, the bare floor from .128.0),
 //      BENCH_ENGINE_ENV (JSON of extra engine environment, e.g. '{"FAAS_LAZY_RESTORE":"0"}').
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { BareRunsc, RUNSC, collectProfile, fmt, startEngine, stats, timedBranch, waitWarm } from './lib.mjs';
+import { BareRunsc, RUNSC, collectProfile, fmt, holder, startEngine, stats, timedBranch, waitWarm } from './lib.mjs';
 
 const arg = (name, dflt) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
 const REPS = Number(arg('--reps', '3'));
 const SIZES = arg('--sizes', '0,256,1024').split(',').map(Number);
 const NS = arg('--ns', '1,4,8').split(',').map(Number);
 const jsonOut = arg('--json', null);
+const PER_REP = process.argv.includes('--per-rep');
 const subnet = process.env.FAAS_TEST_SUBNET ?? '10.240.0.0/16';
 const net = subnet.split('.').slice(0, 2).join('.');
-
-/**
- * The parent's workload: a Python process holding `mb` MB of written memory (a 1 MiB random block
- * repeated, so every page is non-zero and the image cannot skip it), which prints the sha256 of
- * that memory once it is all written and then sleeps. The same command runs in the engine's parent
- * and the bare floor's.
- */
-export const holder = (mb) =>
-  `nohup python3 -c "import os,time,hashlib; b=bytearray(os.urandom(1<<20))*${mb}; open('/tmp/held','w').write(hashlib.sha256(b).hexdigest()); time.sleep(1e9)" >/dev/null 2>&1 & ` +
-  `while [ ! -s /tmp/held ]; do sleep 0.05; done; cat /tmp/held`;
 
 const results = { machine: machine(), date: new Date().toISOString(), reps: REPS, rows: [], profile: {} };
 
@@ -65,6 +56,9 @@ try {
         const { ms, res } = await timedBranch(engine, parent.id, n);
         t.push(ms);
         collectProfile(timing, res.headers.get('server-timing'));
+        // --per-rep: each rep's whole branch beside its own server-timing laps (p50s of separate
+        // laps taken from different reps do not add up; one rep's do).
+        if (PER_REP) console.log(`   rep ${i + 1}: ${fmt(ms)} ms; ${res.headers.get('server-timing')}`);
         disk.push(Number(execFileSync('du', ['-sb', `${engine.stateDir}/snapshots/${res.body.snapshot.id}`], { encoding: 'utf8' }).split('\t')[0]) / 2 ** 20);
         // Every child holds the parent's memory, byte for byte (the first rep checks it).
         if (i === 0) {
@@ -82,6 +76,7 @@ try {
         const fl = await bare.fork(bareParent, n, true, ['--background']);
         floorLazy.push(fl.total);
         floorLazyRestore.push(fl.restore);
+        if (PER_REP) console.log(`   rep ${i + 1} bare: eager ${fmt(f.total)} (checkpoint ${fmt(f.checkpoint)}), --background ${fmt(fl.total)} (checkpoint ${fmt(fl.checkpoint)}, restore+exec ${fmt(fl.restore)})`);
       }
       row(`${mb} MB parent, live branch N=${n}`, t, { 'bare runsc': floor, 'bare runsc --background': floorLazy }, { mb, n, diskMB: stats(disk).p50 });
       results.profile[`${mb}MB N=${n}`] = {

@@ -56,7 +56,9 @@ export class Sandboxes {
     this.d.warm.begin();
     const restore = async (bundle: string, slot: NetworkSlot) => {
       // Host-side rules for the slot (egress, bandwidth) are in place before the sandbox runs.
+      const tp = performance.now();
       await prepare?.(slot.netns);
+      timings.prepare = Math.round((performance.now() - tp) * 10) / 10;
       await this.d.runtime.restore(id, bundle, imageDir);
     };
     try {
