@@ -121,6 +121,8 @@ export interface Engine {
   apiKey: string;
   contract: Contract;
   reconcileReport: Awaited<ReturnType<Reconciler['reconcile']>>;
+  /** Collection of kept blobs (services/blob-gc.ts): runs in quiet moments; tests run it at will. */
+  blobGc: BlobGc;
   /**
    * Stops serving. With stopInstances, every live instance is stopped first. With clean (implies
    * stopInstances), what the engine put on the host outside its state directory goes too: any
@@ -347,7 +349,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   await app.ready();
 
   return {
-    config, app, services, apiKey, contract, reconcileReport,
+    config, app, services, apiKey, contract, reconcileReport, blobGc,
     async shutdown(opts = {}) {
       reconciler.stop();
       lifetimes.stop();

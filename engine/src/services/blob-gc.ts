@@ -87,19 +87,20 @@ export class BlobGc {
       this.again = true;
       return this.running;
     }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          this.step(this.opts.batch ?? 2000);
-          // Let requests in between runs of a long pass.
-          if (this.dir) await new Promise((r) => setImmediate(r));
-        } while (this.dir || this.again);
-      } finally {
-        this.running = null;
-      }
-    })();
+    // .finally runs after the assignment even when the loop had nothing to wait for.
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
     return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      this.step(this.opts.batch ?? 2000);
+      // Let requests in between the runs of a long pass.
+      if (this.dir) await new Promise((r) => setImmediate(r));
+    } while (this.dir || this.again);
   }
 
   /** Looks at up to `batch` entries of blobs/, synchronously (see the races above). */
