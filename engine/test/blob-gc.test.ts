@@ -17,6 +17,7 @@ const ONLY_A = `only in A ${tag}\n`;
 const SHARED = `shared by A and B ${tag}\nsecond line\n`;
 const ONLY_B = `only in B ${tag}\n`;
 const CACHED = `sent once by the agent of C ${tag}\n`;
+const ROLLED = `back by a rollback ${tag}\n`;
 
 describe('blob garbage collection', () => {
   let t: TestEngine;
@@ -114,6 +115,28 @@ describe('blob garbage collection', () => {
     await del(`/v1/instances/${c}`);
     await t.engine.blobGc.run();
     assert.ok(existsSync(blob(sha(CACHED))), 'the second checkpoint names it');
+  });
+
+  it('keeps the blobs of a checkpoint an instance rolled back to, though that checkpoint is deleted', async () => {
+    const p = await start(root);
+    await exec(p, `mkdir -p /work && ${write('/work/r.txt', ROLLED)}`);
+    const p1 = await snapshot(p); // ROLLED sent here
+    await exec(p, `${write('/work/r.txt', 'later\n')}`);
+    const kids = await t.api('POST', `/v1/instances/${p}/branch`, { count: 1 });
+    assert.equal(kids.status, 201, JSON.stringify(kids.body));
+    const q = kids.body.instances[0].id as string;
+    // q goes back to p1 (an inherited entry of its timeline): its agent's memory is p1's, which
+    // hashed r.txt and sent it then.
+    const rb = await t.api('POST', `/v1/instances/${q}/rollback`, { steps: 2 });
+    assert.equal(rb.status, 200, JSON.stringify(rb.body));
+    assert.equal(await exec(q, 'cat /work/r.txt'), ROLLED);
+    await del(`/v1/instances/${p}`);
+    await del(`/v1/snapshots/${p1}`);
+    await t.engine.blobGc.run();
+    assert.ok(existsSync(blob(sha(ROLLED))), 'q\'s agent will not send it again');
+    const q1 = await snapshot(q);
+    assert.equal((await fileDiff(root, q1, '/work/r.txt')).diff, added('/work/r.txt', ROLLED));
+    await del(`/v1/instances/${q}`);
   });
 
   it('merges the remaining snapshots after a collection, byte-exact', async () => {

@@ -374,7 +374,12 @@ export class SnapshotService {
    */
   captureChanges: (ip: string) => Promise<((dir: string, snapshotId: string, instanceId: string | null) => void) | null> = async () => null;
   /** Set by the composition root: which kept blobs each snapshot names (services/blob-gc.ts). */
-  blobRefs: { copy(from: string, to: string): void; markIndexed(id: string): void } | null = null;
+  blobRefs: { copy(from: string, to: string): void; markIndexed(id: string): void; inherit(instanceId: string, snapshotId: string): void } | null = null;
+
+  /** An instance was restored from a checkpoint other than its own snapshot (rollback, restart from its head). */
+  restoredInto(instanceId: string, snapshotId: string): void {
+    this.blobRefs?.inherit(instanceId, snapshotId);
+  }
   /** Set by the composition root: asks for a blob collection in a quiet moment (after deletes). */
   onDeleted: () => void = () => undefined;
   /**

@@ -32,6 +32,11 @@ export class BlobRefRepo {
     })();
   }
 
+  /** A live instance restored from a snapshot needs the blobs its agent already sent: the snapshot's. */
+  inherit(instanceId: string, snapshotId: string): void {
+    statement(this.db, 'INSERT OR IGNORE INTO instance_blobs (instance_id, sha256) SELECT i.id, b.sha256 FROM snapshot_blobs b JOIN instances i ON i.id = ? WHERE b.snapshot_id = ?').run(instanceId, snapshotId);
+  }
+
   /** Whether anything still needs the blob. */
   referenced(sha256: string): boolean {
     return !!statement(
