@@ -16,7 +16,7 @@
 //   awaits, so it pins what it will read (ChangeStore.pin) until it is done.
 // - Anything written outside those paths (a temp file of a killed engine, a blob of a crash before
 //   its row was committed) is only removed once older than the grace period.
-import { existsSync, opendirSync, readFileSync, statSync, unlinkSync, type Dir } from 'node:fs';
+import { existsSync, lstatSync, opendirSync, readFileSync, unlinkSync, type Dir } from 'node:fs';
 import { join } from 'node:path';
 import { BLOB_NAME, MANIFEST_FILE, type ChangeStore } from '../store/changes.js';
 import type { BlobRefRepo } from '../store/sqlite/blob-refs.js';
@@ -128,7 +128,7 @@ export class BlobGc {
       if (isBlob && (this.store.pinned(name) || this.refs.referenced(name))) continue;
       const path = join(this.store.blobDir, name);
       try {
-        const st = statSync(path);
+        const st = lstatSync(path); // a symlink (never made by the engine) is left alone
         if (!st.isFile() || st.mtimeMs > oldest) continue;
         unlinkSync(path);
         this.pass.removed++;
