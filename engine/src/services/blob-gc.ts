@@ -58,7 +58,8 @@ export class BlobGc {
    */
   async index(): Promise<void> {
     let missing = 0;
-    for (const s of this.refs.unindexed()) {
+    const todo = this.refs.unindexed();
+    for (const s of todo) {
       try {
         if (!existsSync(join(s.imageDir, MANIFEST_FILE))) await this.ensure(s.id).catch(() => undefined);
         const file = join(s.imageDir, MANIFEST_FILE);
@@ -71,12 +72,14 @@ export class BlobGc {
           const raw = JSON.parse(readFileSync(file, 'utf8')) as { entries?: { sha256?: string }[] };
           for (const e of raw.entries ?? []) if (e.sha256 && BLOB_NAME.test(e.sha256)) hashes.add(e.sha256);
         }
-        this.refs.record(s.id, null, hashes);
+        // A live instance it was taken of has sent these (its agent will not send them again).
+        this.refs.record(s.id, s.instanceId, hashes);
       } catch (err) {
         missing++;
         this.log.warn({ snapshotId: s.id, err: (err as Error).message }, 'blob collection: could not read a snapshot\'s change manifest');
       }
     }
+    if (todo.length) this.refs.inheritHeads();
     this.indexed = missing === 0;
     if (!this.indexed) this.log.warn({ snapshots: missing }, 'blob collection is off: some snapshots\' change manifests could not be read (their blobs are kept)');
   }

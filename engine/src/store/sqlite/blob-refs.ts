@@ -56,8 +56,15 @@ export class BlobRefRepo {
   }
 
   /** Ready snapshots whose manifests are not recorded yet (made before migration 19). */
-  unindexed(): { id: string; imageDir: string }[] {
-    return (statement(this.db, "SELECT id, image_dir FROM snapshots WHERE blobs_indexed = 0 AND state = 'ready'").all() as { id: string; image_dir: string }[]).map((r) => ({ id: r.id, imageDir: r.image_dir }));
+  unindexed(): { id: string; imageDir: string; instanceId: string | null }[] {
+    return (statement(this.db, "SELECT id, image_dir, instance_id FROM snapshots WHERE blobs_indexed = 0 AND state = 'ready'").all() as { id: string; image_dir: string; instance_id: string | null }[])
+      .map((r) => ({ id: r.id, imageDir: r.image_dir, instanceId: r.instance_id }));
+  }
+
+  /** Upgrade: live instances rolled back before references were kept take their heads' ones. */
+  inheritHeads(): void {
+    statement(this.db, `INSERT OR IGNORE INTO instance_blobs (instance_id, sha256)
+      SELECT i.id, b.sha256 FROM instances i JOIN snapshot_blobs b ON b.snapshot_id = i.head_id WHERE i.state IN ${LIVE}`).run();
   }
 
   /** A snapshot without a manifest names no blob. */
