@@ -66,6 +66,8 @@ export interface Config {
   serviceTokenSeconds: number;
   /** How long a browser session (the /login cookie) lasts at most. */
   webSessionSeconds: number;
+  /** Kept blobs younger than this are never collected (FAAS_BLOB_GC_GRACE_SECONDS; services/blob-gc.ts). */
+  blobGcGraceSeconds: number;
   /** CacheConfig of the image store (FAAS_CACHE_*; docs/storage.md). */
   cache: CacheConfig;
 }
@@ -130,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serviceUrlPort: ((n) => (n === 0 ? null : n))(int(env, 'FAAS_SERVICE_URL_PORT', Number(env.FAAS_PORT ?? 7440), 0, 65535)),
     serviceTokenSeconds: int(env, 'FAAS_SERVICE_TOKEN_SECONDS', 3600, 10, 86_400),
     webSessionSeconds: int(env, 'FAAS_WEB_SESSION_SECONDS', 12 * 3600, 1, 7 * 86_400),
+    blobGcGraceSeconds: int(env, 'FAAS_BLOB_GC_GRACE_SECONDS', 3600, 0, 30 * 86_400),
     cache: cacheConfigFromEnv(env),
   };
 }

@@ -12,6 +12,8 @@ import { loadContract, type Contract } from './http/spec.js';
 import { NetnsManager } from './network/netns.js';
 import { AGENT_PORT, AgentClient } from './runtime/agent-client.js';
 import { ChangeStore } from './store/changes.js';
+import { BlobRefRepo } from './store/sqlite/blob-refs.js';
+import { BlobGc } from './services/blob-gc.js';
 import { DiffService, fetchManifest } from './services/diff.js';
 import { MergeService } from './services/merge.js';
 import { BranchMergeService } from './services/branch-merge.js';
@@ -120,6 +122,8 @@ export interface Engine {
   apiKey: string;
   contract: Contract;
   reconcileReport: Awaited<ReturnType<Reconciler['reconcile']>>;
+  /** Collection of kept blobs (services/blob-gc.ts): runs in quiet moments; tests run it at will. */
+  blobGc: BlobGc;
   /**
    * Stops serving. With stopInstances, every live instance is stopped first. With clean (implies
    * stopInstances), what the engine put on the host outside its state directory goes too: any
@@ -243,13 +247,19 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   });
   // Diff and merge (store/changes.ts): each checkpoint keeps the agent's change manifest.
   const changes = new ChangeStore(config.stateDir);
+  // Blobs nothing names any more go in quiet moments (services/blob-gc.ts).
+  const blobRefs = new BlobRefRepo(db);
+  const blobGc = new BlobGc(changes, blobRefs, { graceMs: config.blobGcGraceSeconds * 1000 }, log, (id) => files.ensure(id));
+  snapshots.blobRefs = blobRefs;
+  snapshots.onDeleted = () => warm.nudge();
+  warm.on('idle', () => void blobGc.run().catch((err) => log.warn({ err: (err as Error).message }, 'blob collection failed')));
   snapshots.captureChanges = async (ip) => {
     try {
       const answer = await fetchManifest(agents, ip);
       if (!Array.isArray(answer?.entries)) throw new Error('the agent answered no entries');
-      return (dir) => {
+      return (dir, snapshotId, instanceId) => {
         try {
-          changes.save(dir, answer);
+          changes.save(dir, answer, (hashes) => blobRefs.record(snapshotId, instanceId, hashes));
         } catch (err) {
           // A malformed manifest costs the snapshot its diffs, never the checkpoint.
           log.warn({ ip, err: (err as Error).message }, 'could not keep a change manifest; this snapshot cannot be diffed');
@@ -316,6 +326,10 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   snapshots.queueSeal(repos.snapshots.all().filter((s) => s.state === 'ready' && !imageStore.has(s.id)).map((s) => s.id));
   const evictTimer = setInterval(() => files.evict(), 60_000).unref();
   const reconcileReport = await reconciler.reconcile();
+  // After the reconciler rolled back interrupted snapshots (their references went with their rows):
+  // what a crash left in blobs/ is swept now, off the start (the grace period still applies).
+  await blobGc.index();
+  void blobGc.run().catch((err) => log.warn({ err: (err as Error).message }, 'blob collection failed'));
   // Adopted instances get their egress rules and bandwidth re-applied (host names re-resolved).
   await networkPolicy.start();
   network.startPool();
@@ -336,7 +350,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
   await app.ready();
 
   return {
-    config, app, services, apiKey, contract, reconcileReport,
+    config, app, services, apiKey, contract, reconcileReport, blobGc,
     async shutdown(opts = {}) {
       reconciler.stop();
       lifetimes.stop();

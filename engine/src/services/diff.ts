@@ -110,6 +110,11 @@ export class DiffService {
     private readonly store: ChangeStore,
   ) {}
 
+  /** Keeps these blobs from collection until the returned release (a merge reading them later). */
+  pinBlobs(hashes: Iterable<string>): () => void {
+    return this.store.pin(hashes);
+  }
+
   /** The files of a snapshot, or 409 diff_unavailable when it has no complete manifest. */
   view(id: string): SnapshotView {
     const snap = this.snapshots.get(id);

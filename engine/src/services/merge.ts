@@ -147,6 +147,9 @@ export class MergeService {
   /** Steps 2 and 3: restore `onto`, apply the decided states, checkpoint. */
   async applyOnto(first: SnapshotView, result: Map<string, Decided>, opts: { name: string | null; metadata: Metadata; owner: string | null }): Promise<Snapshot> {
     const onto = first.snap.id;
+    // The blobs written below are read after awaits: a delete of a side meanwhile must not let the
+    // blob collection (services/blob-gc.ts) take them first.
+    const unpin = this.diffs.pinBlobs([...result.values()].flatMap((d) => (d.state.type === 'file' && d.state.sha256 ? [d.state.sha256] : [])));
     const started: Instance[] = [];
     const startOf = new Map<string, Promise<Instance>>();
     const instanceOf = (snapshotId: string): Promise<Instance> => {
@@ -187,6 +190,7 @@ export class MergeService {
       await this.apply(ip, late);
       return await this.instances.snapshot(target.id, { name: opts.name ?? undefined, metadata: opts.metadata, owner: opts.owner });
     } finally {
+      unpin();
       await Promise.all([...startOf.values()].map((p) => p.catch(() => undefined)));
       for (const i of started) await this.instances.delete(i.id).catch(() => undefined);
     }

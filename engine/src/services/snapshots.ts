@@ -178,7 +178,8 @@ export class SnapshotService {
       slot = await this.sandboxes.boot(sandboxId, spec, resources, key);
       const changes = await this.captureChanges(slot.ip);
       await this.runtime.checkpoint(sandboxId, this.files.tempDirOf(snap.id), false);
-      changes?.(this.files.tempDirOf(snap.id));
+      changes?.(this.files.tempDirOf(snap.id), snap.id, null);
+      if (!changes) this.blobRefs?.markIndexed(snap.id);
       return this.commit(snap);
     } catch (err) {
       const e = this.files.explain(err); // before the rollback frees the partial image's space
@@ -234,7 +235,8 @@ export class SnapshotService {
       const changes = row?.ip && row.state === 'ready' ? await this.captureChanges(row.ip) : null;
       const t0 = performance.now();
       await this.runtime.checkpoint(this.instances.sandboxOf(inst.id), this.files.tempDirOf(snap.id), true);
-      changes?.(this.files.tempDirOf(snap.id));
+      changes?.(this.files.tempDirOf(snap.id), snap.id, inst.id);
+      if (!changes) this.blobRefs?.markIndexed(snap.id);
       const t1 = performance.now();
       // Ready as soon as the image is whole and in place; its checksum is computed in the next
       // quiet moment (sealPending), off the branch's and the caller's path.
@@ -362,6 +364,7 @@ export class SnapshotService {
       }
     } finally {
       for (const sid of order) this.deleting.delete(sid);
+      this.onDeleted();
     }
   }
 
@@ -369,7 +372,16 @@ export class SnapshotService {
    * Set by the composition root: asks the agent at `ip` for its change manifest and returns what
    * writes it into a checkpoint directory, or null when the agent keeps none (store/changes.ts).
    */
-  captureChanges: (ip: string) => Promise<((dir: string) => void) | null> = async () => null;
+  captureChanges: (ip: string) => Promise<((dir: string, snapshotId: string, instanceId: string | null) => void) | null> = async () => null;
+  /** Set by the composition root: which kept blobs each snapshot names (services/blob-gc.ts). */
+  blobRefs: { copy(from: string, to: string): void; markIndexed(id: string): void; inherit(instanceId: string, snapshotId: string): void } | null = null;
+
+  /** An instance was restored from a checkpoint other than its own snapshot (rollback, restart from its head). */
+  restoredInto(instanceId: string, snapshotId: string): void {
+    this.blobRefs?.inherit(instanceId, snapshotId);
+  }
+  /** Set by the composition root: asks for a blob collection in a quiet moment (after deletes). */
+  onDeleted: () => void = () => undefined;
   /**
    * Set by the composition root: branches (services/branches.ts) point at snapshots. A checkpoint
    * of an instance moves the heads of the branches it is checked out on; a snapshot a branch points
@@ -400,6 +412,7 @@ export class SnapshotService {
       const key = this.repo.agentKey(src.id);
       if (key) this.repo.setAgentKey(snap.id, key);
       this.setPolicy(snap.id, this.cachePolicies?.get(src.id));
+      this.blobRefs?.copy(src.id, snap.id);
       try {
         const { dir } = await this.files.link(src.id, snap.id);
         // Read again: the original may have been sealed meanwhile.

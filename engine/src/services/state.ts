@@ -55,7 +55,7 @@ export class StateService {
     return this.instances.restart(id, {
       timings,
       from: (inst) => this.target(inst, steps, who),
-      restoring: (snapshotId) => this.lineage.setHead(id, snapshotId),
+      restoring: (snapshotId) => this.restoring(id, snapshotId),
     });
   }
 
@@ -77,8 +77,19 @@ export class StateService {
         }
         return head;
       },
-      restoring: (snapshotId) => this.lineage.setHead(id, snapshotId),
+      restoring: (snapshotId) => this.restoring(id, snapshotId),
     });
+  }
+
+  /**
+   * The instance comes back as checkpoint `snapshotId`: its head moves there, and its agent's memory
+   * (its hash cache: what it will not send again) is that checkpoint's, so the instance now needs
+   * that checkpoint's blobs for as long as it lives, whatever happens to the checkpoint
+   * (services/blob-gc.ts).
+   */
+  private restoring(id: string, snapshotId: string): void {
+    this.lineage.setHead(id, snapshotId);
+    this.snapshots.restoredInto(id, snapshotId);
   }
 
   private target(inst: Instance, steps: number, who: Principal): string {

@@ -65,6 +65,8 @@ export function pathFields(key: string): { path: string; pathBase64?: string } {
 }
 
 export const MANIFEST_FILE = 'changes.json';
+/** A blob's file name: the sha256 of its bytes, lower-case hex. */
+export const BLOB_NAME = /^[0-9a-f]{64}$/;
 
 /** An absolute path of named components only: '/a/b', never '/', '/a/../b', '/a/./b', '/a//b', NUL. */
 export function isPlainPath(key: string): boolean {
@@ -87,7 +89,12 @@ export class ChangeStore {
    * Turns the agent's answer into the stored manifest (written into `dir`, the checkpoint's
    * directory before it is placed) and keeps inlined contents as blobs.
    */
-  save(dir: string, answer: { complete: boolean; entries: AgentChange[] }): void {
+  save(dir: string, answer: { complete: boolean; entries: AgentChange[] }, record: (hashes: Set<string>) => void = () => undefined): void {
+    // The references first (services/blob-gc.ts): a blob on disk is named by a record from the
+    // moment it exists, so a collection between here and the snapshot becoming ready keeps it.
+    const hashes = new Set<string>();
+    for (const e of answer.entries) if (e.sha256 && BLOB_NAME.test(e.sha256)) hashes.add(e.sha256);
+    record(hashes);
     const stored: AgentChange[] = [];
     for (const e of answer.entries) {
       if (e.content !== undefined && e.sha256) this.putBlob(e.sha256, Buffer.from(e.content, 'base64'));
@@ -132,7 +139,7 @@ export class ChangeStore {
   }
 
   putBlob(sha256: string, bytes: Buffer): void {
-    if (!/^[0-9a-f]{64}$/.test(sha256)) return;
+    if (!BLOB_NAME.test(sha256)) return;
     const file = join(this.blobDir, sha256);
     if (existsSync(file)) return;
     // Trust nothing the sandbox said: the name must be the bytes' hash.
@@ -143,13 +150,41 @@ export class ChangeStore {
   }
 
   blob(sha256: string | null): Buffer | null {
-    if (!sha256 || !/^[0-9a-f]{64}$/.test(sha256)) return null;
+    if (!sha256 || !BLOB_NAME.test(sha256)) return null;
+    let bytes: Buffer;
     try {
-      return readFileSync(join(this.blobDir, sha256));
+      bytes = readFileSync(join(this.blobDir, sha256));
     } catch {
       return null;
     }
+    // A blob changed on disk (a bad sector, a hand edit) is not what its name says: never served.
+    return createHash('sha256').update(bytes).digest('hex') === sha256 ? bytes : null;
   }
+
+  /**
+   * Keeps blobs from collection while an operation that will read them later (a merge being
+   * applied) runs, whatever happens to the snapshots that name them meanwhile. Returns the release.
+   */
+  pin(hashes: Iterable<string>): () => void {
+    const taken = [...new Set(hashes)];
+    for (const h of taken) this.pins.set(h, (this.pins.get(h) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const h of taken) {
+        const n = (this.pins.get(h) ?? 1) - 1;
+        if (n > 0) this.pins.set(h, n);
+        else this.pins.delete(h);
+      }
+    };
+  }
+
+  pinned(sha256: string): boolean {
+    return this.pins.has(sha256);
+  }
+
+  private readonly pins = new Map<string, number>();
 
   /**
    * The state of a path in an image (read-only on the host). Every ancestor must be a real

@@ -133,3 +133,20 @@ MIGRATIONS[17 - 1] = null;
 // under an id of its own, so the instance keeps its id, address and namespace while the sandbox
 // behind it changes.
 MIGRATIONS[18 - 1] = `ALTER TABLE instances ADD COLUMN sandbox_id TEXT;`;
+// 19: which kept blobs (blobs/<sha256>, store/changes.ts) each snapshot's change manifest names,
+// and which each live instance's agent has already sent (its hash cache will not send them again
+// at the next checkpoint). Written before the blobs themselves, so a blob on disk is referenced
+// from the moment it exists; rows go with their snapshot or instance (services/blob-gc.ts).
+// `blobs_indexed`: the snapshot's manifest is recorded here (0: made before this migration, to be
+// read once at start-up before any blob is collected).
+MIGRATIONS[19 - 1] = `CREATE TABLE snapshot_blobs (
+     snapshot_id TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+     sha256 TEXT NOT NULL,
+     PRIMARY KEY (snapshot_id, sha256)) WITHOUT ROWID;
+   CREATE INDEX snapshot_blobs_sha ON snapshot_blobs(sha256);
+   CREATE TABLE instance_blobs (
+     instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+     sha256 TEXT NOT NULL,
+     PRIMARY KEY (instance_id, sha256)) WITHOUT ROWID;
+   CREATE INDEX instance_blobs_sha ON instance_blobs(sha256);
+   ALTER TABLE snapshots ADD COLUMN blobs_indexed INTEGER NOT NULL DEFAULT 0;`;
