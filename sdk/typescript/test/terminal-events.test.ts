@@ -21,10 +21,14 @@ test('terminal: run a command, read its output and exit code, resize', async (t)
   assert.equal(await terminal.exited, 0);
 
   const shell = await instance.terminal();
-  shell.resize(120, 40);
-  shell.write('stty size; exit 5\n');
   let shellOutput = '';
   shell.on('data', (chunk: Buffer) => (shellOutput += chunk.toString('utf8')));
+  // Typed once the login shell has printed something (its prompt), as a person would: a resize and
+  // a command sent before bash started once read 24 80 in CI under heavy load (not reproduced in 8
+  // quiet runs; noted in the stop note).
+  while (shellOutput === '') await new Promise((r) => setTimeout(r, 20));
+  shell.resize(120, 40);
+  shell.write('stty size; exit 5\n');
   assert.equal(await shell.exited, 5);
   assert.match(shellOutput, /40 120/);
   await assert.rejects(client.terminals.open('inst_doesnotexist'), InstanceNotFoundError);
