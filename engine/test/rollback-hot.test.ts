@@ -8,77 +8,29 @@
 // FAAS_ROLLBACK_HOT_MB=0 keeps the empty-standby path.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, readFileSync, renameSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { purge, sh, startEngine, type TestEngine } from './harness.js';
+import { purge, startEngine, type TestEngine } from './harness.js';
+import { rollbackHelpers } from './rollback-helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The counter of bench/rollback.mjs: its value lives in the shell's memory, written out every 0.1 s.
 const COUNTER = 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done';
 
-function helpers(get: () => TestEngine, root: () => string) {
-  const exec = async (id: string, command: string) => {
-    const r = await get().api('POST', `/v1/instances/${id}/exec`, sh(command));
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return r.body as { exitCode: number; stdout: string };
-  };
-  const start = async () => {
-    const r = await get().api('POST', '/v1/instances', { snapshotId: root() });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return get().engine.services.instances.get(r.body.id) as { id: string; ip: string; netns: string };
-  };
-  const checkpoint = async (id: string) => {
-    const r = await get().api('POST', `/v1/instances/${id}/snapshot`, {});
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  };
-  /** Rolls back; returns the instance and server-timing's `standby` (2 hot, 1 empty made ahead, 0 on the path). */
-  const rollback = async (id: string, steps = 1) => {
-    const r = await get().api('POST', `/v1/instances/${id}/rollback`, { steps });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    const m = /standby;dur=(\d+)/.exec(r.headers.get('server-timing') ?? '');
-    assert.ok(m, 'server-timing names the standby');
-    return { inst: get().engine.services.instances.get(r.body.id) as { id: string; ip: string; state: string }, standby: Number(m[1]) };
-  };
-  /** Waits (no deadline but the test's) until `snapshotId` is held hot for the instance; its sandbox id. */
-  const hotReady = async (id: string, snapshotId: string) => {
-    for (;;) {
-      const h = get().engine.services.hot.of(id);
-      if (h?.snapshotId === snapshotId) return h.sandboxId;
-      await sleep(100);
-    }
-  };
-  const sandboxes = () => {
-    const r = spawnSync(get().config.runsc, [`--root=${join(get().config.stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
-    return (JSON.parse(r.stdout || '[]') ?? []) as { id: string; pid: number; status: string }[];
-  };
-  const namespaces = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`faas-${get().config.netTag}-`));
-  const twinsOf = (netns: string) => namespaces().filter((n) => new RegExp(`^${netns}r[0-9a-z]+$`).test(n));
-  const pidsIn = (netns: string) => spawnSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-  const cgroupExists = (sandboxId: string) => existsSync(`/sys/fs/cgroup/memory/faas-${get().config.netTag}/${sandboxId}`);
-  /** Until no sandbox, bundle or cgroup of these ids and no twin of `netns` is left. */
-  const gone = async (ids: string[], netns: string) => {
-    const bundles = join(get().config.stateDir, 'bundles');
-    const left = () => [
-      ...sandboxes().filter((s) => ids.includes(s.id)).map((s) => `sandbox ${s.id}`),
-      ...ids.filter((s) => existsSync(join(bundles, s))).map((s) => `bundle ${s}`),
-      ...ids.filter(cgroupExists).map((s) => `cgroup ${s}`),
-      ...twinsOf(netns).map((n) => `namespace ${n}`),
-    ];
-    for (let i = 0; i < 300 && left().length; i++) await sleep(100);
-    assert.deepEqual(left(), []);
-  };
-  return { exec, start, checkpoint, rollback, hotReady, sandboxes, namespaces, twinsOf, pidsIn, cgroupExists, gone };
-}
 
 describe('rollback via a hot standby (the head restored ahead and paused)', () => {
   let t: TestEngine;
   let stateDir: string;
   let root: string;
-  const h = helpers(() => t, () => root);
-  const { exec, start, checkpoint, rollback, hotReady, sandboxes, twinsOf, pidsIn, cgroupExists, gone } = h;
+  const h = rollbackHelpers(() => t, () => root);
+  const { exec, start, checkpoint, hotReady, sandboxes, twinsOf, pidsIn, cgroupExists, gone } = h;
+  const rollback = async (id: string, steps = 1) => {
+    const r = await h.rollback(id, steps);
+    assert.ok(r.standby !== null, 'server-timing names the standby');
+    return { inst: r.inst, standby: r.standby };
+  };
 
   before(async () => {
     stateDir = mkdtempSync('/tmp/faas-test-hot-');
@@ -354,7 +306,7 @@ describe('rollback with hot standbys off (FAAS_ROLLBACK_HOT_MB=0)', () => {
   let t: TestEngine;
   let stateDir: string;
   let root: string;
-  const { exec, start, checkpoint, rollback } = helpers(() => t, () => root);
+  const { exec, start, checkpoint, rollback } = rollbackHelpers(() => t, () => root);
   before(async () => {
     stateDir = mkdtempSync('/tmp/faas-test-hotoff-');
     t = await startEngine({ stateDir, env: { FAAS_WARM_POOL: '1', FAAS_ROLLBACK_STANDBYS: '2', FAAS_ROLLBACK_HOT_MB: '0' } });

@@ -13,43 +13,22 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { purge, sh, startEngine, type TestEngine } from './harness.js';
+import { rollbackHelpers } from './rollback-helpers.js';
 
 describe('rollback: swapping the sandbox behind an instance', () => {
   let t: TestEngine;
   let stateDir: string;
   let root: string;
 
-  const exec = async (id: string, command: string) => {
-    const r = await t.api('POST', `/v1/instances/${id}/exec`, sh(command));
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return r.body as { exitCode: number; stdout: string };
-  };
-  const start = async () => {
-    const r = await t.api('POST', '/v1/instances', { snapshotId: root });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return t.engine.services.instances.get(r.body.id) as { id: string; ip: string };
-  };
-  const checkpoint = async (id: string) => {
-    const r = await t.api('POST', `/v1/instances/${id}/snapshot`, {});
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  };
-  const rollback = async (id: string, steps = 1) => {
-    const r = await t.api('POST', `/v1/instances/${id}/rollback`, { steps });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return t.engine.services.instances.get(r.body.id) as { id: string; ip: string; state: string };
-  };
-  const sandboxes = () => {
-    const r = spawnSync(t.config.runsc, [`--root=${join(stateDir, 'runsc')}`, 'list', '--format=json'], { encoding: 'utf8' });
-    return (JSON.parse(r.stdout || '[]') ?? []) as { id: string; pid: number; status: string }[];
-  };
+  const h = rollbackHelpers(() => t, () => root);
+  const { exec, start, checkpoint, sandboxes, namespaces } = h;
+  const rollback = async (id: string, steps = 1) => (await h.rollback(id, steps)).inst;
   const sandboxOf = (id: string) => t.engine.services.instances.sandboxOf(id);
   /** Waits (no deadline but the test's) until the instance's standby has been made in the background. */
   const standbyReady = async () => {
     while (t.engine.services.standbys.stats().ready === 0) await new Promise((r) => setTimeout(r, 100));
     return [...t.engine.services.standbys.ids()][0];
   };
-  const namespaces = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`faas-${t.config.netTag}-`));
 
   before(async () => {
     stateDir = mkdtempSync('/tmp/faas-test-rbswap-');
