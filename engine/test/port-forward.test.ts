@@ -20,6 +20,8 @@ class H(socketserver.BaseRequestHandler):
             self.request.sendall(d)
         self.request.shutdown(1)
 socketserver.ThreadingTCPServer.allow_reuse_address = True
+# gVisor resets connections beyond the listen backlog (the default 5 is less than 24 at once).
+socketserver.ThreadingTCPServer.request_queue_size = 128
 socketserver.ThreadingTCPServer.daemon_threads = True
 socketserver.ThreadingTCPServer(("0.0.0.0", 8000), H).serve_forever()
 `;

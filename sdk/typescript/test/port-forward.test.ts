@@ -28,8 +28,25 @@ const ECHO = [
   '            self.request.sendall(d)',
   '        self.request.shutdown(1)',
   'socketserver.ThreadingTCPServer.allow_reuse_address = True',
+  // gVisor resets connections beyond the listen backlog (Linux drops the SYN and the client
+  // retries); the default of 5 reset some of the 32 at once below (docs/network.md).
+  'socketserver.ThreadingTCPServer.request_queue_size = 128',
   'socketserver.ThreadingTCPServer.daemon_threads = True',
   'socketserver.ThreadingTCPServer(("0.0.0.0", 8000), H).serve_forever()',
+].join('\n');
+
+// Resets every connection once it has read a byte from it (SO_LINGER 0: RST instead of FIN).
+const RESET = [
+  'import socket, struct',
+  's = socket.socket()',
+  's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+  's.bind(("0.0.0.0", 8002))',
+  's.listen(16)',
+  'while True:',
+  '    c, _ = s.accept()',
+  '    c.recv(1)',
+  '    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))',
+  '    c.close()',
 ].join('\n');
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -45,13 +62,13 @@ function echo(port: number, data: Buffer): Promise<Buffer> {
   });
 }
 
-async function echoInstance() {
+async function serverInstance(script: string, port: number) {
   const instance = await tracker.start();
-  await instance.files.write('/tmp/echo.py', ECHO);
-  await instance.processes.start('python3 /tmp/echo.py');
+  await instance.files.write(`/tmp/server${port}.py`, script);
+  await instance.processes.start(`python3 /tmp/server${port}.py`);
   for (let i = 0; i < 100; i++) {
     try {
-      await client.http.request({ method: 'GET', path: `/v1/instances/${instance.id}/tcp/8000` });
+      await client.http.request({ method: 'GET', path: `/v1/instances/${instance.id}/tcp/${port}` });
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -59,6 +76,8 @@ async function echoInstance() {
   }
   return instance;
 }
+
+const echoInstance = () => serverInstance(ECHO, 8000);
 
 test('portForward: 16 MiB and 32 concurrent connections through a local port, byte for byte', async () => {
   const instance = await echoInstance();
@@ -70,6 +89,17 @@ test('portForward: 16 MiB and 32 concurrent connections through a local port, by
   const small = Array.from({ length: 32 }, (_, i) => randomBytes(32 * 1024 + i));
   const back = await Promise.all(small.map((d) => echo(forward.localPort, d)));
   back.forEach((b, i) => assert.equal(sha(b), sha(small[i])));
+});
+
+test('portForward: a reset in the instance resets the local client (not an end it could take for an answer)', async () => {
+  const instance = await serverInstance(RESET, 8002);
+  await using forward = await client.network.portForward(instance, 0, 8002);
+  const outcome = await new Promise<string>((resolve) => {
+    const sock = connect({ port: forward.localPort, host: '127.0.0.1' }, () => sock.write('x'));
+    sock.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    sock.on('end', () => resolve('end'));
+  });
+  assert.equal(outcome, 'ECONNRESET');
 });
 
 test('portForward: typed errors for nothing listening, bad ports, unknown instances and a taken local port', async () => {

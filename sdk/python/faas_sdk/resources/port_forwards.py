@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
+import struct
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -68,6 +70,18 @@ async def _open(url: str, bearer: Bearer, protocol: str) -> ClientConnection:
         raise _handshake_error(exc) from exc
 
 
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Closes the local connection with a reset (RST), as the TypeScript SDK's resetAndDestroy does.
+
+    ``transport.abort()`` alone sends a FIN when nothing unread is left, and the client would take
+    a failure in the instance for the server finishing its answer."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
 async def _pipe(ws: ClientConnection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Carries one TCP connection over ``ws`` until both directions end or either side fails."""
     failed = False
@@ -109,7 +123,7 @@ async def _pipe(ws: ClientConnection, reader: asyncio.StreamReader, writer: asyn
         up_task.cancel()
         await asyncio.gather(up_task, return_exceptions=True)
         if failed:
-            writer.transport.abort()  # a reset on the other side resets this one
+            _reset(writer)  # a reset on the other side resets this one
         else:
             writer.close()
         await ws.close()
@@ -190,7 +204,7 @@ async def _port_forward(base: str, bearer: Bearer, instance_id: str, local_port:
             ws = await _open(url, bearer, "faas-tcp")
         except FaaSError as exc:
             forward.errors.append(exc)
-            writer.transport.abort()
+            _reset(writer)
             return
         await _pipe(ws, reader, writer)
 
@@ -270,7 +284,7 @@ async def _remote_tunnel(base: str, bearer: Bearer, instance_id: str, remote_por
             ws = await remote
         except FaaSError as exc:
             tunnel.errors.append(exc)
-            writer.transport.abort()
+            _reset(writer)
             return
         tunnel._carried.writers.add(writer)
         await _pipe(ws, reader, writer)
