@@ -272,7 +272,7 @@ async function assemble(config: Config, log: Logger, releaseLock: () => void): P
       return null;
     }
   };
-  const diffs = new DiffService(snapshots, images, changes);
+  const diffs = new DiffService(snapshots, images, changes, files);
   const merges = new MergeService(diffs, snapshots, instances, agents, repos.snapshots);
   const branchRepo = new BranchRepo(db);
   const branches = new BranchService(branchRepo, snapshots, instances, events);

@@ -100,6 +100,35 @@ describe('deduplicated snapshot storage (real sandboxes)', () => {
     assert.equal((await e.api('DELETE', `/v1/snapshots/${first.id}`)).status, 204);
   });
 
+  it('diffs and merges snapshots whose images were evicted, reading only their change records from the store', async () => {
+    const inst = (await e.api('POST', '/v1/instances', { snapshotId: root })).body.id;
+    await e.api('POST', `/v1/instances/${inst}/exec`, sh('mkdir -p /work && printf "one\\ntwo\\n" > /work/a.txt'));
+    const base = (await e.api('POST', `/v1/instances/${inst}/snapshot`, {})).body;
+    await e.api('POST', `/v1/instances/${inst}/exec`, sh('printf "one\\nTWO\\n" > /work/a.txt'));
+    const ours = (await e.api('POST', `/v1/instances/${inst}/snapshot`, {})).body;
+    await e.api('POST', `/v1/instances/${inst}/stop`);
+    const other = (await e.api('POST', '/v1/instances', { snapshotId: base.id })).body.id;
+    await e.api('POST', `/v1/instances/${other}/exec`, sh('echo theirs > /work/b.txt'));
+    const theirs = (await e.api('POST', `/v1/instances/${other}/snapshot`, {})).body;
+    await e.api('POST', `/v1/instances/${other}/stop`);
+    for (const s of [base, ours, theirs]) await storedSnapshot(e, s.id, (x) => x.deduplicated && !x.materialized);
+    // Nothing has read their change records yet, so none is in the engine's memory either.
+
+    const d = await e.api('GET', `/v1/snapshots/${base.id}/diff/${ours.id}`);
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    assert.deepEqual(d.body.files.map((f: any) => [f.path, f.change]), [['/work/a.txt', 'modified']]);
+    assert.match(d.body.files[0].diff, /^-two\n\+TWO$/m);
+    // Answered without assembling any of the three images.
+    for (const s of [base, ours, theirs]) assert.equal((await e.api('GET', `/v1/snapshots/${s.id}`)).body.storage.materialized, false);
+
+    const m = await e.api('POST', '/v1/snapshots/merge', { snapshotIds: [ours.id, theirs.id] });
+    assert.equal(m.status, 201, JSON.stringify(m.body));
+    const r = await e.api('POST', '/v1/instances', { snapshotId: m.body.id });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal((await e.api('POST', `/v1/instances/${r.body.id}/exec`, sh('cat /work/a.txt /work/b.txt'))).body.stdout, 'one\nTWO\ntheirs\n');
+    await e.api('POST', `/v1/instances/${r.body.id}/stop`);
+  });
+
   it('refuses to restore an image whose stored chunk was changed on disk (500 image_corrupt), and starts nothing', async () => {
     const inst = (await e.api('POST', '/v1/instances', { snapshotId: root })).body.id;
     await holdMemory(e, inst, 'c', 8);

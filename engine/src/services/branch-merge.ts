@@ -22,7 +22,7 @@ export class BranchMergeService {
     return id.startsWith('br_') ? this.branches.get(id).head : id;
   }
 
-  diff(branchId: string, targetId: string, opts: { textDiffs?: boolean } = {}): BranchDiff {
+  diff(branchId: string, targetId: string, opts: { textDiffs?: boolean } = {}): Promise<BranchDiff> {
     return this.diffs.diff(this.branches.get(branchId).head, this.headOf(targetId), opts);
   }
 

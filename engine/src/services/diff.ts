@@ -6,7 +6,8 @@ import { FILE_HEADERS_ONLY, formatPatch, structuredPatch } from 'diff';
 import { FaasError } from '../core/errors.js';
 import type { Snapshot } from '../core/types.js';
 import type { AgentClient } from '../runtime/agent-client.js';
-import { ABSENT, pathFields, sameState, type AgentChange, type ChangeStore, type FileState, type Manifest } from '../store/changes.js';
+import { ABSENT, MANIFEST_FILE, pathFields, sameState, type AgentChange, type ChangeStore, type FileState, type Manifest } from '../store/changes.js';
+import type { SnapshotFiles } from '../store/snapshot-files.js';
 import type { ImageService } from './images.js';
 import type { SnapshotService } from './snapshots.js';
 
@@ -108,6 +109,7 @@ export class DiffService {
     private readonly snapshots: SnapshotService,
     private readonly images: ImageService,
     private readonly store: ChangeStore,
+    private readonly files: SnapshotFiles,
   ) {}
 
   /** Keeps these blobs from collection until the returned release (a merge reading them later). */
@@ -116,9 +118,10 @@ export class DiffService {
   }
 
   /** The files of a snapshot, or 409 diff_unavailable when it has no complete manifest. */
-  view(id: string): SnapshotView {
+  async view(id: string): Promise<SnapshotView> {
     const snap = this.snapshots.get(id);
-    const m = this.store.load(snap.id, snap.imageDir);
+    // An image the cache evicted keeps its manifest in the store: read that one file, no assembly.
+    const m = this.store.load(snap.id, snap.imageDir) ?? (await this.storedManifest(snap.id));
     if (!m) {
       throw new FaasError('diff_unavailable', `snapshot ${id} has no record of its file changes (it was made by an engine or agent without change tracking, or from a paused instance); snapshot a running instance made from a newer snapshot and diff that`, { id, reason: 'no_manifest' });
     }
@@ -128,9 +131,14 @@ export class DiffService {
     return new SnapshotView(snap, m, this.images.get(snap.imageId).rootfs, this.store);
   }
 
-  diff(baseId: string, targetId: string, opts: { textDiffs?: boolean } = {}): BranchDiff {
-    const a = this.view(baseId);
-    const b = this.view(targetId);
+  private async storedManifest(id: string) {
+    const bytes = await this.files.readFile(id, MANIFEST_FILE);
+    return bytes ? this.store.parse(id, bytes.toString('utf8')) : null;
+  }
+
+  async diff(baseId: string, targetId: string, opts: { textDiffs?: boolean } = {}): Promise<BranchDiff> {
+    const a = await this.view(baseId);
+    const b = await this.view(targetId);
     if (a.snap.imageId !== b.snap.imageId) {
       throw new FaasError('diff_unavailable', `snapshots ${baseId} and ${targetId} come from different images; only snapshots of one image can be compared`, { reason: 'different_images', base: baseId, target: targetId });
     }

@@ -82,10 +82,10 @@ export class MergeService {
   }
 
   /** Step 1: what the result's files are, or the conflicts. Touches no sandbox. */
-  plan(ids: string[], strategy: Strategy = 'fail'): { first: SnapshotView; result: Map<string, Decided>; conflicts: Conflict[] } {
+  async plan(ids: string[], strategy: Strategy = 'fail'): Promise<{ first: SnapshotView; result: Map<string, Decided>; conflicts: Conflict[] }> {
     if (ids.length < 2) throw invalid('a merge needs at least two snapshots', { snapshotIds: ids });
     if (new Set(ids).size !== ids.length) throw invalid('a snapshot appears twice in snapshotIds', { snapshotIds: ids });
-    const views = ids.map((id) => this.diffs.view(id));
+    const views = await Promise.all(ids.map((id) => this.diffs.view(id)));
     const first = views[0];
     for (const v of views) {
       if (v.snap.imageId !== first.snap.imageId) throw new FaasError('diff_unavailable', `snapshot ${v.snap.id} comes from another image than ${first.snap.id}; only snapshots of one image can be merged`, { reason: 'different_images' });
@@ -96,7 +96,7 @@ export class MergeService {
     const conflicts: Conflict[] = [];
     for (const theirs of views.slice(1)) {
       const baseId = this.mergeBase(first.snap.id, theirs.snap.id);
-      const base = baseId ? this.diffs.view(baseId) : null;
+      const base = baseId ? await this.diffs.view(baseId) : null;
       const baseState = (key: string) => (base ? base.state(key) : first.imageState(key));
       const keys = new Set([...first.changedKeys(), ...theirs.changedKeys(), ...(base?.changedKeys() ?? []), ...result.keys()]);
       for (const key of [...keys].sort(compareBytes)) {
@@ -132,7 +132,7 @@ export class MergeService {
   }
 
   async merge(ids: string[], opts: MergeOptions = {}): Promise<Snapshot> {
-    const { first, result, conflicts } = this.plan(ids, opts.strategy);
+    const { first, result, conflicts } = await this.plan(ids, opts.strategy);
     if (conflicts.length) {
       throw new FaasError('merge_conflict', `${conflicts.length} path(s) changed on both sides; resolve them with strategy 'ours', 'theirs' or per path`, { conflicts });
     }

@@ -110,9 +110,20 @@ export class ChangeStore {
     if (cached) return cached;
     const file = join(dir, MANIFEST_FILE);
     if (!existsSync(file)) return null;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return null;
+    }
+    return this.parse(snapshotId, text);
+  }
+
+  /** A manifest from its stored text (changes.json), kept in memory for the next use; null if unreadable. */
+  parse(snapshotId: string, text: string): Manifest | null {
     let raw: { complete: boolean; entries: AgentChange[] };
     try {
-      raw = JSON.parse(readFileSync(file, 'utf8'));
+      raw = JSON.parse(text);
       if (!Array.isArray(raw.entries)) return null;
     } catch {
       return null; // unreadable (a write cut short): as if there were none

@@ -6,7 +6,7 @@
 // full disk have been seen silently truncated.
 import { createHash } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FaasError } from '../core/errors.js';
 import { DEFAULT_CACHE_CONFIG, effective, toEvict, type CacheConfig, type SnapshotCachePolicy } from './images/image-cache.js';
@@ -86,6 +86,19 @@ export class SnapshotFiles {
       void p.catch(() => undefined).finally(() => this.assembling.delete(id));
     }
     await p;
+  }
+
+  /**
+   * One file of an image: from its directory when materialized, else from the store's chunks
+   * (no assembly of the rest). Null when the image has no such file.
+   */
+  async readFile(id: string, name: string): Promise<Buffer | null> {
+    try {
+      return await readFile(join(this.dirOf(id), name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return (await this.store?.readFile(id, name)) ?? null;
   }
 
   /** Bytes free to the engine on the state directory's filesystem. */

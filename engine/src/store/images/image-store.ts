@@ -172,6 +172,19 @@ export class ImageStore {
     }
   }
 
+  /**
+   * One file of snapshot `id`'s image read from its chunks (each checked against its hash), without
+   * assembling the rest; null when the store has no such image or the image no such file. For the
+   * small files read without a restore (changes.json, for diffs of an evicted image).
+   */
+  async readFile(id: string, name: string): Promise<Buffer | null> {
+    const f = this.manifests.get(id)?.files.find((x) => x.name === name);
+    if (!f) return null;
+    const parts: Buffer[] = [];
+    for (const [hash, size] of f.chunks) parts.push(await this.read(hash, size, id));
+    return Buffer.concat(parts, f.size);
+  }
+
   /** Gives snapshot `to` the image of `from` (a clone): one more manifest, no chunk written. */
   copy(from: string, to: string): void {
     const m = this.manifests.get(from);
