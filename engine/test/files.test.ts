@@ -1,5 +1,6 @@
 // Files of an instance through the engine: every operation, streamed transfers with bounded engine
-// memory, tar path escapes refused, and an interrupted upload leaving nothing behind.
+// memory, tar path escapes refused, an interrupted upload leaving nothing behind, and an upload
+// that fills the instance's disk answered with the error envelope.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
@@ -119,21 +120,41 @@ describe('files', () => {
     assert.equal(leaked.stdout.trim(), '0');
   });
 
-  it('leaves nothing under the final name when the client disconnects mid-upload', async () => {
-    const url = new URL(`${t.url}/v1/instances/${a}/files/write?path=/tmp/partial.bin`);
-    await new Promise<void>((resolve) => {
-      const req = request(url, { method: 'PUT', headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/octet-stream', 'content-length': String(64 << 20) } });
-      req.on('error', () => resolve());
-      req.write(Buffer.alloc(4 << 20, 1));
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 300);
+  for (const framing of ['content-length', 'chunked'] as const) {
+    it(`leaves nothing under the final name when the client disconnects mid-upload (${framing} body)`, async () => {
+      const url = new URL(`${t.url}/v1/instances/${a}/files/write?path=/tmp/partial.bin`);
+      // A chunked body reaches the agent re-cut into 1 MiB chunks (services/files.ts coalesce): the
+      // client's failure must still fail the agent's write, not end it early as if complete.
+      const length = framing === 'chunked' ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(64 << 20) };
+      await new Promise<void>((resolve) => {
+        const req = request(url, { method: 'PUT', headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/octet-stream', ...length } });
+        req.on('error', () => resolve());
+        req.write(Buffer.alloc((4 << 20) + 12345, 1));
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 300);
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await t.api('GET', `/v1/instances/${a}/files/stat?path=/tmp/partial.bin`)).status, 404);
+      const temps = await run(a, 'ls -a /tmp | grep -c partial || true');
+      assert.equal(temps.stdout.trim(), '0', 'the temporary file was cleaned up');
     });
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await t.api('GET', `/v1/instances/${a}/files/stat?path=/tmp/partial.bin`)).status, 404);
-    const temps = await run(a, 'ls -a /tmp | grep -c partial || true');
-    assert.equal(temps.stdout.trim(), '0', 'the temporary file was cleaned up');
+  }
+
+  it('answers an upload that fills the instance disk with 422 disk_full (streamed and known-length bodies)', async () => {
+    const small = await t.api('POST', '/v1/snapshots', { diskSize: 64 });
+    const c = (await t.api('POST', '/v1/instances', { snapshotId: small.body.id })).body.id;
+    const auth = `authorization: Bearer ${t.key}`;
+    const url = `${t.url}/v1/instances/${c}/files/write?path=/root/fill`;
+    for (const body of ['-T -', '--data-binary @-']) {
+      const out = await sh(`head -c 150000000 /dev/zero | curl -sS -X PUT -H '${auth}' -H 'content-type: application/octet-stream' ${body} -w '\n%{http_code}' '${url}'`);
+      const [json, status] = out.trim().split('\n');
+      assert.equal(status, '422', out);
+      assert.equal(JSON.parse(json).error.details.reason, 'disk_full');
+      assert.equal((await t.api('GET', `/v1/instances/${c}/files/stat?path=/root/fill`)).status, 404);
+    }
+    await t.api('DELETE', `/v1/instances/${c}`);
   });
 
   it('streams 256 MiB up and down without growing the engine memory', async () => {

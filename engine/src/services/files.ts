@@ -2,7 +2,7 @@
 // only checks the instance and proxies: bodies are streams piped between the client and the agent
 // (or agent to agent for a copy), never buffered, so a transfer of any size costs the engine a few
 // socket buffers. Atomic writes and tar path checks are the agent's job; it runs next to the data.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { FaasError } from '../core/errors.js';
 import { assertCan, notReadyNow } from '../core/instance-states.js';
 import type { Instance } from '../core/types.js';
@@ -25,6 +25,8 @@ export interface Transfer {
 }
 
 const OCTETS = { 'content-type': 'application/octet-stream' };
+/** Chunk size of an upload of unknown length on its way to the agent (see coalesce). */
+export const UPLOAD_CHUNK = 1 << 20;
 
 export class FileService {
   constructor(
@@ -53,10 +55,15 @@ export class FileService {
    * the body is complete. A client that disconnects errors `body`, which aborts the agent request,
    * so nothing appears under the final name.
    */
-  write(id: string, path: string, body: Readable, opts: { mode?: string; parents?: boolean }): Promise<FileInfo> {
+  write(id: string, path: string, body: Readable, opts: { mode?: string; parents?: boolean; length?: number }): Promise<FileInfo> {
     const q = `path=${enc(path)}&parents=${opts.parents ?? true}${opts.mode ? `&mode=${opts.mode}` : ''}`;
+    // Every read in the sandbox is a syscall through gVisor's sentry, and the agent reads a chunked
+    // body a chunk at a time: a known length goes on (the agent then reads up to 1 MiB per call),
+    // and an unknown one is sent in 1 MiB chunks rather than the client's socket reads (≤ 64 KiB).
+    const headers = opts.length === undefined ? OCTETS : { ...OCTETS, 'content-length': String(opts.length) };
+    const upstream = opts.length === undefined ? Readable.from(coalesce(body, UPLOAD_CHUNK), { objectMode: false }) : body;
     return drainOnError(body, this.call(id, async (ip) => {
-      const res = await this.agents.raw(ip, { method: 'PUT', path: `/v1/files/write?${q}`, body, headers: OCTETS });
+      const res = await this.agents.raw(ip, { method: 'PUT', path: `/v1/files/write?${q}`, body: upstream, headers });
       return res.body.json();
     })) as Promise<FileInfo>;
   }
@@ -139,6 +146,22 @@ function diskFull(err: unknown): unknown {
 }
 
 const enc = encodeURIComponent;
+
+/** `src`'s bytes in pieces of at least `size` (the last may be shorter); its error ends it. */
+export async function* coalesce(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of src) {
+    parts.push(chunk);
+    n += chunk.length;
+    if (n >= size) {
+      yield parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n) yield Buffer.concat(parts, n);
+}
 
 /**
  * When the agent refuses an upload part way (disk full, path escape), the rest of the client's

@@ -19,7 +19,8 @@ export function registerFileRoutes(r: Router, s: Services): void {
   });
   r.op('writeFile', async (req, reply) => {
     const q = query(req);
-    return closeOnError(reply, f.write(params(req).id, path(req), req.body as Readable, { mode: q.mode, parents: bool(q.parents, true) }));
+    const length = /^[0-9]{1,15}$/.test(req.headers['content-length'] ?? '') ? Number(req.headers['content-length']) : undefined;
+    return closeOnError(reply, f.write(params(req).id, path(req), req.body as Readable, { mode: q.mode, parents: bool(q.parents, true), length }));
   });
   r.op('mkdir', async (req) => f.mkdir(params(req).id, body(req)));
   r.op('removeFile', async (req, reply) => {
