@@ -48,8 +48,9 @@ export async function startEngine(extraEnv = {}, main = join(REPO, 'engine/dist/
   const tag = `b${process.pid.toString(36).slice(-3)}`;
   // BENCH_ENGINE_NODE_ARGS: extra node flags for the engine alone (e.g. --cpu-prof to see where it spends).
   const nodeArgs = process.env.BENCH_ENGINE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const env = { ...process.env, FAAS_STATE_DIR: stateDir, FAAS_PORT: String(port), FAAS_SUBNET: '10.240.0.0/16', FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '128', ...extraEnv };
   const proc = spawn(process.execPath, [...nodeArgs, main], {
-    env: { ...process.env, FAAS_STATE_DIR: stateDir, FAAS_PORT: String(port), FAAS_SUBNET: '10.240.0.0/16', FAAS_NET_TAG: tag, FAAS_MAX_INSTANCES: '128', ...extraEnv },
+    env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -84,6 +85,13 @@ export async function startEngine(extraEnv = {}, main = join(REPO, 'engine/dist/
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
         await new Promise((r) => proc.once('exit', r));
+      }
+      // What `faas engine stop --clean` does: a SIGTERMed engine keeps its namespaces and firewall
+      // chains for a restart, and chains left on INPUT/OUTPUT slow every later run's loopback traffic.
+      try {
+        execFileSync(process.execPath, [main, 'clean'], { env: { ...env, FAAS_SSH_PORT: 'off' }, stdio: 'ignore', timeout: 120_000 });
+      } catch (err) {
+        console.error(`bench: could not clean the engine's namespaces and firewall chains (tag ${tag}): ${err.message}`);
       }
       try { execFileSync('umount', ['-l', join(stateDir, 'runsc', 'null-netns')], { stdio: 'ignore' }); } catch {}
       rmSync(stateDir, { recursive: true, force: true });
