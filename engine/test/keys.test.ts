@@ -283,7 +283,8 @@ describe('keys on an upgraded install', () => {
     const stateDir = t.config.stateDir;
     const { purge } = await import('./harness.js');
     try {
-      await t.engine.shutdown();
+      // clean: its namespaces and firewall chains go too (nothing here needs them across the restart).
+      await t.engine.shutdown({ stopInstances: true, clean: true });
       // What an engine from before keys leaves: no key rows, records without an owner.
       const db = new Database(join(stateDir, 'faas.db'));
       db.exec("DELETE FROM api_keys; INSERT INTO events (id, type, resource_id, data, created_at) VALUES ('evt_legacy', 'instance.stopped', 'inst_legacy', '{}', '2025-01-01T00:00:00.000Z')");
@@ -298,11 +299,11 @@ describe('keys on an upgraded install', () => {
       check.close();
       assert.equal(owner, keys[0].id);
       // A restart keeps the same key (no duplicate rows).
-      await t.engine.shutdown();
+      await t.engine.shutdown({ stopInstances: true, clean: true });
       t = await startEngine({ stateDir });
       assert.deepEqual((await t.api('GET', '/v1/keys')).body.data.map((k: { id: string }) => k.id), [keys[0].id]);
     } finally {
-      await t.engine.shutdown().catch(() => undefined);
+      await t.engine.shutdown({ stopInstances: true, clean: true }).catch(() => undefined);
       purge(stateDir);
     }
   });
