@@ -1,7 +1,7 @@
 // Files of an instance, served by its faas-agent (spec/agent-protocol.md "Files"). The engine
 // only checks the instance and proxies: bodies are streams piped between the client and the agent
-// (or agent to agent for a copy), never buffered, so a transfer of any size costs the engine a few
-// socket buffers. Atomic writes and tar path checks are the agent's job; it runs next to the data.
+// (or agent to agent for a copy), never held whole, so a transfer of any size costs the engine a few
+// socket buffers (and an upload of unknown length up to 1 MiB, see write). Atomic writes and tar path checks are the agent's job; it runs next to the data.
 import { Readable } from 'node:stream';
 import { FaasError } from '../core/errors.js';
 import { assertCan, notReadyNow } from '../core/instance-states.js';
