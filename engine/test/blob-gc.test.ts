@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { startEngine, type TestEngine } from './harness.js';
+import { checkedCalls, startEngine, type TestEngine } from './harness.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const tag = randomBytes(6).toString('hex');
@@ -25,22 +25,9 @@ describe('blob garbage collection', () => {
   let stateDir: string;
   let root: string;
   const blob = (h: string) => join(stateDir, 'blobs', h);
-  const exec = async (id: string, command: string) => {
-    const r = await t.api('POST', `/v1/instances/${id}/exec`, { command });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(r.body.exitCode, 0, r.body.stderr);
-    return r.body.stdout as string;
-  };
-  const snapshot = async (id: string) => {
-    const r = await t.api('POST', `/v1/instances/${id}/snapshot`, {});
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  };
-  const start = async (snapshotId: string) => {
-    const r = await t.api('POST', '/v1/instances', { snapshotId });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  };
+  const calls = checkedCalls(() => t);
+  const { snapshot, start } = calls;
+  const exec = async (id: string, command: string) => (await calls.exec(id, command)).stdout;
   const del = async (path: string) => {
     const r = await t.api('DELETE', path);
     assert.ok(r.status === 204 || r.status === 200, JSON.stringify(r.body));

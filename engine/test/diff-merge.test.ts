@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startEngine, type TestEngine } from './harness.js';
+import { checkedCalls, startEngine, type TestEngine } from './harness.js';
 
 const TEXT = Array.from({ length: 12 }, (_, i) => `line ${i + 1}`).join('\n') + '\n';
 
@@ -18,22 +18,7 @@ describe('snapshot diff and merge', () => {
   let sb: string; // side B's snapshot
   let instA: string;
   let bigSha: string;
-  const exec = async (id: string, command: string) => {
-    const r = await t.api('POST', `/v1/instances/${id}/exec`, { command });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(r.body.exitCode, 0, r.body.stderr);
-    return r.body as { exitCode: number; stdout: string; stderr: string };
-  };
-  const snapshot = async (id: string) => {
-    const r = await t.api('POST', `/v1/instances/${id}/snapshot`, {});
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  };
-  const start = async (snapshotId: string) => {
-    const r = await t.api('POST', '/v1/instances', { snapshotId });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    return r.body.id as string;
-  };
+  const { exec, snapshot, start } = checkedCalls(() => t);
 
   before(async () => {
     t = await startEngine();

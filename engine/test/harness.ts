@@ -1,5 +1,6 @@
 // Starts a real engine (real runsc, real network namespaces) on a temporary state directory and
 // gives tests a small HTTP client whose every response is checked against the contract.
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,3 +96,30 @@ export async function readSse(res: Response): Promise<{ event: string; data: any
 }
 
 export const sh = (command: string) => ({ command });
+
+/**
+ * The calls most lifecycle tests repeat, each asserting its status (and an exec's exit code 0).
+ * `get` returns the suite's current engine (suites restart theirs).
+ */
+export function checkedCalls(get: () => TestEngine) {
+  return {
+    exec: async (id: string, command: string) => {
+      const r = await get().api('POST', `/v1/instances/${id}/exec`, { command });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.exitCode, 0, r.body.stderr);
+      return r.body as { exitCode: number; stdout: string; stderr: string };
+    },
+    /** Checkpoints a running instance; the snapshot's id. */
+    snapshot: async (id: string) => {
+      const r = await get().api('POST', `/v1/instances/${id}/snapshot`, {});
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.id as string;
+    },
+    /** Starts an instance of a snapshot; its id. */
+    start: async (snapshotId: string) => {
+      const r = await get().api('POST', '/v1/instances', { snapshotId });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.id as string;
+    },
+  };
+}

@@ -4,7 +4,7 @@
 // overlapping, sparse, after a seek, many files with their modes, a client that goes away
 // mid-upload, a full disk. docs/ssh.md, docs/security/sftp.md.
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import ssh2 from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import { startEngine, type TestEngine } from './harness.js';
 import { run } from './run-client.js';
+import { keygen, trustGateway } from './ssh-client.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -47,12 +48,9 @@ describe('sftp through the gateway', () => {
     assert.equal(inst.status, 201, JSON.stringify(inst.body));
     id = inst.body.id;
     dir = mkdtempSync('/tmp/faas-test-sftp-client-');
-    key = join(dir, 'id');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    key = keygen(dir, 'id');
     assert.equal((await t.api('POST', '/v1/ssh-keys', { publicKey: readFileSync(`${key}.pub`, 'utf8') })).status, 201);
-    const host = await t.api('GET', '/v1/ssh/host');
-    port = host.body.port;
-    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${host.body.hostKey.publicKey}\n`);
+    port = (await trustGateway(t, dir)).port;
   });
   after(async () => {
     await t?.close();

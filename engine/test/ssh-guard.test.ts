@@ -4,7 +4,6 @@
 // connection, probes of unknown keys not counted, the login grace time, and the caps on
 // unauthenticated connections. docs/security/sshguard.md says which test proves which claim.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { LoginLimiter } from '../src/services/login-limiter.js';
 import { sourceOf } from '../src/ssh/guard.js';
 import { startEngine, type TestEngine } from './harness.js';
 import { run } from './run-client.js';
+import { keygen as newKey, trustGateway } from './ssh-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -50,11 +50,7 @@ describe('ssh gateway limits before a login', () => {
   const keyLogin = (identities: string[], bind?: string) =>
     run('ssh', ['-F', '/dev/null', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
       ...identities.flatMap((i) => ['-i', i]), ...(bind ? ['-b', bind] : []), '-p', String(port), `${id}@127.0.0.1`, 'echo in']);
-  const keygen = (name: string) => {
-    const path = join(dir, name);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path]);
-    return path;
-  };
+  const keygen = (name: string) => newKey(dir, name);
 
   before(async () => {
     t = await startEngine({
@@ -72,9 +68,7 @@ describe('ssh gateway limits before a login', () => {
     dir = mkdtempSync('/tmp/faas-test-sshguard-client-');
     key = keygen('id_ed25519');
     assert.equal((await t.api('POST', '/v1/ssh-keys', { publicKey: readFileSync(`${key}.pub`, 'utf8') })).status, 201);
-    const host = await t.api('GET', '/v1/ssh/host');
-    port = host.body.port;
-    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${host.body.hostKey.publicKey}\n[::1]:${port} ${host.body.hostKey.publicKey}\n`);
+    port = (await trustGateway(t, dir)).port;
   });
   after(async () => {
     await t?.close();

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { startEngine, type TestEngine } from './harness.js';
 import { run } from './run-client.js';
+import { keygen as newKey, trustGateway } from './ssh-client.js';
 
 describe('ssh gateway', () => {
   let t: TestEngine;
@@ -24,11 +25,7 @@ describe('ssh gateway', () => {
   const ssh = (args: string[], opts: { input?: string; identity?: string; host?: string; flags?: string[] } = {}) =>
     run('ssh', [...common(), ...(opts.flags ?? []), '-i', opts.identity ?? key, '-p', String(port), `${args[0]}@${opts.host ?? '127.0.0.1'}`, ...args.slice(1)], opts);
   const exec = (command: string) => t.api('POST', `/v1/instances/${id}/exec`, { command });
-  const keygen = (name: string) => {
-    const path = join(dir, name);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path]);
-    return path;
-  };
+  const keygen = (name: string) => newKey(dir, name);
 
   before(async () => {
     // Every address, so that the firewall (not the bind address) is what keeps sandboxes out.
@@ -41,10 +38,9 @@ describe('ssh gateway', () => {
     assert.equal(added.status, 201);
     assert.match(added.body.fingerprint, /^SHA256:/);
     assert.equal(added.body.fingerprint, execFileSync('ssh-keygen', ['-lf', `${key}.pub`]).toString().split(' ')[1]);
-    const host = await t.api('GET', '/v1/ssh/host');
-    assert.equal(host.body.enabled, true);
-    port = host.body.port;
-    writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${host.body.hostKey.publicKey}\n[::1]:${port} ${host.body.hostKey.publicKey}\n`);
+    const gateway = await trustGateway(t, dir);
+    assert.equal(gateway.host.enabled, true);
+    port = gateway.port;
   });
   after(async () => {
     await t?.close();
