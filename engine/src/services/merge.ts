@@ -90,13 +90,17 @@ export class MergeService {
     for (const v of views) {
       if (v.snap.imageId !== first.snap.imageId) throw new FaasError('diff_unavailable', `snapshot ${v.snap.id} comes from another image than ${first.snap.id}; only snapshots of one image can be merged`, { reason: 'different_images' });
     }
+    // Every change record is read before the loop below, so the loop — which reads kept blobs —
+    // runs without an await: no blob collection can fall in between (services/blob-gc.ts).
+    const baseIds = views.slice(1).map((theirs) => this.mergeBase(first.snap.id, theirs.snap.id));
+    const bases = await Promise.all(baseIds.map((b) => (b ? this.diffs.view(b) : null)));
     const result = new Map<string, Decided>();
     const ours = (key: string): FileState => result.get(key)?.state ?? first.state(key);
     const oursBytes = (key: string, st: FileState): Buffer | null => result.get(key)?.bytes ?? (result.get(key)?.from ?? first).content(key, st);
     const conflicts: Conflict[] = [];
-    for (const theirs of views.slice(1)) {
-      const baseId = this.mergeBase(first.snap.id, theirs.snap.id);
-      const base = baseId ? await this.diffs.view(baseId) : null;
+    for (const [i, theirs] of views.slice(1).entries()) {
+      const baseId = baseIds[i];
+      const base = bases[i];
       const baseState = (key: string) => (base ? base.state(key) : first.imageState(key));
       const keys = new Set([...first.changedKeys(), ...theirs.changedKeys(), ...(base?.changedKeys() ?? []), ...result.keys()]);
       for (const key of [...keys].sort(compareBytes)) {
